@@ -1,0 +1,118 @@
+"""Shared FastAPI plumbing: the app skeleton every service's ``create_app`` builds on.
+
+It wires the token verifier, the database engine (created in the lifespan,
+never at import time), clear JSON error bodies and the public health probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.common.auth import TokenVerifier
+from services.common.db import create_engine, create_session_factory
+from services.common.settings import Settings
+
+__all__ = ["PUBLIC", "DomainError", "SessionDep", "create_service_app", "get_session"]
+
+PUBLIC = "public"
+"""Marker for the few unauthenticated endpoints (health); see ``openapi_extra``."""
+
+
+class DomainError(Exception):
+    """A rule violation reported to the caller as a 4xx with a readable message."""
+
+    def __init__(self, message: str, *, status_code: int = 422, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.field = field
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    service: str,
+    settings: Settings,
+    description: str,
+    routers: Sequence[APIRouter],
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+) -> FastAPI:
+    """Build a service app; its engine and clients live only inside the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url_for(service))
+        app.state.engine = engine
+        app.state.sessions = create_session_factory(engine)
+        try:
+            for hook in on_startup:
+                await hook(app)
+            yield
+        finally:
+            for hook in reversed(on_shutdown):
+                await hook(app)
+            await engine.dispose()
+
+    app = FastAPI(
+        title=f"Tandem {service} service",
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.token_verifier = TokenVerifier(settings)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(status_code=exc.status_code, content=body)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
+        return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
+
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        summary="Liveness and database readiness (public)",
+        openapi_extra={"x-roles": [PUBLIC]},
+    )
+    async def healthz(request: Request) -> dict[str, str]:
+        async with request.app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok", "service": service}
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,64 @@
+"""Validated settings, read from ``TANDEM_*`` environment variables.
+
+Production is configured only through the environment. The development JWT
+secret is refused unless ``TANDEM_ENV=dev``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_JWT_SECRET", "KafkaProvider", "Settings"]
+
+DEV_JWT_SECRET = "tandem-dev-secret-change-me-0123456789"
+"""Only accepted with ``TANDEM_ENV=dev``; anything else refuses to start with it."""
+
+KafkaProvider = Literal["apache", "embedded", "external", "auto"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = Field(default="prod", description="Deployment environment.")
+    state_dir: Path = Field(default=Path(".tandem"), description="Where the local stack keeps data and logs.")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.tandem/db/{service}.db",
+        description=(
+            "SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db. "
+            "'{service}' is replaced by the service name, so each service can own its own database."
+        ),
+    )
+    kafka: KafkaProvider = Field(default="auto", description="Which Kafka the local stack starts.")
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Bootstrap servers.")
+    kafka_idempotence: bool = Field(
+        default=True, description="Use an idempotent producer; falls back if the broker lacks it."
+    )
+    temporal_address: str = Field(default="127.0.0.1:7233")
+    temporal_namespace: str = Field(default="default")
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233")
+
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for dev tokens.")
+    jwt_issuer: str = Field(default="tandem-dev")
+    jwt_audience: str = Field(default="tandem")
+    jwks_url: str | None = Field(default=None, description="RS256 JWKS URL of the production OIDC issuer.")
+    token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+
+    def database_url_for(self, service: str) -> str:
+        """The database URL of one service (``{service}`` substituted)."""
+        return self.database_url.replace("{service}", service)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret(self) -> Settings:
+        if self.env != "dev" and self.jwks_url is None and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "TANDEM_JWT_SECRET is the development default; set a real secret (or TANDEM_JWKS_URL), "
+                "or set TANDEM_ENV=dev for local use"
+            )
+        if len(self.jwt_secret) < 32 and self.jwks_url is None:
+            raise ValueError("TANDEM_JWT_SECRET must be at least 32 characters")
+        return self

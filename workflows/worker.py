@@ -1,0 +1,75 @@
+"""The Tandem worker: runs the review-cycle workflows and their activities.
+
+``tandem worker`` (started by ``tandem up``) connects one long-lived client,
+registers every workflow and activity, and serves ``/healthz`` and
+``/metrics`` on a small HTTP port for probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
+from workflows.probe import StackProbeWorkflow, probe_echo
+
+__all__ = ["WORKFLOWS", "activities_for", "build_worker", "connect", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS: list[type] = [StackProbeWorkflow]
+
+
+def activities_for(settings: Any) -> list[Any]:
+    """Every activity callable, bound to its dependencies (built here, not at import)."""
+    return [probe_echo]
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str = REVIEW_CYCLE_TASK_QUEUE,
+    workflows: Sequence[type] | None = None,
+    activities: Sequence[Any] | None = None,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(workflows if workflows is not None else WORKFLOWS),
+        activities=list(activities if activities is not None else [probe_echo]),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        max_concurrent_activities=100,
+    )
+
+
+async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1") -> None:
+    """Run the worker and its probe endpoint until cancelled."""
+    import uvicorn
+    from prometheus_client import make_asgi_app
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    worker = build_worker(client, activities=activities_for(settings))
+
+    async def healthz(_request: Any) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "worker", "task_queue": REVIEW_CYCLE_TASK_QUEUE})
+
+    probe_app = Starlette(routes=[Route("/healthz", healthz), Mount("/metrics", make_asgi_app())])
+    server = uvicorn.Server(uvicorn.Config(probe_app, host=host, port=metrics_port, log_level="warning"))
+    log.info("worker polling %s on %s", REVIEW_CYCLE_TASK_QUEUE, settings.temporal_address)
+    async with worker:
+        await server.serve()
+    await asyncio.sleep(0)
