@@ -9,6 +9,7 @@ registered from ``services/<name>/cli.py`` when that module exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import signal
@@ -153,10 +154,8 @@ def _kill_leftovers(data: dict[str, Any]) -> None:
     pids.append(data.get("worker", {}).get("pid"))
     for pid in pids:
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 @app.command()

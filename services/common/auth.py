@@ -98,7 +98,7 @@ class TokenVerifier:
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
 
     def verify(self, token: str) -> Principal:
-        options = {"require": ["exp", "sub"]}
+        options: Any = {"require": ["exp", "sub"]}
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key

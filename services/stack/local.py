@@ -172,10 +172,7 @@ class LocalStack:
         worker.start()
         self.children["worker"] = worker
         for name, proc in self.children.items():
-            if name == "worker":
-                port = WORKER_METRICS_PORT
-            else:
-                port = self.config.service_ports[name]
+            port = WORKER_METRICS_PORT if name == "worker" else self.config.service_ports[name]
             await proc.wait_ready(_http_ok(f"http://{self.config.host}:{port}/healthz"), timeout=60)
             progress(f"{name} ready on http://{self.config.host}:{port}")
 

@@ -9,6 +9,7 @@ raised :class:`StartupError` carries the tail of that log so the user sees why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -145,10 +146,8 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group (used by crash tests)."""
         if self.popen is not None and self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.popen.wait()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -156,19 +155,13 @@ class ManagedProcess:
         if self.popen is None:
             return
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever the leader left behind in its group goes too.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if self.popen.poll() is None:
             self.popen.wait()
 
