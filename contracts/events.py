@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +19,7 @@ __all__ = [
     "METRIC_KEY_PATTERN",
     "METRIC_EVENT_SCHEMA_VERSION",
     "DeadLetter",
+    "DomainEvent",
     "MetricEvent",
     "metric_message_key",
 ]
@@ -100,3 +101,22 @@ class DeadLetter(BaseModel):
     key: str | None = None
     original_b64: str = Field(description="The original message bytes, base64-encoded.")
     rejected_at: datetime
+
+
+class DomainEvent(BaseModel):
+    """A domain event on ``cycle.events.v1``, written through a service's transactional outbox.
+
+    Consumers (the workflow, payroll, notifications) deduplicate on ``event_id``.
+    The message key is ``cycle_id`` when set, so one cycle's events stay ordered.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID
+    type: str = Field(max_length=64, description="e.g. 'GoalApproved', 'KpiStale', 'ResultsPublished'.")
+    schema_version: int = 1
+    service: str = Field(max_length=32, description="The service that emitted it.")
+    cycle_id: str | None = None
+    subject_id: str | None = Field(default=None, description="The entity it is about (goal id, employee id...).")
+    occurred_at: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)

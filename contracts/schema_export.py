@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from contracts.events import DeadLetter, MetricEvent
+from contracts.events import DeadLetter, DomainEvent, MetricEvent
 
 __all__ = ["SCHEMA_DIR", "SCHEMA_MODELS", "render_schemas", "write_schemas"]
 
@@ -21,6 +21,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "metric_event.v1": MetricEvent,
     "dead_letter.v1": DeadLetter,
+    "domain_event.v1": DomainEvent,
 }
 """File stem -> model. Add every contract that crosses a process boundary."""
 

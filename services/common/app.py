@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_session_factory
+from services.common.migrations import upgrade
 from services.common.settings import Settings
 
 __all__ = ["PUBLIC", "DomainError", "SessionDep", "create_service_app", "get_session"]
@@ -63,6 +65,8 @@ def create_service_app(
         engine = create_engine(settings.database_url_for(service))
         app.state.engine = engine
         app.state.sessions = create_session_factory(engine)
+        if settings.auto_migrate and (Path(__file__).resolve().parent.parent / service / "migrations").is_dir():
+            await upgrade(service, settings.database_url_for(service))
         try:
             for hook in on_startup:
                 await hook(app)

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default")
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233")
 
+    auto_migrate: bool = Field(default=True, description="Run the service's migrations at start-up.")
+
+    cycles_url: str = Field(default="http://127.0.0.1:8000")
+    goals_url: str = Field(default="http://127.0.0.1:8001")
+    tracking_url: str = Field(default="http://127.0.0.1:8002")
+    evaluation_url: str = Field(default="http://127.0.0.1:8003")
+    feedback_url: str = Field(default="http://127.0.0.1:8004")
+    results_url: str = Field(default="http://127.0.0.1:8005")
+
     jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for dev tokens.")
     jwt_issuer: str = Field(default="tandem-dev")
     jwt_audience: str = Field(default="tandem")

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from aiokafka import TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
 
@@ -80,6 +81,15 @@ Progress = Callable[[str], None]
 _MAVEN_DIR = Path(__file__).resolve().parent / "kafka_maven"
 _POM = _MAVEN_DIR / "pom.xml"
 _LOG4J_CONFIG = _MAVEN_DIR / "log4j2.properties"
+
+# Consumer group used by the readiness probe. Right after a broker restart, Kafka
+# 4.x answers OffsetFetch v3 with a top-level COORDINATOR_LOAD_IN_PROGRESS /
+# NOT_COORDINATOR error and no partitions; aiokafka (0.14) ignores that top-level
+# error and reports "no committed offset", so a consumer joining in that window
+# would silently fall back to auto_offset_reset. start() therefore waits until an
+# OffsetFetch for this group succeeds; with offsets.topic.num.partitions=1 that
+# one group covers the whole offsets topic.
+_PROBE_GROUP = "tandem-readiness-probe"
 
 _START_TIMEOUT = 90.0
 _STOP_TIMEOUT = 30.0
@@ -144,8 +154,14 @@ def _report(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-async def admin_check(bootstrap_servers: str, timeout: float = _PROBE_TIMEOUT) -> bool:
-    """True when the cluster answers a describe-cluster call with at least one broker."""
+async def admin_check(
+    bootstrap_servers: str, timeout: float = _PROBE_TIMEOUT, *, group_coordinator: bool = False
+) -> bool:
+    """True when the cluster answers a describe-cluster call with at least one broker.
+
+    With ``group_coordinator``, also require that the consumer-group coordinator has
+    loaded its state (see :data:`_PROBE_GROUP` for why this matters after a restart).
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         request_timeout_ms=int(timeout * 1000),
@@ -154,7 +170,16 @@ async def admin_check(bootstrap_servers: str, timeout: float = _PROBE_TIMEOUT) -
         async with asyncio.timeout(timeout):
             await admin.start()
             cluster = await admin.describe_cluster()
-        return bool(cluster.get("brokers"))
+            if not cluster.get("brokers"):
+                return False
+            if group_coordinator:
+                # While __consumer_offsets is created or loaded, FindCoordinator fails or
+                # OffsetFetch answers with a top-level error and no partitions, which
+                # list_consumer_group_offsets turns into an empty dict.
+                probe = TopicPartition(_PROBE_GROUP, 0)
+                offsets = await admin.list_consumer_group_offsets(_PROBE_GROUP, partitions=[probe])
+                return probe in offsets
+        return True
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
         return False
     finally:
@@ -178,9 +203,7 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
         await admin.start()
-        response = await admin.create_topics(
-            [NewTopic(name, partitions, replication_factor) for name in topics]
-        )
+        response = await admin.create_topics([NewTopic(name, partitions, replication_factor) for name in topics])
     finally:
         await admin.close()
     for entry in response.topic_errors:
@@ -395,6 +418,11 @@ class ApacheKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # One partition: quick to create and to load, and the readiness probe's
+            # single group then covers every consumer group (see _PROBE_GROUP).
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.num.partitions": "1",
             "num.network.threads": "2",
             "num.io.threads": "4",
             "num.recovery.threads.per.data.dir": "1",
@@ -413,8 +441,7 @@ class ApacheKafka:
         java = shutil.which("java")
         if java is None:
             raise StartupError(
-                "Apache Kafka needs Java 17+ ('java') on PATH; "
-                "install a JDK or use the embedded Kafka provider"
+                "Apache Kafka needs Java 17+ ('java') on PATH; install a JDK or use the embedded Kafka provider"
             )
         return java
 
@@ -478,16 +505,14 @@ class ApacheKafka:
         proc = self._proc
 
         async def ready() -> bool:
-            return port_open(port) and await admin_check(self.bootstrap_servers)
+            return port_open(port) and await admin_check(self.bootstrap_servers, group_coordinator=True)
 
         try:
             await proc.wait_ready(ready, timeout=_START_TIMEOUT)
         except BaseException:
             await _stop_process(proc, 5.0)
             raise
-        _report(
-            progress, f"Apache Kafka ready on {self.bootstrap_servers} ({time.monotonic() - started:.1f}s)"
-        )
+        _report(progress, f"Apache Kafka ready on {self.bootstrap_servers} ({time.monotonic() - started:.1f}s)")
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -592,9 +617,7 @@ class EmbeddedKafka:
         except BaseException:
             await _stop_process(proc, 5.0)
             raise
-        _report(
-            progress, f"embedded Kafka ready on {self.bootstrap_servers} ({time.monotonic() - started:.1f}s)"
-        )
+        _report(progress, f"embedded Kafka ready on {self.bootstrap_servers} ({time.monotonic() - started:.1f}s)")
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
