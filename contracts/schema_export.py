@@ -6,7 +6,9 @@ fails while the checked-in files are stale.
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import sys
 from pathlib import Path
 
@@ -18,12 +20,26 @@ __all__ = ["SCHEMA_DIR", "SCHEMA_MODELS", "render_schemas", "write_schemas"]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    "metric_event.v1": MetricEvent,
-    "dead_letter.v1": DeadLetter,
-    "domain_event.v1": DomainEvent,
-}
-"""File stem -> model. Add every contract that crosses a process boundary."""
+
+
+def _discover() -> dict[str, type[BaseModel]]:
+    """File stem -> model: the events here, plus each contracts module's ``SCHEMA_EXPORTS``."""
+    import contracts
+
+    models: dict[str, type[BaseModel]] = {
+        "metric_event.v1": MetricEvent,
+        "dead_letter.v1": DeadLetter,
+        "domain_event.v1": DomainEvent,
+    }
+    for info in pkgutil.iter_modules(contracts.__path__):
+        module = importlib.import_module(f"contracts.{info.name}")
+        exports: dict[str, type[BaseModel]] = getattr(module, "SCHEMA_EXPORTS", {})
+        models.update(exports)
+    return models
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = _discover()
+"""Every contract that crosses a process boundary. A module adds its own with ``SCHEMA_EXPORTS``."""
 
 
 def render_schemas() -> dict[str, str]:

@@ -610,7 +610,7 @@ class EmbeddedKafka:
         port = self.port
 
         async def ready() -> bool:
-            return port_open(port) and await admin_check(self.bootstrap_servers)
+            return port_open(port) and await admin_check(self.bootstrap_servers, group_coordinator=True)
 
         try:
             await proc.wait_ready(ready, timeout=30.0)
