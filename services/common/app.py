@@ -60,12 +60,14 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app; its engine and clients live only inside the lifespan."""
 
+    has_migrations = (Path(__file__).resolve().parent.parent / service / "migrations").is_dir()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url_for(service))
         app.state.engine = engine
         app.state.sessions = create_session_factory(engine)
-        if settings.auto_migrate and (Path(__file__).resolve().parent.parent / service / "migrations").is_dir():
+        if settings.auto_migrate and has_migrations:
             await upgrade(service, settings.database_url_for(service))
         try:
             for hook in on_startup:
