@@ -65,7 +65,8 @@ def session_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-test-suite")
+    """Test settings: no outbox relay unless a test turns it on with a real broker."""
+    return Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-test-suite", outbox_relay=False)
 
 
 def unique(prefix: str) -> str:

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_session_factory
+from services.common.kafka import create_producer
 from services.common.migrations import upgrade
+from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 
 __all__ = ["PUBLIC", "DomainError", "SessionDep", "create_service_app", "get_session"]
@@ -57,6 +59,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    outbox_model: Any = None,
 ) -> FastAPI:
     """Build a service app; its engine and clients live only inside the lifespan."""
 
@@ -69,13 +72,26 @@ def create_service_app(
         app.state.sessions = create_session_factory(engine)
         if settings.auto_migrate and has_migrations:
             await upgrade(service, settings.database_url_for(service))
+        relay: OutboxRelay | None = None
         try:
+            if outbox_model is not None and settings.outbox_relay:
+                app.state.producer = await create_producer(
+                    settings.kafka_bootstrap_servers,
+                    idempotence=settings.kafka_idempotence,
+                    client_id=f"tandem-{service}",
+                )
+                relay = OutboxRelay(sessions=app.state.sessions, model=outbox_model, producer=app.state.producer)
+                relay.start()
+            app.state.outbox_relay = relay
             for hook in on_startup:
                 await hook(app)
             yield
         finally:
             for hook in reversed(on_shutdown):
                 await hook(app)
+            if relay is not None:
+                await relay.stop()
+                await app.state.producer.stop()
             await engine.dispose()
 
     app = FastAPI(

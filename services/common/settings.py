@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default")
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233")
 
+    outbox_relay: bool = Field(
+        default=True, description="Publish this service's outbox rows to Kafka from a background task."
+    )
     auto_migrate: bool = Field(default=True, description="Run the service's migrations at start-up.")
 
     cycles_url: str = Field(default="http://127.0.0.1:8000")
