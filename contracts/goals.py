@@ -17,6 +17,8 @@ __all__ = [
     "SCHEMA_EXPORTS",
     "Aggregation",
     "Direction",
+    "ExportedGoal",
+    "GoalExport",
     "GoalLevel",
     "KpiCatalog",
     "KpiDefinition",
@@ -74,4 +76,37 @@ class KpiCatalog(BaseModel):
     kpis: list[KpiDefinition]
 
 
-SCHEMA_EXPORTS = {"kpi_catalog.v1": KpiCatalog}
+class ExportedGoal(BaseModel):
+    """An approved goal with everything scoring needs (no actual values: those come from tracking)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal_id: Id
+    level: GoalLevel
+    name: str = Field(max_length=200)
+    employee_id: Id | None = Field(default=None, description="Owner for individual goals.")
+    department_id: Id | None = Field(default=None, description="Department for department KPIs.")
+    parent_id: Id | None = Field(default=None, description="The goal it is aligned to.")
+    kpi_id: Id | None = Field(default=None, description="KPI id in the KpiCatalog that tracks it, if any.")
+    weight: float = Field(ge=0, le=100)
+    unit: str = Field(max_length=32)
+    direction: Direction
+    start_value: float
+    target_value: float
+    threshold_value: float | None = None
+    stretch_value: float | None = None
+    contributing_department_ids: list[Id] = Field(
+        default_factory=list, description="For shared cross-department goals."
+    )
+
+
+class GoalExport(BaseModel):
+    """``GET /v1/cycles/{id}/goal-export`` on goals: every approved goal of the cycle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_id: Id
+    goals: list[ExportedGoal]
+
+
+SCHEMA_EXPORTS = {"kpi_catalog.v1": KpiCatalog, "goal_export.v1": GoalExport}

@@ -1,0 +1,49 @@
+"""Review-cycle workflow contracts shared by the workflows and the stage services.
+
+``PendingReport`` is what every stage service answers at
+``GET /v1/cycles/{cycle_id}/pending?department_id=...&stage=...``: who in that
+department still owes something in that stage. Workflows only read counts and
+ids from it, in batches; per-employee state stays in the services.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SCHEMA_EXPORTS", "PendingItem", "PendingReport", "Stage"]
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Stage(StrEnum):
+    GOAL_SETTING = "goal_setting"
+    TRACKING = "tracking"
+    EVALUATION = "evaluation"
+    FEEDBACK = "feedback"
+    RESULT_APPLICATION = "result_application"
+    CLOSED = "closed"
+
+
+class PendingItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: Id = Field(description="What is pending: a goal id, review id, KPI id...")
+    kind: str = Field(max_length=64, description="e.g. 'goal_approval', 'self_review', 'stale_kpi'.")
+    owner_id: Id | None = Field(default=None, description="The employee who must act, if any.")
+
+
+class PendingReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_id: Id
+    stage: Stage
+    department_id: Id
+    total: int = Field(ge=0, description="Items in scope for this department and stage.")
+    done: int = Field(ge=0)
+    pending: list[PendingItem] = Field(description="At most 500 items; 'total - done' is the full count.")
+
+
+SCHEMA_EXPORTS = {"pending_report.v1": PendingReport}
