@@ -28,6 +28,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -223,6 +224,17 @@ def kafka_cache_dir(version: str = KAFKA_VERSION) -> Path:
     return Path(base) / "tandem" / f"kafka-{version}"
 
 
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
 def _cached_classpath(path: Path) -> str | None:
     try:
         classpath = path.read_text().strip()
@@ -243,7 +255,7 @@ async def resolve_classpath(version: str = KAFKA_VERSION, progress: Progress | N
     """
     cache = kafka_cache_dir(version)
     cached = _cached_classpath(cache / "classpath.txt")
-    if cached is not None:
+    if cached is not None and _same_file(cache / "pom.xml", _POM):
         return cached
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -256,7 +268,8 @@ async def resolve_classpath(version: str = KAFKA_VERSION, progress: Progress | N
         f"downloading Apache Kafka {version} jars from Maven Central (first run only)...",
     )
     cache.mkdir(parents=True, exist_ok=True)
-    # mvn runs on a copy of the pom so that nothing is written into the source tree.
+    # mvn runs on a copy of the pom, so that nothing is written into the source tree;
+    # the copy also tells later runs whether the cached classpath matches the pom.
     pom = cache / "pom.xml"
     shutil.copyfile(_POM, pom)
     output = cache / f".classpath.{os.getpid()}.tmp"
@@ -279,10 +292,15 @@ async def resolve_classpath(version: str = KAFKA_VERSION, progress: Progress | N
         )
         try:
             returncode = await asyncio.wait_for(proc.wait(), timeout=_MVN_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError) as exc:
             proc.kill()
             await proc.wait()
             output.unlink(missing_ok=True)
+            if isinstance(exc, TimeoutError):
+                raise StartupError(
+                    f"downloading Apache Kafka {version} with Maven took over {_MVN_TIMEOUT:.0f}s.\n"
+                    f"Last lines of {mvn_log}:\n{_strip_ansi(log_tail(mvn_log))}"
+                ) from exc
             raise
     try:
         classpath = output.read_text().strip() if returncode == 0 else ""
@@ -292,7 +310,7 @@ async def resolve_classpath(version: str = KAFKA_VERSION, progress: Progress | N
     if not classpath:
         raise StartupError(
             f"could not download Apache Kafka {version} with Maven "
-            f"(mvn exit code {returncode}).\nLast lines of {mvn_log}:\n{log_tail(mvn_log)}"
+            f"(mvn exit code {returncode}).\nLast lines of {mvn_log}:\n{_strip_ansi(log_tail(mvn_log))}"
         )
     tmp = cache / f".classpath.txt.{os.getpid()}"
     tmp.write_text(classpath + "\n")
@@ -418,6 +436,10 @@ class ApacheKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # After a crash (SIGKILL) the restarted broker cannot register until the
+            # old registration's session expires (default 9 s); keep that short.
+            "broker.heartbeat.interval.ms": "500",
+            "broker.session.timeout.ms": "3000",
             # One partition: quick to create and to load, and the readiness probe's
             # single group then covers every consumer group (see _PROBE_GROUP).
             "offsets.topic.num.partitions": "1",
