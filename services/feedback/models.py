@@ -1,0 +1,181 @@
+"""Tables of the feedback service (all prefixed ``feedback_``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.outbox import OutboxMixin
+from services.common.participants import DepartmentMixin, ParticipantMixin
+
+__all__ = [
+    "ActionItem",
+    "Appeal",
+    "AppealEvent",
+    "Base",
+    "FeedbackCycle",
+    "FeedbackDepartment",
+    "FeedbackNote",
+    "FeedbackOutbox",
+    "FeedbackParticipant",
+    "OneOnOne",
+    "ReleasedResult",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp that reads back aware on SQLite too (stored as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}
+
+
+class FeedbackParticipant(ParticipantMixin, Base):
+    __tablename__ = "feedback_participant"
+
+
+class FeedbackDepartment(DepartmentMixin, Base):
+    __tablename__ = "feedback_department"
+
+
+class FeedbackOutbox(OutboxMixin, Base):
+    __tablename__ = "feedback_outbox"
+
+
+class FeedbackCycle(Base):
+    """Per-cycle state: whether results arrived, calibration closed, release and appeal settings."""
+
+    __tablename__ = "feedback_cycle"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scale_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    scale_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    results_received_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    calibration_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    appeal_window_days: Mapped[int] = mapped_column(Integer, default=14)
+    hr_resolution_days: Mapped[int] = mapped_column(Integer, default=10)
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ReleasedResult(Base):
+    """One employee's calibrated result; visible to them (and their managers) once released."""
+
+    __tablename__ = "feedback_result"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(64), index=True)
+    manager_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    final_score: Mapped[float] = mapped_column(Float)
+    rating: Mapped[str] = mapped_column(String(32))
+    pre_calibration_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    calibrated: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|released|withdrawn
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    adjusted_by_appeal_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class OneOnOne(Base):
+    __tablename__ = "feedback_one_on_one"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    manager_id: Mapped[str] = mapped_column(String(64), index=True)
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    scheduled_for: Mapped[datetime]
+    agenda: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    action_items: Mapped[list[ActionItem]] = relationship(
+        back_populates="one_on_one", order_by="ActionItem.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class ActionItem(Base):
+    __tablename__ = "feedback_action_item"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    one_on_one_id: Mapped[int] = mapped_column(ForeignKey("feedback_one_on_one.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(1000))
+    owner_id: Mapped[str] = mapped_column(String(64))
+    due_date: Mapped[date] = mapped_column(Date)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    one_on_one: Mapped[OneOnOne] = relationship(back_populates="action_items")
+
+
+class FeedbackNote(Base):
+    """Continuous feedback or kudos; attributed (never anonymous)."""
+
+    __tablename__ = "feedback_note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    author_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # feedback | kudos
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Appeal(Base):
+    __tablename__ = "feedback_appeal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    department_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    submitted_at: Mapped[datetime]
+    hr_due_at: Mapped[datetime] = mapped_column(index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_score: Mapped[float] = mapped_column(Float)
+    previous_rating: Mapped[str] = mapped_column(String(32))
+    new_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    new_rating: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    events: Mapped[list[AppealEvent]] = relationship(
+        back_populates="appeal", order_by="AppealEvent.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class AppealEvent(Base):
+    """Every step of an appeal, append-only."""
+
+    __tablename__ = "feedback_appeal_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("feedback_appeal.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    appeal: Mapped[Appeal] = relationship(back_populates="events")

@@ -1,0 +1,169 @@
+"""Tables of the tracking service (all prefixed ``tracking_``).
+
+* ``tracking_catalog`` / ``tracking_kpi``: the cycle's KPI catalog as pushed by
+  the workflow, plus the running aggregate of each KPI (count, sum, min, max and
+  the latest value with its ``occurred_at``), so every aggregation is exact and
+  independent of the order events arrive in.
+* ``tracking_kpi_bucket``: the same aggregate per time bucket, for trends.
+* ``tracking_metric_event``: every accepted raw event once (unique ``event_id``),
+  with what happened to it (``applied``, ``unmapped``, ``deferred``, ``rejected``).
+* ``tracking_dead_letter``: what went to the DLQ, one row per source offset.
+* ``tracking_check_in``: comments with a confidence level on a KPI or goal.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common.outbox import OutboxMixin
+from services.common.participants import DepartmentMixin, ParticipantMixin
+
+__all__ = [
+    "Base",
+    "TrackingCatalog",
+    "TrackingCheckIn",
+    "TrackingDeadLetter",
+    "TrackingDepartment",
+    "TrackingKpi",
+    "TrackingKpiBucket",
+    "TrackingMetricEvent",
+    "TrackingOutbox",
+    "TrackingParticipant",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TrackingParticipant(ParticipantMixin, Base):
+    __tablename__ = "tracking_participant"
+
+
+class TrackingDepartment(DepartmentMixin, Base):
+    __tablename__ = "tracking_department"
+
+
+class TrackingOutbox(OutboxMixin, Base):
+    __tablename__ = "tracking_outbox"
+
+
+class TrackingCatalog(Base):
+    """One cycle's KPI catalog settings (the KPIs themselves are ``TrackingKpi`` rows)."""
+
+    __tablename__ = "tracking_catalog"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    late_data_policy: Mapped[str] = mapped_column(String(16))
+    grace_hours: Mapped[float] = mapped_column(Float)
+    check_in_cadence_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrackingKpi(Base):
+    __tablename__ = "tracking_kpi"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kpi_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(128), index=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    aggregation: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[str] = mapped_column(String(20))
+    start_value: Mapped[float] = mapped_column(Float)
+    target_value: Mapped[float] = mapped_column(Float)
+    owner_department_id: Mapped[str] = mapped_column(String(64), index=True)
+    update_frequency_hours: Mapped[float] = mapped_column(Float)
+    department_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    employee_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # running aggregate
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    value_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    value_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    last_received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # data-owner SLA
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    stale_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TrackingKpiBucket(Base):
+    """The aggregate of one KPI within one time bucket (bucket length = the KPI's update frequency)."""
+
+    __tablename__ = "tracking_kpi_bucket"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kpi_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    value_sum: Mapped[float] = mapped_column(Float)
+    value_min: Mapped[float] = mapped_column(Float)
+    value_max: Mapped[float] = mapped_column(Float)
+    last_value: Mapped[float] = mapped_column(Float)
+    last_occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_event_id: Mapped[str] = mapped_column(String(36))
+
+
+class TrackingMetricEvent(Base):
+    __tablename__ = "tracking_metric_event"
+    __table_args__ = (Index("ix_tracking_metric_event_status_metric", "status", "metric"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    source: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(128))
+    employee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    dimensions: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TrackingDeadLetter(Base):
+    __tablename__ = "tracking_dead_letter"
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset", name="uq_tracking_dead_letter_source"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    rejected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class TrackingCheckIn(Base):
+    __tablename__ = "tracking_check_in"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    kpi_id: Mapped[str] = mapped_column(String(64))
+    author_sub: Mapped[str] = mapped_column(String(200))
+    author_employee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    author_role: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

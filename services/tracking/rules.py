@@ -1,0 +1,329 @@
+"""Pure tracking rules: aggregation, event-to-KPI routing, attainment, trend and staleness.
+
+Nothing here does I/O, so unit tests reach every rule directly.
+
+Aggregates keep ``count, sum, min, max`` and the latest value with its
+``(occurred_at, event_id)``: merging two aggregates is associative and
+commutative, so ``avg`` and ``last`` are exact whatever order (or batches)
+events arrive in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from contracts.events import MetricEvent
+from contracts.goals import Aggregation, Direction
+from contracts.tracking import LateDataPolicy
+
+__all__ = [
+    "Aggregate",
+    "CatalogIndex",
+    "EventStatus",
+    "KpiRule",
+    "Routing",
+    "aggregate_value",
+    "as_utc",
+    "attainment_pct",
+    "bucket_start",
+    "group_deltas",
+    "is_stale",
+    "period_bounds",
+    "stale_due_at",
+    "trend_slope",
+]
+
+
+class EventStatus:
+    """What happened to a stored raw event."""
+
+    APPLIED = "applied"
+    UNMAPPED = "unmapped"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC datetime (SQLite hands back naive UTC values)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def period_bounds(period_start: date, period_end: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC: the period's end date is included whole."""
+    start = datetime.combine(period_start, time.min, tzinfo=UTC)
+    end = datetime.combine(period_end, time.min, tzinfo=UTC) + timedelta(days=1)
+    return start, end
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+@dataclass
+class Aggregate:
+    """Running statistics of a series of values; ``merge`` is order-independent."""
+
+    count: int = 0
+    total: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+    last_value: float | None = None
+    last_occurred_at: datetime | None = None
+    last_event_id: str | None = None
+
+    def add(self, value: float, occurred_at: datetime, event_id: str) -> None:
+        self.count += 1
+        self.total += value
+        self.minimum = value if self.minimum is None else min(self.minimum, value)
+        self.maximum = value if self.maximum is None else max(self.maximum, value)
+        if self._is_later(occurred_at, event_id):
+            self.last_value = value
+            self.last_occurred_at = occurred_at
+            self.last_event_id = event_id
+
+    def _is_later(self, occurred_at: datetime, event_id: str) -> bool:
+        # Ties on occurred_at are broken by event_id, so 'last' never depends on arrival order.
+        if self.last_occurred_at is None or self.last_event_id is None:
+            return True
+        return (occurred_at, event_id) > (self.last_occurred_at, self.last_event_id)
+
+    def merge(self, other: Aggregate) -> Aggregate:
+        result = Aggregate(
+            count=self.count + other.count,
+            total=self.total + other.total,
+            minimum=_pick(min, self.minimum, other.minimum),
+            maximum=_pick(max, self.maximum, other.maximum),
+            last_value=self.last_value,
+            last_occurred_at=self.last_occurred_at,
+            last_event_id=self.last_event_id,
+        )
+        if (
+            other.last_occurred_at is not None
+            and other.last_event_id is not None
+            and result._is_later(other.last_occurred_at, other.last_event_id)
+        ):
+            result.last_value = other.last_value
+            result.last_occurred_at = other.last_occurred_at
+            result.last_event_id = other.last_event_id
+        return result
+
+    def value(self, aggregation: Aggregation | str) -> float | None:
+        return aggregate_value(
+            Aggregation(aggregation),
+            count=self.count,
+            total=self.total,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            last_value=self.last_value,
+        )
+
+
+def _pick(choose: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return choose(a, b)
+
+
+def aggregate_value(
+    aggregation: Aggregation,
+    *,
+    count: int,
+    total: float,
+    minimum: float | None,
+    maximum: float | None,
+    last_value: float | None,
+) -> float | None:
+    """The KPI's current value from its running statistics; ``None`` before any event."""
+    if count == 0:
+        return None
+    match aggregation:
+        case Aggregation.SUM:
+            return total
+        case Aggregation.AVG:
+            return total / count
+        case Aggregation.LAST:
+            return last_value
+        case Aggregation.MIN:
+            return minimum
+        case Aggregation.MAX:
+            return maximum
+        case Aggregation.COUNT:
+            return float(count)
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+def attainment_pct(*, current: float | None, start: float, target: float, direction: Direction | str) -> float | None:
+    """Progress from ``start`` towards ``target`` in percent (100 = target reached), honouring direction.
+
+    Not clamped: below the start value is negative, beyond the target is over 100.
+    ``None`` without data.
+    """
+    if current is None:
+        return None
+    if target == start:
+        reached = current >= target if Direction(direction) == Direction.HIGHER_IS_BETTER else current <= target
+        return 100.0 if reached else 0.0
+    if Direction(direction) == Direction.HIGHER_IS_BETTER:
+        return round((current - start) / (target - start) * 100.0, 4)
+    return round((start - current) / (start - target) * 100.0, 4)
+
+
+def bucket_start(occurred_at: datetime, bucket_seconds: int) -> datetime:
+    """Start of the fixed-length bucket (aligned on the Unix epoch) that holds ``occurred_at``."""
+    epoch = int(as_utc(occurred_at).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bucket_seconds, tz=UTC)
+
+
+def trend_slope(values: Sequence[float]) -> float | None:
+    """Least-squares slope per bucket of ``values`` (oldest first); ``None`` with fewer than two."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean_x = (n - 1) / 2
+    mean_y = sum(values) / n
+    num = sum((i - mean_x) * (y - mean_y) for i, y in enumerate(values))
+    den = sum((i - mean_x) ** 2 for i in range(n))
+    return num / den
+
+
+# --------------------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class KpiRule:
+    """What the consumer needs to know about one KPI to route events to it."""
+
+    cycle_id: str
+    kpi_id: str
+    metric: str
+    owner_department_id: str
+    department_id: str | None
+    employee_id: str | None
+    period_start: datetime
+    period_end: datetime  # exclusive
+    late_data_policy: LateDataPolicy
+    bucket_seconds: int
+
+    def matches(self, event: MetricEvent) -> bool:
+        """Same metric from the data owner; per-person KPIs need the person; a KPI of another
+        department than its owner needs ``dimensions['department_id']`` to name it."""
+        if event.metric != self.metric or event.department_id != self.owner_department_id:
+            return False
+        if self.employee_id is not None and event.employee_id != self.employee_id:
+            return False
+        return (
+            self.department_id is None
+            or self.department_id == self.owner_department_id
+            or event.dimensions.get("department_id") == self.department_id
+        )
+
+    def in_period(self, occurred_at: datetime) -> bool:
+        return self.period_start <= occurred_at < self.period_end
+
+
+@dataclass
+class Routing:
+    status: str
+    targets: list[KpiRule] = field(default_factory=list)
+    reason: str | None = None
+
+
+@dataclass
+class CatalogIndex:
+    """Every registered KPI rule, indexed by metric key."""
+
+    rules: list[KpiRule] = field(default_factory=list)
+    by_metric: dict[str, list[KpiRule]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_metric = defaultdict(list)
+        for rule in self.rules:
+            self.by_metric[rule.metric].append(rule)
+
+    def route(self, event: MetricEvent) -> Routing:
+        """Which KPIs count ``event`` and what to record about it (the late-data policy applies per cycle)."""
+        candidates = [r for r in self.by_metric.get(event.metric, ()) if r.matches(event)]
+        if not candidates:
+            return Routing(EventStatus.UNMAPPED)
+        occurred_at = as_utc(event.occurred_at)
+        targets: list[KpiRule] = []
+        rejections: list[str] = []
+        for rule in candidates:
+            if rule.in_period(occurred_at) or rule.late_data_policy == LateDataPolicy.ACCEPT:
+                targets.append(rule)
+            elif rule.late_data_policy == LateDataPolicy.REJECT:
+                rejections.append(
+                    f"occurred_at {occurred_at.isoformat()} is outside the period of cycle {rule.cycle_id!r} "
+                    f"({rule.period_start.date()} to {(rule.period_end - timedelta(days=1)).date()}) "
+                    "and its late-data policy is 'reject'"
+                )
+        if targets:
+            return Routing(EventStatus.APPLIED, targets)
+        if rejections:
+            return Routing(EventStatus.REJECTED, reason=sorted(set(rejections))[0])
+        return Routing(EventStatus.DEFERRED)
+
+
+def group_deltas(
+    routed: Iterable[tuple[MetricEvent, str, list[KpiRule]]],
+) -> tuple[dict[tuple[str, str], Aggregate], dict[tuple[str, str, datetime], Aggregate]]:
+    """Per-(cycle, KPI) and per-(cycle, KPI, bucket) aggregates of one batch of new events.
+
+    ``routed`` yields ``(event, event_id_text, targets)``.
+    """
+    per_kpi: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
+    per_bucket: dict[tuple[str, str, datetime], Aggregate] = defaultdict(Aggregate)
+    for event, event_id, targets in routed:
+        occurred_at = as_utc(event.occurred_at)
+        for rule in targets:
+            per_kpi[(rule.cycle_id, rule.kpi_id)].add(event.value, occurred_at, event_id)
+            key = (rule.cycle_id, rule.kpi_id, bucket_start(occurred_at, rule.bucket_seconds))
+            per_bucket[key].add(event.value, occurred_at, event_id)
+    return dict(per_kpi), dict(per_bucket)
+
+
+# --------------------------------------------------------------------------- staleness
+
+
+def stale_due_at(
+    *,
+    last_received_at: datetime | None,
+    registered_at: datetime,
+    period_start: datetime,
+    frequency_hours: float,
+    grace_hours: float,
+) -> datetime:
+    """When the data owner's next event is due: the last arrival (or, before any, the later of
+    registration and period start) plus the update frequency plus the grace period."""
+    baseline = as_utc(last_received_at) if last_received_at is not None else max(as_utc(registered_at), period_start)
+    return baseline + timedelta(hours=frequency_hours + grace_hours)
+
+
+def is_stale(
+    *,
+    now: datetime,
+    last_received_at: datetime | None,
+    registered_at: datetime,
+    period_start: datetime,
+    period_end: datetime,
+    frequency_hours: float,
+    grace_hours: float,
+) -> bool:
+    """A KPI is stale inside its cycle period once its due time has passed; outside the
+    period nothing is owed, so it is never stale there."""
+    if not period_start <= now < period_end:
+        return False
+    due = stale_due_at(
+        last_received_at=last_received_at,
+        registered_at=registered_at,
+        period_start=period_start,
+        frequency_hours=frequency_hours,
+        grace_hours=grace_hours,
+    )
+    return now > due

@@ -1,0 +1,157 @@
+"""A whole 120-day cycle on the time-skipping test server.
+
+The activities here are test doubles with the real activity names: they answer
+"who is pending" from the simulated clock and record every notification with
+its simulated time, so the test can check that reminders and escalations fire
+at the right moments and that a deadline extension moves them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from contracts.cycle import STAGE_ORDER, Stage
+from contracts.workflow_io import (
+    ExtendDeadline,
+    NotificationRequest,
+    NotificationResult,
+    PendingQuery,
+    PendingSummary,
+    ReviewCycleInput,
+    StageAction,
+    StageActionResult,
+    StageSchedule,
+)
+from workflows.department_cycle import DepartmentCycleWorkflow
+from workflows.review_cycle import ReviewCycleWorkflow
+
+DAY = timedelta(days=1)
+
+
+class ScriptedServices:
+    """Sales finishes every stage within 5 days; production never finishes anything."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.stage_starts: dict[Stage, datetime] = {}
+        self.notifications: list[tuple[str, str, str, datetime]] = []
+        self.keys: set[str] = set()
+        self.actions: list[tuple[str, str, datetime]] = []
+
+    @activity.defn(name="check_pending")
+    async def check_pending(self, query: PendingQuery) -> PendingSummary:
+        now = activity.info().scheduled_time
+        if query.stage == Stage.TRACKING:
+            # production's KPIs go stale between day 30 and day 40
+            stale = query.department_id == "production" and self.start + 30 * DAY <= now < self.start + 40 * DAY
+            return PendingSummary(total=3, done=3 - int(stale), pending=int(stale), owner_ids=["p-1"])
+        began = self.stage_starts.setdefault(query.stage, now)
+        finished = query.department_id == "sales" and now >= began + 5 * DAY
+        pending = 0 if finished else 4
+        return PendingSummary(total=4, done=4 - pending, pending=pending, owner_ids=["e-1", "e-2"])
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        created = request.idempotency_key not in self.keys
+        self.keys.add(request.idempotency_key)
+        if created:
+            self.notifications.append(
+                (request.department_id, request.stage.value, request.kind, activity.info().scheduled_time)
+            )
+        return NotificationResult(notification_id=request.idempotency_key, created=created)
+
+    @activity.defn(name="stage_action")
+    async def stage_action(self, action: StageAction) -> StageActionResult:
+        self.actions.append((action.stage.value, action.action, activity.info().scheduled_time))
+        return StageActionResult()
+
+    def kinds(self, department: str, stage: Stage) -> list[tuple[str, float]]:
+        """(kind, day since start) for one department and stage."""
+        return [
+            (kind, round((at - self.start) / DAY, 2))
+            for dep, st, kind, at in self.notifications
+            if dep == department and st == stage.value
+        ]
+
+
+async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_skipping_env: Any) -> None:
+    client = time_skipping_env.client
+    start = await time_skipping_env.get_current_time()
+    start = start.astimezone(UTC)
+    days = {
+        Stage.GOAL_SETTING: 20,
+        Stage.TRACKING: 80,
+        Stage.EVALUATION: 100,
+        Stage.FEEDBACK: 110,
+        Stage.RESULT_APPLICATION: 120,
+    }
+    cycle_input = ReviewCycleInput(
+        cycle_id=f"c-{uuid.uuid4().hex[:8]}",
+        department_ids=["sales", "production"],
+        schedule=[StageSchedule(stage=s, deadline=start + d * DAY) for s, d in days.items()],
+        reminder_days_before=[7, 1],
+        escalate_to_hr_after_days=1,
+        recheck_hours=24,
+    )
+    services = ScriptedServices(start)
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
+        activities=[services.check_pending, services.send_notification, services.stage_action],
+    ):
+        handle = await client.start_workflow(
+            ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
+        )
+        await time_skipping_env.sleep(85 * DAY)
+        status = await handle.query(ReviewCycleWorkflow.status)
+        assert status.stage == Stage.EVALUATION
+        # An invalid extension is rejected by the validator, before anything is written.
+        try:
+            await handle.execute_update(
+                ReviewCycleWorkflow.extend_deadline,
+                ExtendDeadline(stage=Stage.EVALUATION, new_deadline=start + 115 * DAY, reason="too far"),
+            )
+            raise AssertionError("an extension past the next stage's deadline must be rejected")
+        except WorkflowUpdateFailedError as exc:
+            assert "before the feedback deadline" in str(exc.cause)
+        extended = await handle.execute_update(
+            ReviewCycleWorkflow.extend_deadline,
+            ExtendDeadline(stage=Stage.EVALUATION, new_deadline=start + 105 * DAY, reason="works council"),
+        )
+        assert extended.next_deadline == start + 105 * DAY
+        final = await handle.result()
+
+    assert final.stage == Stage.CLOSED
+    assert final.stages_done == list(STAGE_ORDER)
+
+    # Goal setting: production is reminded 7 and 1 days before day 20, then escalated to its
+    # head at the deadline and to HR one day later (policy: close).
+    assert services.kinds("production", Stage.GOAL_SETTING) == [
+        ("reminder", 13.0),
+        ("reminder", 19.0),
+        ("escalation_head", 20.0),
+        ("escalation_hr", 21.0),
+    ]
+    # Sales finished on day 5: never reminded.
+    assert services.kinds("sales", Stage.GOAL_SETTING) == []
+    # Tracking: production's KPIs went stale on day 30 -> reminder; still stale a day later -> escalation.
+    tracking = services.kinds("production", Stage.TRACKING)
+    assert [k for k, _ in tracking] == ["stale_kpi_reminder", "stale_kpi_escalation"]
+    assert 30 <= tracking[0][1] <= 31 and 31 <= tracking[1][1] <= 32
+    # Evaluation: the deadline moved from day 100 to day 105; the reminders before the update
+    # (day 93) were for the old deadline, everything after follows the new one.
+    evaluation = services.kinds("production", Stage.EVALUATION)
+    assert ("escalation_head", 105.0) in evaluation
+    assert ("escalation_hr", 106.0) in evaluation
+    assert all(day != 100.0 for kind, day in evaluation if kind.startswith("escalation"))
+    assert ("reminder", 98.0) in evaluation and ("reminder", 104.0) in evaluation
+    # Each stage's enter and exit side effects ran exactly once, in order.
+    assert [(s, a) for s, a, _ in services.actions] == [(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")]

@@ -1,0 +1,220 @@
+"""Activities of the review cycle: every side effect, over HTTP to the stage services.
+
+Each side effect carries an idempotency key built from business identity
+(cycle, department, stage, step), so a retried or replayed activity never
+doubles a notification, an allocation or a publication. 4xx answers are
+classified non-retryable (``BadRequest``) except 409 "not ready yet", which the
+workflow handles by waiting; 5xx and connection errors are retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from contracts.cycle import PendingReport, Stage
+from contracts.workflow_io import (
+    NotificationRequest,
+    NotificationResult,
+    PendingQuery,
+    PendingSummary,
+    StageAction,
+    StageActionResult,
+)
+
+__all__ = ["STAGE_OWNER", "CycleActivities", "ServiceUrls"]
+
+STAGE_OWNER: dict[Stage, str] = {
+    Stage.GOAL_SETTING: "goals",
+    Stage.TRACKING: "tracking",
+    Stage.EVALUATION: "evaluation",
+    Stage.FEEDBACK: "feedback",
+    Stage.RESULT_APPLICATION: "results",
+}
+"""Which service answers "who is still pending" in each stage."""
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    cycles: str
+    goals: str
+    tracking: str
+    evaluation: str
+    feedback: str
+    results: str
+
+    def of(self, service: str) -> str:
+        url: str = getattr(self, service)
+        return url.rstrip("/")
+
+
+class NotReady(Exception):
+    """The service answered 409: a precondition of this step is not met yet."""
+
+
+class CycleActivities:
+    """Activities bound to one HTTP client and a token provider (built by the worker)."""
+
+    def __init__(self, *, http: httpx.AsyncClient, urls: ServiceUrls, token: Callable[[], str]) -> None:
+        self.http = http
+        self.urls = urls
+        self.token = token
+
+    # -- HTTP helpers ---------------------------------------------------------------------------
+    async def _call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        url = f"{self.urls.of(service)}{path}"
+        try:
+            response = await self.http.request(method, url, json=json, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"{method} {url} failed: {exc!r}") from exc  # retryable
+        if response.status_code == 409:
+            raise NotReady(f"{service}: {_detail(response)}")
+        if 400 <= response.status_code < 500:
+            raise ApplicationError(
+                f"{method} {url} was refused ({response.status_code}): {_detail(response)}",
+                type="BadRequest",
+                non_retryable=True,
+            )
+        if response.status_code >= 500:
+            raise ApplicationError(f"{method} {url} failed ({response.status_code}): {_detail(response)}")
+        return response.json() if response.content else None
+
+    # -- activities -----------------------------------------------------------------------------
+    @activity.defn(name="check_pending")
+    async def check_pending(self, query: PendingQuery) -> PendingSummary:
+        service = STAGE_OWNER[query.stage]
+        data = await self._call(
+            "GET",
+            service,
+            f"/v1/cycles/{query.cycle_id}/pending",
+            params={"department_id": query.department_id, "stage": query.stage.value},
+        )
+        report = PendingReport.model_validate(data)
+        owners = list(dict.fromkeys(i.owner_id for i in report.pending if i.owner_id))
+        return PendingSummary(
+            total=report.total,
+            done=report.done,
+            pending=max(report.total - report.done, len(report.pending)),
+            owner_ids=owners[:50],
+        )
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        data = await self._call(
+            "POST",
+            "cycles",
+            "/v1/notifications",
+            json=request.model_dump(mode="json"),
+            idempotency_key=request.idempotency_key,
+        )
+        return NotificationResult.model_validate(data)
+
+    @activity.defn(name="stage_action")
+    async def stage_action(self, action: StageAction) -> StageActionResult:
+        handler = getattr(self, f"_{action.action}_{action.stage.value}", None)
+        if handler is None:
+            return StageActionResult(detail=f"nothing to do on {action.action} {action.stage.value}")
+        try:
+            detail: str = await handler(action)
+        except NotReady as exc:
+            return StageActionResult(ready=False, detail=str(exc))
+        return StageActionResult(detail=detail)
+
+    # -- stage actions (looked up by name: _<action>_<stage>) ------------------------------------
+    async def _enter_goal_setting(self, a: StageAction) -> str:
+        await self._call("POST", "cycles", f"/v1/cycles/{a.cycle_id}/distribute")
+        return "org snapshot distributed to the stage services"
+
+    async def _exit_goal_setting(self, a: StageAction) -> str:
+        await self._call("POST", "goals", f"/v1/cycles/{a.cycle_id}/freeze")
+        catalog = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/kpi-catalog")
+        await self._call("PUT", "tracking", f"/v1/cycles/{a.cycle_id}/kpis", json=catalog)
+        return f"goals frozen; {len(catalog.get('kpis', []))} KPI(s) handed to tracking"
+
+    _force_exit_goal_setting = _exit_goal_setting
+
+    async def _exit_tracking(self, a: StageAction) -> str:
+        progress = await self._call("GET", "tracking", f"/v1/cycles/{a.cycle_id}/progress-export")
+        await self._call("PUT", "goals", f"/v1/cycles/{a.cycle_id}/progress", json=progress)
+        goals = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/goal-export")
+        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/goals", json=goals)
+        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/actuals", json=progress)
+        return f"{len(goals.get('goals', []))} goal(s) and {len(progress.get('actuals', []))} actual(s) to evaluation"
+
+    _force_exit_tracking = _exit_tracking
+
+    async def _exit_evaluation(self, a: StageAction) -> str:
+        results = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/final-results")
+        await self._call("PUT", "feedback", f"/v1/cycles/{a.cycle_id}/results", json=results)
+        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/results", json=results)
+        return f"{len(results.get('results', []))} calibrated result(s) handed to feedback and results"
+
+    async def _force_exit_evaluation(self, a: StageAction) -> str:
+        await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/calibration/close")
+        return await self._exit_evaluation(a)
+
+    async def _enter_feedback(self, a: StageAction) -> str:
+        await self._call(
+            "POST", "feedback", f"/v1/cycles/{a.cycle_id}/release", idempotency_key=f"{a.cycle_id}/release"
+        )
+        return "results released to employees"
+
+    async def _enter_result_application(self, a: StageAction) -> str:
+        matrix = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/collaboration-matrix")
+        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/collaboration", json=matrix)
+        goals = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/goal-export")
+        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/goals", json=goals)
+        return "collaboration matrix and shared goals handed to results"
+
+    async def _exit_result_application(self, a: StageAction) -> str:
+        await self._call(
+            "POST", "results", f"/v1/cycles/{a.cycle_id}/publish", idempotency_key=f"{a.cycle_id}/publish"
+        )
+        return "results published"
+
+    _force_exit_result_application = _exit_result_application
+
+    async def _compensate_goal_setting(self, a: StageAction) -> str:
+        return await self._withdraw(a)
+
+    _compensate_tracking = _compensate_goal_setting
+    _compensate_evaluation = _compensate_goal_setting
+    _compensate_feedback = _compensate_goal_setting
+    _compensate_result_application = _compensate_goal_setting
+
+    async def _withdraw(self, a: StageAction) -> str:
+        try:
+            await self._call("POST", "feedback", f"/v1/cycles/{a.cycle_id}/withdraw")
+        except NotReady as exc:
+            return f"nothing to withdraw ({exc})"
+        return "unreleased results withdrawn"
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.check_pending, self.send_notification, self.stage_action]
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)[:300]
