@@ -18,18 +18,62 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
+from workflows.activities import CycleActivities, ServiceUrls
+from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.probe import StackProbeWorkflow, probe_echo
+from workflows.review_cycle import ReviewCycleWorkflow
 
-__all__ = ["WORKFLOWS", "activities_for", "build_worker", "connect", "run_worker"]
+__all__ = ["WORKFLOWS", "ServiceTokens", "activities_for", "build_worker", "connect", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: list[type] = [StackProbeWorkflow]
+WORKFLOWS: list[type] = [ReviewCycleWorkflow, DepartmentCycleWorkflow, StackProbeWorkflow]
 
 
-def activities_for(settings: Any) -> list[Any]:
-    """Every activity callable, bound to its dependencies (built here, not at import)."""
-    return [probe_echo]
+class ServiceTokens:
+    """The worker's own bearer token for the stage services, re-minted before it expires.
+
+    Production deployments with an external OIDC issuer pass a token through
+    ``TANDEM_SERVICE_TOKEN`` instead (rotated by the platform).
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._token = ""
+        self._expires = 0.0
+
+    def __call__(self) -> str:
+        import os
+        import time
+
+        from services.common.auth import mint_token
+
+        fixed = os.environ.get("TANDEM_SERVICE_TOKEN")
+        if fixed:
+            return fixed
+        now = time.time()
+        if now > self._expires - 300:
+            ttl = 3600
+            self._token = mint_token(self.settings, sub="system:worker", roles=["hr_admin", "ops"], ttl_seconds=ttl)
+            self._expires = now + ttl
+        return self._token
+
+
+def service_urls(settings: Any) -> ServiceUrls:
+    return ServiceUrls(
+        cycles=settings.cycles_url,
+        goals=settings.goals_url,
+        tracking=settings.tracking_url,
+        evaluation=settings.evaluation_url,
+        feedback=settings.feedback_url,
+        results=settings.results_url,
+    )
+
+
+def activities_for(settings: Any, http: Any) -> list[Any]:
+    """Every activity callable, bound to its dependencies (built by the caller, not at import)."""
+    cycle = CycleActivities(http=http, urls=service_urls(settings), token=ServiceTokens(settings))
+    return [probe_echo, *cycle.all()]
 
 
 async def connect(address: str, namespace: str = "default") -> Client:
@@ -55,6 +99,7 @@ def build_worker(
 
 async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1") -> None:
     """Run the worker and its probe endpoint until cancelled."""
+    import httpx
     import uvicorn
     from prometheus_client import make_asgi_app
     from starlette.applications import Starlette
@@ -62,7 +107,8 @@ async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1
     from starlette.routing import Mount, Route
 
     client = await connect(settings.temporal_address, settings.temporal_namespace)
-    worker = build_worker(client, activities=activities_for(settings))
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+    worker = build_worker(client, activities=activities_for(settings, http))
 
     async def healthz(_request: Any) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "worker", "task_queue": REVIEW_CYCLE_TASK_QUEUE})
@@ -70,6 +116,9 @@ async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1
     probe_app = Starlette(routes=[Route("/healthz", healthz), Mount("/metrics", make_asgi_app())])
     server = uvicorn.Server(uvicorn.Config(probe_app, host=host, port=metrics_port, log_level="warning"))
     log.info("worker polling %s on %s", REVIEW_CYCLE_TASK_QUEUE, settings.temporal_address)
-    async with worker:
-        await server.serve()
+    try:
+        async with worker:
+            await server.serve()
+    finally:
+        await http.aclose()
     await asyncio.sleep(0)

@@ -1,0 +1,71 @@
+"""Nudge a cycle's department workflow after a person completes a task.
+
+The database stays the source of truth: the signal carries no data the
+workflow trusts, it only makes the department workflow re-read the pending
+items from the service now instead of at its next periodic check. Nudges are
+coalesced per (cycle, stage, department) so a burst of 1,000 approvals sends a
+handful of signals, keeping workflow history small. A missing workflow (the
+stage is not running, or no Temporal) is logged, never an error for the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from contracts.cycle import Stage, department_workflow_id
+from contracts.workflow_io import TaskCompleted
+
+__all__ = ["WorkflowNudger"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowNudger:
+    """One long-lived Temporal client per service process, connected on first use."""
+
+    def __init__(self, *, address: str, namespace: str = "default", min_interval: float = 2.0) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.min_interval = min_interval
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+        self._last: dict[str, float] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def _get_client(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                from temporalio.client import Client
+                from temporalio.contrib.pydantic import pydantic_data_converter
+
+                self._client = await Client.connect(
+                    self.address, namespace=self.namespace, data_converter=pydantic_data_converter
+                )
+            return self._client
+
+    def task_completed(self, *, cycle_id: str, stage: Stage, department_id: str) -> None:
+        """Fire-and-forget: schedule a coalesced nudge (returns immediately)."""
+        workflow_id = department_workflow_id(cycle_id, stage, department_id)
+        now = time.monotonic()
+        if now - self._last.get(workflow_id, 0.0) < self.min_interval:
+            return
+        self._last[workflow_id] = now
+        task = asyncio.create_task(self._signal(workflow_id, department_id))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _signal(self, workflow_id: str, department_id: str) -> None:
+        try:
+            client = await asyncio.wait_for(self._get_client(), timeout=5)
+            handle = client.get_workflow_handle(workflow_id)
+            await handle.signal("task_completed", TaskCompleted(department_id=department_id))
+        except Exception as exc:  # noqa: BLE001 - a nudge is best effort; the workflow re-checks anyway
+            log.info("nudge to %s not delivered: %s", workflow_id, exc)
+
+    async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
