@@ -8,15 +8,17 @@ at the right moments and that a deadline extension moves them.
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
-from contracts.cycle import STAGE_ORDER, Stage
+from contracts.cycle import STAGE_ORDER, Stage, department_workflow_id
 from contracts.workflow_io import (
     ExtendDeadline,
     NotificationRequest,
@@ -32,6 +34,21 @@ from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import ReviewCycleWorkflow
 
 DAY = timedelta(days=1)
+HISTORY_DIR = Path(__file__).resolve().parent.parent / "histories"
+
+
+async def record_histories(client: Any, parent_id: str, cycle_id: str) -> None:
+    """Save the parent's and two children's histories for the replayer test (run by hand)."""
+    HISTORY_DIR.mkdir(exist_ok=True)
+    ids = {
+        "review_cycle": parent_id,
+        "department_goal_setting_production": department_workflow_id(cycle_id, Stage.GOAL_SETTING, "production"),
+        "department_tracking_production": department_workflow_id(cycle_id, Stage.TRACKING, "production"),
+        "department_evaluation_production": department_workflow_id(cycle_id, Stage.EVALUATION, "production"),
+    }
+    for name, workflow_id in ids.items():
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
 
 
 class ScriptedServices:
@@ -128,6 +145,8 @@ async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_ski
         )
         assert extended.next_deadline == start + 105 * DAY
         final = await handle.result()
+        if os.environ.get("TANDEM_RECORD_HISTORIES") == "1":
+            await record_histories(client, handle.id, cycle_input.cycle_id)
 
     assert final.stage == Stage.CLOSED
     assert final.stages_done == list(STAGE_ORDER)
