@@ -50,7 +50,9 @@ class StackConfig:
     """None: start the Temporal dev server; else connect to this address."""
     host: str = "127.0.0.1"
     service_ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    worker_port: int = WORKER_METRICS_PORT
     run_services: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 def available_services() -> list[str]:
@@ -97,6 +99,7 @@ class LocalStack:
                 f"TANDEM_{name.upper()}_URL": f"http://{self.config.host}:{port}"
                 for name, port in self.config.service_ports.items()
             },
+            **self.config.extra_env,
         }
 
     async def start(self, progress: Progress) -> None:
@@ -154,27 +157,38 @@ class LocalStack:
             port = self.config.service_ports[name]
             if port_open(port, self.config.host):
                 raise RuntimeError(f"port {port} for the {name} service is already in use")
-            proc = ManagedProcess(
-                name,
-                [sys.executable, "-m", "services.cli", "serve", name, "--port", str(port),
-                 "--host", self.config.host],
-                log_path=logs / f"{name}.log",
-                env=env,
-            )
-            proc.start()
-            self.children[name] = proc
-        worker = ManagedProcess(
-            "worker",
-            [sys.executable, "-m", "services.cli", "worker", "--metrics-port", str(WORKER_METRICS_PORT)],
-            log_path=logs / "worker.log",
-            env=env,
-        )
-        worker.start()
-        self.children["worker"] = worker
-        for name, proc in self.children.items():
-            port = WORKER_METRICS_PORT if name == "worker" else self.config.service_ports[name]
-            await proc.wait_ready(_http_ok(f"http://{self.config.host}:{port}/healthz"), timeout=60)
-            progress(f"{name} ready on http://{self.config.host}:{port}")
+            self.children[name] = self._spawn(name, env, logs)
+        self.children["worker"] = self._spawn("worker", env, logs)
+        for name in self.children:
+            await self._wait_child(name)
+            progress(f"{name} ready on {self.url_of(name)}")
+
+    def url_of(self, name: str) -> str:
+        port = self.config.worker_port if name == "worker" else self.config.service_ports[name]
+        return f"http://{self.config.host}:{port}"
+
+    def _spawn(self, name: str, env: dict[str, str], logs: Path) -> ManagedProcess:
+        if name == "worker":
+            argv = [sys.executable, "-m", "services.cli", "worker", "--metrics-port", str(self.config.worker_port)]
+        else:
+            port = str(self.config.service_ports[name])
+            argv = [sys.executable, "-m", "services.cli", "serve", name, "--port", port, "--host", self.config.host]
+        proc = ManagedProcess(name, argv, log_path=logs / f"{name}.log", env=env)
+        proc.start()
+        return proc
+
+    async def _wait_child(self, name: str) -> None:
+        await self.children[name].wait_ready(_http_ok(f"{self.url_of(name)}/healthz"), timeout=60)
+
+    async def restart(self, name: str, *, kill: bool = False) -> None:
+        """Stop (or SIGKILL) one service or the worker and start it again (crash tests)."""
+        proc = self.children[name]
+        if kill:
+            proc.kill()
+        else:
+            proc.stop()
+        self.children[name] = self._spawn(name, self.child_env(), self.state_dir / "logs")
+        await self._wait_child(name)
 
     def write_stack_file(self) -> None:
         assert self.kafka is not None
@@ -202,7 +216,7 @@ class LocalStack:
                 if name != "worker"
             },
             "worker": {
-                "url": f"http://{self.config.host}:{WORKER_METRICS_PORT}",
+                "url": self.url_of("worker"),
                 "pid": self.children["worker"].pid if "worker" in self.children else None,
             },
         }
