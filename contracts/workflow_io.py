@@ -45,6 +45,9 @@ class _Model(BaseModel):
 class StageSchedule(_Model):
     stage: Stage
     deadline: AwareDatetime
+    reminder_days_before: list[float] | None = Field(
+        default=None, description="Overrides the cycle's reminder cadence for this stage."
+    )
 
 
 class ReviewCycleInput(_Model):

@@ -178,6 +178,11 @@ class ReviewCycleWorkflow:
         self._set_stage(Stage.CLOSED)
         return self.status()
 
+    @staticmethod
+    def _reminders_for(inp: ReviewCycleInput, stage: Stage) -> list[float]:
+        plan = next(s for s in inp.schedule if s.stage == stage)
+        return plan.reminder_days_before if plan.reminder_days_before is not None else inp.reminder_days_before
+
     def _carry_over(self, inp: ReviewCycleInput, next_stage: Stage) -> ReviewCycleInput:
         schedule = [s.model_copy(update={"deadline": self._deadlines[s.stage]}) for s in inp.schedule]
         return inp.model_copy(update={"start_stage": next_stage, "paused": self._paused, "schedule": schedule})
@@ -246,7 +251,7 @@ class ReviewCycleWorkflow:
                         department_id=department_id,
                         stage=stage,
                         deadline=self._deadlines[stage],
-                        reminder_days_before=inp.reminder_days_before,
+                        reminder_days_before=self._reminders_for(inp, stage),
                         escalate_to_hr_after_days=inp.escalate_to_hr_after_days,
                         deadline_policy=inp.deadline_policy,
                         extension_days=inp.extension_days,

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     feedback_url: str = Field(default="http://127.0.0.1:8004")
     results_url: str = Field(default="http://127.0.0.1:8005")
 
+    notify_webhook_url: str | None = Field(
+        default=None, description="POST every reminder/escalation as JSON to this URL (pluggable sender)."
+    )
+    smtp_host: str | None = Field(default=None, description="Send reminders/escalations by e-mail via this host.")
+    smtp_port: int = Field(default=25)
+    smtp_from: str = Field(default="tandem@localhost")
+    hr_email: str | None = Field(default=None, description="Where escalations to HR are e-mailed.")
+
     jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for dev tokens.")
     jwt_issuer: str = Field(default="tandem-dev")
     jwt_audience: str = Field(default="tandem")

@@ -1,0 +1,49 @@
+"""The whole product as processes: every service and the worker, on the session's real
+Temporal dev server, Kafka broker and PostgreSQL, started once for the e2e tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.settings import Settings
+from services.stack.local import SERVICE_PORTS, LocalStack, StackConfig
+from services.stack.process import free_port
+
+
+@pytest.fixture(scope="session")
+async def running_stack(
+    session_dir: Path, temporal_server: Any, kafka_broker: Any, postgres_server: Any, settings: Settings
+) -> AsyncIterator[LocalStack]:
+    from contracts.topics import ALL_TOPICS
+    from services.stack.kafka import create_topics
+
+    if postgres_server is None:
+        database_url = f"sqlite+aiosqlite:///{session_dir}/e2e/{{service}}.db"
+    elif isinstance(postgres_server, str):
+        database_url = postgres_server
+    else:
+        database_url = await postgres_server.create_database("tandem_e2e")
+    await create_topics(kafka_broker.bootstrap_servers, ALL_TOPICS)
+    stack = LocalStack(
+        StackConfig(
+            state_dir=session_dir / "e2e",
+            kafka="external",
+            kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+            database_url=database_url,
+            temporal_address=temporal_server.address,
+            service_ports={name: free_port() for name in SERVICE_PORTS},
+            worker_port=free_port(),
+            extra_env={
+                "TANDEM_ENV": "test",
+                "TANDEM_JWT_SECRET": settings.jwt_secret,
+                "TANDEM_KAFKA_IDEMPOTENCE": "true" if kafka_broker.supports_idempotence else "false",
+            },
+        )
+    )
+    await stack.start(lambda message: print(f"[tandem e2e] {message}"))
+    yield stack
+    await stack.stop()
