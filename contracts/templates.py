@@ -244,7 +244,7 @@ def formula_variables(formula: str) -> set[str]:
 def _evaluate(node: ast.AST, values: Mapping[str, float]) -> float:
     if isinstance(node, ast.Expression):
         return _evaluate(node.body, values)
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     if isinstance(node, ast.Name):
         return float(values[node.id])

@@ -82,4 +82,7 @@ class StaleKpiReport(BaseModel):
     departments: list[StaleKpiDepartment]
 
 
-SCHEMA_EXPORTS = {"progress_export.v1": ProgressExport, "stale_kpi_report.v1": StaleKpiReport}
+SCHEMA_EXPORTS: dict[str, type[BaseModel]] = {
+    "progress_export.v1": ProgressExport,
+    "stale_kpi_report.v1": StaleKpiReport,
+}

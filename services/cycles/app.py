@@ -2,22 +2,72 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from services.common.app import create_service_app
 from services.common.settings import Settings
 from services.cycles.api import router
+from services.cycles.models import CyclesOutbox
+from services.cycles.org_import import OrgImportRejected
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["DISTRIBUTION_TIMEOUT", "app_from_env", "create_app"]
+
+DISTRIBUTION_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Timeouts of the client that sends snapshots to the stage services."""
 
 
-def create_app(settings: Settings) -> FastAPI:
-    return create_service_app(
+def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """Build the app. ``http_client`` (to reach the stage services) is created in the lifespan unless
+    given; a given client is used as is and not closed (tests mount in-process services on it)."""
+    owned: list[httpx.AsyncClient] = []
+
+    async def open_http(app: FastAPI) -> None:
+        if http_client is not None:
+            app.state.http = http_client
+            return
+        client = httpx.AsyncClient(timeout=DISTRIBUTION_TIMEOUT)
+        owned.append(client)
+        app.state.http = client
+
+    async def close_http(_app: FastAPI) -> None:
+        while owned:
+            await owned.pop().aclose()
+
+    app = create_service_app(
         service="cycles",
         settings=settings,
-        description="Org directory, cycle templates, cycle start/pause/cancel and ops views.",
+        description=(
+            "The front door of Tandem: the org directory and its import, cycle templates, and cycles "
+            "(create in draft, start: freeze the org snapshot and distribute it to the stage services)."
+        ),
         routers=[router],
+        on_startup=[open_http],
+        on_shutdown=[close_http],
+        outbox_model=CyclesOutbox,
     )
+
+    @app.exception_handler(OrgImportRejected)
+    async def _import_rejected(_request: Request, exc: OrgImportRejected) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": str(exc),
+                "errors": [
+                    {
+                        "file": issue.file,
+                        "row": issue.row,
+                        "column": issue.column,
+                        "value": issue.value,
+                        "message": issue.message,
+                    }
+                    for issue in exc.issues
+                ],
+            },
+        )
+
+    return app
 
 
 def app_from_env() -> FastAPI:

@@ -286,10 +286,13 @@ def _check_call(node: ast.Call, allowed: set[str]) -> None:
                 raise FormulaError("weighted(): '**' arguments are not allowed")
             if kw.arg not in allowed:
                 raise FormulaError(f"weighted(): unknown component {kw.arg!r}; components are {sorted(allowed)}")
-            if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, int | float)):
-                raise FormulaError(f"weighted(): the weight of {kw.arg!r} must be a number")
-            if kw.value.value < 0:
-                raise FormulaError(f"weighted(): the weight of {kw.arg!r} must be >= 0")
+            if not (
+                isinstance(kw.value, ast.Constant)
+                and isinstance(kw.value.value, int | float)
+                and not isinstance(kw.value.value, bool)
+                and kw.value.value >= 0
+            ):
+                raise FormulaError(f"weighted(): the weight of {kw.arg!r} must be a number >= 0")
         return
     if node.keywords:
         raise FormulaError(f"{name}() takes no keyword arguments")
@@ -380,7 +383,9 @@ def _linear(node: ast.expr) -> dict[str | None, float] | None:
     return None
 
 
-def _renormalised(coefficients: Mapping[str, float], state: _Evaluation, label: str) -> float | None:
+def _renormalised(coefficients: Mapping[str, float], state: _Evaluation, label: str, *, mean: bool) -> float | None:
+    """Sum of ``c x value`` over present names, scaled back up to the full coefficient total
+    (``mean=False``, a linear formula) or divided by the present total (``mean=True``, weighted())."""
     present = {k: c for k, c in coefficients.items() if c != 0 and not state.missing(k)}
     absent = sorted(k for k, c in coefficients.items() if c != 0 and state.missing(k))
     total = sum(c for c in coefficients.values() if c != 0)
@@ -393,11 +398,12 @@ def _renormalised(coefficients: Mapping[str, float], state: _Evaluation, label: 
             f"{', '.join(sorted(present))} were renormalised from {kept / total:.4g} to 1"
         )
     state.effective_weights = {k: c / kept for k, c in present.items()}
-    return sum(c * (state.values[k] or 0.0) for k, c in present.items()) * total / kept
+    weighted_sum = sum(c * (state.values[k] or 0.0) for k, c in present.items())
+    return weighted_sum / kept if mean else weighted_sum * total / kept
 
 
 def _eval(node: ast.expr, state: _Evaluation) -> float | None:
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     if isinstance(node, ast.Name):
         return state.values.get(node.id)
@@ -421,7 +427,7 @@ def _eval_binop(node: ast.BinOp, state: _Evaluation) -> float | None:
         if not names:
             return constant
         if any(state.missing(k) for k in names):
-            part = _renormalised(names, state, "the formula")
+            part = _renormalised(names, state, "the formula", mean=False)
             return None if part is None else part + constant
         total = sum(names.values())
         state.effective_weights = {k: c / total for k, c in names.items()} if total else {}
@@ -449,11 +455,15 @@ def _eval_binop(node: ast.BinOp, state: _Evaluation) -> float | None:
 def _eval_call(node: ast.Call, name: str, state: _Evaluation) -> float | None:
     if name == "weighted":
         weights = (
-            {kw.arg: float(kw.value.value) for kw in node.keywords if kw.arg and isinstance(kw.value, ast.Constant)}
+            {
+                kw.arg: float(kw.value.value)
+                for kw in node.keywords
+                if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, int | float)
+            }
             if node.keywords
             else dict(state.weights)
         )
-        return _renormalised({k: w for k, w in weights.items() if w > 0}, state, "weighted()")
+        return _renormalised({k: w for k, w in weights.items() if w > 0}, state, "weighted()", mean=True)
     args = [_eval(a, state) for a in node.args]
     if name in {"min", "max"}:
         present = [a for a in args if a is not None]

@@ -100,7 +100,8 @@ class WeightSum:
 
     @property
     def ok(self) -> bool:
-        return math.isclose(self.total, 100.0, abs_tol=WEIGHT_TOLERANCE)
+        # the epsilon keeps exactly-0.01-off sums (33.33 x 3) inside despite binary float rounding
+        return abs(self.total - 100.0) <= WEIGHT_TOLERANCE + 1e-9
 
     @property
     def message(self) -> str | None:
@@ -146,25 +147,39 @@ def value_problems(
     """``(field, reason)`` for each inconsistency between direction, start, target, threshold, stretch."""
     problems: list[tuple[str, str]] = []
     higher = direction is Direction.HIGHER_IS_BETTER
-    for field, value in (("start_value", start), ("target_value", target), ("threshold_value", threshold),
-                         ("stretch_value", stretch)):
+    for field, value in (
+        ("start_value", start),
+        ("target_value", target),
+        ("threshold_value", threshold),
+        ("stretch_value", stretch),
+    ):
         if value is not None and not math.isfinite(value):
             problems.append((field, f"{field} must be a finite number"))
     if problems:
         return problems
     if higher and target < start:
-        problems.append(("target_value", f"target {_fmt(target)} is below start {_fmt(start)} "
-                         "but the direction is higher_is_better"))
+        problems.append(
+            (
+                "target_value",
+                f"target {_fmt(target)} is below start {_fmt(start)} but the direction is higher_is_better",
+            )
+        )
     if not higher and target > start:
-        problems.append(("target_value", f"target {_fmt(target)} is above start {_fmt(start)} "
-                         "but the direction is lower_is_better"))
+        problems.append(
+            ("target_value", f"target {_fmt(target)} is above start {_fmt(start)} but the direction is lower_is_better")
+        )
     if threshold is not None and not (min(start, target) <= threshold <= max(start, target)):
-        problems.append(("threshold_value", f"threshold {_fmt(threshold)} must lie between start "
-                         f"{_fmt(start)} and target {_fmt(target)}"))
+        problems.append(
+            (
+                "threshold_value",
+                f"threshold {_fmt(threshold)} must lie between start {_fmt(start)} and target {_fmt(target)}",
+            )
+        )
     if stretch is not None and ((higher and stretch < target) or (not higher and stretch > target)):
         word = "at or above" if higher else "at or below"
-        problems.append(("stretch_value", f"stretch {_fmt(stretch)} must be {word} target {_fmt(target)} "
-                         f"({direction.value})"))
+        problems.append(
+            ("stretch_value", f"stretch {_fmt(stretch)} must be {word} target {_fmt(target)} ({direction.value})")
+        )
     return problems
 
 

@@ -248,6 +248,9 @@ class BulkAssignRequest(BaseModel):
     )
     template: GoalTemplate
     department_id: Identifier | None = Field(default=None, description="Everyone in this department.")
+    include_subdepartments: bool = Field(
+        default=False, description="With department_id: also everyone in its sub-departments (the whole tree)."
+    )
     job_title: str | None = Field(default=None, min_length=1, max_length=200, description="Everyone with this title.")
 
     @model_validator(mode="after")

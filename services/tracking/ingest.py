@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import DateTime, Float, Integer, String, and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import DateTime, Float, Integer, String, Table, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,6 +52,7 @@ __all__ = [
     "BatchResult",
     "CatalogCache",
     "RawMessage",
+    "apply_bucket_deltas",
     "bucket_seconds_for",
     "ingest_batch",
     "load_catalog",
@@ -64,10 +65,10 @@ EVENT_ADAPTER: TypeAdapter[MetricEvent] = TypeAdapter(MetricEvent)
 _SQLITE_CHUNK = 400  # 11 columns per row, well below SQLite's bound-parameter limit
 _PG_CHUNK = 20_000
 
-_events = TrackingMetricEvent.__table__
-_kpis = TrackingKpi.__table__
-_buckets = TrackingKpiBucket.__table__
-_dead_letters = TrackingDeadLetter.__table__
+_events: Table = TrackingMetricEvent.__table__  # type: ignore[assignment]
+_kpis: Table = TrackingKpi.__table__  # type: ignore[assignment]
+_buckets: Table = TrackingKpiBucket.__table__  # type: ignore[assignment]
+_dead_letters: Table = TrackingDeadLetter.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ async def ingest_batch(
     if applied:
         per_kpi, per_bucket = group_deltas(applied)
         await _apply_kpi_deltas(conn, per_kpi, received_at=now)
-        await _apply_bucket_deltas(conn, per_bucket)
+        await apply_bucket_deltas(conn, per_bucket)
     if result.dead_letters:
         await _record_dead_letters(conn, result.dead_letters)
     return result
@@ -362,7 +363,7 @@ async def _apply_kpi_deltas(
     await conn.execute(_KPI_UPDATE, params)
 
 
-async def _apply_bucket_deltas(conn: AsyncConnection, deltas: dict[tuple[str, str, datetime], Aggregate]) -> None:
+async def apply_bucket_deltas(conn: AsyncConnection, deltas: dict[tuple[str, str, datetime], Aggregate]) -> None:
     rows = [
         {
             "cycle_id": cycle_id,

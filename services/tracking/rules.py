@@ -11,7 +11,7 @@ events arrive in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -211,16 +211,26 @@ class KpiRule:
     bucket_seconds: int
 
     def matches(self, event: MetricEvent) -> bool:
+        return self.matches_fields(
+            metric=event.metric,
+            department_id=event.department_id,
+            employee_id=event.employee_id,
+            dimensions=event.dimensions,
+        )
+
+    def matches_fields(
+        self, *, metric: str, department_id: str, employee_id: str | None, dimensions: Mapping[str, str]
+    ) -> bool:
         """Same metric from the data owner; per-person KPIs need the person; a KPI of another
         department than its owner needs ``dimensions['department_id']`` to name it."""
-        if event.metric != self.metric or event.department_id != self.owner_department_id:
+        if metric != self.metric or department_id != self.owner_department_id:
             return False
-        if self.employee_id is not None and event.employee_id != self.employee_id:
+        if self.employee_id is not None and employee_id != self.employee_id:
             return False
         return (
             self.department_id is None
             or self.department_id == self.owner_department_id
-            or event.dimensions.get("department_id") == self.department_id
+            or dimensions.get("department_id") == self.department_id
         )
 
     def in_period(self, occurred_at: datetime) -> bool:

@@ -1,0 +1,978 @@
+"""Review-cycle benchmark: one whole cycle for N employees in M departments on a real Temporal dev server.
+
+    python -m bench.cycle --employees 10000 --departments 50
+
+The stage services are simulated in process: activities with the real names
+(``check_pending``, ``send_notification``, ``stage_action``) backed by an
+in-memory org. Every ``check_pending`` for (stage, department) answers who is
+still pending, then a batch of that department's people acts. A few departments
+are deliberately slow: they miss the deadline, so reminders and escalations go
+through ``send_notification`` (idempotent on its key) and the stage closes at
+the deadline. Stage durations are compressed to seconds.
+
+In the same run, on the same server, a baseline replays exactly the same work
+with bare workflows: for every (stage, department) one client-started workflow
+that issues the same activity calls, with the same inputs, in the same order,
+with the same timers (read back from the department child's history), all
+departments of a stage at once. The ratio cycle / baseline is the cost of our
+orchestration (parent, children, progress signals, search attributes, queries).
+
+At the end it checks correctness (every department of every stage has an
+outcome, no notification went out twice, the baseline made the same calls) and
+profiles both runs from their histories (workflow-task latency, history size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.client import Client
+
+    from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
+    from contracts.workflow_io import (
+        CycleStatus,
+        DepartmentOutcome,
+        NotificationRequest,
+        NotificationResult,
+        PendingQuery,
+        PendingSummary,
+        ReviewCycleInput,
+        StageAction,
+        StageActionResult,
+        StageSchedule,
+    )
+    from services.stack.temporal import SEARCH_ATTRIBUTES, TemporalDevServer
+    from workflows.department_cycle import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, DepartmentCycleWorkflow
+    from workflows.review_cycle import STAGE_ACTION_TIMEOUT, ReviewCycleWorkflow
+    from workflows.worker import build_worker, connect
+
+__all__ = ["BaselineScript", "BaselineScriptWorkflow", "BaselineStep", "Plan", "SimulatedOrg", "main"]
+
+DAY_S = 86_400.0
+ALL_DEPARTMENTS = "*"
+ACTIVITY_INPUTS: dict[str, type] = {
+    "check_pending": PendingQuery,
+    "send_notification": NotificationRequest,
+    "stage_action": StageAction,
+}
+TARGET_RATIO = 1.5
+
+
+# -- the simulated org ----------------------------------------------------------------------------------
+@dataclass
+class Department:
+    department_id: str
+    employee_ids: list[str]
+    slow: bool
+    batch: int = 0
+    """People who act between two checks of one stage."""
+
+    @property
+    def head_id(self) -> str:
+        return self.employee_ids[0]
+
+    @property
+    def kpis(self) -> int:
+        return max(1, len(self.employee_ids) // 2)
+
+
+class SimulatedOrg:
+    """The stage services, in memory: who is pending per (stage, department), and what was sent.
+
+    Counts every activity call per (stage, department, activity) and stamps the
+    wall-clock time of each stage action, so stage durations are measured the
+    same way for the cycle and the baseline.
+    """
+
+    def __init__(self, departments: Sequence[Department], *, stale_checks: int) -> None:
+        self.departments = {d.department_id: d for d in departments}
+        self.stale_checks = stale_checks
+        self._pending: dict[tuple[Stage, str], list[str]] = {}
+        self.calls: Counter[tuple[str, str, str]] = Counter()
+        self.notifications: dict[str, NotificationRequest] = {}
+        self.notification_calls: Counter[str] = Counter()
+        self.stage_marks: dict[tuple[str, str], float] = {}
+
+    @property
+    def department_ids(self) -> list[str]:
+        return list(self.departments)
+
+    def fresh_copy(self) -> SimulatedOrg:
+        return SimulatedOrg(list(self.departments.values()), stale_checks=self.stale_checks)
+
+    @activity.defn(name="check_pending")
+    async def check_pending(self, query: PendingQuery) -> PendingSummary:
+        key = (query.stage.value, query.department_id, "check_pending")
+        self.calls[key] += 1
+        department = self.departments[query.department_id]
+        if query.stage == Stage.TRACKING:
+            # A slow department's KPIs are stale for its first checks: stale reminder, then escalation.
+            stale = max(1, department.kpis // 10) if department.slow and self.calls[key] <= self.stale_checks else 0
+            return PendingSummary(
+                total=department.kpis,
+                done=department.kpis - stale,
+                pending=stale,
+                owner_ids=[department.head_id] if stale else [],
+                head_employee_id=department.head_id,
+            )
+        pending = self._pending.setdefault((query.stage, query.department_id), list(department.employee_ids))
+        total = len(department.employee_ids)
+        summary = PendingSummary(
+            total=total,
+            done=total - len(pending),
+            pending=len(pending),
+            owner_ids=pending[:50],
+            head_employee_id=department.head_id,
+        )
+        del pending[: department.batch]  # until the next check, a batch of people acts
+        return summary
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        self.calls[(request.stage.value, request.department_id, "send_notification")] += 1
+        self.notification_calls[request.idempotency_key] += 1
+        created = request.idempotency_key not in self.notifications
+        if created:
+            self.notifications[request.idempotency_key] = request
+        return NotificationResult(notification_id=request.idempotency_key, created=created)
+
+    @activity.defn(name="stage_action")
+    async def stage_action(self, action: StageAction) -> StageActionResult:
+        self.calls[(action.stage.value, ALL_DEPARTMENTS, "stage_action")] += 1
+        self.stage_marks.setdefault((action.stage.value, action.action), time.perf_counter())
+        return StageActionResult(detail=f"simulated {action.action} of {action.stage.value}")
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.check_pending, self.send_notification, self.stage_action]
+
+    def stage_seconds(self, stage: Stage) -> float:
+        return self.stage_marks[(stage.value, "exit")] - self.stage_marks[(stage.value, "enter")]
+
+    def created(self, stage: Stage, department_id: str) -> list[NotificationRequest]:
+        return [n for n in self.notifications.values() if n.stage == stage and n.department_id == department_id]
+
+
+def split_employees(employees: int, departments: int, rng: random.Random) -> list[int]:
+    """Department sizes that vary (x0.6 to x1.4) but add up to ``employees``."""
+    weights = [rng.uniform(0.6, 1.4) for _ in range(departments)]
+    scale = employees / sum(weights)
+    sizes = [max(1, int(w * scale)) for w in weights]
+    for i in range(employees - sum(sizes)):
+        sizes[i % departments] += 1
+    while sum(sizes) > employees:  # only when many departments were rounded up to one person
+        sizes[sizes.index(max(sizes))] -= 1
+    return sizes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Compressed stage durations, derived from the org so fast departments finish before the reminders."""
+
+    recheck_s: float
+    stage_s: float
+    tracking_s: float
+    hr_after_s: float
+    slack_s: float
+    reminder_fractions: tuple[float, ...] = (0.4, 0.15)
+
+    @property
+    def reminder_days_before(self) -> list[float]:
+        return [f * self.stage_s / DAY_S for f in self.reminder_fractions]
+
+    def schedule(self, start: datetime) -> list[StageSchedule]:
+        """Deadlines a few seconds apart; a stage whose slow departments close at deadline + HR delay gets that."""
+        out: list[StageSchedule] = []
+        at = start
+        for stage in STAGE_ORDER:
+            tracking = stage == Stage.TRACKING
+            at += timedelta(seconds=self.tracking_s if tracking else self.stage_s)
+            out.append(StageSchedule(stage=stage, deadline=at))
+            at += timedelta(seconds=self.slack_s + (0 if tracking else self.hr_after_s))
+        return out
+
+
+def build_org(
+    *, employees: int, departments: int, slow: int, batch: int, recheck_s: float, stage_s: float | None, seed: int
+) -> tuple[SimulatedOrg, Plan]:
+    rng = random.Random(seed)
+    sizes = split_employees(employees, departments, rng)
+    slow_ids = set(rng.sample(range(departments), k=min(slow, departments)))
+    next_id = 0
+    depts: list[Department] = []
+    for i, size in enumerate(sizes):
+        ids = [f"e{n:06d}" for n in range(next_id, next_id + size)]
+        next_id += size
+        depts.append(Department(department_id=f"dept-{i:03d}", employee_ids=ids, slow=i in slow_ids, batch=batch))
+    fast_sizes = [len(d.employee_ids) for d in depts if not d.slow] or [1]
+    fast_finish_s = math.ceil(max(fast_sizes) / batch) * recheck_s
+    hr_after_s = max(2.0, 2 * recheck_s)
+    # Fast departments must be done before the first reminder (at 60% of the stage), with room for lag.
+    derived_stage_s = max(8.0, math.ceil((fast_finish_s + 3 * recheck_s) / 0.6))
+    stale_checks = math.ceil(hr_after_s / recheck_s) + 2
+    plan = Plan(
+        recheck_s=recheck_s,
+        stage_s=stage_s or derived_stage_s,
+        tracking_s=stale_checks * recheck_s + 4.0,
+        hr_after_s=hr_after_s,
+        slack_s=2.0,
+    )
+    checks_in_stage = math.ceil((plan.stage_s + plan.hr_after_s) / recheck_s) + 1
+    for d in depts:
+        if d.slow:  # at most half of them act before the stage closes
+            d.batch = len(d.employee_ids) // (2 * checks_in_stage)
+    return SimulatedOrg(depts, stale_checks=stale_checks), plan
+
+
+# -- the baseline: bare workflows replaying the same calls and timers -----------------------------------------
+@dataclass
+class BaselineStep:
+    """One activity call (with the exact input the cycle used) or one timer."""
+
+    activity: str = ""
+    sleep_seconds: float = 0.0
+    query: PendingQuery | None = None
+    notification: NotificationRequest | None = None
+    action: StageAction | None = None
+
+
+@dataclass
+class BaselineScript:
+    stage: str
+    department_id: str
+    steps: list[BaselineStep] = field(default_factory=list)
+
+
+@workflow.defn
+class BaselineScriptWorkflow:
+    """No parent, no children, no signals, no search attributes, no queries: just the calls and the timers."""
+
+    @workflow.run
+    async def run(self, script: BaselineScript) -> int:
+        for step in script.steps:
+            if step.query is not None:
+                await workflow.execute_activity(
+                    "check_pending",
+                    step.query,
+                    result_type=PendingSummary,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            elif step.notification is not None:
+                await workflow.execute_activity(
+                    "send_notification",
+                    step.notification,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            elif step.action is not None:
+                await workflow.execute_activity(
+                    "stage_action",
+                    step.action,
+                    result_type=StageActionResult,
+                    start_to_close_timeout=STAGE_ACTION_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            else:
+                await workflow.sleep(step.sleep_seconds)
+        return len(script.steps)
+
+
+# -- reading histories: the scripts to replay, and where the time went ---------------------------------------
+def _seconds(event: HistoryEvent) -> float:
+    return float(event.event_time.ToNanoseconds()) / 1e9
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+@dataclass
+class HistoryStats:
+    """Aggregated over a group of workflow histories."""
+
+    workflows: int = 0
+    events: list[int] = field(default_factory=list)
+    history_bytes: list[int] = field(default_factory=list)
+    workflow_tasks: int = 0
+    wft_schedule_to_start: list[float] = field(default_factory=list)
+    wft_start_to_complete: list[float] = field(default_factory=list)
+    activity_schedule_to_close: list[float] = field(default_factory=list)
+    timer_lateness: list[float] = field(default_factory=list)
+    timer_seconds: float = 0.0
+    signals_sent: int = 0
+    signals_received: int = 0
+    children_started: int = 0
+    continued_as_new: int = 0
+
+    def add(self, events: Sequence[HistoryEvent]) -> None:
+        by_id = {e.event_id: e for e in events}
+        self.workflows += 1
+        self.events.append(len(events))
+        self.history_bytes.append(sum(e.ByteSize() for e in events))
+        for e in events:
+            kind = e.WhichOneof("attributes")
+            if kind == "workflow_task_started_event_attributes":
+                scheduled = by_id[e.workflow_task_started_event_attributes.scheduled_event_id]
+                self.wft_schedule_to_start.append(_seconds(e) - _seconds(scheduled))
+            elif kind == "workflow_task_completed_event_attributes":
+                self.workflow_tasks += 1
+                started = by_id[e.workflow_task_completed_event_attributes.started_event_id]
+                self.wft_start_to_complete.append(_seconds(e) - _seconds(started))
+            elif kind == "activity_task_completed_event_attributes":
+                scheduled = by_id[e.activity_task_completed_event_attributes.scheduled_event_id]
+                self.activity_schedule_to_close.append(_seconds(e) - _seconds(scheduled))
+            elif kind == "timer_fired_event_attributes":
+                started = by_id[e.timer_fired_event_attributes.started_event_id]
+                wanted = started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+                self.timer_lateness.append(_seconds(e) - _seconds(started) - wanted)
+                self.timer_seconds += wanted
+            elif kind == "signal_external_workflow_execution_initiated_event_attributes":
+                self.signals_sent += 1
+            elif kind == "workflow_execution_signaled_event_attributes":
+                self.signals_received += 1
+            elif kind == "child_workflow_execution_started_event_attributes":
+                self.children_started += 1
+            elif kind == "workflow_execution_continued_as_new_event_attributes":
+                self.continued_as_new += 1
+
+    def summary(self) -> dict[str, float]:
+        ms = 1000.0
+        return {
+            "workflows": self.workflows,
+            "events_mean": statistics.fmean(self.events) if self.events else 0.0,
+            "events_max": max(self.events, default=0),
+            "history_kb_mean": statistics.fmean(self.history_bytes) / 1024 if self.history_bytes else 0.0,
+            "history_kb_max": max(self.history_bytes, default=0) / 1024,
+            "workflow_tasks": self.workflow_tasks,
+            "wft_schedule_to_start_ms_mean": ms * _mean(self.wft_schedule_to_start),
+            "wft_schedule_to_start_ms_p95": ms * _percentile(self.wft_schedule_to_start, 0.95),
+            "wft_start_to_complete_ms_mean": ms * _mean(self.wft_start_to_complete),
+            "wft_start_to_complete_ms_p95": ms * _percentile(self.wft_start_to_complete, 0.95),
+            "activity_schedule_to_close_ms_mean": ms * _mean(self.activity_schedule_to_close),
+            "activity_schedule_to_close_ms_p95": ms * _percentile(self.activity_schedule_to_close, 0.95),
+            "timer_lateness_ms_mean": ms * _mean(self.timer_lateness),
+            "timer_lateness_ms_p95": ms * _percentile(self.timer_lateness, 0.95),
+            "timer_seconds": self.timer_seconds,
+            "signals_sent": self.signals_sent,
+            "signals_received": self.signals_received,
+            "children_started": self.children_started,
+            "continued_as_new": self.continued_as_new,
+        }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+async def fetch_histories(client: Client, workflow_ids: Iterable[str], *, parallel: int = 8) -> dict[str, list[Any]]:
+    limit = asyncio.Semaphore(parallel)
+
+    async def one(workflow_id: str) -> tuple[str, list[Any]]:
+        async with limit:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            return workflow_id, list(history.events)
+
+    return dict(await asyncio.gather(*(one(w) for w in workflow_ids)))
+
+
+async def script_of(client: Client, stage: Stage, department_id: str, events: Sequence[HistoryEvent]) -> BaselineScript:
+    """The activity calls (decoded inputs) and timers of one history, in order."""
+    script = BaselineScript(stage=stage.value, department_id=department_id)
+    for e in events:
+        kind = e.WhichOneof("attributes")
+        if kind == "activity_task_scheduled_event_attributes":
+            attrs = e.activity_task_scheduled_event_attributes
+            name = attrs.activity_type.name
+            [arg] = await client.data_converter.decode(list(attrs.input.payloads), [ACTIVITY_INPUTS[name]])
+            step = BaselineStep(activity=name)
+            if name == "check_pending":
+                step.query = arg
+            elif name == "send_notification":
+                step.notification = arg
+            else:
+                step.action = arg
+            script.steps.append(step)
+        elif kind == "timer_started_event_attributes":
+            duration = e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+            script.steps.append(BaselineStep(sleep_seconds=duration))
+    return script
+
+
+# -- runs ----------------------------------------------------------------------------------------------------
+@dataclass
+class CycleRun:
+    cycle_id: str
+    workflow_id: str
+    total_s: float
+    final: CycleStatus
+    stage_s: dict[str, float]
+    queries: int
+    child_ids: dict[tuple[Stage, str], str]
+
+
+@dataclass
+class BaselineRun:
+    total_s: float
+    stage_s: dict[str, float]
+    workflow_ids: list[str]
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """An existing server may lack Tandem's search attributes (the dev server we start registers them)."""
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in listed.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in missing},
+            )
+        )
+    return list(missing)
+
+
+async def run_cycle(client: Client, org: SimulatedOrg, plan: Plan, progress: Progress) -> CycleRun:
+    cycle_id = f"bench-{uuid.uuid4().hex[:10]}"
+    task_queue = f"bench-cycle-{uuid.uuid4()}"
+    departments = org.department_ids
+    inp = ReviewCycleInput(
+        cycle_id=cycle_id,
+        department_ids=departments,
+        schedule=plan.schedule(datetime.now(UTC)),
+        reminder_days_before=plan.reminder_days_before,
+        escalate_to_hr_after_days=plan.hr_after_s / DAY_S,
+        deadline_policy=DeadlinePolicy.CLOSE,
+        recheck_hours=plan.recheck_s / 3600,
+        max_concurrent_children=min(500, len(departments)),
+    )
+    task = progress.add_task("review cycle", total=len(STAGE_ORDER) * len(departments))
+    queries = 0
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
+        activities=org.activities(),
+    )
+    async with worker:
+        started = time.perf_counter()
+        handle = await client.start_workflow(
+            ReviewCycleWorkflow.run, inp, id=review_cycle_workflow_id(cycle_id), task_queue=task_queue
+        )
+        result = asyncio.ensure_future(handle.result())
+        while not result.done():
+            await asyncio.wait({result}, timeout=1.0)
+            if result.done():
+                break
+            status = await handle.query(ReviewCycleWorkflow.status)
+            queries += 1
+            finished = len(status.stages_done) * len(departments) + sum(1 for d in status.departments if d.outcome)
+            progress.update(task, completed=finished, description=f"review cycle · {status.stage}")
+        final = await result
+        total = time.perf_counter() - started
+    progress.update(task, completed=len(STAGE_ORDER) * len(departments), description="review cycle · closed")
+    return CycleRun(
+        cycle_id=cycle_id,
+        workflow_id=handle.id,
+        total_s=total,
+        final=final,
+        stage_s={s.value: org.stage_seconds(s) for s in STAGE_ORDER},
+        queries=queries,
+        child_ids={(s, d): department_workflow_id(cycle_id, s, d) for s in STAGE_ORDER for d in departments},
+    )
+
+
+async def run_baseline(
+    client: Client,
+    org: SimulatedOrg,
+    stage_scripts: dict[Stage, tuple[BaselineScript, list[BaselineScript], BaselineScript]],
+    concurrency: int,
+    progress: Progress,
+    label: str = "baseline",
+) -> BaselineRun:
+    """Per stage: the enter call, every department's script at once, the exit call; all bare workflows."""
+    run_id = uuid.uuid4().hex[:10]
+    task_queue = f"bench-baseline-{run_id}"
+    total_departments = sum(len(d) for _, d, _ in stage_scripts.values())
+    task = progress.add_task(label, total=total_departments)
+    workflow_ids: list[str] = []
+    limit = asyncio.Semaphore(concurrency)
+
+    async def execute(script: BaselineScript, suffix: str) -> None:
+        workflow_id = f"bench-baseline-{run_id}-{len(workflow_ids):05d}-{script.stage}-{suffix}"
+        workflow_ids.append(workflow_id)
+        await client.execute_workflow(BaselineScriptWorkflow.run, script, id=workflow_id, task_queue=task_queue)
+
+    async def department(script: BaselineScript) -> None:
+        async with limit:
+            await execute(script, script.department_id)
+        progress.advance(task)
+
+    worker = build_worker(
+        client, task_queue=task_queue, workflows=[BaselineScriptWorkflow], activities=org.activities()
+    )
+    async with worker:
+        started = time.perf_counter()
+        for stage, (enter, scripts, exit_) in stage_scripts.items():
+            progress.update(task, description=f"{label} · {stage.value}")
+            await execute(enter, "enter")
+            await asyncio.gather(*(department(s) for s in scripts))
+            await execute(exit_, "exit")
+        total = time.perf_counter() - started
+    stages = [s for s in STAGE_ORDER if s in stage_scripts]
+    return BaselineRun(
+        total_s=total, stage_s={s.value: org.stage_seconds(s) for s in stages}, workflow_ids=workflow_ids
+    )
+
+
+async def warm_up(client: Client, org: SimulatedOrg, progress: Progress) -> None:
+    """A few tiny workflows first, so neither run pays for a cold server, worker or sandbox."""
+    department = org.department_ids[0]
+    scripts = [
+        BaselineScript(
+            stage=Stage.GOAL_SETTING.value,
+            department_id=department,
+            steps=[
+                BaselineStep(
+                    activity="check_pending",
+                    query=PendingQuery(cycle_id="warm-up", department_id=department, stage=Stage.GOAL_SETTING),
+                ),
+                BaselineStep(sleep_seconds=0.2),
+            ],
+        )
+        for _ in range(10)
+    ]
+    action = StageAction(cycle_id="warm-up", stage=Stage.GOAL_SETTING, action="enter")
+    edge = BaselineScript(
+        stage=Stage.GOAL_SETTING.value, department_id="*", steps=[BaselineStep("stage_action", action=action)]
+    )
+    exit_edge = BaselineScript(
+        stage=Stage.GOAL_SETTING.value,
+        department_id="*",
+        steps=[BaselineStep("stage_action", action=action.model_copy(update={"action": "exit"}))],
+    )
+    await run_baseline(
+        client, org.fresh_copy(), {Stage.GOAL_SETTING: (edge, scripts, exit_edge)}, 10, progress, "warm-up"
+    )
+
+
+async def build_scripts(
+    client: Client, cycle: CycleRun, histories: dict[str, list[Any]]
+) -> dict[Stage, tuple[BaselineScript, list[BaselineScript], BaselineScript]]:
+    parent = await script_of(client, Stage.GOAL_SETTING, ALL_DEPARTMENTS, histories[cycle.workflow_id])
+    out: dict[Stage, tuple[BaselineScript, list[BaselineScript], BaselineScript]] = {}
+    for stage in STAGE_ORDER:
+        actions = [s for s in parent.steps if s.action is not None and s.action.stage == stage]
+        enter = BaselineScript(
+            stage.value, ALL_DEPARTMENTS, [s for s in actions if s.action and s.action.action == "enter"]
+        )
+        exit_ = BaselineScript(
+            stage.value, ALL_DEPARTMENTS, [s for s in actions if s.action and s.action.action != "enter"]
+        )
+        departments = [
+            await script_of(client, stage, department, histories[workflow_id])
+            for (st, department), workflow_id in cycle.child_ids.items()
+            if st == stage
+        ]
+        out[stage] = (enter, departments, exit_)
+    return out
+
+
+# -- correctness -----------------------------------------------------------------------------------------------
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warning_only: bool = False
+
+
+def verify(
+    org: SimulatedOrg,
+    baseline_org: SimulatedOrg,
+    cycle: CycleRun,
+    outcomes: dict[tuple[Stage, str], DepartmentOutcome],
+    scripts: dict[Stage, tuple[BaselineScript, list[BaselineScript], BaselineScript]],
+    plan: Plan,
+) -> list[Check]:
+    checks: list[Check] = []
+    final = cycle.final
+    checks.append(
+        Check(
+            "cycle closed after all five stages",
+            final.stage == Stage.CLOSED and final.stages_done == list(STAGE_ORDER),
+            f"stage={final.stage}, done={[str(s) for s in final.stages_done]}",
+        )
+    )
+    valid = {"completed", "closed_at_deadline"}
+    missing = [k for k in cycle.child_ids if k not in outcomes or outcomes[k].outcome not in valid]
+    checks.append(
+        Check(
+            "every department of every stage reported an outcome",
+            not missing,
+            f"{len(outcomes)}/{len(cycle.child_ids)} outcomes"
+            + (f"; missing/invalid: {missing[:5]}" if missing else ""),
+        )
+    )
+    # Notifications: one per idempotency key, and at most one per (stage, department, step).
+    repeated = {k: n for k, n in org.notification_calls.items() if n > 1}
+    per_step: Counter[tuple[str, str, str]] = Counter()
+    for request in org.notifications.values():
+        per_step[(request.stage.value, request.department_id, request.kind)] += 1
+    too_many = {k: n for k, n in per_step.items() if n > (len(plan.reminder_fractions) if k[2] == "reminder" else 1)}
+    checks.append(
+        Check(
+            "no notification was duplicated",
+            not too_many,
+            f"{len(org.notifications)} sent, {sum(org.notification_calls.values())} calls, "
+            f"{len(repeated)} key(s) retried and deduplicated" + (f"; too many: {too_many}" if too_many else ""),
+        )
+    )
+    mismatched = [k for k, o in outcomes.items() if o.reminders + o.escalations != len(org.created(k[0], k[1]))]
+    checks.append(
+        Check(
+            "outcome counts match the notifications the services recorded",
+            not mismatched,
+            f"{len(outcomes) - len(mismatched)}/{len(outcomes)} agree"
+            + (f"; e.g. {mismatched[:3]}" if mismatched else ""),
+        )
+    )
+    # The deliberately slow departments missed every deadline and were escalated to the head, then HR.
+    slow_problems: list[str] = []
+    for department in (d for d in org.departments.values() if d.slow):
+        for stage in STAGE_ORDER:
+            kinds = {n.kind for n in org.created(stage, department.department_id)}
+            outcome = outcomes.get((stage, department.department_id))
+            if stage == Stage.TRACKING:
+                expected = {"stale_kpi_reminder", "stale_kpi_escalation"}
+            else:
+                expected = {"reminder", "escalation_head", "escalation_hr"}
+                if outcome is None or outcome.outcome != "closed_at_deadline":
+                    slow_problems.append(f"{department.department_id}/{stage.value}: {outcome and outcome.outcome}")
+            if not expected <= kinds:
+                slow_problems.append(f"{department.department_id}/{stage.value}: sent {sorted(kinds)}")
+    checks.append(
+        Check(
+            "slow departments were reminded, escalated (head, then HR) and closed at the deadline",
+            not slow_problems,
+            "; ".join(slow_problems[:4]) or "as expected",
+        )
+    )
+    late_fast = [
+        f"{d}/{s.value}"
+        for (s, d), o in outcomes.items()
+        if not org.departments[d].slow and s != Stage.TRACKING and o.outcome != "completed"
+    ]
+    checks.append(
+        Check(
+            "fast departments finished before their deadline",
+            not late_fast,
+            f"{len(late_fast)} late: {late_fast[:5]}" if late_fast else "all completed",
+            warning_only=True,
+        )
+    )
+    # Every activity call: the services' counters, the histories and the baseline all agree.
+    from_history: Counter[tuple[str, str, str]] = Counter()
+    for stage, (enter, depts, exit_) in scripts.items():
+        for script in (enter, *depts, exit_):
+            for call in script.steps:
+                if call.activity:
+                    from_history[(stage.value, script.department_id, call.activity)] += 1
+    checks.append(
+        Check(
+            "activity calls per (stage, department): services == histories",
+            from_history == org.calls,
+            f"{sum(org.calls.values())} calls counted, {sum(from_history.values())} in histories",
+        )
+    )
+    checks.append(
+        Check(
+            "baseline made the same calls per (stage, department)",
+            baseline_org.calls == org.calls,
+            f"{sum(baseline_org.calls.values())} baseline calls vs {sum(org.calls.values())}",
+        )
+    )
+    actions = [k for k in org.calls if k[2] == "stage_action"]
+    checks.append(
+        Check(
+            "each stage entered and exited exactly once",
+            all(org.calls[k] == 2 for k in actions) and len(actions) == len(STAGE_ORDER),
+            f"{sum(org.calls[k] for k in actions)} stage actions",
+        )
+    )
+    return checks
+
+
+# -- the whole benchmark ---------------------------------------------------------------------------------------
+@dataclass
+class Options:
+    employees: int
+    departments: int
+    slow_departments: int
+    batch: int
+    recheck_seconds: float
+    stage_seconds: float | None
+    address: str | None
+    namespace: str
+    seed: int
+    json_path: Path | None
+
+
+async def benchmark(opts: Options, console: Console) -> dict[str, Any]:
+    org, plan = build_org(
+        employees=opts.employees,
+        departments=opts.departments,
+        slow=opts.slow_departments,
+        batch=opts.batch,
+        recheck_s=opts.recheck_seconds,
+        stage_s=opts.stage_seconds,
+        seed=opts.seed,
+    )
+    console.print(
+        f"[bold]Review-cycle benchmark[/]: {opts.employees:,} employees in {opts.departments} departments "
+        f"({opts.slow_departments} slow), batch {opts.batch}/check; stage {plan.stage_s:g}s, tracking "
+        f"{plan.tracking_s:g}s, recheck {plan.recheck_s:g}s, HR escalation +{plan.hr_after_s:g}s; "
+        f"{os.cpu_count()} CPU(s), load {os.getloadavg()[0]:.2f}"
+    )
+    async with _temporal(opts, console) as address:
+        client = await connect(address, opts.namespace)
+        added = await ensure_search_attributes(client, opts.namespace)
+        if added:
+            console.print(f"registered search attributes {added}")
+        load_before = os.getloadavg()
+        progress = Progress(
+            TextColumn("{task.description:<36}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("departments·stages"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        with progress:
+            await warm_up(client, org, progress)
+            cycle = await run_cycle(client, org, plan, progress)
+            histories = await fetch_histories(client, [cycle.workflow_id, *cycle.child_ids.values()])
+            scripts = await build_scripts(client, cycle, histories)
+            baseline_org = org.fresh_copy()
+            baseline = await run_baseline(client, baseline_org, scripts, min(500, opts.departments), progress)
+        load_after = os.getloadavg()
+        baseline_histories = await fetch_histories(client, baseline.workflow_ids)
+        outcomes = await _outcomes(client, cycle)
+
+    parent_stats, child_stats, baseline_stats = HistoryStats(), HistoryStats(), HistoryStats()
+    parent_stats.add(histories[cycle.workflow_id])
+    for workflow_id in cycle.child_ids.values():
+        child_stats.add(histories[workflow_id])
+    for events in baseline_histories.values():
+        baseline_stats.add(events)
+    checks = verify(org, baseline_org, cycle, outcomes, scripts, plan)
+    report = _report(opts, plan, org, cycle, baseline, parent_stats, child_stats, baseline_stats, checks)
+    report["load_average"] = {"before": list(load_before), "after": list(load_after)}
+    _print(console, report, checks)
+    if opts.json_path:
+        opts.json_path.write_text(json.dumps(report, indent=2, default=str))
+        console.print(f"results written to {opts.json_path}")
+    return report
+
+
+@contextlib.asynccontextmanager
+async def _temporal(opts: Options, console: Console) -> Any:
+    if opts.address:
+        yield opts.address
+        return
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-") as state:
+        server = TemporalDevServer(Path(state), namespace=opts.namespace, persistent=True)
+        await server.start(progress=lambda message: console.print(message))
+        try:
+            yield server.address
+        finally:
+            await server.stop()
+
+
+async def _outcomes(client: Client, cycle: CycleRun) -> dict[tuple[Stage, str], DepartmentOutcome]:
+    out: dict[tuple[Stage, str], DepartmentOutcome] = {}
+    for key, workflow_id in cycle.child_ids.items():
+        with contextlib.suppress(Exception):
+            out[key] = await client.get_workflow_handle(workflow_id, result_type=DepartmentOutcome).result()
+    return out
+
+
+def _report(
+    opts: Options,
+    plan: Plan,
+    org: SimulatedOrg,
+    cycle: CycleRun,
+    baseline: BaselineRun,
+    parent: HistoryStats,
+    children: HistoryStats,
+    bare: HistoryStats,
+    checks: list[Check],
+) -> dict[str, Any]:
+    stages = []
+    for stage in STAGE_ORDER:
+        per_stage: Counter[str] = Counter()
+        for (s, _, a), n in org.calls.items():
+            if s == stage.value:
+                per_stage[a] += n
+        cycle_s, base_s = cycle.stage_s[stage.value], baseline.stage_s[stage.value]
+        stages.append(
+            {
+                "stage": stage.value,
+                "cycle_s": cycle_s,
+                "baseline_s": base_s,
+                "ratio": cycle_s / base_s if base_s else None,
+                "check_pending": per_stage["check_pending"],
+                "send_notification": per_stage["send_notification"],
+                "notifications_sent": sum(1 for n in org.notifications.values() if n.stage == stage),
+            }
+        )
+    return {
+        "parameters": {
+            "employees": opts.employees,
+            "departments": opts.departments,
+            "slow_departments": opts.slow_departments,
+            "batch": opts.batch,
+            "seed": opts.seed,
+            "plan": asdict(plan),
+            "cpus": os.cpu_count(),
+        },
+        "stages": stages,
+        "cycle_total_s": cycle.total_s,
+        "baseline_total_s": baseline.total_s,
+        "ratio": cycle.total_s / baseline.total_s,
+        "target_ratio": TARGET_RATIO,
+        "activity_calls": sum(org.calls.values()),
+        "status_queries": cycle.queries,
+        "profile": {"cycle_parent": parent.summary(), "cycle_children": children.summary(), "baseline": bare.summary()},
+        "checks": [asdict(c) for c in checks],
+    }
+
+
+def _print(console: Console, report: dict[str, Any], checks: list[Check]) -> None:
+    table = Table(title="Time per stage (stage_action enter -> exit, wall clock)")
+    for column in ("stage", "cycle s", "baseline s", "ratio", "check_pending", "send_notification", "sent"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in report["stages"]:
+        table.add_row(
+            row["stage"],
+            f"{row['cycle_s']:.2f}",
+            f"{row['baseline_s']:.2f}",
+            f"{row['ratio']:.3f}x",
+            str(row["check_pending"]),
+            str(row["send_notification"]),
+            str(row["notifications_sent"]),
+        )
+    ratio = report["ratio"]
+    style = "green" if ratio <= report["target_ratio"] else "red"
+    table.add_row(
+        "[bold]total[/] (start -> result)",
+        f"{report['cycle_total_s']:.2f}",
+        f"{report['baseline_total_s']:.2f}",
+        f"[{style}]{ratio:.3f}x[/]",
+        str(sum(r["check_pending"] for r in report["stages"])),
+        str(sum(r["send_notification"] for r in report["stages"])),
+        str(sum(r["notifications_sent"] for r in report["stages"])),
+    )
+    console.print(table)
+
+    profile = report["profile"]
+    prof = Table(title="Where the time goes (from the histories)")
+    prof.add_column("metric")
+    for column in ("cycle parent", "cycle children", "baseline"):
+        prof.add_column(column, justify="right")
+    for key in profile["baseline"]:
+        values = [profile[group][key] for group in ("cycle_parent", "cycle_children", "baseline")]
+        prof.add_row(key, *(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in values))
+    console.print(prof)
+
+    result = Table(title="Correctness")
+    result.add_column("check")
+    result.add_column("result")
+    result.add_column("detail")
+    for check in checks:
+        mark = "[green]ok[/]" if check.ok else ("[yellow]warn[/]" if check.warning_only else "[red]FAIL[/]")
+        result.add_row(check.name, mark, check.detail)
+    console.print(result)
+    console.print(
+        f"ratio {ratio:.3f}x (target <= {report['target_ratio']}x); orchestration overhead "
+        f"{report['cycle_total_s'] - report['baseline_total_s']:+.2f}s over {report['activity_calls']:,} activity calls"
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cycle", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--employees", type=int, default=10_000, help="N employees (default 10,000)")
+    parser.add_argument("--departments", type=int, default=50, help="M departments (default 50)")
+    parser.add_argument("--slow-departments", type=int, default=2, help="departments that miss every deadline")
+    parser.add_argument("--batch", type=int, default=50, help="people of a department who act between two checks")
+    parser.add_argument(
+        "--recheck-seconds", type=float, default=1.0, help="re-check interval (>= 1, the child's floor)"
+    )
+    parser.add_argument("--stage-seconds", type=float, default=None, help="stage length (default: derived)")
+    parser.add_argument("--address", default=None, help="an existing Temporal server (default: start a dev server)")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.employees < args.departments or args.departments < 1:
+        parser.error("--employees must be at least --departments, and --departments at least 1")
+    if args.departments > 1000:
+        parser.error("--departments: a review cycle takes at most 1000 departments")
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
+    if args.recheck_seconds < 1:
+        parser.error("--recheck-seconds must be at least 1 (the department workflow never waits less)")
+    return Options(
+        employees=args.employees,
+        departments=args.departments,
+        slow_departments=args.slow_departments,
+        batch=args.batch,
+        recheck_seconds=args.recheck_seconds,
+        stage_seconds=args.stage_seconds,
+        address=args.address,
+        namespace=args.namespace,
+        seed=args.seed,
+        json_path=args.json_path,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    console = Console()
+    report = asyncio.run(benchmark(parse_args(argv), console))
+    failed = [c for c in report["checks"] if not c["ok"] and not c["warning_only"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    from bench.cycle import main as _main
+
+    raise SystemExit(_main())

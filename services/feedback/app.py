@@ -1,0 +1,50 @@
+"""Composition root of the feedback service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.app import create_service_app
+from services.common.participants import participants_router
+from services.common.settings import Settings
+from services.feedback.api import router
+from services.feedback.models import FeedbackDepartment, FeedbackOutbox, FeedbackParticipant
+
+__all__ = ["app_from_env", "create_app"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _open_http(app: FastAPI) -> None:
+    # Outbound calls to evaluation; tests swap app.state.http for an in-process receiver.
+    app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+
+
+async def _close_http(app: FastAPI) -> None:
+    await app.state.http.aclose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = create_service_app(
+        service="feedback",
+        settings=settings,
+        description=(
+            "Stage 4 of the cycle: release of calibrated results, acknowledgement, appeals routed to HR "
+            "with deadlines, 1:1 records, and continuous feedback and kudos across departments."
+        ),
+        routers=[participants_router(FeedbackParticipant, FeedbackDepartment), router],
+        on_startup=[_open_http],
+        on_shutdown=[_close_http],
+        outbox_model=FeedbackOutbox,
+    )
+    app.state.clock = _utc_now
+    return app
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings())

@@ -1,0 +1,388 @@
+"""Routes of the goals service. Thin: rules live in ``service.py`` and ``rules.py``.
+
+Every route declares its roles with ``requires()`` (also listed as ``x-roles`` in OpenAPI);
+row scoping inside a role is done by the service layer (404 outside scope, 403 for a
+forbidden action on a visible object).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from contracts.cycle import PendingReport, Stage
+from contracts.goals import GoalExport, GoalLevel, KpiCatalog
+from contracts.tracking import ProgressExport
+from services.common.app import SessionDep
+from services.common.auth import Principal, Role, requires
+from services.goals import service
+from services.goals.rules import Action, GoalStatus
+from services.goals.schemas import (
+    BulkAssignRequest,
+    BulkAssignResult,
+    CycleSettingsRead,
+    CycleSettingsUpdate,
+    FreezeResult,
+    GoalCreate,
+    GoalPage,
+    GoalRead,
+    GoalTree,
+    GoalUpdate,
+    ObjectiveCreate,
+    ObjectiveRead,
+    ObjectiveUpdate,
+    ProgressAccepted,
+    ReturnRequest,
+    SubmitRequest,
+    WeightReport,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/cycles/{cycle_id}", tags=["goals"])
+
+CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The review cycle.")]
+ObjectiveId = Annotated[str, Path(min_length=1, max_length=64)]
+GoalId = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (max 500).")]
+Offset = Annotated[int, Query(ge=0)]
+
+HR = (Role.HR_ADMIN,)
+PEOPLE = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
+READERS = (*PEOPLE, Role.OPS)
+APPROVERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER)
+MACHINE = (Role.HR_ADMIN, Role.OPS)
+
+HrAdmin = Annotated[Principal, requires(*HR)]
+Person = Annotated[Principal, requires(*PEOPLE)]
+Reader = Annotated[Principal, requires(*READERS)]
+Approver = Annotated[Principal, requires(*APPROVERS)]
+Machine = Annotated[Principal, requires(*MACHINE)]
+
+
+def roles(allowed: tuple[Role, ...]) -> dict[str, Any]:
+    """OpenAPI extension listing the roles of a route (mirrors its ``requires``)."""
+    return {"x-roles": [r.value for r in allowed]}
+
+
+# -- cycle settings and freeze ----------------------------------------------------------------------
+@router.get(
+    "/settings",
+    summary="Goal-setting settings of a cycle: period and freeze state",
+    openapi_extra=roles(READERS),
+    tags=["cycle"],
+)
+async def read_settings(cycle_id: CycleId, session: SessionDep, _p: Reader) -> CycleSettingsRead:
+    return await service.get_settings(session=session, cycle_id=cycle_id)
+
+
+@router.put(
+    "/settings",
+    summary="Set the cycle period used by the KPI catalog (hr_admin)",
+    description="The cycles service (or the sample loader) sets the period here; the KPI catalog needs it.",
+    openapi_extra=roles(HR),
+    tags=["cycle"],
+)
+async def write_settings(
+    cycle_id: CycleId, body: CycleSettingsUpdate, session: SessionDep, _p: HrAdmin
+) -> CycleSettingsRead:
+    return await service.put_settings(session=session, cycle_id=cycle_id, data=body)
+
+
+@router.post(
+    "/freeze",
+    summary="Freeze goal setting: afterwards every edit is refused with 409 (hr_admin; idempotent)",
+    description="Called by the workflow when the goal-setting stage ends. Emits a GoalsFrozen event once.",
+    openapi_extra=roles(HR),
+    tags=["cycle"],
+)
+async def freeze(cycle_id: CycleId, session: SessionDep, principal: HrAdmin) -> FreezeResult:
+    return await service.freeze_cycle(session=session, cycle_id=cycle_id, principal=principal)
+
+
+# -- objectives -----------------------------------------------------------------------------------
+@router.get(
+    "/objectives", summary="List the strategy objectives of a cycle", openapi_extra=roles(READERS), tags=["objectives"]
+)
+async def list_objectives(
+    cycle_id: CycleId, session: SessionDep, _p: Reader, limit: Limit = 100, offset: Offset = 0
+) -> list[ObjectiveRead]:
+    rows = await service.list_objectives(session=session, cycle_id=cycle_id, limit=limit, offset=offset)
+    return [ObjectiveRead.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/objectives",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a strategy objective with its balanced-scorecard perspective (hr_admin)",
+    openapi_extra=roles(HR),
+    tags=["objectives"],
+)
+async def create_objective(cycle_id: CycleId, body: ObjectiveCreate, session: SessionDep, _p: HrAdmin) -> ObjectiveRead:
+    return ObjectiveRead.model_validate(await service.create_objective(session=session, cycle_id=cycle_id, data=body))
+
+
+@router.get(
+    "/objectives/{objective_id}", summary="Read one objective", openapi_extra=roles(READERS), tags=["objectives"]
+)
+async def read_objective(
+    cycle_id: CycleId, objective_id: ObjectiveId, session: SessionDep, _p: Reader
+) -> ObjectiveRead:
+    objective = await service.get_objective(session=session, cycle_id=cycle_id, objective_id=objective_id)
+    return ObjectiveRead.model_validate(objective)
+
+
+@router.patch(
+    "/objectives/{objective_id}", summary="Change an objective (hr_admin)", openapi_extra=roles(HR), tags=["objectives"]
+)
+async def update_objective(
+    cycle_id: CycleId, objective_id: ObjectiveId, body: ObjectiveUpdate, session: SessionDep, _p: HrAdmin
+) -> ObjectiveRead:
+    objective = await service.update_objective(session=session, cycle_id=cycle_id, objective_id=objective_id, data=body)
+    return ObjectiveRead.model_validate(objective)
+
+
+@router.delete(
+    "/objectives/{objective_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an objective without company KPIs (hr_admin)",
+    openapi_extra=roles(HR),
+    tags=["objectives"],
+)
+async def delete_objective(cycle_id: CycleId, objective_id: ObjectiveId, session: SessionDep, _p: HrAdmin) -> Response:
+    await service.delete_objective(session=session, cycle_id=cycle_id, objective_id=objective_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- goals ----------------------------------------------------------------------------------------
+@router.get(
+    "/goals",
+    summary="List KPIs and goals in the caller's scope (paginated)",
+    description="Company and department KPIs are visible to every role; individual goals follow row scoping.",
+    openapi_extra=roles(READERS),
+)
+async def list_goals(
+    cycle_id: CycleId,
+    session: SessionDep,
+    principal: Reader,
+    level: GoalLevel | None = None,
+    department_id: Annotated[str | None, Query(max_length=64)] = None,
+    employee_id: Annotated[str | None, Query(max_length=64)] = None,
+    goal_status: Annotated[GoalStatus | None, Query(alias="status")] = None,
+    parent_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> GoalPage:
+    rows, total = await service.list_goals(
+        session=session,
+        cycle_id=cycle_id,
+        principal=principal,
+        level=level,
+        department_id=department_id,
+        employee_id=employee_id,
+        status=goal_status,
+        parent_id=parent_id,
+        limit=limit,
+        offset=offset,
+    )
+    return GoalPage(items=[GoalRead.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post(
+    "/goals",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a company KPI, department KPI or individual goal (aligned to its parent)",
+    description=(
+        "Company KPIs: hr_admin, aligned to an objective. Department KPIs: the department head or hr_admin, "
+        "aligned to a company KPI. Individual goals: anyone who can see the employee, aligned to a KPI of the "
+        "employee's department or a shared KPI their department contributes to."
+    ),
+    openapi_extra=roles(PEOPLE),
+)
+async def create_goal(cycle_id: CycleId, body: GoalCreate, session: SessionDep, principal: Person) -> GoalRead:
+    goal = await service.create_goal(session=session, cycle_id=cycle_id, data=body, principal=principal)
+    return GoalRead.model_validate(goal)
+
+
+@router.post(
+    "/goals/bulk-assign",
+    summary="Assign one goal template to everyone in a department and/or with a job title (idempotent)",
+    description=(
+        "One INSERT for everyone matched in the caller's scope. Re-running with the same template_key skips "
+        "people who already have it; the response lists what was created and what was skipped, and why."
+    ),
+    openapi_extra=roles(APPROVERS),
+)
+async def bulk_assign(
+    cycle_id: CycleId, body: BulkAssignRequest, session: SessionDep, principal: Approver
+) -> BulkAssignResult:
+    return await service.bulk_assign(session=session, cycle_id=cycle_id, request=body, principal=principal)
+
+
+@router.get("/goals/{goal_id}", summary="Read one KPI or goal (404 outside your scope)", openapi_extra=roles(READERS))
+async def read_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Reader) -> GoalRead:
+    goal = await service.get_goal(session=session, cycle_id=cycle_id, goal_id=goal_id, principal=principal)
+    return GoalRead.model_validate(goal)
+
+
+@router.patch(
+    "/goals/{goal_id}",
+    summary="Change a draft or returned KPI or goal",
+    description="409 once submitted/approved or after the freeze; the merged goal is re-validated.",
+    openapi_extra=roles(PEOPLE),
+)
+async def update_goal(
+    cycle_id: CycleId, goal_id: GoalId, body: GoalUpdate, session: SessionDep, principal: Person
+) -> GoalRead:
+    goal = await service.update_goal(
+        session=session, cycle_id=cycle_id, goal_id=goal_id, data=body, principal=principal
+    )
+    return GoalRead.model_validate(goal)
+
+
+@router.delete(
+    "/goals/{goal_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a draft or returned KPI or goal with nothing aligned to it",
+    openapi_extra=roles(PEOPLE),
+)
+async def delete_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Person) -> Response:
+    await service.delete_goal(session=session, cycle_id=cycle_id, goal_id=goal_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/goals/{goal_id}/submit",
+    summary="Submit a goal for approval (individual: the employee; department: its head; company: hr_admin)",
+    description="Allowed from draft or returned. The owner's weights at this level must sum to 100.",
+    openapi_extra=roles(PEOPLE),
+    tags=["approval"],
+)
+async def submit_goal(
+    cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Person, body: SubmitRequest | None = None
+) -> GoalRead:
+    goal = await service.transition_goal(
+        session=session,
+        cycle_id=cycle_id,
+        goal_id=goal_id,
+        action=Action.SUBMIT,
+        principal=principal,
+        comment=body.comment if body else None,
+    )
+    return GoalRead.model_validate(goal)
+
+
+@router.post(
+    "/goals/{goal_id}/approve",
+    summary="Approve a submitted goal (individual: the manager; department KPI: the department head)",
+    openapi_extra=roles(APPROVERS),
+    tags=["approval"],
+)
+async def approve_goal(
+    cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Approver, body: SubmitRequest | None = None
+) -> GoalRead:
+    goal = await service.transition_goal(
+        session=session,
+        cycle_id=cycle_id,
+        goal_id=goal_id,
+        action=Action.APPROVE,
+        principal=principal,
+        comment=body.comment if body else None,
+    )
+    return GoalRead.model_validate(goal)
+
+
+@router.post(
+    "/goals/{goal_id}/return",
+    summary="Return a submitted goal to its owner with a comment",
+    openapi_extra=roles(APPROVERS),
+    tags=["approval"],
+)
+async def return_goal(
+    cycle_id: CycleId, goal_id: GoalId, body: ReturnRequest, session: SessionDep, principal: Approver
+) -> GoalRead:
+    goal = await service.transition_goal(
+        session=session,
+        cycle_id=cycle_id,
+        goal_id=goal_id,
+        action=Action.RETURN,
+        principal=principal,
+        comment=body.comment,
+    )
+    return GoalRead.model_validate(goal)
+
+
+# -- weights, tree, progress ----------------------------------------------------------------------
+@router.get(
+    "/weights",
+    summary="Weight validation report: per owner and level, the sum and whether it is 100",
+    openapi_extra=roles(READERS),
+    tags=["reports"],
+)
+async def weights(cycle_id: CycleId, session: SessionDep, principal: Reader) -> WeightReport:
+    return await service.weight_report(session=session, cycle_id=cycle_id, principal=principal)
+
+
+@router.get(
+    "/tree",
+    summary="Goal tree: objectives, company, department and individual goals with rolled-up progress",
+    description="Parent progress is the weighted mean of its children's progress (children without data left "
+    "out); leaves use their attainment (actual-start)/(target-start), clamped to 0..1.5.",
+    openapi_extra=roles(READERS),
+    tags=["reports"],
+)
+async def tree(
+    cycle_id: CycleId,
+    session: SessionDep,
+    principal: Reader,
+    department_id: Annotated[str | None, Query(max_length=64, description="Only this department's KPIs.")] = None,
+) -> GoalTree:
+    return await service.goal_tree(session=session, cycle_id=cycle_id, principal=principal, department_id=department_id)
+
+
+@router.put(
+    "/progress",
+    summary="Store actual values from tracking, keyed by kpi_id (= goal_id); the workflow pushes it",
+    openapi_extra=roles(MACHINE),
+    tags=["exports"],
+)
+async def put_progress(cycle_id: CycleId, body: ProgressExport, session: SessionDep, _p: Machine) -> ProgressAccepted:
+    return await service.store_progress(session=session, cycle_id=cycle_id, export=body)
+
+
+# -- exports for other stages ---------------------------------------------------------------------
+@router.get(
+    "/kpi-catalog",
+    summary="Every KPI or goal with a metric key, for tracking (period from settings or the cycles service)",
+    openapi_extra=roles(MACHINE),
+    tags=["exports"],
+)
+async def kpi_catalog(cycle_id: CycleId, request: Request, session: SessionDep, _p: Machine) -> KpiCatalog:
+    return await service.kpi_catalog(session=session, cycle_id=cycle_id, period_source=request.app.state.period_source)
+
+
+@router.get(
+    "/goal-export",
+    summary="Every approved goal of the cycle, for evaluation",
+    openapi_extra=roles(MACHINE),
+    tags=["exports"],
+)
+async def goal_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -> GoalExport:
+    return await service.goal_export(session=session, cycle_id=cycle_id)
+
+
+@router.get(
+    "/pending",
+    summary="Goal-setting work still owed in a department, and who must act",
+    openapi_extra=roles(MACHINE),
+    tags=["exports"],
+)
+async def pending(
+    cycle_id: CycleId,
+    session: SessionDep,
+    _p: Machine,
+    department_id: Annotated[str, Query(min_length=1, max_length=64)],
+    stage: Stage = Stage.GOAL_SETTING,
+) -> PendingReport:
+    return await service.pending_report(session=session, cycle_id=cycle_id, department_id=department_id, stage=stage)

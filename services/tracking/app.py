@@ -1,0 +1,125 @@
+"""Composition root of the tracking service.
+
+Besides the API, the lifespan runs two background tasks:
+
+* the Kafka consumer (``consumer.TrackingConsumer``), unless
+  ``TANDEM_TRACKING_CONSUMER=0`` (default: on, except with ``TANDEM_ENV=test``);
+* the staleness evaluator, every ``TANDEM_TRACKING_STALENESS_INTERVAL`` seconds
+  (default 60; 0 turns it off; off by default with ``TANDEM_ENV=test``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from fastapi import FastAPI
+
+from contracts.topics import METRICS, METRICS_DLQ
+from services.common.app import create_service_app
+from services.common.db import session_scope
+from services.common.participants import participants_router
+from services.common.settings import Settings
+from services.tracking import service
+from services.tracking.api import router
+from services.tracking.consumer import CONSUMER_GROUP, TrackingConsumer
+from services.tracking.models import TrackingDepartment, TrackingOutbox, TrackingParticipant
+from services.tracking.publisher import MetricPublisher
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_consumer: bool | None = None,
+    staleness_interval: float | None = None,
+    topic: str = METRICS,
+    dlq_topic: str = METRICS_DLQ,
+    group_id: str = CONSUMER_GROUP,
+) -> FastAPI:
+    testing = settings.env == "test"
+    consume = run_consumer if run_consumer is not None else _env_flag("TANDEM_TRACKING_CONSUMER", not testing)
+    interval = (
+        staleness_interval
+        if staleness_interval is not None
+        else float(os.environ.get("TANDEM_TRACKING_STALENESS_INTERVAL", "0" if testing else "60"))
+    )
+
+    async def start(app: FastAPI) -> None:
+        app.state.metric_publisher = MetricPublisher(
+            settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence, topic=topic
+        )
+        app.state.tracking_tasks = []
+        if consume:
+            consumer = TrackingConsumer(
+                engine=app.state.engine,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=group_id,
+                topic=topic,
+                dlq_topic=dlq_topic,
+                idempotence=settings.kafka_idempotence,
+            )
+            app.state.tracking_consumer = consumer
+            app.state.tracking_tasks.append(asyncio.create_task(consumer.run(), name="tracking-consumer"))
+        if interval > 0:
+            app.state.tracking_tasks.append(
+                asyncio.create_task(_staleness_loop(app, interval), name="tracking-staleness")
+            )
+
+    async def stop(app: FastAPI) -> None:
+        consumer: TrackingConsumer | None = getattr(app.state, "tracking_consumer", None)
+        if consumer is not None:
+            consumer.stop()  # finishes the batch in flight; the staleness loop is just cancelled
+        for task in app.state.tracking_tasks:
+            if task.get_name() != "tracking-consumer":
+                task.cancel()
+        for task in app.state.tracking_tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=5.0)
+        await app.state.metric_publisher.close()
+
+    app = create_service_app(
+        service="tracking",
+        settings=settings,
+        description=(
+            "Metric ingestion (Kafka consumer and HTTP ingest), KPI progress, check-ins, "
+            "data-owner SLAs (stale KPIs) and ingestion ops figures."
+        ),
+        routers=[router, participants_router(TrackingParticipant, TrackingDepartment)],
+        on_startup=[start],
+        on_shutdown=[stop],
+        outbox_model=TrackingOutbox,
+    )
+    app.state.tracking_topic = topic
+    app.state.tracking_group = group_id
+    return app
+
+
+async def _staleness_loop(app: FastAPI, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with session_scope(app.state.sessions) as session:
+                result = await service.evaluate_staleness(session=session)
+            if result.became_stale or result.became_fresh:
+                log.info("staleness: %d stale, %d fresh", len(result.became_stale), len(result.became_fresh))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - try again next interval
+            log.exception("staleness evaluation failed")
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings())

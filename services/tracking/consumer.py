@@ -1,0 +1,233 @@
+"""The tracking consumer: ``metrics.v1`` -> PostgreSQL/SQLite, at least once, counted exactly once.
+
+Per batch (``getmany``): validate, insert with the unique ``event_id``, aggregate
+the new rows (``ingest.ingest_batch``), publish rejects to ``metrics.dlq.v1``
+and wait for the broker's acknowledgement, commit the database transaction,
+and only then commit the Kafka offsets. A crash anywhere before the offset
+commit re-delivers the batch; the ``event_id`` key makes the repeat a no-op.
+
+It runs inside the tracking service's lifespan and standalone as
+``tandem tracking consume`` (so tests can ``kill -9`` it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.events import DeadLetter
+from contracts.topics import METRICS, METRICS_DLQ
+from services.common.kafka import create_consumer, create_producer
+from services.tracking.ingest import BatchResult, CatalogCache, RawMessage, ingest_batch
+
+__all__ = [
+    "CONSUMER_GROUP",
+    "ConsumerStats",
+    "PartitionLag",
+    "TrackingConsumer",
+    "consumer_lag",
+]
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "tandem-tracking"
+"""Consumer group of every tracking consumer instance."""
+
+
+@dataclass
+class ConsumerStats:
+    batches: int = 0
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    unmapped: int = 0
+    failures: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Waits for the batch in flight (DB + offset commit) before partitions move away."""
+
+    def __init__(self, owner: TrackingConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.owner.batch_lock:
+            log.info("partitions revoked: %s (no batch in flight)", sorted(str(tp) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", sorted(str(tp) for tp in assigned))
+
+
+class TrackingConsumer:
+    """One member of the ``tandem-tracking`` group. ``run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        bootstrap_servers: str,
+        group_id: str = CONSUMER_GROUP,
+        topic: str = METRICS,
+        dlq_topic: str = METRICS_DLQ,
+        idempotence: bool = True,
+        max_records: int = 5000,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.topic = topic
+        self.dlq_topic = dlq_topic
+        self.idempotence = idempotence
+        self.max_records = max_records
+        self.on_batch = on_batch
+        self.stats = ConsumerStats()
+        self.batch_lock = asyncio.Lock()
+        self.catalog = CatalogCache()
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: Any = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; reconnects (with backoff) after broker or database failures."""
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._session()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the consumer must outlive any single failure
+                self.stats.failures += 1
+                log.warning("tracking consumer failed (%s: %s); restarting in %.1fs", type(exc).__name__, exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _session(self) -> None:
+        consumer = create_consumer(
+            (), bootstrap_servers=self.bootstrap_servers, group_id=self.group_id, client_id="tandem-tracking"
+        )
+        consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self._consumer = consumer
+        try:
+            await consumer.start()
+            self._producer = await create_producer(
+                self.bootstrap_servers, idempotence=self.idempotence, client_id="tandem-tracking-dlq"
+            )
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                if batch:
+                    await self._process(consumer, batch)
+        finally:
+            self._consumer = None
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+
+    async def _process(self, consumer: AIOKafkaConsumer, batch: dict[Any, list[Any]]) -> None:
+        messages = [
+            RawMessage(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value)
+            for records in batch.values()
+            for r in records
+        ]
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        async with self.batch_lock:
+            try:
+                async with self.engine.connect() as conn, conn.begin():
+                    catalog = await self.catalog.get(conn)
+                    result = await ingest_batch(conn, messages, catalog=catalog)
+                    if result.dead_letters:
+                        await self._publish_dead_letters(result.dead_letters)
+            except Exception:
+                # Nothing was committed: rewind so the same records come again.
+                for tp, records in batch.items():
+                    if records:
+                        consumer.seek(tp, records[0].offset)
+                raise
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced meanwhile: the new owner re-reads these records and the
+                # event_id key turns them into no-ops.
+                log.warning("offset commit failed after a rebalance (%s); records will be re-read", exc)
+        self.stats.batches += 1
+        self.stats.received += result.received
+        self.stats.inserted += result.inserted
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_lettered += len(result.dead_letters)
+        self.stats.unmapped += result.unmapped
+        if self.on_batch is not None:
+            self.on_batch(result)
+
+    async def _publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        futures = [
+            await self._producer.send(
+                self.dlq_topic,
+                letter.model_dump_json().encode(),
+                key=letter.key.encode() if letter.key is not None else None,
+            )
+            for letter in letters
+        ]
+        await asyncio.gather(*futures)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    end_offset: int
+    committed: int | None
+    lag: int
+
+
+async def consumer_lag(
+    bootstrap_servers: str, *, group_id: str = CONSUMER_GROUP, topic: str = METRICS, timeout: float = 10.0
+) -> list[PartitionLag]:
+    """End offset minus the group's committed offset, per partition of ``topic``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        async with asyncio.timeout(timeout):
+            await admin.start()
+            await reader.start()
+            described = await admin.describe_topics([topic])
+            partitions = sorted(
+                p["partition"] for t in described if t.get("topic") == topic for p in t.get("partitions", ())
+            )
+            if not partitions:
+                raise LookupError(f"topic {topic!r} does not exist (or has no partitions) on {bootstrap_servers}")
+            tps = [TopicPartition(topic, p) for p in partitions]
+            ends = await reader.end_offsets(tps) if tps else {}
+            committed = await admin.list_consumer_group_offsets(group_id, partitions=tps) if tps else {}
+    finally:
+        with contextlib.suppress(Exception):
+            await reader.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
+    lags = []
+    for tp in tps:
+        meta = committed.get(tp)
+        done = meta.offset if meta is not None and meta.offset >= 0 else None
+        end = int(ends.get(tp, 0))
+        lags.append(PartitionLag(topic, tp.partition, end, done, end - (done or 0)))
+    return lags
+

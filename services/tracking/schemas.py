@@ -1,0 +1,185 @@
+"""Request and response bodies of the tracking API (the cross-service ones live in ``contracts``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.tracking import LateDataPolicy
+
+__all__ = [
+    "MAX_INGEST_BATCH",
+    "CatalogAccepted",
+    "CheckInCreate",
+    "CheckInList",
+    "CheckInRead",
+    "DeadLetterRead",
+    "DepartmentProgress",
+    "IngestError",
+    "IngestRejected",
+    "IngestRequest",
+    "IngestResult",
+    "KpiProgressRead",
+    "OpsIngestion",
+    "PartitionLagRead",
+    "ProgressPage",
+    "StalenessEvaluation",
+    "TrendPoint",
+    "UnmappedMetric",
+]
+
+MAX_INGEST_BATCH = 1000
+"""Most events one ``POST /v1/ingest/metrics`` call may carry."""
+
+
+class CatalogAccepted(BaseModel):
+    cycle_id: str
+    kpis: int
+    late_data_policy: LateDataPolicy
+    grace_hours: float
+    check_in_cadence_days: int
+    backfilled_events: int = Field(description="Stored events counted into KPIs that were new or re-mapped.")
+
+
+class TrendPoint(BaseModel):
+    bucket_start: datetime
+    value: float | None = Field(description="The KPI's aggregation applied to this bucket's events.")
+    event_count: int
+
+
+class KpiProgressRead(BaseModel):
+    cycle_id: str
+    kpi_id: str
+    name: str
+    level: str
+    metric: str
+    unit: str
+    aggregation: str
+    direction: str
+    start_value: float
+    target_value: float
+    owner_department_id: str
+    department_id: str | None
+    employee_id: str | None
+    current_value: float | None
+    attainment_pct: float | None = Field(description="100 = target reached; honours the KPI's direction.")
+    event_count: int
+    last_occurred_at: datetime | None
+    last_event_at: datetime | None = Field(description="When the latest event arrived.")
+    stale: bool
+    due_at: datetime = Field(description="When the data owner's next event is due (frequency + grace).")
+    trend: list[TrendPoint] | None = Field(default=None, description="Last buckets, oldest first.")
+    trend_slope: float | None = Field(default=None, description="Least-squares change per bucket.")
+
+
+class ProgressPage(BaseModel):
+    cycle_id: str
+    as_of: datetime
+    total: int
+    items: list[KpiProgressRead]
+
+
+class DepartmentProgress(BaseModel):
+    department_id: str
+    kpi_count: int
+    with_data: int
+    stale_count: int
+    avg_attainment_pct: float | None = Field(description="Mean attainment of the KPIs with data.")
+
+
+class CheckInCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kpi_id: Annotated[str, Field(min_length=1, max_length=64, description="The KPI or goal checked in on.")]
+    comment: Annotated[str, Field(min_length=1, max_length=4000)]
+    confidence: Annotated[int, Field(ge=1, le=5, description="1 = off track, 5 = certain to hit the target.")]
+
+
+class CheckInRead(BaseModel):
+    id: int
+    cycle_id: str
+    kpi_id: str
+    author_sub: str
+    author_employee_id: str | None
+    author_role: str
+    comment: str
+    confidence: int
+    created_at: datetime
+
+
+class CheckInList(BaseModel):
+    cycle_id: str
+    kpi_id: str
+    cadence_days: int
+    last_check_in_at: datetime | None
+    next_due_at: datetime = Field(description="Last check-in (or KPI registration) plus the cadence.")
+    overdue: bool
+    items: list[CheckInRead]
+
+
+class StalenessEvaluation(BaseModel):
+    evaluated: int
+    became_stale: list[str]
+    became_fresh: list[str]
+
+
+class PartitionLagRead(BaseModel):
+    partition: int
+    end_offset: int
+    committed: int | None
+    lag: int
+
+
+class DeadLetterRead(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    rejected_at: datetime
+
+
+class UnmappedMetric(BaseModel):
+    metric: str
+    department_id: str
+    events: int
+
+
+class OpsIngestion(BaseModel):
+    consumer_group: str
+    topic: str
+    partitions: list[PartitionLagRead]
+    total_lag: int | None
+    lag_error: str | None = Field(default=None, description="Why the lag could not be read, if it could not.")
+    events_stored: int
+    dead_letters: int
+    latest_dead_letters: list[DeadLetterRead]
+    unmapped_events: int
+    unmapped_metrics: list[UnmappedMetric]
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_INGEST_BATCH,
+        description=f"1 to {MAX_INGEST_BATCH} MetricEvent objects; each is validated on its own.",
+    )
+
+
+class IngestError(BaseModel):
+    field: str
+    message: str
+
+
+class IngestRejected(BaseModel):
+    index: int
+    event_id: str | None
+    errors: list[IngestError]
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    rejected: list[IngestRejected]
