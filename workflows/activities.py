@@ -162,7 +162,13 @@ class CycleActivities:
 
     async def _exit_evaluation(self, a: StageAction) -> str:
         results = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/final-results")
-        await self._call("PUT", "feedback", f"/v1/cycles/{a.cycle_id}/results", json=results)
+        await self._call(
+            "PUT",
+            "feedback",
+            f"/v1/cycles/{a.cycle_id}/results",
+            json=results,
+            params={"calibration_closed": "true"},
+        )
         await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/results", json=results)
         return f"{len(results.get('results', []))} calibrated result(s) handed to feedback and results"
 

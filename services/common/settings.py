@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     outbox_relay: bool = Field(
         default=True, description="Publish this service's outbox rows to Kafka from a background task."
     )
+    cycle_workflows: bool = Field(
+        default=True, description="Starting a cycle also starts its Temporal workflow (off in API-only tests)."
+    )
     auto_migrate: bool = Field(default=True, description="Run the service's migrations at start-up.")
 
     cycles_url: str = Field(default="http://127.0.0.1:8000")

@@ -18,6 +18,7 @@ from services.common.app import SessionDep
 from services.common.auth import ALL_ROLES, Principal, Role, current_principal, requires
 from services.common.settings import Settings
 from services.cycles import service
+from services.cycles.control import launch_workflow
 from services.cycles.models import CyclesCycle, CyclesDepartment, CyclesDistribution, CyclesEmployee, CyclesTemplate
 from services.cycles.org_import import read_upload
 from services.cycles.service import CycleStatus, OrgImportReport
@@ -425,13 +426,29 @@ async def get_cycle(cycle_id: IdPath, session: SessionDep) -> CycleRead:
     **access(Role.HR_ADMIN),
 )
 async def start_cycle(
-    cycle_id: IdPath, session: SessionDep, principal: CurrentPrincipal, http: HttpDep, settings: SettingsDep
+    cycle_id: IdPath,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    http: HttpDep,
+    settings: SettingsDep,
+    request: Request,
+    day_seconds: Annotated[
+        float,
+        Query(
+            ge=1,
+            le=86_400,
+            description="Seconds per template day. 86400 (default) is real time; demos compress, e.g. 2.",
+        ),
+    ] = 86_400,
 ) -> CycleRead:
     """The snapshot holds the cycle's departments, their sub-departments and their employees as they are now;
     later imports do not change it. A stage service that cannot be reached does not fail the start: its
-    distribution stays ``pending`` (see ``POST /v1/cycles/{cycle_id}/distribute``)."""
+    distribution stays ``pending`` (see ``POST /v1/cycles/{cycle_id}/distribute``). Then the cycle's
+    durable workflow starts (``review-cycle-<id>`` in Temporal)."""
     cycle = await service.start_cycle(session=session, cycle_id=cycle_id, actor=principal.sub)
     await service.distribute_cycle(session=session, http=http, settings=settings, cycle_id=cycle_id)
+    if settings.cycle_workflows:
+        await launch_workflow(gateway=request.app.state.temporal, cycle=cycle, day_seconds=day_seconds)
     return await _cycle_read(session, cycle)
 
 

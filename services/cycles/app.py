@@ -9,7 +9,11 @@ from fastapi.responses import JSONResponse
 from services.common.app import create_service_app
 from services.common.settings import Settings
 from services.cycles.api import router
+from services.cycles.control import TemporalGateway
+from services.cycles.control import router as control_router
 from services.cycles.models import CyclesOutbox
+from services.cycles.notifications import build_senders
+from services.cycles.notifications import router as notifications_router
 from services.cycles.org_import import OrgImportRejected
 
 __all__ = ["DISTRIBUTION_TIMEOUT", "app_from_env", "create_app"]
@@ -31,6 +35,10 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         owned.append(client)
         app.state.http = client
 
+    async def open_notifications(app: FastAPI) -> None:
+        app.state.temporal = TemporalGateway(settings)
+        app.state.notification_senders = build_senders(settings, app.state.http)
+
     async def close_http(_app: FastAPI) -> None:
         while owned:
             await owned.pop().aclose()
@@ -42,8 +50,8 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             "The front door of Tandem: the org directory and its import, cycle templates, and cycles "
             "(create in draft, start: freeze the org snapshot and distribute it to the stage services)."
         ),
-        routers=[router],
-        on_startup=[open_http],
+        routers=[router, control_router, notifications_router],
+        on_startup=[open_http, open_notifications],
         on_shutdown=[close_http],
         outbox_model=CyclesOutbox,
     )

@@ -31,7 +31,7 @@ from services.common.auth import Principal, Role, requires
 from services.common.settings import Settings
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow
 
-__all__ = ["TemporalGateway", "build_cycle_input", "router"]
+__all__ = ["TemporalGateway", "build_cycle_input", "launch_workflow", "router"]
 
 CycleIdPath = Annotated[str, Path(max_length=64, description="The cycle id.")]
 
@@ -125,6 +125,22 @@ class TemporalGateway:
 
     def handle(self, client: Any, cycle_id: str) -> Any:
         return client.get_workflow_handle(review_cycle_workflow_id(cycle_id))
+
+
+async def launch_workflow(*, gateway: TemporalGateway, cycle: Any, day_seconds: float = 86_400) -> str:
+    """Start the cycle's workflow from its stored template copy (idempotent)."""
+    spec = CycleTemplateSpec.model_validate(cycle.template_spec)
+    now = datetime.now(UTC)
+    # Real time counts from the period start (as the schedule shows); a compressed demo counts from now.
+    starts_at = start_of(cycle.period_start) if day_seconds == 86_400 else now
+    inp = build_cycle_input(
+        cycle_id=cycle.id,
+        spec=spec,
+        department_ids=list(cycle.department_ids),
+        starts_at=starts_at,
+        day_seconds=day_seconds,
+    )
+    return await gateway.start(inp)
 
 
 # -- routes --------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -77,6 +77,7 @@ class MetricEmitter:
         max_pending: int = 20_000,
         linger_ms: int = 5,
         on_ack: Callable[[uuid.UUID], None] | None = None,
+        producer_factory: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         if max_retries < 0 or retry_backoff <= 0 or delivery_timeout <= 0:
             raise ValueError("max_retries must be >= 0, retry_backoff and delivery_timeout > 0")
@@ -92,6 +93,7 @@ class MetricEmitter:
         self.max_pending = max_pending
         self.linger_ms = linger_ms
         self.on_ack = on_ack
+        self._factory = producer_factory or self._create_producer
         self.acknowledged = 0
         self.producer_restarts = 0
         self._pending: dict[uuid.UUID, _Pending] = {}
@@ -114,16 +116,19 @@ class MetricEmitter:
         finally:
             await self.close()
 
+    async def _create_producer(self) -> Any:
+        return await create_producer(
+            self.bootstrap_servers,
+            idempotence=self.idempotence,
+            client_id=f"tandem-emitter-{self.source}",
+            linger_ms=self.linger_ms,
+            request_timeout_ms=int(self.delivery_timeout * 1000),
+        )
+
     async def start(self) -> None:
         """Connect (``emit`` connects on first use too)."""
         if self._producer is None:
-            self._producer = await create_producer(
-                self.bootstrap_servers,
-                idempotence=self.idempotence,
-                client_id=f"tandem-emitter-{self.source}",
-                linger_ms=self.linger_ms,
-                request_timeout_ms=int(self.delivery_timeout * 1000),
-            )
+            self._producer = await self._factory()
             self._generation += 1
 
     async def close(self) -> None:

@@ -334,6 +334,3 @@ class GoalTree(BaseModel):
     cycle_id: str
     progress: float | None = Field(description="Weighted mean of the company KPIs' progress.")
     objectives: list[ObjectiveNode]
-    unaligned: list[GoalNode] = Field(
-        default_factory=list, description="Goals whose parent is outside the caller's view or missing."
-    )

@@ -4,16 +4,17 @@ weights, freeze and outbox events."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
 
 from services.common.settings import Settings
 from services.goals.models import GoalsOutbox
-from tests.integration.test_goals_helpers import goal_body, seeded
+from tests.integration.test_goals_helpers import GoalsWorld, goal_body, seeded
 
 
-async def _events(world: object) -> list[dict[str, object]]:
-    app = world.client.app  # type: ignore[attr-defined]
+async def _events(world: GoalsWorld) -> list[dict[str, Any]]:
+    app: Any = world.client.app  # type: ignore[attr-defined]
     async with app.state.sessions() as session:
         rows = (await session.scalars(select(GoalsOutbox).order_by(GoalsOutbox.id))).all()
     return [json.loads(r.payload) for r in rows]

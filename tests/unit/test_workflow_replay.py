@@ -18,6 +18,7 @@ from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import ReviewCycleWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
+HISTORY_TEXT = {p.stem: p.read_text() for p in HISTORIES}
 
 
 def test_histories_are_checked_in() -> None:
@@ -30,6 +31,6 @@ async def test_recorded_history_replays_without_nondeterminism(path: Path) -> No
     replayer = Replayer(
         workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow], data_converter=pydantic_data_converter
     )
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path.stem])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
