@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import cProfile
 import contextlib
+import ctypes  # noqa: F401 - preloaded: services.stack.process imports it in a preexec_fn after fork
 import json
 import os
 import sys
