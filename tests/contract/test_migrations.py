@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from services.common.db import create_engine
 from services.common.migrations import SERVICES_DIR, alembic_config, upgrade
 
-SERVICES = sorted(p.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
+SERVICES = sorted(p.parent.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
 
 
 def test_every_stage_service_has_migrations() -> None:
