@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import contextlib
+import cProfile
 import ctypes  # noqa: F401 - preloaded: services.stack.process imports it in a preexec_fn after fork
 import json
 import os

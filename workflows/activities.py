@@ -18,6 +18,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.cycle import PendingReport, Stage
+from contracts.evaluation import BandGuideline, Competency, RatingBand, RatingScale, ScoringConfig
+from contracts.templates import DEFAULT_FORMULA, CycleTemplateSpec, ScoringComponent
 from contracts.workflow_io import (
     NotificationRequest,
     NotificationResult,
@@ -27,7 +29,7 @@ from contracts.workflow_io import (
     StageActionResult,
 )
 
-__all__ = ["STAGE_OWNER", "CycleActivities", "ServiceUrls"]
+__all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "ServiceUrls", "evaluation_config"]
 
 STAGE_OWNER: dict[Stage, str] = {
     Stage.GOAL_SETTING: "goals",
@@ -37,6 +39,60 @@ STAGE_OWNER: dict[Stage, str] = {
     Stage.RESULT_APPLICATION: "results",
 }
 """Which service answers "who is still pending" in each stage."""
+
+
+DEFAULT_COMPETENCIES = [
+    Competency(competency_id="delivery", name="Delivers results"),
+    Competency(competency_id="collaboration", name="Collaborates across teams"),
+    Competency(competency_id="ownership", name="Takes ownership"),
+    Competency(competency_id="growth", name="Learns and develops others"),
+]
+"""Competencies rated in review forms when the template names none."""
+
+_TEMPLATE_TO_EVALUATION = {ScoringComponent.KPI: "goals"}
+
+
+def evaluation_config(spec: CycleTemplateSpec) -> ScoringConfig:
+    """The evaluation service's scoring config from a cycle template.
+
+    The template speaks of ``kpi`` and ``w_kpi``; evaluation names the goal component
+    ``goals`` and renormalises missing components in ``weighted()``, which is exactly
+    the template's default weighted sum.
+    """
+    import re
+
+    names = {c: _TEMPLATE_TO_EVALUATION.get(c, c.value) for c in ScoringComponent}
+    weights = {names[c]: w for c, w in spec.scoring.weights.items()}
+    if spec.scoring.formula.replace(" ", "") == DEFAULT_FORMULA.replace(" ", ""):
+        formula = "weighted()"
+    else:
+        by_weight = {f"w_{c.value}": f"{w / 100:g}" for c, w in spec.scoring.weights.items()}
+        by_name = {c.value: names[c] for c in ScoringComponent}
+        formula = re.sub(
+            r"\b[a-z_]+\b",
+            lambda m: by_weight.get(m.group(0), by_name.get(m.group(0), m.group(0))),
+            spec.scoring.formula,
+        )
+    scale = spec.scoring.rating_scale
+    return ScoringConfig(
+        rating_scale=RatingScale(
+            min=scale.min,
+            max=scale.max,
+            bands=[RatingBand(label=b.label, min=b.min_score, max=b.max_score) for b in scale.bands],
+        ),
+        competencies=DEFAULT_COMPETENCIES,
+        component_weights=weights,
+        formula=formula,
+        calibration_guideline=[
+            BandGuideline(
+                label=limit.band,
+                max_share=(limit.max_percent if limit.max_percent is not None else 100) / 100,
+                min_share=(limit.min_percent or 0) / 100,
+            )
+            for limit in spec.calibration.limits
+        ],
+        peer_anonymity_threshold=spec.peer_anonymity_threshold,
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +196,10 @@ class CycleActivities:
     # -- stage actions (looked up by name: _<action>_<stage>) ------------------------------------
     async def _enter_goal_setting(self, a: StageAction) -> str:
         await self._call("POST", "cycles", f"/v1/cycles/{a.cycle_id}/distribute")
-        return "org snapshot distributed to the stage services"
+        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
+        period = {"period_start": cycle["period_start"], "period_end": cycle["period_end"]}
+        await self._call("PUT", "goals", f"/v1/cycles/{a.cycle_id}/settings", json=period)
+        return "org snapshot distributed; goal-setting period set"
 
     async def _exit_goal_setting(self, a: StageAction) -> str:
         await self._call("POST", "goals", f"/v1/cycles/{a.cycle_id}/freeze")
@@ -156,11 +215,22 @@ class CycleActivities:
         goals = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/goal-export")
         await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/goals", json=goals)
         await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/actuals", json=progress)
+        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
+        config = evaluation_config(CycleTemplateSpec.model_validate(cycle["template"]))
+        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/config", json=config.model_dump(mode="json"))
         return f"{len(goals.get('goals', []))} goal(s) and {len(progress.get('actuals', []))} actual(s) to evaluation"
+
+    async def _enter_evaluation(self, a: StageAction) -> str:
+        generated = await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/assignments/generate")
+        return f"review forms assigned: {generated}"
 
     _force_exit_tracking = _exit_tracking
 
     async def _exit_evaluation(self, a: StageAction) -> str:
+        try:
+            await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/scores/compute")
+        except NotReady:
+            pass  # calibration already closed: scores are final
         results = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/final-results")
         await self._call(
             "PUT",
@@ -190,9 +260,7 @@ class CycleActivities:
         return "collaboration matrix and shared goals handed to results"
 
     async def _exit_result_application(self, a: StageAction) -> str:
-        await self._call(
-            "POST", "results", f"/v1/cycles/{a.cycle_id}/publish", idempotency_key=f"{a.cycle_id}/publish"
-        )
+        await self._call("POST", "results", f"/v1/cycles/{a.cycle_id}/publish", idempotency_key=f"{a.cycle_id}/publish")
         return "results published"
 
     _force_exit_result_application = _exit_result_application

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.events import DeadLetter
 from contracts.topics import METRICS, METRICS_DLQ
 from services.common.kafka import create_consumer, create_producer
-from services.tracking.ingest import BatchResult, CatalogCache, RawMessage, ingest_batch
+from services.tracking.ingest import BatchResult, CatalogCache, PreparedBatch, prepare_batch, store_batch
+from services.tracking.rules import CatalogIndex
 
 __all__ = [
     "CONSUMER_GROUP",
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "tandem-tracking"
 """Consumer group of every tracking consumer instance."""
+
+_CATALOG_TTL = 1.0
+"""Seconds between checks for a changed KPI catalog (a catalog PUT applies within this delay)."""
 
 
 @dataclass
@@ -96,6 +100,8 @@ class TrackingConsumer:
         self.stats = ConsumerStats()
         self.batch_lock = asyncio.Lock()
         self.catalog = CatalogCache()
+        self._catalog_index = CatalogIndex([])
+        self._catalog_checked_at = -_CATALOG_TTL
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: Any = None
@@ -125,6 +131,7 @@ class TrackingConsumer:
         )
         consumer.subscribe([self.topic], listener=_Rebalance(self))
         self._consumer = consumer
+        writing: asyncio.Task[None] | None = None
         try:
             await consumer.start()
             self._producer = await create_producer(
@@ -132,37 +139,48 @@ class TrackingConsumer:
             )
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                if batch:
-                    await self._process(consumer, batch)
+                if not batch:
+                    continue
+                records = [r for rs in batch.values() for r in rs]
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+                catalog = await self._catalog()
+                # Validation and routing (CPU) overlap with the previous batch's database write.
+                prepared = prepare_batch(records, catalog=catalog)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._write(consumer, prepared, offsets))
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
             self._consumer = None
             producer, self._producer = self._producer, None
+            # After a failure the consumer is rebuilt and resumes from the committed offsets:
+            # nothing uncommitted is skipped, and the event_id key absorbs what is re-read.
             with contextlib.suppress(Exception):
                 await consumer.stop()
             if producer is not None:
                 with contextlib.suppress(Exception):
                     await producer.stop()
 
-    async def _process(self, consumer: AIOKafkaConsumer, batch: dict[Any, list[Any]]) -> None:
-        messages = [
-            RawMessage(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value)
-            for records in batch.values()
-            for r in records
-        ]
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+    async def _catalog(self) -> CatalogIndex:
+        now = time.monotonic()
+        if now - self._catalog_checked_at >= _CATALOG_TTL:
+            async with self.engine.connect() as conn:
+                self._catalog_index = await self.catalog.get(conn)
+            self._catalog_checked_at = now
+        return self._catalog_index
+
+    async def _write(self, consumer: AIOKafkaConsumer, prepared: PreparedBatch, offsets: dict[Any, int]) -> None:
         async with self.batch_lock:
-            try:
-                async with self.engine.connect() as conn, conn.begin():
-                    catalog = await self.catalog.get(conn)
-                    result = await ingest_batch(conn, messages, catalog=catalog)
-                    if result.dead_letters:
-                        await self._publish_dead_letters(result.dead_letters)
-            except Exception:
-                # Nothing was committed: rewind so the same records come again.
-                for tp, records in batch.items():
-                    if records:
-                        consumer.seek(tp, records[0].offset)
-                raise
+            async with self.engine.connect() as conn, conn.begin():
+                result = await store_batch(conn, prepared)
+                if result.dead_letters:
+                    await self._publish_dead_letters(result.dead_letters)
+            # committed in the database: only now the offsets
             try:
                 await consumer.commit(offsets)
             except CommitFailedError as exc:

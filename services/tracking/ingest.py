@@ -43,6 +43,7 @@ from services.tracking.rules import (
     CatalogIndex,
     EventStatus,
     KpiRule,
+    Routing,
     as_utc,
     group_deltas,
     period_bounds,
@@ -51,12 +52,15 @@ from services.tracking.rules import (
 __all__ = [
     "BatchResult",
     "CatalogCache",
+    "PreparedBatch",
     "RawMessage",
     "apply_bucket_deltas",
     "bucket_seconds_for",
     "ingest_batch",
     "load_catalog",
     "parse_message",
+    "prepare_batch",
+    "store_batch",
 ]
 
 EVENT_ADAPTER: TypeAdapter[MetricEvent] = TypeAdapter(MetricEvent)
@@ -193,6 +197,44 @@ class CatalogCache:
 # --------------------------------------------------------------------------- batch
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after the CPU-only steps (validate, dedupe within the batch, route), before any I/O."""
+
+    received: int
+    now: datetime
+    dead_letters: list[DeadLetter]
+    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]]
+    duplicates: int
+
+
+def prepare_batch(messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime | None = None) -> PreparedBatch:
+    """Validate and route ``messages``; no I/O, so the consumer overlaps it with the previous batch's writes."""
+    now = now or datetime.now(UTC)
+    dead_letters: list[DeadLetter] = []
+    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]] = {}
+    validate = EVENT_ADAPTER.validate_json
+    for message in messages:
+        try:
+            event = validate(message.value) if message.value is not None else None
+        except ValidationError as exc:
+            dead_letters.append(dead_letter(message, _reason(exc), now))
+            continue
+        if event is None:
+            dead_letters.append(dead_letter(message, "message has no value (tombstone)", now))
+            continue
+        event_id = str(event.event_id)
+        if event_id not in entries:
+            entries[event_id] = (message, event, as_utc(event.occurred_at), catalog.route(event))
+    return PreparedBatch(
+        received=len(messages),
+        now=now,
+        dead_letters=dead_letters,
+        entries=entries,
+        duplicates=len(messages) - len(dead_letters) - len(entries),
+    )
+
+
 async def ingest_batch(
     conn: AsyncConnection,
     messages: Sequence[RawMessage],
@@ -201,43 +243,22 @@ async def ingest_batch(
     now: datetime | None = None,
 ) -> BatchResult:
     """Validate, deduplicate, store and aggregate ``messages`` in ``conn``'s open transaction."""
-    now = now or datetime.now(UTC)
-    result = BatchResult(received=len(messages))
-    unique: dict[str, tuple[RawMessage, MetricEvent]] = {}
-    for message in messages:
-        parsed = parse_message(message.value)
-        if isinstance(parsed, str):
-            result.dead_letters.append(dead_letter(message, parsed, now))
-            continue
-        unique.setdefault(str(parsed.event_id), (message, parsed))
-    result.duplicates = len(messages) - len(result.dead_letters) - len(unique)
+    return await store_batch(conn, prepare_batch(messages, catalog=catalog, now=now))
 
-    routes = {event_id: catalog.route(event) for event_id, (_m, event) in unique.items()}
-    rows = [
-        {
-            "event_id": event_id,
-            "source": event.source,
-            "department_id": event.department_id,
-            "metric": event.metric,
-            "employee_id": event.employee_id,
-            "value": event.value,
-            "unit": event.unit,
-            "occurred_at": as_utc(event.occurred_at),
-            "status": routes[event_id].status,
-            "dimensions": json.dumps(event.dimensions, sort_keys=True) if event.dimensions else None,
-        }
-        for event_id, (_m, event) in unique.items()
-    ]
-    inserted = await _insert_events(conn, rows, received_at=now) if rows else set()
+
+async def store_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchResult:
+    """Insert the batch's events (new ones only) and aggregate them, in ``conn``'s open transaction."""
+    now = batch.now
+    result = BatchResult(received=batch.received, duplicates=batch.duplicates, dead_letters=list(batch.dead_letters))
+    inserted = await _insert_events(conn, batch.entries, received_at=now) if batch.entries else []
     result.inserted = len(inserted)
-    result.duplicates += len(unique) - len(inserted)
+    result.duplicates += len(batch.entries) - len(inserted)
 
-    applied: list[tuple[MetricEvent, str, list[KpiRule]]] = []
+    applied: list[tuple[float, datetime, str, list[KpiRule]]] = []
     for event_id in inserted:
-        message, event = unique[event_id]
-        route = routes[event_id]
+        message, event, occurred_at, route = batch.entries[event_id]
         if route.status == EventStatus.APPLIED:
-            applied.append((event, event_id, route.targets))
+            applied.append((event.value, occurred_at, event_id, route.targets))
         elif route.status == EventStatus.UNMAPPED:
             result.unmapped += 1
         elif route.status == EventStatus.DEFERRED:
@@ -254,40 +275,77 @@ async def ingest_batch(
     return result
 
 
-async def _insert_events(conn: AsyncConnection, rows: list[dict[str, Any]], *, received_at: datetime) -> set[str]:
-    """Insert new events; return the ids that were not there before."""
-    inserted: set[str] = set()
+_DIMENSIONS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _dimensions_json(dimensions: dict[str, str]) -> str | None:
+    if not dimensions:
+        return None
+    key = tuple(sorted(dimensions.items()))
+    text_value = _DIMENSIONS_CACHE.get(key)
+    if text_value is None:
+        text_value = json.dumps(dict(key))
+        if len(_DIMENSIONS_CACHE) < 10_000:  # labels repeat a lot; bound the cache anyway
+            _DIMENSIONS_CACHE[key] = text_value
+    return text_value
+
+
+async def _insert_events(
+    conn: AsyncConnection,
+    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]],
+    *,
+    received_at: datetime,
+) -> list[str]:
+    """Insert the events; return the ids that were not stored before."""
+    inserted: list[str] = []
+    ids = list(entries)
     if conn.dialect.name == "postgresql":
-        for start in range(0, len(rows), _PG_CHUNK):
-            chunk = rows[start : start + _PG_CHUNK]
+        for start in range(0, len(ids), _PG_CHUNK):
+            chunk = ids[start : start + _PG_CHUNK]
+            items = [entries[i] for i in chunk]
             params = {
-                name: [r[name] for r in chunk]
-                for name in (
-                    "event_id",
-                    "source",
-                    "department_id",
-                    "metric",
-                    "employee_id",
-                    "value",
-                    "unit",
-                    "occurred_at",
-                    "status",
-                    "dimensions",
-                )
+                "event_id": chunk,
+                "source": [e.source for _m, e, _o, _r in items],
+                "department_id": [e.department_id for _m, e, _o, _r in items],
+                "metric": [e.metric for _m, e, _o, _r in items],
+                "employee_id": [e.employee_id for _m, e, _o, _r in items],
+                "value": [e.value for _m, e, _o, _r in items],
+                "unit": [e.unit for _m, e, _o, _r in items],
+                "occurred_at": [o for _m, _e, o, _r in items],
+                "status": [r.status for _m, _e, _o, r in items],
+                "dimensions": [_dimensions_json(e.dimensions) for _m, e, _o, _r in items],
+                "received_at": received_at,
             }
-            found = await conn.execute(_PG_INSERT_EVENTS, {**params, "received_at": received_at})
-            inserted.update(found.scalars())
+            found = await conn.execute(_PG_INSERT_EVENTS, params)
+            inserted.extend(found.scalars())
         return inserted
-    for start in range(0, len(rows), _SQLITE_CHUNK):
-        chunk = [{**r, "received_at": received_at} for r in rows[start : start + _SQLITE_CHUNK]]
+    for start in range(0, len(ids), _SQLITE_CHUNK):
+        rows = []
+        for event_id in ids[start : start + _SQLITE_CHUNK]:
+            _m, event, occurred_at, route = entries[event_id]
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "source": event.source,
+                    "department_id": event.department_id,
+                    "metric": event.metric,
+                    "employee_id": event.employee_id,
+                    "value": event.value,
+                    "unit": event.unit,
+                    "occurred_at": occurred_at,
+                    "status": route.status,
+                    "dimensions": _dimensions_json(event.dimensions),
+                    "received_at": received_at,
+                }
+            )
         stmt = (
             sqlite_insert(_events)
-            .values(chunk)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(_events.c.event_id)
         )
         found = await conn.execute(stmt)
-        inserted.update(found.scalars())
+        inserted.extend(found.scalars())
     return inserted
 
 

@@ -46,11 +46,15 @@ class EventStatus:
     REJECTED = "rejected"
 
 
+_ZERO = timedelta(0)
+
+
 def as_utc(value: datetime) -> datetime:
-    """Aware UTC datetime (SQLite hands back naive UTC values)."""
-    if value.tzinfo is None:
+    """Aware datetime at offset 0 (SQLite hands back naive UTC values)."""
+    offset = value.utcoffset()
+    if offset is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return value if offset == _ZERO else value.astimezone(UTC)
 
 
 def period_bounds(period_start: date, period_end: date) -> tuple[datetime, datetime]:
@@ -281,21 +285,33 @@ class CatalogIndex:
 
 
 def group_deltas(
-    routed: Iterable[tuple[MetricEvent, str, list[KpiRule]]],
+    applied: Iterable[tuple[float, datetime, str, list[KpiRule]]],
 ) -> tuple[dict[tuple[str, str], Aggregate], dict[tuple[str, str, datetime], Aggregate]]:
     """Per-(cycle, KPI) and per-(cycle, KPI, bucket) aggregates of one batch of new events.
 
-    ``routed`` yields ``(event, event_id_text, targets)``.
+    ``applied`` yields ``(value, occurred_at in UTC, event_id, target KPIs)``. Events are added
+    once, to their bucket; the per-KPI aggregate is the merge of its buckets.
     """
-    per_kpi: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
-    per_bucket: dict[tuple[str, str, datetime], Aggregate] = defaultdict(Aggregate)
-    for event, event_id, targets in routed:
-        occurred_at = as_utc(event.occurred_at)
+    per_bucket: dict[tuple[str, str, datetime], Aggregate] = {}
+    bucket_cache: dict[tuple[int, int], datetime] = {}
+    for value, occurred_at, event_id, targets in applied:
+        epoch = int(occurred_at.timestamp())
         for rule in targets:
-            per_kpi[(rule.cycle_id, rule.kpi_id)].add(event.value, occurred_at, event_id)
-            key = (rule.cycle_id, rule.kpi_id, bucket_start(occurred_at, rule.bucket_seconds))
-            per_bucket[key].add(event.value, occurred_at, event_id)
-    return dict(per_kpi), dict(per_bucket)
+            size = rule.bucket_seconds
+            slot = (epoch - epoch % size, size)
+            start = bucket_cache.get(slot)
+            if start is None:
+                start = bucket_cache[slot] = datetime.fromtimestamp(slot[0], tz=UTC)
+            key = (rule.cycle_id, rule.kpi_id, start)
+            aggregate = per_bucket.get(key)
+            if aggregate is None:
+                aggregate = per_bucket[key] = Aggregate()
+            aggregate.add(value, occurred_at, event_id)
+    per_kpi: dict[tuple[str, str], Aggregate] = {}
+    for (cycle_id, kpi_id, _start), aggregate in per_bucket.items():
+        current = per_kpi.get((cycle_id, kpi_id))
+        per_kpi[(cycle_id, kpi_id)] = aggregate if current is None else current.merge(aggregate)
+    return per_kpi, per_bucket
 
 
 # --------------------------------------------------------------------------- staleness

@@ -126,7 +126,7 @@ def test_merging_batches_in_any_order_equals_one_pass(
 def test_batch_deltas_group_per_kpi_and_bucket() -> None:
     kpi = rule()
     events = [event(value=1.0), event(value=2.0, occurred_at=T0 + timedelta(hours=1))]
-    per_kpi, per_bucket = group_deltas((e, str(e.event_id), [kpi]) for e in events)
+    per_kpi, per_bucket = group_deltas((e.value, e.occurred_at, str(e.event_id), [kpi]) for e in events)
     assert per_kpi[("c1", "revenue")].total == 3.0
     assert sorted(a.total for a in per_bucket.values()) == [1.0, 2.0]
 
