@@ -9,6 +9,7 @@ workflow handles by waiting; 5xx and connection errors are retried.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -227,10 +228,9 @@ class CycleActivities:
     _force_exit_tracking = _exit_tracking
 
     async def _exit_evaluation(self, a: StageAction) -> str:
-        try:
+        # 409 means calibration already closed: the scores are final.
+        with contextlib.suppress(NotReady):
             await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/scores/compute")
-        except NotReady:
-            pass  # calibration already closed: scores are final
         results = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/final-results")
         await self._call(
             "PUT",
