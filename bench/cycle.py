@@ -371,6 +371,70 @@ async def script_of(client: Client, stage: Stage, department_id: str, events: Se
     return script
 
 
+# -- who used the CPU ---------------------------------------------------------------------------------------
+def _proc_jiffies(pid: int | str) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return float(fields[11]) + float(fields[12])  # utime + stime (fields 14 and 15 of the whole line)
+
+
+class CpuSampler:
+    """Samples /proc twice a second: how busy the machine was, and how much of it was us or the server.
+
+    The machine is shared, so "others" (everything but this process and the Temporal
+    server) says whether a slow stage was our fault or a neighbour's.
+    """
+
+    def __init__(self, server_pid: int | None, interval: float = 0.5) -> None:
+        self.server_pid = server_pid
+        self.interval = interval
+        self.samples: list[tuple[float, float, float, float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.available = Path("/proc/stat").exists()
+
+    def sample(self) -> None:
+        if not self.available:
+            return
+        cpu = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        total, idle = sum(cpu), cpu[3] + cpu[4]
+        server = _proc_jiffies(self.server_pid) if self.server_pid else 0.0
+        self.samples.append((time.perf_counter(), total, idle, _proc_jiffies("self"), server))
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.sample()
+
+    def usage(self, start: float, end: float) -> dict[str, float]:
+        """Percent of all cores between two perf_counter() times: busy, bench, server, others."""
+        window = [s for s in self.samples if start <= s[0] <= end]
+        before = [s for s in self.samples if s[0] < start]
+        if before:
+            window.insert(0, before[-1])
+        if len(window) < 2:
+            return {}
+        first, last = window[0], window[-1]
+        total = last[1] - first[1]
+        if total <= 0:
+            return {}
+        busy = 100 * (total - (last[2] - first[2])) / total
+        bench = 100 * (last[3] - first[3]) / total
+        server = 100 * (last[4] - first[4]) / total
+        return {"busy": busy, "bench": bench, "server": server, "others": max(0.0, busy - bench - server)}
+
+
 # -- runs ----------------------------------------------------------------------------------------------------
 @dataclass
 class CycleRun:
@@ -387,7 +451,8 @@ class CycleRun:
 class BaselineRun:
     total_s: float
     stage_s: dict[str, float]
-    workflow_ids: list[str]
+    workflows: list[tuple[str, str, str]]
+    """(stage, department or "*", workflow id) of every bare workflow."""
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
@@ -484,12 +549,12 @@ async def run_baseline(
     run_id = uuid.uuid4().hex[:10]
     task_queue = f"bench-baseline-{run_id}"
     task = progress.add_task(label, total=sum(len(s.departments) for s in stages))
-    workflow_ids: list[str] = []
+    workflows: list[tuple[str, str, str]] = []
     limit = asyncio.Semaphore(concurrency)
 
     async def execute(script: BaselineScript, suffix: str) -> None:
-        workflow_id = f"bench-baseline-{run_id}-{len(workflow_ids):05d}-{script.stage}-{suffix}"
-        workflow_ids.append(workflow_id)
+        workflow_id = f"bench-baseline-{run_id}-{len(workflows):05d}-{script.stage}-{suffix}"
+        workflows.append((script.stage, script.department_id, workflow_id))
         await client.execute_workflow(BaselineScriptWorkflow.run, script, id=workflow_id, task_queue=task_queue)
 
     async def department(script: BaselineScript) -> None:
@@ -514,7 +579,7 @@ async def run_baseline(
             await execute(BaselineScript(stages[-1].stage.value, ALL_DEPARTMENTS, edge), "edge")
         total = time.perf_counter() - started
     return BaselineRun(
-        total_s=total, stage_s={s.stage.value: org.stage_seconds(s.stage) for s in stages}, workflow_ids=workflow_ids
+        total_s=total, stage_s={s.stage.value: org.stage_seconds(s.stage) for s in stages}, workflows=workflows
     )
 
 

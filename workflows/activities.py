@@ -29,6 +29,7 @@ from contracts.workflow_io import (
     StageAction,
     StageActionResult,
 )
+from services.common.telemetry import STAGE_TRANSITIONS, trace_headers
 
 __all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "ServiceUrls", "evaluation_config"]
 
@@ -133,7 +134,7 @@ class CycleActivities:
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {self.token()}"}
+        headers = trace_headers({"Authorization": f"Bearer {self.token()}"})
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         url = f"{self.urls.of(service)}{path}"
@@ -186,12 +187,13 @@ class CycleActivities:
     @activity.defn(name="stage_action")
     async def stage_action(self, action: StageAction) -> StageActionResult:
         handler = getattr(self, f"_{action.action}_{action.stage.value}", None)
-        if handler is None:
-            return StageActionResult(detail=f"nothing to do on {action.action} {action.stage.value}")
-        try:
-            detail: str = await handler(action)
-        except NotReady as exc:
-            return StageActionResult(ready=False, detail=str(exc))
+        detail = f"nothing to do on {action.action} {action.stage.value}"
+        if handler is not None:
+            try:
+                detail = await handler(action)
+            except NotReady as exc:
+                return StageActionResult(ready=False, detail=str(exc))
+        STAGE_TRANSITIONS.labels(stage=action.stage.value, action=action.action).inc()
         return StageActionResult(detail=detail)
 
     # -- stage actions (looked up by name: _<action>_<stage>) ------------------------------------

@@ -23,7 +23,7 @@ from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.probe import StackProbeWorkflow, probe_echo
 from workflows.review_cycle import ReviewCycleWorkflow
 
-__all__ = ["WORKFLOWS", "ServiceTokens", "activities_for", "build_worker", "connect", "run_worker"]
+__all__ = ["WORKFLOWS", "ServiceTokens", "activities_for", "build_probe_app", "build_worker", "connect", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,11 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
     return [probe_echo, *cycle.all()]
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str, namespace: str = "default", *, interceptors: Sequence[Any] = ()) -> Client:
+    """A client with the pydantic converter; ``interceptors`` (e.g. tracing) also apply to its workers."""
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter, interceptors=list(interceptors)
+    )
 
 
 def build_worker(
@@ -97,28 +100,44 @@ def build_worker(
     )
 
 
+def build_probe_app() -> Any:
+    """The worker's probe endpoint: ``/healthz`` and the process's Prometheus ``/metrics``."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from services.common.telemetry import metrics_response  # also defines the domain counters
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "worker", "task_queue": REVIEW_CYCLE_TASK_QUEUE})
+
+    async def metrics(request: Request) -> Response:
+        return metrics_response(request)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
+
+
 async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1") -> None:
     """Run the worker and its probe endpoint until cancelled."""
     import httpx
     import uvicorn
-    from prometheus_client import make_asgi_app
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Mount, Route
 
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    from services.common.telemetry import configure_tracing, temporal_interceptors
+
+    tracing = configure_tracing(settings, service="worker")
+    client = await connect(
+        settings.temporal_address, settings.temporal_namespace, interceptors=temporal_interceptors(tracing)
+    )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
     worker = build_worker(client, activities=activities_for(settings, http))
-
-    async def healthz(_request: Any) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": "worker", "task_queue": REVIEW_CYCLE_TASK_QUEUE})
-
-    probe_app = Starlette(routes=[Route("/healthz", healthz), Mount("/metrics", make_asgi_app())])
-    server = uvicorn.Server(uvicorn.Config(probe_app, host=host, port=metrics_port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(build_probe_app(), host=host, port=metrics_port, log_level="warning"))
     log.info("worker polling %s on %s", REVIEW_CYCLE_TASK_QUEUE, settings.temporal_address)
     try:
         async with worker:
             await server.serve()
     finally:
         await http.aclose()
+        if tracing is not None:
+            tracing.shutdown()
     await asyncio.sleep(0)

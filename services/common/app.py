@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,11 +23,12 @@ from services.common.kafka import create_producer
 from services.common.migrations import upgrade
 from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
+from services.common.telemetry import MetricsMiddleware, configure_tracing, instrument_app, metrics_response
 
 __all__ = ["PUBLIC", "DomainError", "SessionDep", "create_service_app", "get_session"]
 
 PUBLIC = "public"
-"""Marker for the few unauthenticated endpoints (health); see ``openapi_extra``."""
+"""Marker for the few unauthenticated endpoints (health, metrics); see ``openapi_extra``."""
 
 
 class DomainError(Exception):
@@ -64,6 +65,7 @@ def create_service_app(
     """Build a service app; its engine and clients live only inside the lifespan."""
 
     has_migrations = (Path(__file__).resolve().parent.parent / service / "migrations").is_dir()
+    tracing = configure_tracing(settings, service=service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +95,8 @@ def create_service_app(
                 await relay.stop()
                 await app.state.producer.stop()
             await engine.dispose()
+            if tracing is not None:
+                tracing.shutdown()
 
     app = FastAPI(
         title=f"Tandem {service} service",
@@ -103,6 +107,10 @@ def create_service_app(
     app.state.settings = settings
     app.state.service = service
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.tracing = tracing
+    app.add_middleware(MetricsMiddleware, service=service)
+    if tracing is not None:
+        instrument_app(app, tracing)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -134,6 +142,16 @@ def create_service_app(
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return {"status": "ok", "service": service}
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics of this process (public; restrict at the network level)",
+        openapi_extra={"x-roles": [PUBLIC]},
+        response_class=Response,
+    )
+    async def metrics(request: Request) -> Response:
+        return metrics_response(request)
 
     for router in routers:
         app.include_router(router)

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="tandem@localhost")
     hr_email: str | None = Field(default=None, description="Where escalations to HR are e-mailed.")
 
+    tracing_enabled: bool = Field(
+        default=False, description="Emit OpenTelemetry spans (HTTP requests, Temporal workflows and activities)."
+    )
+    tracing_exporter: Literal["auto", "otlp", "console", "memory"] = Field(
+        default="auto", description="Where spans go; 'auto' = OTLP when an OTLP exporter is installed, else console."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP collector URL; unset = the exporter's default / OTEL_EXPORTER_OTLP_* env."
+    )
+
     jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for dev tokens.")
     jwt_issuer: str = Field(default="tandem-dev")
     jwt_audience: str = Field(default="tandem")

@@ -35,6 +35,7 @@ from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.outbox import add_event, new_event
 from services.common.settings import Settings
+from services.common.telemetry import NOTIFICATION_DELIVERY_FAILURES, NOTIFICATIONS_SENT
 from services.cycles.models import Base, CyclesOutbox, CyclesSnapshotDepartment, CyclesSnapshotParticipant
 
 __all__ = [
@@ -245,6 +246,7 @@ async def record_notification(
         )
         assert winner is not None
         return NotificationResult(notification_id=winner.notification_id, created=False)
+    NOTIFICATIONS_SENT.labels(kind=request.kind, stage=request.stage.value).inc()
     delivery: dict[str, str] = {"record": "stored"}
     for sender in senders:
         try:
@@ -253,6 +255,7 @@ async def record_notification(
         except Exception as exc:  # noqa: BLE001 - the record stays; delivery failures are visible to ops
             log.warning("notification %s via %s failed: %s", row.notification_id, sender.name, exc)
             delivery[sender.name] = f"failed: {exc}"
+            NOTIFICATION_DELIVERY_FAILURES.labels(sender=sender.name).inc()
     row.delivery = json.dumps(delivery)
     await session.commit()
     return NotificationResult(notification_id=row.notification_id, created=True)

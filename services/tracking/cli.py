@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import signal
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -143,6 +143,10 @@ def sample_catalog(
     days: Annotated[int, typer.Option(help="Period length in days, starting today.", min=1)] = 90,
     late_data_policy: Annotated[str, typer.Option(help="accept | reject | next_period")] = "accept",
     grace_hours: Annotated[float, typer.Option(help="Grace after each KPI's update frequency.")] = 1.0,
+    frequency_hours: Annotated[
+        float | None,
+        typer.Option(help="Override every KPI's update frequency (e.g. 0.01 = 36 s, to watch staleness in a demo)."),
+    ] = None,
 ) -> None:
     """PUT the sample organisation's KPI catalog to the running tracking service (demo without goals)."""
     _dev_default()
@@ -154,7 +158,12 @@ def sample_catalog(
 
     settings = Settings()
     today = datetime.now(UTC).date()
-    catalog = build(cycle_id, today, today + timedelta(days=days - 1) if days > 1 else date.today())
+    catalog = build(cycle_id, today, today + timedelta(days=days - 1))
+    if frequency_hours is not None:
+        if frequency_hours <= 0:
+            raise typer.BadParameter("must be positive", param_hint="--frequency-hours")
+        for kpi in catalog.kpis:
+            kpi.update_frequency_hours = frequency_hours
     token = mint_token(settings, sub="tandem-cli", roles=["hr_admin"])
     response = httpx.put(
         f"{settings.tracking_url}/v1/cycles/{cycle_id}/kpis",

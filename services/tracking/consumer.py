@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.events import DeadLetter
 from contracts.topics import METRICS, METRICS_DLQ
 from services.common.kafka import create_consumer, create_producer
+from services.common.telemetry import record_consumer_lag, record_ingest_batch
 from services.tracking.ingest import BatchResult, CatalogCache, PreparedBatch, prepare_batch, store_batch
 from services.tracking.rules import CatalogIndex
 
@@ -193,6 +194,13 @@ class TrackingConsumer:
         self.stats.duplicates += result.duplicates
         self.stats.dead_lettered += len(result.dead_letters)
         self.stats.unmapped += result.unmapped
+        record_ingest_batch(
+            topic=self.topic,
+            inserted=result.inserted,
+            duplicates=result.duplicates,
+            dead_lettered=len(result.dead_letters),
+        )
+        record_consumer_lag(consumer, offsets, group=self.group_id)
         if self.on_batch is not None:
             self.on_batch(result)
 

@@ -208,7 +208,9 @@ class PreparedBatch:
     duplicates: int
 
 
-def prepare_batch(messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime | None = None) -> PreparedBatch:
+def prepare_batch(
+    messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime | None = None
+) -> PreparedBatch:
     """Validate and route ``messages``; no I/O, so the consumer overlaps it with the previous batch's writes."""
     now = now or datetime.now(UTC)
     dead_letters: list[DeadLetter] = []

@@ -248,6 +248,9 @@ class Routing:
     reason: str | None = None
 
 
+_UNMAPPED = Routing(EventStatus.UNMAPPED)
+
+
 @dataclass
 class CatalogIndex:
     """Every registered KPI rule, indexed by metric key."""
@@ -259,13 +262,26 @@ class CatalogIndex:
         self.by_metric = defaultdict(list)
         for rule in self.rules:
             self.by_metric[rule.metric].append(rule)
+        self._matching: dict[tuple[str, str, str | None, str | None], list[KpiRule]] = {}
+
+    def candidates(self, event: MetricEvent) -> list[KpiRule]:
+        """The KPIs whose mapping matches ``event`` (cached per metric, department, person and label)."""
+        key = (event.metric, event.department_id, event.employee_id, event.dimensions.get("department_id"))
+        found = self._matching.get(key)
+        if found is None:
+            if len(self._matching) > 100_000:
+                self._matching.clear()
+            found = self._matching[key] = [r for r in self.by_metric.get(event.metric, ()) if r.matches(event)]
+        return found
 
     def route(self, event: MetricEvent) -> Routing:
         """Which KPIs count ``event`` and what to record about it (the late-data policy applies per cycle)."""
-        candidates = [r for r in self.by_metric.get(event.metric, ()) if r.matches(event)]
+        candidates = self.candidates(event)
         if not candidates:
-            return Routing(EventStatus.UNMAPPED)
+            return _UNMAPPED
         occurred_at = as_utc(event.occurred_at)
+        if all(r.period_start <= occurred_at < r.period_end for r in candidates):
+            return Routing(EventStatus.APPLIED, candidates)
         targets: list[KpiRule] = []
         rejections: list[str] = []
         for rule in candidates:

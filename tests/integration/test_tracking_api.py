@@ -257,3 +257,47 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
     finally:
         await consumer.stop()
     assert sorted(str(e.event_id) for e in got) == sorted(e["event_id"] for e in good)
+
+
+async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(
+    settings: Settings, database_url: str, kafka_broker: Any
+) -> None:
+    from services.tracking.simulator import sample_catalog, simulate
+
+    topic = f"metrics-sim-{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka_broker.bootstrap_servers, [topic, f"{topic}.dlq"], partitions=2)
+    app_settings = settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": kafka_broker.bootstrap_servers,
+            "kafka_idempotence": kafka_broker.supports_idempotence,
+        }
+    )
+    factory = functools.partial(
+        create_app, run_consumer=True, staleness_interval=0, topic=topic, dlq_topic=f"{topic}.dlq",
+        group_id=f"tracking-{uuid.uuid4().hex[:6]}",
+    )
+    hr = auth(settings, "hr_admin")
+    today = datetime.now(UTC).date()
+    async with api_client(factory, app_settings, database_url) as client:
+        sample = sample_catalog(CYCLE, today - timedelta(days=1), today + timedelta(days=60))
+        assert (await client.put(f"/v1/cycles/{CYCLE}/kpis", json=sample.model_dump(mode="json"),
+                                 headers=hr)).status_code == 200
+        stats = await simulate(
+            bootstrap_servers=kafka_broker.bootstrap_servers, departments=["sales", "production"], rate=400,
+            duration=1.0, malformed=0.1, topic=topic, idempotence=kafka_broker.supports_idempotence, seed=5,
+        )
+        assert stats.sent == 400 and stats.acknowledged == stats.sent - stats.malformed > 0
+        ops: dict[str, Any] = {}
+        async with asyncio.timeout(40):
+            while not (ops.get("events_stored") == stats.acknowledged and ops.get("total_lag") == 0):
+                await asyncio.sleep(0.5)
+                ops = (await client.get("/v1/ops/ingestion", headers=auth(settings, "ops"))).json()
+        assert ops["dead_letters"] == stats.malformed and ops["unmapped_events"] == 0
+        assert all(d["reason"] for d in ops["latest_dead_letters"])
+        progress = (await client.get(f"/v1/cycles/{CYCLE}/progress", headers=hr,
+                                     params={"department_id": "production"})).json()
+        assert sum(i["event_count"] for i in progress["items"]) > 0
+        rollup = (await client.get(f"/v1/cycles/{CYCLE}/departments/progress", headers=hr)).json()
+        assert {d["department_id"] for d in rollup if d["with_data"]} == {"sales", "production"}
+        stale = (await client.get(f"/v1/cycles/{CYCLE}/stale-kpis", headers=hr)).json()
+        assert stale["departments"] == []  # frequencies are hours: nothing owed yet

@@ -152,7 +152,10 @@ async def test_a_kpi_added_later_is_backfilled_from_stored_events(database_url: 
             index = await load_catalog(conn)
             await ingest_batch(
                 conn,
-                [message(i, metric_event(m, 2.0, T0)) for i, m in enumerate(["production.output_units", "it.uptime"] * 5)],
+                [
+                    message(i, metric_event(m, 2.0, T0))
+                    for i, m in enumerate(["production.output_units", "it.uptime"] * 5)
+                ],
                 catalog=index,
             )
         catalog.kpis.append(kpi("uptime", "it.uptime", Aggregation.AVG))

@@ -171,7 +171,8 @@ def test_routing_matches_owner_person_and_department_dimension() -> None:
     assert index.route(event(metric="sales.unknown")).status == EventStatus.UNMAPPED
     cost = event(department_id="finance", metric="finance.cost")
     assert index.route(cost).status == EventStatus.UNMAPPED
-    routed = index.route(event(department_id="finance", metric="finance.cost", dimensions={"department_id": "production"}))
+    labelled = event(department_id="finance", metric="finance.cost", dimensions={"department_id": "production"})
+    routed = index.route(labelled)
     assert [r.kpi_id for r in routed.targets] == ["cost-prod"]
 
 

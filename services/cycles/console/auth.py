@@ -1,0 +1,154 @@
+"""Who is using the console: a bearer token or the console's HttpOnly cookie, checked like the API.
+
+* ``console_requires(*roles)`` is the console's ``requires``: it admits a principal from the
+  ``Authorization: Bearer`` header or the ``tandem_console`` cookie and records the allowed
+  roles on the dependency (``allowed_roles``), so the route matrix can be checked.
+* No credentials (or an expired cookie) on a page → a redirect to the sign-in page; an invalid
+  bearer header → 401; a role the page does not admit → a 403 page naming the roles.
+* Forms posted with the cookie carry a CSRF token derived from the session token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import Depends, HTTPException, Request
+
+from services.common.auth import Principal, Role, TokenVerifier
+from services.common.settings import Settings
+
+__all__ = [
+    "COOKIE",
+    "ConsoleForbidden",
+    "ConsoleUser",
+    "SignInRequired",
+    "console_requires",
+    "csrf_token",
+    "read_form",
+    "safe_next",
+]
+
+COOKIE = "tandem_console"
+"""HttpOnly cookie holding the signed-in user's bearer token."""
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    principal: Principal
+    token: str
+    via_cookie: bool
+    csrf: str
+
+    @property
+    def label(self) -> str:
+        roles = ", ".join(sorted(self.principal.roles))
+        who = self.principal.sub
+        if self.principal.employee_id and self.principal.employee_id != who:
+            who = f"{who} ({self.principal.employee_id})"
+        return f"{who} · {roles}"
+
+    def has(self, *roles: Role) -> bool:
+        return self.principal.has(*roles)
+
+
+class SignInRequired(Exception):
+    """No valid session: the handler redirects to the sign-in page (and drops a stale cookie)."""
+
+    def __init__(self, next_path: str, reason: str | None = None) -> None:
+        super().__init__(reason or "sign in")
+        self.next_path = next_path
+        self.reason = reason
+
+
+class ConsoleForbidden(Exception):
+    """Signed in, but the page needs another role: the handler renders a 403 page."""
+
+    def __init__(self, user: ConsoleUser, allowed: frozenset[str]) -> None:
+        super().__init__(f"this page requires one of the roles {sorted(allowed)}")
+        self.user = user
+        self.allowed = allowed
+
+
+def csrf_token(settings: Settings, token: str) -> str:
+    """Bound to the session token: a form from another site cannot know it."""
+    return hmac.new(settings.jwt_secret.encode(), f"console-csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def safe_next(value: str | None) -> str:
+    """Only console paths are followed after sign-in (no open redirect)."""
+    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/console"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (last value wins)."""
+    cached: dict[str, str] | None = getattr(request.state, "console_form", None)
+    if cached is not None:
+        return cached
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    request.state.console_form = form
+    return form
+
+
+def _next_of(request: Request) -> str:
+    if request.method == "GET":
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return path
+    referer = request.headers.get("referer", "")
+    marker = referer.find("/console")
+    return referer[marker:] if marker >= 0 else "/console"
+
+
+def _resolve(request: Request) -> ConsoleUser:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    settings: Settings = request.app.state.settings
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials:
+            raise HTTPException(401, "the Authorization header must be 'Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        principal = verifier.verify(credentials.strip())  # 401 with the reason when invalid
+        return ConsoleUser(principal, credentials.strip(), False, csrf_token(settings, credentials.strip()))
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise SignInRequired(_next_of(request))
+    try:
+        principal = verifier.verify(token)
+    except HTTPException as exc:
+        raise SignInRequired(_next_of(request), f"your session ended ({exc.detail}); sign in again") from exc
+    return ConsoleUser(principal, token, True, csrf_token(settings, token))
+
+
+def console_requires(*roles: Role) -> Any:
+    """The console's ``requires``: same roles as the API behind the page, cookie or bearer."""
+    if not roles:
+        raise ValueError("console_requires() needs at least one role")
+    allowed = frozenset(r.value for r in roles)
+
+    async def check(request: Request) -> ConsoleUser:
+        user = _resolve(request)
+        if not user.principal.has(*allowed):
+            raise ConsoleForbidden(user, allowed)
+        if request.method == "POST" and user.via_cookie:
+            form = await read_form(request)
+            if not hmac.compare_digest(form.get("csrf", ""), user.csrf):
+                raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page and try again")
+        return user
+
+    check.allowed_roles = allowed  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+def sign_in_url(next_path: str, reason: str | None = None) -> str:
+    url = f"/console/sign-in?next={quote(safe_next(next_path), safe='')}"
+    return url + (f"&reason={quote(reason, safe='')}" if reason else "")
+
+
+__all__ += ["sign_in_url"]
