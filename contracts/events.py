@@ -7,13 +7,13 @@ whatever this model rejects.
 
 from __future__ import annotations
 
-import math
-import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
     "METRIC_KEY_PATTERN",
@@ -29,7 +29,44 @@ METRIC_EVENT_SCHEMA_VERSION: Final = 1
 METRIC_KEY_PATTERN: Final = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}$"
 """A metric key: lower-case dot-separated segments, e.g. ``sales.revenue`` or ``production.defect_rate``."""
 
-_METRIC_KEY = re.compile(METRIC_KEY_PATTERN)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """``Annotated`` marker: one more constraint, checked by pydantic-core (in Rust, no Python call per
+    event) after the field's own validation, failing with ``message`` as a readable error.
+
+    The field validates first (type, length...), so those errors keep their own messages; the
+    JSON Schema is the field's own (the first step of the chain).
+    """
+
+    check: CoreSchema
+    error_type: str
+    message: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        refined = core_schema.custom_error_schema(
+            self.check, custom_error_type=self.error_type, custom_error_message=self.message
+        )
+        return core_schema.chain_schema([handler(source), refined])
+
+
+_METRIC_KEY_CHECK = _Check(
+    core_schema.str_schema(pattern=METRIC_KEY_PATTERN),
+    "metric_key",
+    "metric is not a valid key: use lower-case dot-separated segments of letters, digits and '_', "
+    "e.g. 'sales.revenue'",
+)
+_FINITE_CHECK = _Check(
+    core_schema.float_schema(allow_inf_nan=False),
+    "value_not_finite",
+    "value must be a finite number (not NaN or infinity)",
+)
+_AWARE_CHECK = _Check(
+    core_schema.datetime_schema(tz_constraint="aware"),
+    "timezone_missing",
+    "occurred_at must include a timezone, e.g. '2026-01-31T12:00:00Z'",
+)
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
@@ -43,41 +80,17 @@ class MetricEvent(BaseModel):
     schema_version: Literal[1] = Field(default=1, description="Contract version of this payload.")
     source: Identifier = Field(description="The emitting system, e.g. 'salesforce' or 'mes-line-3'.")
     department_id: Identifier = Field(description="The department that owns this metric.")
-    metric: str = Field(
+    metric: Annotated[str, _METRIC_KEY_CHECK] = Field(
         max_length=128,
         description="Metric key, lower-case dot-separated segments, e.g. 'sales.revenue'.",
     )
-    value: float = Field(description="The measured value; must be finite.")
+    value: Annotated[float, _FINITE_CHECK] = Field(description="The measured value; must be finite.")
     unit: str = Field(min_length=1, max_length=32, description="Unit of the value, e.g. 'EUR', '%', 'count'.")
-    occurred_at: datetime = Field(description="When it happened; must carry a timezone.")
+    occurred_at: Annotated[datetime, _AWARE_CHECK] = Field(description="When it happened; must carry a timezone.")
     employee_id: Identifier | None = Field(default=None, description="Set when the metric is per person.")
     dimensions: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=32, description="Free-form labels, e.g. {'region': 'EMEA'}."
     )
-
-    @field_validator("metric")
-    @classmethod
-    def _metric_key(cls, value: str) -> str:
-        if not _METRIC_KEY.match(value):
-            raise ValueError(
-                f"metric {value!r} is not a valid key: use lower-case dot-separated segments "
-                "of letters, digits and '_', e.g. 'sales.revenue'"
-            )
-        return value
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("value must be a finite number (not NaN or infinity)")
-        return value
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("occurred_at must include a timezone, e.g. '2026-01-31T12:00:00Z'")
-        return value
 
     @property
     def message_key(self) -> str:

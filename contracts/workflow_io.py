@@ -63,6 +63,9 @@ class ReviewCycleInput(_Model):
     recheck_hours: float = Field(default=24.0, gt=0, description="Re-read pending items at least this often.")
     max_concurrent_children: int = Field(default=200, ge=1, le=500)
     history_event_limit: int = Field(default=10_000, ge=100, description="Continue as new beyond this.")
+    day_seconds: float = Field(
+        default=86_400, gt=0, description="Seconds per template day (compressed for demos); scales grace periods."
+    )
     # continue-as-new state
     start_stage: Stage = Stage.GOAL_SETTING
     paused: bool = False
@@ -205,6 +208,7 @@ class StageAction(_Model):
     stage: Stage
     action: str = Field(description="enter | exit | compensate")
     department_ids: list[Id] = Field(default_factory=list)
+    day_seconds: float = Field(default=86_400, gt=0, description="Seconds per template day (see ReviewCycleInput).")
 
 
 class StageActionResult(_Model):

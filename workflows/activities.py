@@ -43,6 +43,9 @@ STAGE_OWNER: dict[Stage, str] = {
 """Which service answers "who is still pending" in each stage."""
 
 
+TRACKING_GRACE_HOURS = 1.0
+"""Grace after a KPI's expected update frequency before it counts as stale."""
+
 DEFAULT_COMPETENCIES = [
     Competency(competency_id="delivery", name="Delivers results"),
     Competency(competency_id="collaboration", name="Collaborates across teams"),
@@ -207,7 +210,14 @@ class CycleActivities:
     async def _exit_goal_setting(self, a: StageAction) -> str:
         await self._call("POST", "goals", f"/v1/cycles/{a.cycle_id}/freeze")
         catalog = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/kpi-catalog")
-        await self._call("PUT", "tracking", f"/v1/cycles/{a.cycle_id}/kpis", json=catalog)
+        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
+        spec = CycleTemplateSpec.model_validate(cycle["template"])
+        params = {
+            "late_data_policy": spec.late_data_policy.value,
+            # One hour of grace after each KPI's update frequency, in (possibly compressed) cycle time.
+            "grace_hours": f"{TRACKING_GRACE_HOURS * a.day_seconds / 86_400:.6f}",
+        }
+        await self._call("PUT", "tracking", f"/v1/cycles/{a.cycle_id}/kpis", json=catalog, params=params)
         return f"goals frozen; {len(catalog.get('kpis', []))} KPI(s) handed to tracking"
 
     _force_exit_goal_setting = _exit_goal_setting

@@ -208,7 +208,13 @@ class ReviewCycleWorkflow:
                 return False
             result: StageActionResult = await workflow.execute_activity(
                 "stage_action",
-                StageAction(cycle_id=inp.cycle_id, stage=stage, action=action, department_ids=inp.department_ids),
+                StageAction(
+                    cycle_id=inp.cycle_id,
+                    stage=stage,
+                    action=action,
+                    department_ids=inp.department_ids,
+                    day_seconds=inp.day_seconds,
+                ),
                 result_type=StageActionResult,
                 start_to_close_timeout=STAGE_ACTION_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
@@ -227,7 +233,11 @@ class ReviewCycleWorkflow:
                 forced = await workflow.execute_activity(
                     "stage_action",
                     StageAction(
-                        cycle_id=inp.cycle_id, stage=stage, action="force_exit", department_ids=inp.department_ids
+                        cycle_id=inp.cycle_id,
+                        stage=stage,
+                        action="force_exit",
+                        department_ids=inp.department_ids,
+                        day_seconds=inp.day_seconds,
                     ),
                     result_type=StageActionResult,
                     start_to_close_timeout=STAGE_ACTION_TIMEOUT,
@@ -320,7 +330,13 @@ class ReviewCycleWorkflow:
         current = self._stage if isinstance(self._stage, Stage) else Stage.GOAL_SETTING
         await workflow.execute_activity(
             "stage_action",
-            StageAction(cycle_id=inp.cycle_id, stage=current, action="compensate", department_ids=inp.department_ids),
+            StageAction(
+                cycle_id=inp.cycle_id,
+                stage=current,
+                action="compensate",
+                department_ids=inp.department_ids,
+                day_seconds=inp.day_seconds,
+            ),
             result_type=StageActionResult,
             start_to_close_timeout=STAGE_ACTION_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,

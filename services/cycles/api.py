@@ -413,8 +413,12 @@ async def list_cycles(
     return Page(items=[await _cycle_read(session, c) for c in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/cycles/{cycle_id}", summary="One cycle, with its schedule and distribution status", tags=["cycles"],
-            **access(*READERS))
+@router.get(
+    "/cycles/{cycle_id}",
+    summary="One cycle, with its schedule and distribution status",
+    tags=["cycles"],
+    **access(*READERS),
+)
 async def get_cycle(cycle_id: IdPath, session: SessionDep) -> CycleRead:
     return await _cycle_read(session, await service.get_cycle(session=session, cycle_id=cycle_id))
 

@@ -9,11 +9,13 @@ from fastapi.responses import JSONResponse
 from services.common.app import create_service_app
 from services.common.settings import Settings
 from services.cycles.api import router
+from services.cycles.console import mount_console
 from services.cycles.control import TemporalGateway
 from services.cycles.control import router as control_router
 from services.cycles.models import CyclesOutbox
 from services.cycles.notifications import build_senders
 from services.cycles.notifications import router as notifications_router
+from services.cycles.ops import router as ops_router
 from services.cycles.org_import import OrgImportRejected
 
 __all__ = ["DISTRIBUTION_TIMEOUT", "app_from_env", "create_app"]
@@ -50,11 +52,12 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             "The front door of Tandem: the org directory and its import, cycle templates, and cycles "
             "(create in draft, start: freeze the org snapshot and distribute it to the stage services)."
         ),
-        routers=[router, control_router, notifications_router],
+        routers=[router, control_router, notifications_router, ops_router],
         on_startup=[open_http, open_notifications],
         on_shutdown=[close_http],
         outbox_model=CyclesOutbox,
     )
+    mount_console(app)
 
     @app.exception_handler(OrgImportRejected)
     async def _import_rejected(_request: Request, exc: OrgImportRejected) -> JSONResponse:

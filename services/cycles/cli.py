@@ -43,9 +43,7 @@ class CyclesApi:
             raise typer.Exit(2) from exc
         self.base_url = settings.cycles_url.rstrip("/")
         token = mint_token(settings, sub="cli:hr_admin", roles=["hr_admin"])
-        self.client = httpx.Client(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120.0
-        )
+        self.client = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -115,9 +113,7 @@ def _org_upload(path: Path | None, sample: bool) -> tuple[dict[str, Any], str]:
     if not path.is_file():
         raise typer.BadParameter(f"{path} does not exist")
     if path.suffix.lower() == ".csv":
-        raise typer.BadParameter(
-            "a CSV import is two files: pass the folder holding departments.csv and employees.csv"
-        )
+        raise typer.BadParameter("a CSV import is two files: pass the folder holding departments.csv and employees.csv")
     return {"content": path.read_bytes(), "headers": {"Content-Type": "application/json"}}, str(path)
 
 
@@ -251,8 +247,10 @@ def register(app: typer.Typer) -> None:
                 "department_ids": department_ids,
             },
         )
-        console.print(f"created draft cycle [bold]{created['cycle_id']}[/]; start it with "
-                      f"`tandem cycle start {created['cycle_id']}`")
+        console.print(
+            f"created draft cycle [bold]{created['cycle_id']}[/]; start it with "
+            f"`tandem cycle start {created['cycle_id']}`"
+        )
 
     @cycle.command("start")
     def cycle_start(cycle_id: Annotated[str, typer.Argument(help="The cycle id.")]) -> None:

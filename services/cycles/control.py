@@ -72,6 +72,7 @@ def build_cycle_input(
         deadline_policy=DeadlinePolicy.CLOSE,
         extension_days=3 * scale,
         recheck_hours=recheck_hours if recheck_hours is not None else max(24 * scale, 1 / 3600),
+        day_seconds=day_seconds,
     )
 
 

@@ -18,6 +18,8 @@ why, so the page still answers "what is stuck" when half the stack is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import time
 from collections.abc import Awaitable, Sequence
@@ -211,6 +213,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _error(exc: BaseException) -> str:
+    message = getattr(exc, "message", None)  # DomainError: its message is already user-facing
+    if isinstance(message, str) and message:
+        return message
     text_ = str(exc).strip()
     return f"{type(exc).__name__}: {text_}" if text_ else type(exc).__name__
 
@@ -245,7 +250,10 @@ async def _broker(bootstrap_servers: str) -> tuple[bool, str]:
 
 
 async def _http_health(http: httpx.AsyncClient, url: str) -> tuple[bool, str]:
-    response = await http.get(f"{url}/healthz", timeout=CHECK_TIMEOUT)
+    try:
+        response = await http.get(f"{url}/healthz", timeout=CHECK_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return False, f"{url}: {_error(exc)}"
     if response.status_code != 200:
         return False, f"{url}/healthz answered {response.status_code}"
     return True, url
@@ -258,10 +266,8 @@ async def _get_json(http: httpx.AsyncClient, url: str, token: str, what: str) ->
         raise LookupError(f"could not reach {what} at {url}: {_error(exc)}") from exc
     if response.status_code != 200:
         detail = response.text[:300]
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             detail = str(response.json().get("detail", detail))
-        except ValueError:
-            pass
         raise LookupError(f"{what} answered {response.status_code}: {detail}")
     return response.json()
 
@@ -309,7 +315,9 @@ async def _workflow(gateway: TemporalGateway, client: Any, cycle_id: str, now: d
         ) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise LookupError(f"Temporal has no workflow {handle.id} (was the cycle started with workflows on?)") from exc
+            raise LookupError(
+                f"Temporal has no workflow {handle.id} (was the cycle started with workflows on?)"
+            ) from exc
         raise LookupError(f"Temporal refused the status query of {handle.id}: {exc.message}") from exc
     deadline = _utc(status.next_deadline)
     stage = status.stage.value if hasattr(status.stage, "value") else str(status.stage)
@@ -450,9 +458,7 @@ async def build_overview(
     workflow_results: list[tuple[Any, str | None]]
     if temporal.ok:
         client = await gateway.client()
-        workflow_results = list(
-            await asyncio.gather(*(_settle(_workflow(gateway, client, c.id, now)) for c in cycles))
-        )
+        workflow_results = list(await asyncio.gather(*(_settle(_workflow(gateway, client, c.id, now)) for c in cycles)))
     else:
         workflow_results = [(None, f"Temporal is unreachable: {temporal.detail}") for _ in cycles]
     health = [database, temporal, *await probes]
@@ -513,8 +519,6 @@ async def _settle(work: Awaitable[Any]) -> tuple[Any, str | None]:
 
 
 def _recipients(raw: str) -> list[dict[str, Any]]:
-    import json
-
     try:
         value = json.loads(raw)
     except ValueError:

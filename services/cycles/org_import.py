@@ -153,9 +153,7 @@ def _decode(data: bytes, file_name: str, issues: list[ImportIssue]) -> str | Non
         return None
 
 
-def _read_csv(
-    data: bytes, file_name: str, known: tuple[str, ...], issues: list[ImportIssue]
-) -> list[RawRow] | None:
+def _read_csv(data: bytes, file_name: str, known: tuple[str, ...], issues: list[ImportIssue]) -> list[RawRow] | None:
     """The rows of one CSV file; ``None`` if the file as a whole is unusable (reported in ``issues``)."""
     text = _decode(data, file_name, issues)
     if text is None:
@@ -436,9 +434,7 @@ def validate_org(org: OrgFile) -> list[ImportIssue]:
     for d in org.departments:
         if d.parent_id is not None and d.parent_id not in known_depts:
             issues.append(
-                ImportIssue(
-                    dept_file, d.row, "parent_id", f"unknown parent department '{d.parent_id}'", d.parent_id
-                )
+                ImportIssue(dept_file, d.row, "parent_id", f"unknown parent department '{d.parent_id}'", d.parent_id)
             )
         if d.head_employee_id and d.head_employee_id not in known_emps:
             issues.append(
@@ -527,12 +523,17 @@ def read_upload(*, content_type: str, body: bytes) -> OrgFile:
             missing = [name for name in ("departments", "employees") if name not in parts]
             if missing:
                 raise OrgImportRejected(
-                    [ImportIssue("request", None, name, f"the multipart part '{name}' (a CSV file) is missing")
-                     for name in missing]
+                    [
+                        ImportIssue("request", None, name, f"the multipart part '{name}' (a CSV file) is missing")
+                        for name in missing
+                    ]
                 )
             return read_org(departments_csv=parts["departments"][1], employees_csv=parts["employees"][1])
-        json_parts = [data for (file_name, data, part_type) in parts.values()
-                      if part_type == "application/json" or (file_name or "").lower().endswith(".json")]
+        json_parts = [
+            data
+            for (file_name, data, part_type) in parts.values()
+            if part_type == "application/json" or (file_name or "").lower().endswith(".json")
+        ]
         if len(parts) == 1 and json_parts:
             return read_org(json_data=json_parts[0])
         raise OrgImportRejected(

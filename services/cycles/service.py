@@ -176,9 +176,7 @@ async def import_org(*, session: AsyncSession, org: OrgFile, actor: str, dry_run
         _EMPLOYEE_FIELDS,
         now,
     )
-    changed = any(
-        c.created or c.updated or c.deactivated for c in (dept_counts, emp_counts)
-    )
+    changed = any(c.created or c.updated or c.deactivated for c in (dept_counts, emp_counts))
     report = OrgImportReport(
         source=org.source,
         content_hash=org.content_hash(),
@@ -413,7 +411,7 @@ async def list_templates(
     *, session: AsyncSession, limit: int = 100, offset: int = 0
 ) -> tuple[list[CyclesTemplate], int]:
     total = await session.scalar(select(func.count()).select_from(CyclesTemplate))
-    rows = (await session.scalars(select(CyclesTemplate).order_by(CyclesTemplate.name).limit(limit).offset(offset)))
+    rows = await session.scalars(select(CyclesTemplate).order_by(CyclesTemplate.name).limit(limit).offset(offset))
     return list(rows.all()), int(total or 0)
 
 
@@ -433,9 +431,7 @@ async def create_cycle(
     if not name:
         raise DomainError("name must not be blank", field="name")
     if period_end <= period_start:
-        raise DomainError(
-            f"period_end ({period_end}) must be after period_start ({period_start})", field="period_end"
-        )
+        raise DomainError(f"period_end ({period_end}) must be after period_start ({period_start})", field="period_end")
     wanted = list(dict.fromkeys(d.strip() for d in department_ids))
     if not wanted or not all(wanted):
         raise DomainError("department_ids must name at least one department, without blanks", field="department_ids")
@@ -584,9 +580,7 @@ async def load_snapshot(*, session: AsyncSession, cycle_id: str) -> OrgSnapshot:
     """The cycle's frozen snapshot (409 while the cycle is a draft)."""
     cycle = await get_cycle(session=session, cycle_id=cycle_id)
     if cycle.started_at is None:
-        raise DomainError(
-            f"cycle {cycle_id!r} is a draft: its org snapshot is frozen when it starts", status_code=409
-        )
+        raise DomainError(f"cycle {cycle_id!r} is a draft: its org snapshot is frozen when it starts", status_code=409)
     participants = await session.scalars(
         select(CyclesSnapshotParticipant)
         .where(CyclesSnapshotParticipant.cycle_id == cycle_id)
@@ -670,9 +664,10 @@ async def distribute_cycle(
         return rows
     snapshot = await load_snapshot(session=session, cycle_id=cycle_id)
     await session.commit()  # end the read transaction: no database lock is held during the HTTP calls
-    results = {d.service: d for d in await distribute_snapshot(
-        http=http, settings=settings, snapshot=snapshot, services=targets
-    )}
+    results = {
+        d.service: d
+        for d in await distribute_snapshot(http=http, settings=settings, snapshot=snapshot, services=targets)
+    }
     now = _now()
     rows = await list_distribution(session=session, cycle_id=cycle_id)
     for row in rows:

@@ -10,6 +10,7 @@ events arrive in.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "as_utc",
     "attainment_pct",
     "bucket_start",
+    "group_batch_deltas",
     "group_deltas",
     "is_stale",
     "period_bounds",
@@ -251,6 +253,22 @@ class Routing:
 _UNMAPPED = Routing(EventStatus.UNMAPPED)
 
 
+_PERIOD_MARGIN = 1.0
+"""Seconds kept clear of a period bound on the float fast path of ``route_batch``, so rounding in
+``datetime.timestamp()`` can never change the outcome; events that close to a bound take ``route``."""
+
+
+@dataclass(frozen=True)
+class _RouteEntry:
+    """The cached routing of one (metric, department, person, department label) key."""
+
+    routing: Routing
+    """What ``route`` returns when the event is inside every candidate's period."""
+    after: float
+    """Epoch seconds: events at ``after <= t < before`` are inside every candidate's period."""
+    before: float
+
+
 @dataclass
 class CatalogIndex:
     """Every registered KPI rule, indexed by metric key."""
@@ -263,6 +281,45 @@ class CatalogIndex:
         for rule in self.rules:
             self.by_metric[rule.metric].append(rule)
         self._matching: dict[tuple[str, str, str | None, str | None], list[KpiRule]] = {}
+        self._entries: dict[tuple[str, str, str | None, str | None], _RouteEntry] = {}
+
+    def _entry(self, key: tuple[str, str, str | None, str | None], event: MetricEvent) -> _RouteEntry:
+        candidates = self.candidates(event)
+        if not candidates:
+            entry = _RouteEntry(_UNMAPPED, -math.inf, math.inf)
+        else:
+            entry = _RouteEntry(
+                Routing(EventStatus.APPLIED, candidates),
+                max(r.period_start.timestamp() for r in candidates) + _PERIOD_MARGIN,
+                min(r.period_end.timestamp() for r in candidates) - _PERIOD_MARGIN,
+            )
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        self._entries[key] = entry
+        return entry
+
+    def route_batch(self, events: Sequence[MetricEvent]) -> tuple[list[Routing], list[float]]:
+        """``route`` for each event, plus ``occurred_at`` as epoch seconds (0.0 unless applied).
+
+        Same result as ``route`` per event; events well inside every candidate KPI's period
+        (nearly all of them) share one cached ``Routing`` per key and cost a float comparison.
+        """
+        routes: list[Routing] = []
+        stamps: list[float] = []
+        entries = self._entries
+        for event in events:
+            key = (event.metric, event.department_id, event.employee_id, event.dimensions.get("department_id"))
+            entry = entries.get(key)
+            if entry is None:
+                entry = self._entry(key, event)
+            if entry.routing is _UNMAPPED:
+                routes.append(_UNMAPPED)
+                stamps.append(0.0)
+                continue
+            stamp = event.occurred_at.timestamp()
+            routes.append(entry.routing if entry.after <= stamp < entry.before else self.route(event))
+            stamps.append(stamp)
+        return routes, stamps
 
     def candidates(self, event: MetricEvent) -> list[KpiRule]:
         """The KPIs whose mapping matches ``event`` (cached per metric, department, person and label)."""
@@ -327,6 +384,73 @@ def group_deltas(
     for (cycle_id, kpi_id, _start), aggregate in per_bucket.items():
         current = per_kpi.get((cycle_id, kpi_id))
         per_kpi[(cycle_id, kpi_id)] = aggregate if current is None else current.merge(aggregate)
+    return per_kpi, per_bucket
+
+
+def group_batch_deltas(
+    indices: Iterable[int],
+    *,
+    routes: Sequence[Routing],
+    stamps: Sequence[float],
+    values: Sequence[float],
+    occurred: Sequence[datetime],
+    event_ids: Callable[[int], str],
+) -> tuple[dict[tuple[str, str], Aggregate], dict[tuple[str, str, datetime], Aggregate]]:
+    """``group_deltas`` over a columnar batch: the events at ``indices`` (in arrival order) with
+    their routing, ``occurred_at`` as epoch seconds and as datetime, value and ``event_ids(i)``.
+
+    Events sharing a routing and a time slot (the largest span that lies inside one bucket of
+    every target) are summarised once with builtins, then merged into each target's bucket; the
+    event id is only formatted to break a tie on the latest ``occurred_at``.
+    Only ``APPLIED`` routings count.
+    """
+    slot_sizes: dict[int, int] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in indices:
+        routing = routes[i]
+        if routing.status != EventStatus.APPLIED or not routing.targets:
+            continue
+        size = slot_sizes.get(id(routing))
+        if size is None:
+            size = slot_sizes[id(routing)] = math.gcd(*(r.bucket_seconds for r in routing.targets))
+        epoch = int(stamps[i])
+        key = (id(routing), epoch - epoch % size)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [i]
+        else:
+            members.append(i)
+
+    by_id = {id(routes[members[0]]): routes[members[0]] for members in groups.values()}
+    per_bucket: dict[tuple[str, str, datetime], Aggregate] = {}
+    bucket_cache: dict[int, datetime] = {}
+    for (routing_id, slot), members in groups.items():
+        group_values = [values[i] for i in members]
+        latest = max(stamps[i] for i in members)
+        tied = [i for i in members if stamps[i] == latest]
+        # Equal floats hold the latest instant (timestamp() rounding is monotonic); compare exactly.
+        last = tied[0] if len(tied) == 1 else max(tied, key=lambda i: (occurred[i], event_ids(i)))
+        summary = Aggregate(
+            count=len(members),
+            total=sum(group_values),
+            minimum=min(group_values),
+            maximum=max(group_values),
+            last_value=values[last],
+            last_occurred_at=as_utc(occurred[last]),
+            last_event_id=event_ids(last),
+        )
+        for rule in by_id[routing_id].targets:
+            start_epoch = slot - slot % rule.bucket_seconds
+            start = bucket_cache.get(start_epoch)
+            if start is None:
+                start = bucket_cache[start_epoch] = datetime.fromtimestamp(start_epoch, tz=UTC)
+            bucket_key = (rule.cycle_id, rule.kpi_id, start)
+            current = per_bucket.get(bucket_key)
+            per_bucket[bucket_key] = summary if current is None else current.merge(summary)
+    per_kpi: dict[tuple[str, str], Aggregate] = {}
+    for (cycle_id, kpi_id, _start), aggregate in per_bucket.items():
+        current_kpi = per_kpi.get((cycle_id, kpi_id))
+        per_kpi[(cycle_id, kpi_id)] = aggregate if current_kpi is None else current_kpi.merge(aggregate)
     return per_kpi, per_bucket
 
 

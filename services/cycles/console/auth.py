@@ -112,8 +112,9 @@ def _resolve(request: Request) -> ConsoleUser:
     if header:
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials:
-            raise HTTPException(401, "the Authorization header must be 'Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "the Authorization header must be 'Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
+            )
         principal = verifier.verify(credentials.strip())  # 401 with the reason when invalid
         return ConsoleUser(principal, credentials.strip(), False, csrf_token(settings, credentials.strip()))
     token = request.cookies.get(COOKIE)

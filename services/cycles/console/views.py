@@ -25,6 +25,7 @@ __all__ = [
     "layout",
     "meter",
     "notice",
+    "pill",
     "sparkline",
     "table",
 ]
@@ -117,7 +118,9 @@ def pill(value: Any) -> str:
     return f'<span class="pill {e(text.lower())}">{e(text)}</span>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str = "Nothing to show.", cls: str = "") -> str:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str = "Nothing to show.", cls: str = ""
+) -> str:
     """A table; ``rows`` hold markup (escape values with :func:`e`)."""
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     if not body:
@@ -126,8 +129,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str =
     return f'<table class="{e(cls)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def button_form(action: str, label: str, *, csrf: str, fields: dict[str, str] | None = None, secondary: bool = False,
-                test_id: str | None = None) -> str:
+def button_form(
+    action: str,
+    label: str,
+    *,
+    csrf: str,
+    fields: dict[str, str] | None = None,
+    secondary: bool = False,
+    test_id: str | None = None,
+) -> str:
     """A one-button POST form (hidden ``fields`` and the CSRF token)."""
     hidden = "".join(f'<input type="hidden" name="{e(k)}" value="{e(v)}">' for k, v in (fields or {}).items())
     attrs = ' class="secondary"' if secondary else ""
@@ -167,12 +177,12 @@ def bar_chart(bars: Sequence[Bar], *, target: float = 100.0, unit: str = "%", ti
     """Horizontal bars with a dashed target line (attainment charts). Inline SVG, no script."""
     if not bars:
         return '<p class="muted">No data yet.</p>'
-    label_w, chart_w, row_h = 230, 420, 24
+    label_w, chart_w, row_h, note_w = 230, 420, 24, 260
     top = max([target, *(b.value or 0.0 for b in bars)]) * 1.1 or 1.0
     height = row_h * len(bars) + 24
     parts = [
-        f'<svg role="img" aria-label="{e(title or "bar chart")}" width="{label_w + chart_w + 80}" '
-        f'height="{height}" viewBox="0 0 {label_w + chart_w + 80} {height}" font-size="12">'
+        f'<svg role="img" aria-label="{e(title or "bar chart")}" width="{label_w + chart_w + note_w}" '
+        f'height="{height}" viewBox="0 0 {label_w + chart_w + note_w} {height}" font-size="12">'
     ]
     for i, bar in enumerate(bars):
         y = i * row_h + 4
@@ -211,7 +221,10 @@ def sparkline(values: Sequence[float | None], *, width: int = 120, height: int =
 
 
 def grouped_bar_chart(
-    groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]], *, limits: Sequence[float | None] = (),
+    groups: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    *,
+    limits: Sequence[float | None] = (),
     title: str = "",
 ) -> str:
     """Vertical bars per group, one per series ``(name, colour, values)``; optional limit markers per group."""

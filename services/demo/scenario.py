@@ -1,0 +1,492 @@
+"""A whole review cycle for the sample manufacturer, driven through the public APIs.
+
+Used by ``tandem demo`` and by the end-to-end tests. Everything a person would do
+goes through the services' HTTP APIs with that person's token (employees submit
+goals and acknowledge results, managers approve and review, HR calibrates and
+allocates); department systems stream metrics to Kafka through the simulator;
+the durable workflow moves the stages, reminds and escalates. Stage durations
+are compressed (``day_seconds`` per template day).
+
+Two departments misbehave on purpose so the deadline machinery shows:
+``laggard_department`` never finishes its goals or reviews (reminders, then
+escalations to its head and to HR), and ``silent_department`` sends no metrics
+(its KPIs go stale: a reminder, then an escalation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts.cycle import Stage
+from contracts.org import OrgSnapshot
+from services.common.auth import mint_token
+from services.common.settings import Settings
+
+__all__ = ["DEMO_DEPARTMENTS", "Scenario", "ScenarioReport", "demo_template"]
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SAMPLE_ORG = ROOT / "docs" / "examples" / "sample_org"
+SAMPLE_STRATEGY = ROOT / "docs" / "examples" / "sample_strategy.json"
+
+DEMO_DEPARTMENTS = ["production", "sales", "finance", "hr", "it", "procurement", "quality"]
+
+Log = Callable[[str], None]
+
+
+def demo_template(name: str) -> dict[str, Any]:
+    """The sample template with stages a few template-days long (compressed further by day_seconds)."""
+    import json
+
+    spec: dict[str, Any] = json.loads((SAMPLE_ORG / "template.json").read_text())
+    spec["name"] = name
+    plan = {
+        "goal_setting": (10, 8),
+        "tracking": (8, None),
+        "evaluation": (10, 8),
+        "feedback": (8, 6),
+        "result_application": (8, 6),
+    }
+    spec["stages"] = [
+        {"stage": stage, "duration_days": duration, "deadline_days": deadline, "reminder_days_before": None}
+        for stage, (duration, deadline) in plan.items()
+    ]
+    spec["reminder_days_before"] = [4, 1]
+    spec["escalate_days_after_deadline"] = 1
+    return spec
+
+
+@dataclass
+class ScenarioReport:
+    cycle_id: str = ""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    goals_approved: int = 0
+    goals_left_pending: int = 0
+    metrics_sent: int = 0
+    reviews_submitted: int = 0
+    acknowledged: int = 0
+    appeals: int = 0
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+    final_status: dict[str, Any] = field(default_factory=dict)
+    notifications: dict[str, int] = field(default_factory=dict)
+
+
+class ScenarioError(RuntimeError):
+    pass
+
+
+class Scenario:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        urls: dict[str, str],
+        bootstrap_servers: str,
+        kafka_idempotence: bool = True,
+        day_seconds: float = 3.0,
+        laggard_department: str = "quality",
+        silent_department: str = "it",
+        metrics_rate: float = 150.0,
+        log: Log = lambda _m: None,
+        seed: int = 7,
+    ) -> None:
+        self.settings = settings
+        self.urls = {k: v.rstrip("/") for k, v in urls.items()}
+        self.bootstrap_servers = bootstrap_servers
+        self.kafka_idempotence = kafka_idempotence
+        self.day_seconds = day_seconds
+        self.laggard = laggard_department
+        self.silent = silent_department
+        self.metrics_rate = metrics_rate
+        self.log = log
+        self.random = random.Random(seed)
+        self.report = ScenarioReport()
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+        self._tokens: dict[tuple[str, ...], str] = {}
+        self.snapshot: OrgSnapshot | None = None
+        self._top: dict[str, str] = {}
+        self.hooks: dict[Stage, Callable[[], Awaitable[None]]] = {}
+        """Extra actions to run when a stage begins (the crash tests kill processes here)."""
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def headers(
+        self, sub: str, *roles: str, employee_id: str | None = None, department_id: str | None = None
+    ) -> dict[str, str]:
+        key = (sub, *roles, employee_id or "", department_id or "")
+        if key not in self._tokens:
+            self._tokens[key] = mint_token(
+                self.settings, sub=sub, roles=list(roles), employee_id=employee_id, department_id=department_id
+            )
+        return {"Authorization": f"Bearer {self._tokens[key]}"}
+
+    @property
+    def hr(self) -> dict[str, str]:
+        return self.headers("hr.admin", "hr_admin", "ops")
+
+    def person(self, employee_id: str, *roles: str) -> dict[str, str]:
+        return self.headers(employee_id, *(roles or ("employee",)), employee_id=employee_id)
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200, 201),
+        **kwargs: Any,
+    ) -> Any:
+        response = await self.http.request(method, f"{self.urls[service]}{path}", headers=headers or self.hr, **kwargs)
+        if response.status_code not in ok:
+            raise ScenarioError(f"{method} {service}{path} -> {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    async def status(self) -> dict[str, Any] | None:
+        response = await self.http.get(
+            f"{self.urls['cycles']}/v1/cycles/{self.report.cycle_id}/status", headers=self.hr
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def wait_for_stage(self, *stages: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                status = await self.status()
+            except httpx.HTTPError:
+                status = None  # cycles or Temporal briefly unavailable (restart tests)
+            if status is not None and status["stage"] in stages:
+                return status
+            await asyncio.sleep(0.5)
+        raise ScenarioError(f"cycle {self.report.cycle_id} did not reach {stages} within {timeout:.0f}s")
+
+    def top_department(self, department_id: str) -> str:
+        return self._top.get(department_id, department_id)
+
+    def in_department(self, employee_id: str, department: str) -> bool:
+        assert self.snapshot is not None
+        person = next(p for p in self.snapshot.participants if p.employee_id == employee_id)
+        return self.top_department(person.department_id) == department
+
+    def manager_of(self, employee_id: str) -> str | None:
+        assert self.snapshot is not None
+        return next(p.manager_id for p in self.snapshot.participants if p.employee_id == employee_id)
+
+    # -- the story --------------------------------------------------------------------------------
+    async def run(self) -> ScenarioReport:
+        try:
+            await self.set_up()
+            started = time.monotonic()
+            for stage, act in (
+                (Stage.GOAL_SETTING, self.goal_setting),
+                (Stage.TRACKING, self.tracking),
+                (Stage.EVALUATION, self.evaluation),
+                (Stage.FEEDBACK, self.feedback),
+                (Stage.RESULT_APPLICATION, self.result_application),
+            ):
+                await self.wait_for_stage(stage.value)
+                began = time.monotonic()
+                self.log(f"stage {stage.value} started")
+                if stage in self.hooks:
+                    await self.hooks[stage]()
+                await act()
+                following = self._after(stage)
+                await self.wait_for_stage(*following)
+                self.report.stage_seconds[stage.value] = round(time.monotonic() - began, 1)
+            self.report.stage_seconds["total"] = round(time.monotonic() - started, 1)
+            self.report.final_status = await self.status() or {}
+            self.report.notifications = await self.call(
+                "cycles", "GET", "/v1/notifications/counts", params={"cycle_id": self.report.cycle_id}
+            )
+            return self.report
+        finally:
+            await self.http.aclose()
+
+    @staticmethod
+    def _after(stage: Stage) -> tuple[str, ...]:
+        from contracts.cycle import STAGE_ORDER
+
+        index = STAGE_ORDER.index(stage)
+        later = [s.value for s in STAGE_ORDER[index + 1 :]] + [Stage.CLOSED.value, "cancelled"]
+        return tuple(later)
+
+    async def set_up(self) -> None:
+        files = {
+            "departments": ("departments.csv", (SAMPLE_ORG / "departments.csv").read_bytes(), "text/csv"),
+            "employees": ("employees.csv", (SAMPLE_ORG / "employees.csv").read_bytes(), "text/csv"),
+        }
+        imported = await self.call("cycles", "POST", "/v1/org/import", files=files)
+        self.log(f"org imported: {imported.get('counts', imported)}")
+        suffix = uuid.uuid4().hex[:6]
+        template = await self.call("cycles", "POST", "/v1/templates", json=demo_template(f"Demo template {suffix}"))
+        today = datetime.now(UTC).date()
+        cycle = await self.call(
+            "cycles",
+            "POST",
+            "/v1/cycles",
+            json={
+                "name": f"Demo cycle {today.isoformat()} {suffix}",
+                "template_id": template["template_id"],
+                "period_start": today.isoformat(),
+                "period_end": (today + timedelta(days=364)).isoformat(),
+                "department_ids": DEMO_DEPARTMENTS,
+            },
+        )
+        self.report.cycle_id = cycle["cycle_id"]
+        self.log(f"cycle {self.report.cycle_id} created; starting it ({self.day_seconds:g} s per template day)")
+        await self.call(
+            "cycles", "POST", f"/v1/cycles/{self.report.cycle_id}/start", params={"day_seconds": self.day_seconds}
+        )
+        snapshot = await self.call("cycles", "GET", f"/v1/cycles/{self.report.cycle_id}/snapshot")
+        self.snapshot = OrgSnapshot.model_validate(snapshot)
+        parents = {d.department_id: d.parent_id for d in self.snapshot.departments}
+        for department_id in parents:
+            top = department_id
+            while parents.get(top) and parents[top] not in (None, "executive"):
+                top = parents[top]  # type: ignore[assignment]
+            self._top[department_id] = top
+
+    async def goal_setting(self) -> None:
+        from services.goals.sample import load_sample, read_strategy
+
+        strategy = read_strategy(SAMPLE_STRATEGY)
+        # KPI data is expected every few (compressed) days, so a silent department turns stale in the demo.
+        # The executive office is not one of the cycle's departments: leave its own KPIs out.
+        strategy.department_kpis = [
+            g.model_copy(
+                update={
+                    "contributing_department_ids": [d for d in g.contributing_department_ids if d in DEMO_DEPARTMENTS]
+                }
+            )
+            for g in strategy.department_kpis
+            if g.department_id in DEMO_DEPARTMENTS
+        ]
+        strategy.individual_templates = [
+            t for t in strategy.individual_templates if t.department_id in DEMO_DEPARTMENTS
+        ]
+        hours = max(2 * self.day_seconds / 3600, 5 / 3600)
+        for goal in [*strategy.company_kpis, *strategy.department_kpis]:
+            if getattr(goal, "update_frequency_hours", None) is not None:
+                goal.update_frequency_hours = hours
+        today = datetime.now(UTC).date()
+        strategy.period = strategy.period.model_copy(
+            update={"period_start": today, "period_end": today + timedelta(days=364)}
+        )
+        async with httpx.AsyncClient(base_url=f"{self.urls['goals']}/", headers=self.hr, timeout=60) as goals_client:
+            summary = await load_sample(goals_client, cycle_id=self.report.cycle_id, strategy=strategy, approve=True)
+        self.log(f"strategy loaded: {summary.goals_created} KPIs and goals")
+        base = f"/v1/cycles/{self.report.cycle_id}"
+        drafts: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = await self.call(
+                "goals",
+                "GET",
+                f"{base}/goals",
+                params={"level": "individual", "status": "draft", "limit": 500, "offset": offset},
+            )
+            drafts += page["items"]
+            offset += len(page["items"])
+            if offset >= page["total"] or not page["items"]:
+                break
+        semaphore = asyncio.Semaphore(16)
+
+        async def submit_and_approve(goal: dict[str, Any]) -> None:
+            employee = goal["employee_id"]
+            async with semaphore:
+                await self.call(
+                    "goals", "POST", f"{base}/goals/{goal['goal_id']}/submit", headers=self.person(employee)
+                )
+                manager = self.manager_of(employee)
+                approver = self.person(manager, "manager", "employee") if manager else self.hr
+                await self.call("goals", "POST", f"{base}/goals/{goal['goal_id']}/approve", headers=approver)
+            self.report.goals_approved += 1
+
+        actionable = [g for g in drafts if not self.in_department(g["employee_id"], self.laggard)]
+        self.report.goals_left_pending = len(drafts) - len(actionable)
+        await asyncio.gather(*(submit_and_approve(g) for g in actionable))
+        self.log(
+            f"{self.report.goals_approved} individual goals submitted and approved; "
+            f"{self.laggard} left {self.report.goals_left_pending} pending (it will be reminded and escalated)"
+        )
+
+    async def tracking(self) -> None:
+        from services.tracking.simulator import simulate
+
+        departments = [d for d in DEMO_DEPARTMENTS if d != self.silent]
+        self.log(f"department systems stream metrics ({', '.join(departments)}); {self.silent} stays silent")
+        sent = 0
+        while True:
+            status = await self.status()
+            if status is None or status["stage"] != Stage.TRACKING.value:
+                break
+            stats = await simulate(
+                bootstrap_servers=self.bootstrap_servers,
+                departments=departments,
+                rate=self.metrics_rate,
+                duration=2.0,
+                idempotence=self.kafka_idempotence,
+                seed=self.random.randint(0, 10**6),
+            )
+            sent += stats.sent if hasattr(stats, "sent") else sum(stats.by_department.values())
+        self.report.metrics_sent = sent
+        self.log(f"{sent} metric events streamed")
+
+    async def evaluation(self) -> None:
+        base = f"/v1/cycles/{self.report.cycle_id}"
+        config = await self.call("evaluation", "GET", f"{base}/config")
+        competencies = [c["competency_id"] for c in config["competencies"]]
+        pending: list[dict[str, Any]] = []
+        for _attempt in range(60):
+            offset = 0
+            pending = []
+            while True:
+                page = await self.call(
+                    "evaluation",
+                    "GET",
+                    f"{base}/assignments",
+                    params={"status": "pending", "limit": 500, "offset": offset},
+                )
+                pending += page
+                offset += len(page)
+                if len(page) < 500:
+                    break
+            if pending:
+                break
+            await asyncio.sleep(0.5)  # the stage's enter action is still assigning review forms
+        semaphore = asyncio.Semaphore(16)
+
+        async def review(assignment: dict[str, Any]) -> None:
+            rater = assignment["rater_id"]
+            roles = ("manager", "employee") if assignment["relation"] == "manager" else ("employee",)
+            ratings = {c: round(self.random.uniform(2.5, 5.0), 1) for c in competencies}
+            async with semaphore:
+                await self.call(
+                    "evaluation",
+                    "POST",
+                    f"{base}/assignments/{assignment['assignment_id']}/review",
+                    headers=self.person(rater, *roles),
+                    json={"ratings": ratings, "comment": "Solid year."},
+                )
+            self.report.reviews_submitted += 1
+
+        actionable = [a for a in pending if not self.in_department(a["reviewee_id"], self.laggard)]
+        await asyncio.gather(*(review(a) for a in actionable))
+        self.log(
+            f"{self.report.reviews_submitted} reviews submitted; {self.laggard} left {len(pending) - len(actionable)}"
+        )
+        computed = await self.call("evaluation", "POST", f"{base}/scores/compute")
+        self.log(f"scores computed: {computed}")
+        results = await self.call("evaluation", "GET", f"{base}/results", params={"limit": 5})
+        items = results["items"] if isinstance(results, dict) else results
+        if items:
+            target = items[0]
+            await self.call(
+                "evaluation",
+                "POST",
+                f"{base}/calibration/adjustments",
+                json={
+                    "employee_id": target["employee_id"],
+                    "new_rating": "exceeds" if target.get("rating") != "exceeds" else "meets",
+                    "reason": "Calibration panel: cross-department impact not reflected in the KPI score.",
+                },
+            )
+        for employee_id in computed.get("unscored", []):
+            await self.call(
+                "evaluation",
+                "POST",
+                f"{base}/calibration/adjustments",
+                json={
+                    "employee_id": employee_id,
+                    "new_rating": "meets",
+                    "reason": "No reviews by the deadline: rated 'meets' under the missing-review rule.",
+                },
+            )
+        await self.call("evaluation", "POST", f"{base}/calibration/close")
+        self.log("calibration adjusted (audited) and closed")
+
+    async def feedback(self) -> None:
+        base = f"/v1/cycles/{self.report.cycle_id}"
+        assert self.snapshot is not None
+        people = [
+            p.employee_id for p in self.snapshot.participants if not self.in_department(p.employee_id, self.laggard)
+        ]
+        for _attempt in range(60):
+            response = await self.http.get(
+                f"{self.urls['feedback']}{base}/results/{people[0]}", headers=self.person(people[0])
+            )
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.5)  # released by the stage's enter action
+        semaphore = asyncio.Semaphore(16)
+
+        async def acknowledge(employee_id: str) -> None:
+            async with semaphore:
+                response = await self.http.post(
+                    f"{self.urls['feedback']}{base}/results/{employee_id}/acknowledge",
+                    headers=self.person(employee_id),
+                )
+            if response.status_code == 200:
+                self.report.acknowledged += 1
+
+        appellant = people[-1]
+        await asyncio.gather(*(acknowledge(e) for e in people[:-1]))
+        appeal = await self.call(
+            "feedback",
+            "POST",
+            f"{base}/appeals",
+            headers=self.person(appellant),
+            json={"reason": "My cross-department project work was not counted in my goals."},
+        )
+        self.report.appeals += 1
+        appeal_id = appeal.get("appeal_id") or appeal.get("id")
+        await self.call("feedback", "POST", f"/v1/appeals/{appeal_id}/review")
+        await self.call(
+            "feedback",
+            "POST",
+            f"/v1/appeals/{appeal_id}/resolve",
+            json={"outcome": "rejected", "note": "The project is counted in the shared quality KPI already."},
+        )
+        self.log(f"{self.report.acknowledged} results acknowledged; 1 appeal submitted and resolved by HR")
+
+    async def result_application(self) -> None:
+        base = f"/v1/cycles/{self.report.cycle_id}"
+        for department in DEMO_DEPARTMENTS:
+            budget = 5_000_000 + 137 * len(department)  # cents; deliberately not a round number
+            await self.call(
+                "results",
+                "PUT",
+                f"{base}/pools/{department}",
+                json={"amount_cents": budget, "currency": "EUR", "source": "finance budget FY"},
+            )
+            allocation = await self.call(
+                "results",
+                "POST",
+                f"{base}/pools/{department}/allocations",
+                json={},
+                headers={**self.hr, "Idempotency-Key": f"{self.report.cycle_id}/{department}/allocation"},
+                ok=(200, 201, 422),
+            )
+            if "allocated_cents" in allocation:
+                self.report.allocations[department] = {
+                    "pool": allocation["pool_cents"],
+                    "allocated": allocation["allocated_cents"],
+                    "unallocated": allocation["unallocated_cents"],
+                }
+            else:
+                self.log(f"allocation for {department} refused: {allocation.get('detail')}")
+        await self.call("results", "POST", f"{base}/promotions/nominate", ok=(200, 201))
+        await self.call("results", "POST", f"{base}/development-plans/generate", ok=(200, 201))
+        self.log(f"bonus pools allocated for {len(self.report.allocations)} departments; promotions and plans done")

@@ -1,0 +1,107 @@
+"""A cycle for the sample organisation runs all five stages on the real servers.
+
+Every service and the worker run as processes (``running_stack``) on the session's
+Temporal dev server, Kafka broker and PostgreSQL. People act through the APIs,
+metrics stream from the simulator, and results are published at the end. Midway,
+the worker is killed with SIGKILL and restarted, and the Temporal dev server (with
+its persistent database file) is restarted too: the cycle carries on, and every
+side effect (notifications, allocations, publication) happens exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from contracts.cycle import Stage
+from contracts.topics import CYCLE_EVENTS
+from services.common.settings import Settings
+from services.demo.scenario import DEMO_DEPARTMENTS, Scenario
+from services.stack.local import LocalStack
+
+
+async def published_events(bootstrap: str, cycle_id: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        CYCLE_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"e2e-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    try:
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            records = [r for rs in batch.values() for r in rs]
+            idle = 0 if records else idle + 1
+            for record in records:
+                event = json.loads(record.value)
+                if event.get("cycle_id") == cycle_id:
+                    events.append(event)
+    finally:
+        await consumer.stop()
+    return events
+
+
+async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
+    running_stack: LocalStack, temporal_server: Any, kafka_broker: Any, settings: Settings
+) -> None:
+    urls = {name: running_stack.url_of(name) for name in running_stack.config.service_ports}
+    scenario = Scenario(
+        settings=settings,
+        urls=urls,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        kafka_idempotence=kafka_broker.supports_idempotence,
+        day_seconds=3.0,
+        log=lambda message: print(f"[scenario] {message}", flush=True),
+    )
+    crashes: list[str] = []
+
+    async def restart_temporal() -> None:
+        temporal_server.kill()
+        await temporal_server.start()
+        crashes.append("temporal restarted")
+
+    async def kill_worker() -> None:
+        await asyncio.sleep(2)
+        await running_stack.restart("worker", kill=True)
+        crashes.append("worker killed and restarted")
+
+    scenario.hooks[Stage.TRACKING] = restart_temporal
+    scenario.hooks[Stage.EVALUATION] = kill_worker
+    report = await scenario.run()
+    print(f"[scenario] report: {report}")
+
+    assert crashes == ["temporal restarted", "worker killed and restarted"]
+    status = report.final_status
+    assert status["stage"] == "closed"
+    assert status["stages_done"] == [s.value for s in Stage if s is not Stage.CLOSED]
+
+    # The laggard department missed goal setting and evaluation: reminded, then escalated.
+    notes = report.notifications
+    assert notes.get("reminder", 0) >= 2
+    assert notes.get("escalation_head", 0) >= 2 and notes.get("escalation_hr", 0) >= 2
+    # The silent department's KPIs went stale during tracking.
+    assert notes.get("stale_kpi_reminder", 0) >= 1
+
+    # Money: each department's pool was allocated once, exactly to the cent.
+    assert set(report.allocations) == set(DEMO_DEPARTMENTS)
+    for department, money in report.allocations.items():
+        assert money["allocated"] + money["unallocated"] == money["pool"], department
+
+    events = await published_events(kafka_broker.bootstrap_servers, report.cycle_id)
+    by_type: dict[str, set[str]] = {}
+    for event in events:
+        by_type.setdefault(event["type"], set()).add(event["event_id"])
+    assert len(by_type.get("ResultsPublished", set())) >= 1
+    publications = {e["payload"].get("publication_id") for e in events if e["type"] == "ResultsPublished"}
+    assert len(publications) == 1, "results were published exactly once"
+    recorded = [e for e in events if e["type"] == "NotificationRecorded"]
+    keys = [e["payload"]["idempotency_key"] for e in recorded]
+    assert len(set(keys)) == sum(notes.values()), "every recorded notification is one key, sent once"

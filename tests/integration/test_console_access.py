@@ -1,0 +1,165 @@
+"""Console access control over HTTP, on SQLite and PostgreSQL: every page declares its roles, signed-out
+visitors are sent to sign-in, a bad bearer token is a 401, a wrong role a 403 page, forms need the CSRF
+token, and sign-in mints dev tokens only in dev/test."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from fastapi.routing import APIRoute
+
+from services.common.auth import mint_token
+from services.common.settings import Settings
+from services.cycles.app import create_app
+from services.cycles.console.auth import COOKIE, csrf_token
+from services.cycles.console.pages import PUBLIC_PATHS
+from services.cycles.console.pages import router as console_router
+from services.cycles.ops import router as ops_router
+from tests.integration.test_ops_overview import offline
+from tests.support import api_client, auth
+
+CYCLE = "cyc-console-test"
+
+PAGES: list[tuple[str, set[str]]] = [
+    ("/console", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    ("/console/cycles", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    (f"/console/cycles/{CYCLE}/goals", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    (f"/console/cycles/{CYCLE}/progress", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    (f"/console/cycles/{CYCLE}/approvals", {"hr_admin", "dept_head", "manager"}),
+    (f"/console/cycles/{CYCLE}/calibration", {"hr_admin", "dept_head"}),
+    (f"/console/cycles/{CYCLE}/collaboration", {"hr_admin", "dept_head", "manager", "ops"}),
+    ("/console/ops", {"hr_admin", "ops"}),
+]
+ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "department_system")
+
+
+def _allowed_roles(route: APIRoute) -> set[str]:
+    found: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        found |= set(getattr(dependant.call, "allowed_roles", ()))
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def test_every_console_route_declares_its_roles_and_a_summary() -> None:
+    routes = [r for r in [*console_router.routes, *ops_router.routes] if isinstance(r, APIRoute)]
+    assert len(routes) >= 20
+    for route in routes:
+        assert route.summary, f"{route.path} has no summary"
+        declared = set((route.openapi_extra or {}).get("x-roles", []))
+        if route.path in PUBLIC_PATHS:
+            assert declared == {"public"} and not _allowed_roles(route), route.path
+            continue
+        assert declared and declared == _allowed_roles(route), f"{route.path}: x-roles {declared}"
+        assert "department_system" not in declared, route.path
+
+
+def signed_in(client: httpx.AsyncClient, settings: Settings, role: str, **claims: Any) -> str:
+    """Put a session cookie for ``role`` on ``client``; returns the CSRF token of that session."""
+    token = mint_token(settings, sub=f"{role}-user", roles=[role], **claims)
+    client.cookies.set(COOKIE, token, domain="test.local", path="/console")
+    return csrf_token(settings, token)
+
+
+async def test_pages_redirect_401_and_403_like_the_api(settings: Settings, database_url: str) -> None:
+    async with api_client(create_app, offline(settings), database_url) as client:
+        for path, allowed in PAGES:
+            anonymous = await client.get(path)
+            assert anonymous.status_code == 303, path
+            target = urlsplit(anonymous.headers["location"])
+            assert target.path == "/console/sign-in" and parse_qs(target.query)["next"] == [path]
+
+            invalid = await client.get(path, headers={"Authorization": "Bearer not-a-jwt"})
+            assert invalid.status_code == 401 and "invalid token" in invalid.json()["detail"], path
+
+            for role in ROLES:
+                response = await client.get(path, headers=auth(settings, role), follow_redirects=False)
+                if role in allowed:
+                    assert response.status_code in (200, 303), (path, role, response.text[:300])
+                else:
+                    assert response.status_code == 403, (path, role, response.status_code)
+                    assert "This page requires one of the roles" in response.text
+                    assert all(r in response.text for r in sorted(allowed)), (path, role)
+
+        # an expired cookie sends the visitor back to sign-in with the reason, and drops the cookie
+        expired = mint_token(settings, sub="old", roles=["hr_admin"], ttl_seconds=-60)
+        client.cookies.set(COOKIE, expired, domain="test.local", path="/console")
+        response = await client.get("/console/cycles")
+        assert response.status_code == 303 and "token+has+expired" in response.headers["location"].replace("%20", "+")
+        assert "Max-Age=0" in response.headers["set-cookie"]
+        client.cookies.clear()
+
+
+async def test_forms_need_the_role_and_the_csrf_token(settings: Settings, database_url: str) -> None:
+    async with api_client(create_app, offline(settings), database_url) as client:
+        csrf = signed_in(client, settings, "manager", employee_id="E0163")
+        start = await client.post(f"/console/cycles/{CYCLE}/start", data={"csrf": csrf})
+        assert start.status_code == 403 and "hr_admin" in start.text
+
+        csrf = signed_in(client, settings, "hr_admin")
+        forged = await client.post(f"/console/cycles/{CYCLE}/start", data={"day_seconds": "2"})
+        assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+        stale = await client.post(f"/console/cycles/{CYCLE}/start", data={"csrf": "0" * 32})
+        assert stale.status_code == 403
+
+        # with the token the form reaches the API, whose answer comes back as a message
+        real = await client.post(f"/console/cycles/{CYCLE}/start", data={"csrf": csrf})
+        assert real.status_code == 303
+        message = parse_qs(urlsplit(real.headers["location"]).query)["error"][0]
+        assert message.startswith("cycles answered 404:") and CYCLE in message, message
+
+        # a bearer header (API-style use) needs no CSRF token
+        client.cookies.clear()
+        bearer = await client.post(f"/console/cycles/{CYCLE}/start", headers=auth(settings, "hr_admin"))
+        assert bearer.status_code == 303
+
+        # sign-out is always allowed and clears the cookie
+        signed_in(client, settings, "employee", employee_id="E0164")
+        out = await client.post("/console/sign-out")
+        assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+        assert "Max-Age=0" in out.headers["set-cookie"]
+
+
+async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings, database_url: str) -> None:
+    async with api_client(create_app, offline(settings), database_url) as client:
+        page = await client.get("/console/sign-in", params={"next": "/console/ops"})
+        assert page.status_code == 200 and "Development sign-in" in page.text and 'value="/console/ops"' in page.text
+
+        signed = await client.post(
+            "/console/sign-in",
+            data={"mode": "dev", "sub": "E0164", "role": "employee", "employee_id": "E0164", "next": "/console/ops"},
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/console/ops"
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+        claims = client.app.state.token_verifier.verify(client.cookies[COOKIE])  # type: ignore[attr-defined]
+        assert claims.sub == "E0164" and claims.roles == frozenset({"employee"}) and claims.employee_id == "E0164"
+        # the employee may not open ops: 403 page, not a redirect loop
+        assert (await client.get("/console/ops")).status_code == 403
+
+        # never redirect off the console after sign-in
+        outside = await client.post(
+            "/console/sign-in", data={"mode": "dev", "sub": "x", "role": "ops", "next": "https://evil.example/"}
+        )
+        assert outside.headers["location"] == "/console"
+        unknown_role = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "root"})
+        assert unknown_role.status_code == 303 and "error=" in unknown_role.headers["location"]
+
+    production = offline(settings, env="prod", jwt_secret="a-real-production-secret-of-32-chars-or-more")
+    async with api_client(create_app, production, database_url) as client:
+        page = await client.get("/console/sign-in")
+        assert "Development sign-in" not in page.text and "Sign in with a token" in page.text
+        refused = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})
+        assert "only+available" in refused.headers["location"].replace("%20", "+") and COOKIE not in client.cookies
+
+        bad = await client.post("/console/sign-in", data={"mode": "token", "token": "nonsense"})
+        assert "error=" in bad.headers["location"] and COOKIE not in client.cookies
+        token = mint_token(production, sub="ops-1", roles=["ops"])
+        good = await client.post("/console/sign-in", data={"mode": "token", "token": f"Bearer {token}"})
+        assert good.status_code == 303 and client.cookies[COOKIE] == token
+        ops_page = await client.get("/console/ops")
+        assert ops_page.status_code == 200 and "Operations" in ops_page.text and "ops-1 · ops" in ops_page.text
