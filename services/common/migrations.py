@@ -43,6 +43,12 @@ def alembic_config(service: str) -> Config:
 
 
 def _upgrade_sync(connection: Connection, config: Config, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together migrate one at a time (released at commit).
+        from sqlalchemy import text
+
+        service = str(config.attributes["service"])
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"tandem-migrate-{service}"})
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 

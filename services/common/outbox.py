@@ -99,11 +99,11 @@ class OutboxRelay:
         """One pass; returns how many rows were published."""
         model: Any = self.model
         async with self.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
-                )
-            ).all()
+            query = select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                # Several replicas relay the same table: each row goes to one of them at a time.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
             if not rows:
                 return 0
             futures = [

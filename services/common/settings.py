@@ -21,7 +21,7 @@ KafkaProvider = Literal["apache", "embedded", "external", "auto"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore", env_ignore_empty=True)
 
     env: Literal["dev", "test", "prod"] = Field(default="prod", description="Deployment environment.")
     state_dir: Path = Field(default=Path(".tandem"), description="Where the local stack keeps data and logs.")
@@ -87,6 +87,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secret(self) -> Settings:
+        if self.jwks_url is not None and not self.jwks_url.strip():
+            self.jwks_url = None
         if self.env != "dev" and self.jwks_url is None and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError(
                 "TANDEM_JWT_SECRET is the development default; set a real secret (or TANDEM_JWKS_URL), "

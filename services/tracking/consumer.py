@@ -106,6 +106,7 @@ class TrackingConsumer:
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: Any = None
+        self._postgres = engine.dialect.name == "postgresql"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -146,7 +147,7 @@ class TrackingConsumer:
                 offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
                 catalog = await self._catalog()
                 # Validation and routing (CPU) overlap with the previous batch's database write.
-                prepared = prepare_batch(records, catalog=catalog)
+                prepared = prepare_batch(records, catalog=catalog, postgres=self._postgres)
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self._write(consumer, prepared, offsets))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Json, TypeAdapter, ValidationError
 from sqlalchemy import DateTime, Float, Integer, String, Table, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,7 +45,7 @@ from services.tracking.rules import (
     KpiRule,
     Routing,
     as_utc,
-    group_deltas,
+    group_batch_deltas,
     period_bounds,
 )
 
@@ -61,13 +61,26 @@ __all__ = [
     "parse_message",
     "prepare_batch",
     "store_batch",
+    "validate_values",
 ]
 
 EVENT_ADAPTER: TypeAdapter[MetricEvent] = TypeAdapter(MetricEvent)
 """Built once: validating with a reused adapter avoids per-message schema setup."""
 
+BATCH_ADAPTER: TypeAdapter[list[MetricEvent]] = TypeAdapter(list[Json[MetricEvent]])
+"""A whole batch of raw values in one pydantic-core call; each value is parsed as its own JSON
+document, exactly as ``EVENT_ADAPTER.validate_json`` would."""
+
+EVENTS_JSON: TypeAdapter[list[MetricEvent]] = TypeAdapter(list[MetricEvent])
+"""Serialises validated events (in Rust) for PostgreSQL."""
+
+TOMBSTONE_REASON = "message has no value (tombstone)"
+NUL_REASON = (
+    "contains the character U+0000 (\\u0000) in a text field, which PostgreSQL cannot store; "
+    "remove it from the metric, unit, ids or dimensions"
+)
+
 _SQLITE_CHUNK = 400  # 11 columns per row, well below SQLite's bound-parameter limit
-_PG_CHUNK = 20_000
 
 _events: Table = TrackingMetricEvent.__table__  # type: ignore[assignment]
 _kpis: Table = TrackingKpi.__table__  # type: ignore[assignment]
@@ -113,7 +126,7 @@ def _reason(exc: ValidationError) -> str:
 def parse_message(value: bytes | None) -> MetricEvent | str:
     """The validated event, or a readable reason why the message breaks the contract."""
     if value is None:
-        return "message has no value (tombstone)"
+        return TOMBSTONE_REASON
     try:
         return EVENT_ADAPTER.validate_json(value)
     except ValidationError as exc:
@@ -199,42 +212,141 @@ class CatalogCache:
 
 @dataclass
 class PreparedBatch:
-    """A batch after the CPU-only steps (validate, dedupe within the batch, route), before any I/O."""
+    """A batch after the CPU-only steps (validate, route, serialise), before any I/O.
+
+    ``messages``, ``events``, ``routes`` and ``stamps`` are aligned: the valid messages in arrival
+    order (a re-delivered duplicate may appear more than once), their ``MetricEvent``, routing and
+    ``occurred_at`` in epoch seconds. ``payload``/``codes`` are the PostgreSQL insert's inputs.
+    """
 
     received: int
     now: datetime
     dead_letters: list[DeadLetter]
-    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]]
-    duplicates: int
+    messages: list[RawMessage]
+    events: list[MetricEvent]
+    routes: list[Routing]
+    stamps: list[float]
+    payload: str | None = None
+    codes: str | None = None
+
+
+_STATUS_CODES = {
+    EventStatus.APPLIED: "a",
+    EventStatus.UNMAPPED: "u",
+    EventStatus.DEFERRED: "d",
+    EventStatus.REJECTED: "r",
+}
+
+
+def validate_values(values: Sequence[bytes]) -> tuple[list[MetricEvent], dict[int, str]]:
+    """Validate raw message values against ``MetricEvent``: the valid events (in order) and,
+    per index of an invalid value, the readable reason.
+
+    The whole batch is validated in one pydantic-core call (each value parsed on its own, so one
+    message can never shift into another); only when that fails are the failing indices
+    re-checked one by one for their reason, and the rest validated again as a batch.
+    """
+    try:
+        return BATCH_ADAPTER.validate_python(values), {}
+    except ValidationError as exc:
+        locations = [err["loc"][0] if err["loc"] else None for err in exc.errors()]
+    failing = sorted({i for i in locations if isinstance(i, int)})
+    if not failing or len(failing) < len(set(locations)):  # an error not tied to one item: check each
+        failing = list(range(len(values)))
+    rejected: dict[int, str] = {}
+    for index in failing:
+        outcome = parse_message(values[index])
+        if isinstance(outcome, str):
+            rejected[index] = outcome
+    rest = [v for i, v in enumerate(values) if i not in rejected]
+    try:
+        return BATCH_ADAPTER.validate_python(rest), rejected
+    except ValidationError:  # cannot happen if single and batch validation agree; stay exact anyway
+        events: list[MetricEvent] = []
+        for index, value in enumerate(values):
+            if index not in rejected:
+                outcome = parse_message(value)
+                if isinstance(outcome, str):
+                    rejected[index] = outcome
+                else:
+                    events.append(outcome)
+        return events, rejected
 
 
 def prepare_batch(
-    messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime | None = None
+    messages: Sequence[RawMessage],
+    *,
+    catalog: CatalogIndex,
+    now: datetime | None = None,
+    postgres: bool = False,
 ) -> PreparedBatch:
-    """Validate and route ``messages``; no I/O, so the consumer overlaps it with the previous batch's writes."""
+    """Validate and route ``messages``; no I/O, so the consumer overlaps it with the previous batch's writes.
+
+    With ``postgres``, also serialise the valid events for the one-statement PostgreSQL insert.
+    """
     now = now or datetime.now(UTC)
     dead_letters: list[DeadLetter] = []
-    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]] = {}
-    validate = EVENT_ADAPTER.validate_json
-    for message in messages:
-        try:
-            event = validate(message.value) if message.value is not None else None
-        except ValidationError as exc:
-            dead_letters.append(dead_letter(message, _reason(exc), now))
-            continue
-        if event is None:
-            dead_letters.append(dead_letter(message, "message has no value (tombstone)", now))
-            continue
-        event_id = str(event.event_id)
-        if event_id not in entries:
-            entries[event_id] = (message, event, as_utc(event.occurred_at), catalog.route(event))
-    return PreparedBatch(
+    kept = list(messages)
+    values = [m.value for m in kept]
+    if None in values:
+        for message in kept:
+            if message.value is None:
+                dead_letters.append(dead_letter(message, TOMBSTONE_REASON, now))
+        kept = [m for m in kept if m.value is not None]
+        values = [m.value for m in kept]
+    events, rejected = validate_values(values)  # type: ignore[arg-type]
+    if rejected:
+        for index, reason in sorted(rejected.items()):
+            dead_letters.append(dead_letter(kept[index], reason, now))
+        kept = [m for i, m in enumerate(kept) if i not in rejected]
+    routes, stamps = catalog.route_batch(events)
+    batch = PreparedBatch(
         received=len(messages),
         now=now,
         dead_letters=dead_letters,
-        entries=entries,
-        duplicates=len(messages) - len(dead_letters) - len(entries),
+        messages=kept,
+        events=events,
+        routes=routes,
+        stamps=stamps,
     )
+    if postgres and events:
+        _serialise(batch)
+    return batch
+
+
+def _serialise(batch: PreparedBatch) -> None:
+    """The events as one JSON array, as the contract itself serialises them (normalised ids and
+    timestamps, exact floats), plus one status code character per event."""
+    payload = EVENTS_JSON.dump_json(batch.events)
+    if b"\\u0000" in payload:
+        _drop_nul_events(batch)
+        payload = EVENTS_JSON.dump_json(batch.events)
+    batch.payload = payload.decode()
+    codes = _STATUS_CODES
+    batch.codes = "".join([codes[r.status] for r in batch.routes])
+
+
+def _has_nul(event: MetricEvent) -> bool:
+    texts = [event.source, event.department_id, event.metric, event.unit, event.employee_id or ""]
+    texts.extend(event.dimensions)
+    texts.extend(event.dimensions.values())
+    return any("\x00" in t for t in texts)
+
+
+def _drop_nul_events(batch: PreparedBatch) -> None:
+    """PostgreSQL text cannot hold U+0000: such events (valid by the contract) go to the DLQ
+    instead of failing the whole batch over and over."""
+    keep = [i for i, event in enumerate(batch.events) if not _has_nul(event)]
+    if len(keep) == len(batch.events):
+        return
+    kept = set(keep)
+    for i, message in enumerate(batch.messages):
+        if i not in kept:
+            batch.dead_letters.append(dead_letter(message, NUL_REASON, batch.now))
+    batch.messages = [batch.messages[i] for i in keep]
+    batch.events = [batch.events[i] for i in keep]
+    batch.routes = [batch.routes[i] for i in keep]
+    batch.stamps = [batch.stamps[i] for i in keep]
 
 
 async def ingest_batch(
@@ -245,31 +357,46 @@ async def ingest_batch(
     now: datetime | None = None,
 ) -> BatchResult:
     """Validate, deduplicate, store and aggregate ``messages`` in ``conn``'s open transaction."""
-    return await store_batch(conn, prepare_batch(messages, catalog=catalog, now=now))
+    postgres = conn.dialect.name == "postgresql"
+    return await store_batch(conn, prepare_batch(messages, catalog=catalog, now=now, postgres=postgres))
 
 
 async def store_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchResult:
     """Insert the batch's events (new ones only) and aggregate them, in ``conn``'s open transaction."""
     now = batch.now
-    result = BatchResult(received=batch.received, duplicates=batch.duplicates, dead_letters=list(batch.dead_letters))
-    inserted = await _insert_events(conn, batch.entries, received_at=now) if batch.entries else []
+    result = BatchResult(received=batch.received, dead_letters=list(batch.dead_letters))
+    if conn.dialect.name == "postgresql":
+        if batch.events and batch.payload is None:
+            _serialise(batch)
+        inserted = await _insert_events_pg(conn, batch) if batch.events else []
+    else:
+        inserted = await _insert_events_sqlite(conn, batch) if batch.events else []
     result.inserted = len(inserted)
-    result.duplicates += len(batch.entries) - len(inserted)
+    result.duplicates = len(batch.events) - len(inserted)
 
-    applied: list[tuple[float, datetime, str, list[KpiRule]]] = []
-    for event_id in inserted:
-        message, event, occurred_at, route = batch.entries[event_id]
-        if route.status == EventStatus.APPLIED:
-            applied.append((event.value, occurred_at, event_id, route.targets))
-        elif route.status == EventStatus.UNMAPPED:
+    routes = batch.routes
+    applied = 0
+    for i in inserted:
+        status = routes[i].status
+        if status == EventStatus.APPLIED:
+            applied += 1
+        elif status == EventStatus.UNMAPPED:
             result.unmapped += 1
-        elif route.status == EventStatus.DEFERRED:
+        elif status == EventStatus.DEFERRED:
             result.deferred += 1
         else:
-            result.dead_letters.append(dead_letter(message, route.reason or "rejected", now))
-    result.applied = len(applied)
+            result.dead_letters.append(dead_letter(batch.messages[i], routes[i].reason or "rejected", now))
+    result.applied = applied
     if applied:
-        per_kpi, per_bucket = group_deltas(applied)
+        events = batch.events
+        per_kpi, per_bucket = group_batch_deltas(
+            inserted,
+            routes=routes,
+            stamps=batch.stamps,
+            values=[e.value for e in events],
+            occurred=[e.occurred_at for e in events],
+            event_ids=lambda i: str(events[i].event_id),
+        )
         await _apply_kpi_deltas(conn, per_kpi, received_at=now)
         await apply_bucket_deltas(conn, per_bucket)
     if result.dead_letters:
@@ -292,39 +419,29 @@ def _dimensions_json(dimensions: dict[str, str]) -> str | None:
     return text_value
 
 
-async def _insert_events(
-    conn: AsyncConnection,
-    entries: dict[str, tuple[RawMessage, MetricEvent, datetime, Routing]],
-    *,
-    received_at: datetime,
-) -> list[str]:
-    """Insert the events; return the ids that were not stored before."""
-    inserted: list[str] = []
-    ids = list(entries)
-    if conn.dialect.name == "postgresql":
-        for start in range(0, len(ids), _PG_CHUNK):
-            chunk = ids[start : start + _PG_CHUNK]
-            items = [entries[i] for i in chunk]
-            params = {
-                "event_id": chunk,
-                "source": [e.source for _m, e, _o, _r in items],
-                "department_id": [e.department_id for _m, e, _o, _r in items],
-                "metric": [e.metric for _m, e, _o, _r in items],
-                "employee_id": [e.employee_id for _m, e, _o, _r in items],
-                "value": [e.value for _m, e, _o, _r in items],
-                "unit": [e.unit for _m, e, _o, _r in items],
-                "occurred_at": [o for _m, _e, o, _r in items],
-                "status": [r.status for _m, _e, _o, r in items],
-                "dimensions": [_dimensions_json(e.dimensions) for _m, e, _o, _r in items],
-                "received_at": received_at,
-            }
-            found = await conn.execute(_PG_INSERT_EVENTS, params)
-            inserted.extend(found.scalars())
-        return inserted
+async def _insert_events_pg(conn: AsyncConnection, batch: PreparedBatch) -> list[int]:
+    """One statement: PostgreSQL expands the JSON array, keeps the first of each ``event_id``,
+    inserts what is new and returns the (0-based, ascending) batch positions it inserted."""
+    found = await conn.execute(
+        _PG_INSERT_EVENTS, {"events": batch.payload, "codes": batch.codes, "received_at": batch.now}
+    )
+    positions = found.scalar_one()
+    return [p - 1 for p in positions] if positions else []
+
+
+async def _insert_events_sqlite(conn: AsyncConnection, batch: PreparedBatch) -> list[int]:
+    """Chunked multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``; the first of each
+    ``event_id`` in the batch is the one stored."""
+    firsts: dict[str, int] = {}
+    for i, event in enumerate(batch.events):
+        firsts.setdefault(str(event.event_id), i)
+    ids = list(firsts)
+    inserted: list[int] = []
     for start in range(0, len(ids), _SQLITE_CHUNK):
         rows = []
         for event_id in ids[start : start + _SQLITE_CHUNK]:
-            _m, event, occurred_at, route = entries[event_id]
+            i = firsts[event_id]
+            event = batch.events[i]
             rows.append(
                 {
                     "event_id": event_id,
@@ -334,10 +451,10 @@ async def _insert_events(
                     "employee_id": event.employee_id,
                     "value": event.value,
                     "unit": event.unit,
-                    "occurred_at": occurred_at,
-                    "status": route.status,
+                    "occurred_at": as_utc(event.occurred_at),
+                    "status": batch.routes[i].status,
                     "dimensions": _dimensions_json(event.dimensions),
-                    "received_at": received_at,
+                    "received_at": batch.now,
                 }
             )
         stmt = (
@@ -347,26 +464,42 @@ async def _insert_events(
             .returning(_events.c.event_id)
         )
         found = await conn.execute(stmt)
-        inserted.extend(found.scalars())
-    return inserted
+        inserted.extend(firsts[event_id] for event_id in found.scalars())
+    return sorted(inserted)
 
 
-# One statement per batch: arrays bound once, expanded server-side by unnest().
+# One statement per batch. PostgreSQL parses the JSON array (on its own core, while this process
+# validates the next batch), keeps the first occurrence of each event_id (sorted, so concurrent
+# consumers take index locks in the same order), and returns the positions it inserted.
 _PG_INSERT_EVENTS = text(
     """
-    INSERT INTO tracking_metric_event
-        (event_id, source, department_id, metric, employee_id, value, unit, occurred_at, received_at, status,
-         dimensions)
-    SELECT e.event_id, e.source, e.department_id, e.metric, e.employee_id, e.value, e.unit, e.occurred_at,
-           :received_at, e.status, e.dimensions
-    FROM unnest(
-        CAST(:event_id AS varchar[]), CAST(:source AS varchar[]), CAST(:department_id AS varchar[]),
-        CAST(:metric AS varchar[]), CAST(:employee_id AS varchar[]), CAST(:value AS float8[]),
-        CAST(:unit AS varchar[]), CAST(:occurred_at AS timestamptz[]), CAST(:status AS varchar[]),
-        CAST(:dimensions AS text[])
-    ) AS e(event_id, source, department_id, metric, employee_id, value, unit, occurred_at, status, dimensions)
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id
+    WITH src AS (
+        SELECT e.*, substr(CAST(:codes AS text), CAST(e.idx AS integer), 1) AS code
+        FROM ROWS FROM (
+            json_to_recordset(CAST(:events AS json)) AS (
+                event_id varchar, source varchar, department_id varchar, metric varchar, employee_id varchar,
+                value float8, unit varchar, occurred_at timestamptz, dimensions json
+            )
+        ) WITH ORDINALITY
+            AS e(event_id, source, department_id, metric, employee_id, value, unit, occurred_at, dimensions, idx)
+    ),
+    firsts AS (
+        SELECT DISTINCT ON (event_id) * FROM src ORDER BY event_id, idx
+    ),
+    ins AS (
+        INSERT INTO tracking_metric_event
+            (event_id, source, department_id, metric, employee_id, value, unit, occurred_at, received_at, status,
+             dimensions)
+        SELECT event_id, source, department_id, metric, employee_id, value, unit, occurred_at, :received_at,
+               CASE code WHEN 'a' THEN 'applied' WHEN 'u' THEN 'unmapped' WHEN 'd' THEN 'deferred'
+                         ELSE 'rejected' END,
+               NULLIF(CAST(dimensions AS text), '{}')
+        FROM firsts
+        ORDER BY event_id
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    )
+    SELECT coalesce(array_agg(f.idx ORDER BY f.idx), '{}') FROM firsts AS f JOIN ins USING (event_id)
     """
 ).bindparams(bindparam("received_at", type_=DateTime(timezone=True)))
 
