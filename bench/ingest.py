@@ -139,6 +139,13 @@ async def end_to_end(
         profiler.disable()
         profiler.dump_stats(profile)
         log(f"profile written to {profile}")
+    stats = consumer.stats
+    log(
+        f"consumer phases: {stats.batches} batches; fetch {stats.fetch_seconds:.2f}s, "
+        f"validate+route {stats.prepare_seconds:.2f}s, waiting for the previous write "
+        f"{stats.backpressure_seconds:.2f}s; in the write task: database {stats.database_seconds:.2f}s, "
+        f"offset commit {stats.offset_commit_seconds:.2f}s"
+    )
     consumer.stop()
     await asyncio.wait_for(task, timeout=30)
     await engine.dispose()

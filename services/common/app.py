@@ -21,6 +21,7 @@ from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_session_factory
 from services.common.kafka import create_producer
 from services.common.migrations import upgrade
+from services.common.nudge import WorkflowNudger
 from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 from services.common.telemetry import MetricsMiddleware, configure_tracing, instrument_app, metrics_response
@@ -85,12 +86,19 @@ def create_service_app(
                 relay = OutboxRelay(sessions=app.state.sessions, model=outbox_model, producer=app.state.producer)
                 relay.start()
             app.state.outbox_relay = relay
+            if settings.cycle_workflows:
+                app.state.nudger = WorkflowNudger(
+                    address=settings.temporal_address, namespace=settings.temporal_namespace
+                )
             for hook in on_startup:
                 await hook(app)
             yield
         finally:
             for hook in reversed(on_shutdown):
                 await hook(app)
+            nudger = getattr(app.state, "nudger", None)
+            if nudger is not None:
+                await nudger.close()
             if relay is not None:
                 await relay.stop()
                 await app.state.producer.stop()

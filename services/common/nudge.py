@@ -18,7 +18,7 @@ from typing import Any
 from contracts.cycle import Stage, department_workflow_id
 from contracts.workflow_io import TaskCompleted
 
-__all__ = ["WorkflowNudger"]
+__all__ = ["WorkflowNudger", "cycle_department", "nudge"]
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +69,53 @@ class WorkflowNudger:
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+async def cycle_department(session: Any, department_model: Any, *, cycle_id: str, department_id: str) -> str:
+    """The cycle's own department that ``department_id`` belongs to (its top-most ancestor in the snapshot).
+
+    Department workflows run per department named by the cycle; people in sub-departments belong to it.
+    """
+    from sqlalchemy import select
+
+    rows = (
+        await session.execute(
+            select(department_model.department_id, department_model.parent_id).where(
+                department_model.cycle_id == cycle_id
+            )
+        )
+    ).all()
+    parents = {row[0]: row[1] for row in rows}
+    current = department_id
+    seen: set[str] = set()
+    while parents.get(current) in parents and current not in seen:
+        seen.add(current)
+        current = parents[current]
+    return current
+
+
+async def nudge(
+    request: Any,
+    session: Any,
+    department_model: Any,
+    *,
+    cycle_id: str,
+    stage: Stage,
+    department_id: str | None = None,
+    employee_id: str | None = None,
+    participant_model: Any = None,
+) -> None:
+    """After a person's task is committed: nudge that department's workflow (best effort).
+
+    Give the department, or the employee (with the service's participant table) to look it up.
+    """
+    nudger: WorkflowNudger | None = getattr(request.app.state, "nudger", None)
+    if nudger is None:
+        return
+    if department_id is None and employee_id is not None and participant_model is not None:
+        person = await session.get(participant_model, (cycle_id, employee_id))
+        department_id = person.department_id if person is not None else None
+    if department_id is None:
+        return
+    root = await cycle_department(session, department_model, cycle_id=cycle_id, department_id=department_id)
+    nudger.task_completed(cycle_id=cycle_id, stage=stage, department_id=root)

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     evaluation_url: str = Field(default="http://127.0.0.1:8003")
     feedback_url: str = Field(default="http://127.0.0.1:8004")
     results_url: str = Field(default="http://127.0.0.1:8005")
+    worker_url: str = Field(default="http://127.0.0.1:8009", description="The worker's /healthz and /metrics.")
 
     notify_webhook_url: str | None = Field(
         default=None, description="POST every reminder/escalation as JSON to this URL (pluggable sender)."

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
@@ -48,7 +47,6 @@ __all__ = [
     "build_overview",
     "router",
     "temporal_ui_link",
-    "worker_url",
 ]
 
 OPS_ROLES = (Role.OPS, Role.HR_ADMIN)
@@ -57,8 +55,6 @@ ESCALATION_KINDS = ("escalation_head", "escalation_hr", "stale_kpi_escalation")
 WATCHED_KINDS = (*ESCALATION_KINDS, "stale_kpi_reminder")
 """Kinds shown in a cycle's escalation list: escalations and stale-data reminders."""
 RUNNING_STATUSES = ("active", "paused")
-WORKER_URL_ENV = "TANDEM_WORKER_URL"
-DEFAULT_WORKER_URL = "http://127.0.0.1:8009"
 STAGE_SERVICES = ("goals", "tracking", "evaluation", "feedback", "results")
 CHECK_TIMEOUT = 3.0
 """Seconds any one probe or upstream call may take."""
@@ -195,11 +191,6 @@ class OpsOverview(BaseModel):
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def worker_url() -> str:
-    """The worker's probe URL. Settings has no field for it yet, so it comes from the environment."""
-    return os.environ.get(WORKER_URL_ENV, DEFAULT_WORKER_URL).rstrip("/")
-
-
 def temporal_ui_link(settings: Settings, cycle_id: str | None = None) -> str:
     """The Temporal Web UI's workflow list, filtered to one cycle when ``cycle_id`` is given."""
     base = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace, safe='')}/workflows"
@@ -449,7 +440,7 @@ async def build_overview(
     temporal_task = asyncio.ensure_future(_timed("temporal", _temporal(gateway)))
     probes = asyncio.gather(
         _timed("broker", _broker(settings.kafka_bootstrap_servers)),
-        _timed("worker", _http_health(http, worker_url())),
+        _timed("worker", _http_health(http, settings.worker_url.rstrip("/"))),
         *(_timed(f"service:{name}", _http_health(http, getattr(settings, f"{name}_url"))) for name in STAGE_SERVICES),
     )
     ingestion_task = asyncio.ensure_future(_settle(_ingestion(http, settings, token)))

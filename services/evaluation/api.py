@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import (
@@ -24,8 +24,14 @@ from contracts.goals import GoalExport
 from contracts.tracking import ProgressExport
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.nudge import nudge
 from services.evaluation import service
-from services.evaluation.models import EvaluationAssignment, EvaluationCollaborationRating
+from services.evaluation.models import (
+    EvaluationAssignment,
+    EvaluationCollaborationRating,
+    EvaluationDepartment,
+    EvaluationParticipant,
+)
 from services.evaluation.schemas import (
     AdjustmentCreate,
     AssignmentCreate,
@@ -237,6 +243,7 @@ async def submit_review(
     body: ReviewSubmit,
     session: SessionDep,
     principal: Raters,
+    request: Request,
 ) -> AssignmentRead:
     row = await service.submit_review(
         session,
@@ -245,6 +252,15 @@ async def submit_review(
         principal=principal,
         ratings=body.ratings,
         comment=body.comment,
+    )
+    await nudge(
+        request,
+        session,
+        EvaluationDepartment,
+        cycle_id=cycle_id,
+        stage=Stage.EVALUATION,
+        employee_id=row.reviewee_id,
+        participant_model=EvaluationParticipant,
     )
     return _assignment_read(row)
 

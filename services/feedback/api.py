@@ -14,9 +14,10 @@ from contracts.evaluation import CycleResults
 from contracts.feedback import AppealOutcome, AppealStatus
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.nudge import nudge
 from services.feedback import service
 from services.feedback.evaluation_client import EvaluationClient
-from services.feedback.models import FeedbackCycle, ReleasedResult
+from services.feedback.models import FeedbackCycle, FeedbackDepartment, FeedbackParticipant, ReleasedResult
 
 __all__ = ["AdjustmentSenderDep", "NowDep", "router"]
 
@@ -369,11 +370,21 @@ async def acknowledge(
     session: SessionDep,
     now: NowDep,
     principal: Annotated[Principal, requires(*PEOPLE)],
+    request: Request,
 ) -> ResultRead:
     row = await service.acknowledge_result(
         session, cycle_id=cycle_id, employee_id=employee_id, principal=principal, now=now
     )
     await session.commit()
+    await nudge(
+        request,
+        session,
+        FeedbackDepartment,
+        cycle_id=cycle_id,
+        stage=Stage.FEEDBACK,
+        employee_id=employee_id,
+        participant_model=FeedbackParticipant,
+    )
     return _result_read(row, await service.get_cycle(session, cycle_id=cycle_id))
 
 

@@ -16,7 +16,9 @@ from contracts.goals import GoalExport, GoalLevel, KpiCatalog
 from contracts.tracking import ProgressExport
 from services.common.app import SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.nudge import nudge
 from services.goals import service
+from services.goals.models import GoalsDepartment, GoalsParticipant
 from services.goals.rules import Action, GoalStatus
 from services.goals.schemas import (
     BulkAssignRequest,
@@ -41,6 +43,20 @@ from services.goals.schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/cycles/{cycle_id}", tags=["goals"])
+
+
+async def _nudge(request: Request, session: Any, goal: Any) -> None:
+    """Tell the department's goal-setting workflow to re-read what is pending (best effort)."""
+    await nudge(
+        request,
+        session,
+        GoalsDepartment,
+        cycle_id=goal.cycle_id,
+        stage=Stage.GOAL_SETTING,
+        department_id=goal.department_id,
+        employee_id=goal.employee_id,
+        participant_model=GoalsParticipant,
+    )
 
 CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The review cycle.")]
 ObjectiveId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -260,7 +276,12 @@ async def delete_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, p
     tags=["approval"],
 )
 async def submit_goal(
-    cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Person, body: SubmitRequest | None = None
+    cycle_id: CycleId,
+    goal_id: GoalId,
+    session: SessionDep,
+    principal: Person,
+    request: Request,
+    body: SubmitRequest | None = None,
 ) -> GoalRead:
     goal = await service.transition_goal(
         session=session,
@@ -270,6 +291,7 @@ async def submit_goal(
         principal=principal,
         comment=body.comment if body else None,
     )
+    await _nudge(request, session, goal)
     return GoalRead.model_validate(goal)
 
 
@@ -280,7 +302,12 @@ async def submit_goal(
     tags=["approval"],
 )
 async def approve_goal(
-    cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Approver, body: SubmitRequest | None = None
+    cycle_id: CycleId,
+    goal_id: GoalId,
+    session: SessionDep,
+    principal: Approver,
+    request: Request,
+    body: SubmitRequest | None = None,
 ) -> GoalRead:
     goal = await service.transition_goal(
         session=session,
@@ -290,6 +317,7 @@ async def approve_goal(
         principal=principal,
         comment=body.comment if body else None,
     )
+    await _nudge(request, session, goal)
     return GoalRead.model_validate(goal)
 
 
@@ -300,7 +328,7 @@ async def approve_goal(
     tags=["approval"],
 )
 async def return_goal(
-    cycle_id: CycleId, goal_id: GoalId, body: ReturnRequest, session: SessionDep, principal: Approver
+    cycle_id: CycleId, goal_id: GoalId, body: ReturnRequest, session: SessionDep, principal: Approver, request: Request
 ) -> GoalRead:
     goal = await service.transition_goal(
         session=session,
@@ -310,6 +338,7 @@ async def return_goal(
         principal=principal,
         comment=body.comment,
     )
+    await _nudge(request, session, goal)
     return GoalRead.model_validate(goal)
 
 

@@ -16,8 +16,9 @@ from contracts.evaluation import CollaborationMatrix, CycleResults
 from contracts.goals import GoalExport
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.nudge import nudge
 from services.results import service
-from services.results.models import Allocation, DevelopmentPlan
+from services.results.models import Allocation, DevelopmentPlan, ResultsDepartment
 from services.results.policy import BonusCaps, Curve, ResultsPolicy
 from services.results.report import render_csv, render_html
 
@@ -421,6 +422,7 @@ async def allocate(
     now: NowDep,
     response: Response,
     principal: Annotated[Principal, requires(HR)],
+    http_request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> AllocationRead:
     request = service.AllocationRequest(curve=body.curve, caps=body.caps, fixed_cents=body.fixed)
@@ -452,6 +454,14 @@ async def allocate(
             )
     if replayed:
         response.status_code = 200
+    await nudge(
+        http_request,
+        session,
+        ResultsDepartment,
+        cycle_id=cycle_id,
+        stage=Stage.RESULT_APPLICATION,
+        department_id=department_id,
+    )
     return _allocation_read(allocation, replayed)
 
 

@@ -99,6 +99,7 @@ class LocalStack:
                 f"TANDEM_{name.upper()}_URL": f"http://{self.config.host}:{port}"
                 for name, port in self.config.service_ports.items()
             },
+            "TANDEM_WORKER_URL": self.url_of("worker"),
             **self.config.extra_env,
         }
 

@@ -59,6 +59,14 @@ class ConsumerStats:
     unmapped: int = 0
     failures: int = 0
     started_at: float = field(default_factory=time.monotonic)
+    # Seconds spent per phase (where a batch's time goes): waiting for records, validating and
+    # routing them (CPU), waiting for the previous batch's write, the database transaction
+    # (insert, aggregates, commit) and the offset commit.
+    fetch_seconds: float = 0.0
+    prepare_seconds: float = 0.0
+    backpressure_seconds: float = 0.0
+    database_seconds: float = 0.0
+    offset_commit_seconds: float = 0.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -139,8 +147,13 @@ class TrackingConsumer:
             self._producer = await create_producer(
                 self.bootstrap_servers, idempotence=self.idempotence, client_id="tandem-tracking-dlq"
             )
+            stats = self.stats
+            clock = time.perf_counter
             while not self._stopping.is_set():
+                started = clock()
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                fetched = clock()
+                stats.fetch_seconds += fetched - started
                 if not batch:
                     continue
                 records = [r for rs in batch.values() for r in rs]
@@ -148,8 +161,11 @@ class TrackingConsumer:
                 catalog = await self._catalog()
                 # Validation and routing (CPU) overlap with the previous batch's database write.
                 prepared = prepare_batch(records, catalog=catalog, postgres=self._postgres)
+                prepared_at = clock()
+                stats.prepare_seconds += prepared_at - fetched
                 if writing is not None:
                     await writing
+                stats.backpressure_seconds += clock() - prepared_at
                 writing = asyncio.create_task(self._write(consumer, prepared, offsets))
             if writing is not None:
                 await writing
@@ -178,10 +194,12 @@ class TrackingConsumer:
 
     async def _write(self, consumer: AIOKafkaConsumer, prepared: PreparedBatch, offsets: dict[Any, int]) -> None:
         async with self.batch_lock:
+            started = time.perf_counter()
             async with self.engine.connect() as conn, conn.begin():
                 result = await store_batch(conn, prepared)
                 if result.dead_letters:
                     await self._publish_dead_letters(result.dead_letters)
+            committed = time.perf_counter()
             # committed in the database: only now the offsets
             try:
                 await consumer.commit(offsets)
@@ -189,6 +207,8 @@ class TrackingConsumer:
                 # The group rebalanced meanwhile: the new owner re-reads these records and the
                 # event_id key turns them into no-ops.
                 log.warning("offset commit failed after a rebalance (%s); records will be re-read", exc)
+            self.stats.database_seconds += committed - started
+            self.stats.offset_commit_seconds += time.perf_counter() - committed
         self.stats.batches += 1
         self.stats.received += result.received
         self.stats.inserted += result.inserted
