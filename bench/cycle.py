@@ -50,6 +50,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench import BaselineScript, BaselineScriptWorkflow, BaselineStep
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
@@ -206,6 +207,10 @@ class Plan:
     @property
     def reminder_days_before(self) -> list[float]:
         return [f * self.stage_s / DAY_S for f in self.reminder_fractions]
+
+    def total_s(self) -> float:
+        """The planned length of the whole cycle."""
+        return 4 * (self.stage_s + self.hr_after_s + self.slack_s) + self.tracking_s + self.slack_s
 
     def schedule(self, start: datetime) -> list[StageSchedule]:
         """Deadlines a few seconds apart; a stage whose slow departments close at deadline + HR delay gets that."""
@@ -503,11 +508,24 @@ async def run_cycle(client: Client, org: SimulatedOrg, plan: Plan, progress: Pro
             ReviewCycleWorkflow.run, inp, id=review_cycle_workflow_id(cycle_id), task_queue=task_queue
         )
         result = asyncio.ensure_future(handle.result())
+        give_up = started + 3 * plan.total_s() + 120
+        failed_queries: list[str] = []
         while not result.done():
             await asyncio.wait({result}, timeout=1.0)
             if result.done():
                 break
-            status = await handle.query(ReviewCycleWorkflow.status)
+            if time.perf_counter() > give_up:
+                await handle.terminate("benchmark time limit")
+                raise RuntimeError(
+                    f"the review cycle {handle.id} did not finish within {give_up - started:.0f}s "
+                    f"(planned {plan.total_s():.0f}s); last query errors: {failed_queries[-3:]}"
+                )
+            try:
+                status = await handle.query(ReviewCycleWorkflow.status)
+            except RPCError as exc:  # a busy or failing workflow task: keep waiting, show it
+                failed_queries.append(str(exc))
+                progress.update(task, description=f"review cycle · query failed ({len(failed_queries)})")
+                continue
             queries += 1
             finished = len(status.stages_done) * len(departments) + sum(1 for d in status.departments if d.outcome)
             progress.update(task, completed=finished, description=f"review cycle · {status.stage}")

@@ -20,11 +20,13 @@ import cProfile
 import ctypes  # noqa: F401 - preloaded: services.stack.process imports it in a preexec_fn after fork
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,33 @@ from services.tracking.simulator import DEPARTMENTS, EventGenerator, sample_cata
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int | None) -> float:
+    """User + system CPU seconds of ``root`` and every live descendant (Linux ``/proc``), so the
+    cost per event of the broker and PostgreSQL can be told apart on a shared machine."""
+    if root is None:
+        return 0.0
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _cpu) in stats.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
 async def produce(bootstrap: str, topic: str, count: int, idempotence: bool) -> tuple[dict[str, float], dict[str, int]]:
@@ -104,18 +133,33 @@ async def consume_only(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
+@dataclass
+class Run:
+    seconds: float
+    cpu: dict[str, float]  # CPU seconds per component during the timed run
+
+
 async def end_to_end(
-    bootstrap: str, topic: str, count: int, database_url: str, idempotence: bool, profile: str | None
-) -> float:
+    bootstrap: str,
+    topic: str,
+    count: int,
+    database_url: str,
+    idempotence: bool,
+    profile: str | None,
+    servers: dict[str, int | None],
+    max_records: int,
+) -> Run:
     engine = create_engine(database_url, pool_size=4)
     done = asyncio.Event()
     consumer: TrackingConsumer | None = None
     first_batch: list[float] = []
+    cpu_at_first: dict[str, float] = {}
 
     def on_batch(_result: Any) -> None:
         assert consumer is not None
         if not first_batch:
             first_batch.append(time.perf_counter())
+            cpu_at_first.update(cpu_now(servers))
         if consumer.stats.inserted >= count:
             done.set()
 
@@ -126,6 +170,7 @@ async def end_to_end(
         topic=topic,
         dlq_topic=f"{topic}.dlq",
         idempotence=idempotence,
+        max_records=max_records,
         on_batch=on_batch,
     )
     profiler = cProfile.Profile() if profile else None
@@ -135,6 +180,7 @@ async def end_to_end(
     task = asyncio.create_task(consumer.run())
     await done.wait()
     finished = time.perf_counter()
+    cpu_at_end = cpu_now(servers)
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -151,7 +197,13 @@ async def end_to_end(
     await engine.dispose()
     log(f"consumer start-up (join group, first fetch) took {first_batch[0] - started:.2f}s, excluded from the rate")
     # Timed from the first batch like the consume-only run; both exclude the group join.
-    return finished - first_batch[0]
+    # (The first batch's own work is inside the timed span: its callback runs after its commit.)
+    return Run(finished - first_batch[0], {k: cpu_at_end[k] - cpu_at_first[k] for k in cpu_at_end})
+
+
+def cpu_now(servers: dict[str, int | None]) -> dict[str, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"consumer": usage.ru_utime + usage.ru_stime, **{k: tree_cpu_seconds(v) for k, v in servers.items()}}
 
 
 async def verify(database_url: str, cycle_id: str, sums: dict[str, float], counts: dict[str, int]) -> None:

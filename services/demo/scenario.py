@@ -228,7 +228,11 @@ class Scenario:
             "employees": ("employees.csv", (SAMPLE_ORG / "employees.csv").read_bytes(), "text/csv"),
         }
         imported = await self.call("cycles", "POST", "/v1/org/import", files=files)
-        self.log(f"org imported: {imported.get('counts', imported)}")
+        people = imported.get("employees", {})
+        self.log(
+            f"sample org imported: {sum(people.values()) if isinstance(people, dict) else '?'} employees "
+            f"({'changed' if imported.get('changed') else 'already up to date'})"
+        )
         suffix = uuid.uuid4().hex[:6]
         template = await self.call("cycles", "POST", "/v1/templates", json=demo_template(f"Demo template {suffix}"))
         today = datetime.now(UTC).date()
@@ -388,7 +392,11 @@ class Scenario:
             f"{self.report.reviews_submitted} reviews submitted; {self.laggard} left {len(pending) - len(actionable)}"
         )
         computed = await self.call("evaluation", "POST", f"{base}/scores/compute")
-        self.log(f"scores computed: {computed}")
+        violations = computed.get("distribution", {}).get("violations", [])
+        self.log(
+            f"scores computed for {computed.get('scored')} people; {len(computed.get('unscored', []))} without "
+            f"reviews; guideline violations: {violations or 'none'}"
+        )
         results = await self.call("evaluation", "GET", f"{base}/results", params={"limit": 5})
         items = results["items"] if isinstance(results, dict) else results
         if items:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -14,6 +13,7 @@ from contracts.evaluation import CycleResults
 from contracts.feedback import AppealOutcome, AppealStatus
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.clock import NowDep
 from services.common.nudge import nudge
 from services.feedback import service
 from services.feedback.evaluation_client import EvaluationClient
@@ -32,18 +32,12 @@ OPS = Role.OPS
 PEOPLE = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE, Role.OPS)
 
 
-def current_time(request: Request) -> datetime:
-    """The app's clock (``app.state.clock``); tests replace it to move time without sleeping."""
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
-
 
 def adjustment_sender(request: Request) -> service.AdjustmentSender:
     client = EvaluationClient(http=request.app.state.http, settings=request.app.state.settings)
     return client.send_adjustment
 
 
-NowDep = Annotated[datetime, Depends(current_time)]
 AdjustmentSenderDep = Annotated[service.AdjustmentSender, Depends(adjustment_sender)]
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.clock import utc_now
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.feedback.api import router
@@ -15,9 +14,6 @@ from services.feedback.models import FeedbackDepartment, FeedbackOutbox, Feedbac
 
 __all__ = ["app_from_env", "create_app"]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _open_http(app: FastAPI) -> None:
@@ -42,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_shutdown=[_close_http],
         outbox_model=FeedbackOutbox,
     )
-    app.state.clock = _utc_now
+    app.state.clock = utc_now
     return app
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from contracts.evaluation import CollaborationMatrix, CycleResults
 from contracts.goals import GoalExport
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.clock import NowDep
 from services.common.nudge import nudge
 from services.results import service
 from services.results.models import Allocation, DevelopmentPlan, ResultsDepartment
@@ -45,13 +45,7 @@ PEOPLE = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE, Role.OPS)
 LEADERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.OPS)
 
 
-def current_time(request: Request) -> datetime:
-    """The app's clock (``app.state.clock``); tests replace it."""
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
 
-
-NowDep = Annotated[datetime, Depends(current_time)]
 
 
 # -- schemas -------------------------------------------------------------------------------------

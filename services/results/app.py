@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.clock import utc_now
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.results.api import router
@@ -14,9 +13,6 @@ from services.results.models import ResultsDepartment, ResultsOutbox, ResultsPar
 
 __all__ = ["app_from_env", "create_app"]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -31,7 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[participants_router(ResultsParticipant, ResultsDepartment), router],
         outbox_model=ResultsOutbox,
     )
-    app.state.clock = _utc_now
+    app.state.clock = utc_now
     return app
 
 
