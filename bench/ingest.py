@@ -1,14 +1,22 @@
 """Ingestion benchmark: Kafka -> tracking consumer -> PostgreSQL, against raw aiokafka consume-only.
 
-    python bench/ingest.py                       # 200k events; starts Apache Kafka and PostgreSQL in a temp dir
-    python bench/ingest.py --bootstrap HOST:PORT --database-url postgresql+asyncpg://...
-    python bench/ingest.py --events 50000 --profile /tmp/ingest.prof
+    python bench/ingest.py                       # 200k events, 3 rounds; starts Apache Kafka and PostgreSQL
+    python bench/ingest.py --consumers 2         # also: two consumer processes in one group
+    python bench/ingest.py --bootstrap HOST:PORT --database-url postgresql+asyncpg://... --repeat 1
+    python bench/ingest.py --events 50000 --repeat 1 --profile /tmp/ingest.prof
 
 Steps: produce N sample-organisation events (``services.tracking.simulator.EventGenerator``)
-to a fresh topic; read them all with a bare ``AIOKafkaConsumer`` (consume only, no decoding);
-then run the real ``TrackingConsumer`` from offset 0 and time it until every event is
-committed in PostgreSQL. Verifies the stored count and every KPI's total, prints both rates
-and their ratio (end-to-end / consume-only).
+to a fresh topic once. Then, per round: read them all with a bare ``AIOKafkaConsumer`` (consume
+only, no decoding, one offset commit per batch), and run the real ``TrackingConsumer`` from
+offset 0 into a fresh database until every event is committed in PostgreSQL. Each round is
+verified (every event stored once, count and total of every KPI exact).
+
+Both rates are steady-state rates over the same span: from the end of the first batch (its offset
+commit) to the end of the last, counting the events after the first batch; the group join and
+first fetch are reported apart. Also printed: CPU time per event of the consumer process, the
+PostgreSQL server and the Kafka broker (Linux ``/proc``), which is far steadier than wall time on
+a shared machine. With ``--consumers K`` (K > 1) the consumers are ``tandem tracking consume``
+processes in one group, and completion is observed in the database.
 """
 
 from __future__ import annotations
@@ -21,17 +29,21 @@ import ctypes  # noqa: F401 - preloaded: services.stack.process imports it in a 
 import json
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
@@ -45,10 +57,16 @@ from services.tracking.consumer import TrackingConsumer  # noqa: E402
 from services.tracking.models import TrackingKpi, TrackingMetricEvent  # noqa: E402
 from services.tracking.simulator import DEPARTMENTS, EventGenerator, sample_catalog  # noqa: E402
 
+CYCLE_ID = "bench"
+MAX_RECORDS = 5000
+"""Records per batch (``getmany(max_records=...)``) for both the raw consumer and the tracking consumer."""
+
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+
+# --------------------------------------------------------------------------- CPU accounting
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -75,6 +93,35 @@ def tree_cpu_seconds(root: int | None) -> float:
                 tree.add(pid)
                 frontier.append(pid)
     return sum(stats[pid][1] for pid in tree if pid in stats)
+
+
+def cpu_now(servers: dict[str, int | None], consumers: list[int] | None = None) -> dict[str, float]:
+    """CPU seconds so far: the consumer (this process, or the given consumer processes) and each server."""
+    if consumers is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        mine = usage.ru_utime + usage.ru_stime
+    else:
+        mine = sum(tree_cpu_seconds(pid) for pid in consumers)
+    return {"consumer": mine, **{name: tree_cpu_seconds(pid) for name, pid in servers.items()}}
+
+
+@dataclass
+class Run:
+    events: int  # counted in the rate (after the first batch)
+    seconds: float
+    cpu: dict[str, float]  # CPU seconds per component over the same span
+    startup: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    def cpu_us_per_event(self) -> dict[str, float]:
+        return {name: round(seconds / self.events * 1e6, 1) for name, seconds in self.cpu.items()}
+
+
+# --------------------------------------------------------------------------- steps
 
 
 async def produce(bootstrap: str, topic: str, count: int, idempotence: bool) -> tuple[dict[str, float], dict[str, int]]:
@@ -105,38 +152,40 @@ async def produce(bootstrap: str, topic: str, count: int, idempotence: bool) -> 
     return dict(sums), dict(counts)
 
 
-async def consume_only(bootstrap: str, topic: str, count: int) -> float:
+async def consume_only(bootstrap: str, topic: str, count: int, servers: dict[str, int | None]) -> Run:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=5000,
+        max_poll_records=MAX_RECORDS,
         fetch_max_bytes=32 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
+    started = time.perf_counter()
     await consumer.start()
     try:
-        seen = 0
-        started: float | None = None
+        seen = first = 0
+        first_done: float | None = None
+        cpu_first: dict[str, float] = {}
         while seen < count:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            if started is None and batch:
-                started = time.perf_counter()
+            batch = await consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
             seen += sum(len(records) for records in batch.values())
             if batch:
                 await consumer.commit()
-        assert started is not None
-        return time.perf_counter() - started
+                if first_done is None:
+                    first, first_done, cpu_first = seen, time.perf_counter(), cpu_now(servers)
+        finished, cpu_end = time.perf_counter(), cpu_now(servers)
+        assert first_done is not None
+        return Run(
+            events=count - first,
+            seconds=finished - first_done,
+            cpu={k: cpu_end[k] - cpu_first[k] for k in cpu_end},
+            startup=first_done - started,
+        )
     finally:
         await consumer.stop()
-
-
-@dataclass
-class Run:
-    seconds: float
-    cpu: dict[str, float]  # CPU seconds per component during the timed run
 
 
 async def end_to_end(
@@ -145,21 +194,19 @@ async def end_to_end(
     count: int,
     database_url: str,
     idempotence: bool,
-    profile: str | None,
     servers: dict[str, int | None],
-    max_records: int,
+    profile: str | None = None,
 ) -> Run:
+    """The real ``TrackingConsumer`` in this process until every event is committed."""
     engine = create_engine(database_url, pool_size=4)
     done = asyncio.Event()
     consumer: TrackingConsumer | None = None
-    first_batch: list[float] = []
-    cpu_at_first: dict[str, float] = {}
+    first: list[tuple[int, float, dict[str, float]]] = []
 
-    def on_batch(_result: Any) -> None:
+    def on_batch(_result: Any) -> None:  # runs after the batch's DB commit and offset commit
         assert consumer is not None
-        if not first_batch:
-            first_batch.append(time.perf_counter())
-            cpu_at_first.update(cpu_now(servers))
+        if not first:
+            first.append((consumer.stats.inserted, time.perf_counter(), cpu_now(servers)))
         if consumer.stats.inserted >= count:
             done.set()
 
@@ -170,7 +217,7 @@ async def end_to_end(
         topic=topic,
         dlq_topic=f"{topic}.dlq",
         idempotence=idempotence,
-        max_records=max_records,
+        max_records=MAX_RECORDS,
         on_batch=on_batch,
     )
     profiler = cProfile.Profile() if profile else None
@@ -179,50 +226,157 @@ async def end_to_end(
     started = time.perf_counter()
     task = asyncio.create_task(consumer.run())
     await done.wait()
-    finished = time.perf_counter()
-    cpu_at_end = cpu_now(servers)
-    if profiler:
+    finished, cpu_end = time.perf_counter(), cpu_now(servers)
+    if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
         log(f"profile written to {profile}")
     stats = consumer.stats
-    log(
-        f"consumer phases: {stats.batches} batches; fetch {stats.fetch_seconds:.2f}s, "
-        f"validate+route {stats.prepare_seconds:.2f}s, waiting for the previous write "
-        f"{stats.backpressure_seconds:.2f}s; in the write task: database {stats.database_seconds:.2f}s, "
-        f"offset commit {stats.offset_commit_seconds:.2f}s"
-    )
     consumer.stop()
     await asyncio.wait_for(task, timeout=30)
     await engine.dispose()
-    log(f"consumer start-up (join group, first fetch) took {first_batch[0] - started:.2f}s, excluded from the rate")
-    # Timed from the first batch like the consume-only run; both exclude the group join.
-    # (The first batch's own work is inside the timed span: its callback runs after its commit.)
-    return Run(finished - first_batch[0], {k: cpu_at_end[k] - cpu_at_first[k] for k in cpu_at_end})
+    inserted_first, first_done, cpu_first = first[0]
+    return Run(
+        events=count - inserted_first,
+        seconds=finished - first_done,
+        cpu={k: cpu_end[k] - cpu_first[k] for k in cpu_end},
+        startup=first_done - started,
+        notes={
+            "batches": stats.batches,
+            "phase_seconds": {
+                "fetch": round(stats.fetch_seconds, 2),
+                "validate_route": round(stats.prepare_seconds, 2),
+                "wait_previous_write": round(stats.backpressure_seconds, 2),
+                "database": round(stats.database_seconds, 2),
+                "offset_commit": round(stats.offset_commit_seconds, 2),
+            },
+        },
+    )
 
 
-def cpu_now(servers: dict[str, int | None]) -> dict[str, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"consumer": usage.ru_utime + usage.ru_stime, **{k: tree_cpu_seconds(v) for k, v in servers.items()}}
+async def end_to_end_processes(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    database_url: str,
+    idempotence: bool,
+    servers: dict[str, int | None],
+    processes: int,
+) -> Run:
+    """``processes`` standalone ``tandem tracking consume`` processes in one group; completion is
+    observed in the database (the sum of the KPI event counts, polled every 20 ms)."""
+    group = f"bench-e2e-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "TANDEM_ENV": "dev", "TANDEM_KAFKA_IDEMPOTENCE": "true" if idempotence else "false"}
+    argv = [
+        sys.executable, "-m", "services.cli", "tracking", "consume", "--bootstrap", bootstrap,
+        "--database-url", database_url, "--group", group, "--topic", topic, "--dlq-topic", f"{topic}.dlq",
+        "--no-migrate", "--max-records", str(MAX_RECORDS),
+    ]
+    engine = create_engine(database_url)
+    query = select(func.coalesce(func.sum(TrackingKpi.event_count), 0)).where(TrackingKpi.cycle_id == CYCLE_ID)
+
+    async def stored() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    children = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(processes)
+    ]
+    pids = [child.pid for child in children]
+    started = time.perf_counter()
+    try:
+        first: tuple[int, float, dict[str, float]] | None = None
+        while True:
+            seen = await stored()
+            if first is None and seen > 0:
+                first = (seen, time.perf_counter(), cpu_now(servers, pids))
+            if seen >= count:
+                finished, cpu_end = time.perf_counter(), cpu_now(servers, pids)
+                break
+            if time.perf_counter() - started > 600:
+                raise TimeoutError(f"only {seen:,} of {count:,} events stored after 10 minutes")
+            await asyncio.sleep(0.02)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(10)
+        await engine.dispose()
+    assert first is not None
+    seen_first, first_done, cpu_first = first
+    return Run(
+        events=count - seen_first,
+        seconds=finished - first_done,
+        cpu={k: cpu_end[k] - cpu_first[k] for k in cpu_end},
+        startup=first_done - started,
+        notes={"processes": processes},
+    )
 
 
-async def verify(database_url: str, cycle_id: str, sums: dict[str, float], counts: dict[str, int]) -> None:
+async def prepare_database(database_url: str) -> None:
+    await upgrade("tracking", database_url)
+    engine = create_engine(database_url)
+    today = datetime.now(UTC).date()
+    try:
+        async with create_session_factory(engine)() as session:
+            await service.replace_catalog(
+                session=session,
+                catalog=sample_catalog(CYCLE_ID, date(today.year - 1, 1, 1), date(today.year + 1, 12, 31)),
+                late_data_policy=LateDataPolicy.ACCEPT,
+                grace_hours=1,
+                check_in_cadence_days=14,
+            )
+    finally:
+        await engine.dispose()
+
+
+async def verify(database_url: str, sums: dict[str, float], counts: dict[str, int]) -> None:
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session:
             stored = (await session.execute(select(func.count()).select_from(TrackingMetricEvent))).scalar_one()
-            kpis = (await session.scalars(select(TrackingKpi).where(TrackingKpi.cycle_id == cycle_id))).all()
+            kpis = (await session.scalars(select(TrackingKpi).where(TrackingKpi.cycle_id == CYCLE_ID))).all()
     finally:
         await engine.dispose()
     expected = sum(counts.values())
     assert stored == expected, f"stored {stored} events, expected {expected}"
+    assert len(kpis) == len(counts), f"{len(kpis)} KPIs, expected {len(counts)}"
     for kpi in kpis:
         assert kpi.event_count == counts.get(kpi.metric, 0), f"{kpi.kpi_id}: count {kpi.event_count}"
         assert abs(kpi.value_sum - sums.get(kpi.metric, 0.0)) < 1e-6 * max(1.0, abs(kpi.value_sum)), kpi.kpi_id
     log(f"verified: {stored:,} events stored once each; count and total of all {len(kpis)} KPIs exact")
 
 
+def describe(label: str, run: Run) -> None:
+    cpu = ", ".join(f"{name} {us:.1f}" for name, us in run.cpu_us_per_event().items())
+    log(
+        f"{label}: {run.events:,} events in {run.seconds:.2f}s = {run.rate:,.0f} ev/s "
+        f"(start-up {run.startup:.2f}s excluded); CPU us/event: {cpu}"
+    )
+    if "phase_seconds" in run.notes:
+        log(f"  consumer phases over the whole run (s): {run.notes['phase_seconds']}, {run.notes['batches']} batches")
+
+
+def summary(runs: list[Run]) -> dict[str, Any]:
+    rates = [r.rate for r in runs]
+    per_event = [r.cpu_us_per_event() for r in runs]
+    return {
+        "events_per_s_median": round(statistics.median(rates)),
+        "events_per_s_runs": [round(x) for x in rates],
+        "cpu_us_per_event_median": {
+            name: round(statistics.median(p[name] for p in per_event), 1) for name in per_event[0]
+        },
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.database_url and args.repeat > 1:
+        raise SystemExit("--database-url runs one round (--repeat 1): each round needs an empty database")
     tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
     os.chmod(tmp, 0o755)
     broker: Any = None
@@ -236,53 +390,75 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             broker = ApacheKafka(tmp / "kafka")
             await broker.start(log)
             bootstrap, idempotence = broker.bootstrap_servers, True
-        if args.database_url:
-            database_url = args.database_url
-        else:
+        if not args.database_url:
             from services.stack.postgres import PostgresCluster
 
             postgres = PostgresCluster(tmp / "postgres")
             await postgres.start(log)
-            database_url = await postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+        servers = {
+            "postgres": postgres.pid if postgres is not None else None,
+            "broker": broker.pid if broker is not None else None,
+        }
         from services.stack.kafka import create_topics
 
         topic = f"bench.metrics.{uuid.uuid4().hex[:6]}"
         await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=args.partitions)
-        await upgrade("tracking", database_url)
-        cycle_id = "bench"
-        engine = create_engine(database_url)
-        today = datetime.now(UTC).date()
-        async with create_session_factory(engine)() as session:
-            await service.replace_catalog(
-                session=session,
-                catalog=sample_catalog(cycle_id, date(today.year - 1, 1, 1), date(today.year + 1, 12, 31)),
-                late_data_policy=LateDataPolicy.ACCEPT,
-                grace_hours=1,
-                check_in_cadence_days=14,
-            )
-        await engine.dispose()
-
         sums, counts = await produce(bootstrap, topic, args.events, idempotence)
-        raw_seconds = await consume_only(bootstrap, topic, args.events)
-        raw_rate = args.events / raw_seconds
-        log(f"raw aiokafka consume-only: {args.events:,} in {raw_seconds:.2f}s = {raw_rate:,.0f} ev/s")
-        e2e_seconds = await end_to_end(bootstrap, topic, args.events, database_url, idempotence, args.profile)
-        e2e_rate = args.events / e2e_seconds
-        log(f"end-to-end into PostgreSQL: {args.events:,} in {e2e_seconds:.2f}s = {e2e_rate:,.0f} ev/s")
-        await verify(database_url, cycle_id, sums, counts)
-        result = {
+
+        async def fresh_database() -> str:
+            url: str = args.database_url or await postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+            await prepare_database(url)
+            return url
+
+        modes: list[tuple[str, Callable[[str], Awaitable[Run]]]] = [
+            (
+                "end to end (1 consumer, in process)",
+                lambda url: end_to_end(bootstrap, topic, args.events, url, idempotence, servers, args.profile),
+            )
+        ]
+        if args.consumers > 1:
+            modes.append(
+                (
+                    f"end to end ({args.consumers} consumer processes)",
+                    lambda url: end_to_end_processes(
+                        bootstrap, topic, args.events, url, idempotence, servers, args.consumers
+                    ),
+                )
+            )
+        raw_runs: list[Run] = []
+        e2e_runs: dict[str, list[Run]] = {label: [] for label, _ in modes}
+        for round_no in range(1, args.repeat + 1):
+            log(f"--- round {round_no}/{args.repeat}")
+            raw = await consume_only(bootstrap, topic, args.events, servers)
+            describe("raw aiokafka consume-only", raw)
+            raw_runs.append(raw)
+            for label, run_mode in modes:
+                url = await fresh_database()
+                run = await run_mode(url)
+                describe(label, run)
+                await verify(url, sums, counts)
+                e2e_runs[label].append(run)
+
+        raw_median = statistics.median(r.rate for r in raw_runs)
+        result: dict[str, Any] = {
             "events": args.events,
             "partitions": args.partitions,
+            "rounds": args.repeat,
             "cpus": os.cpu_count(),
-            "raw_consume_events_per_s": round(raw_rate),
-            "end_to_end_events_per_s": round(e2e_rate),
-            "ratio": round(e2e_rate / raw_rate, 3),
+            "raw_consume": summary(raw_runs),
+            "end_to_end": {},
         }
+        print()
+        for label, runs in e2e_runs.items():
+            entry = summary(runs)
+            entry["ratio_of_medians"] = round(entry["events_per_s_median"] / raw_median, 3)
+            entry["ratio_per_round"] = [round(e.rate / r.rate, 3) for e, r in zip(runs, raw_runs, strict=True)]
+            result["end_to_end"][label] = entry
+            print(
+                f"{label}: median {entry['events_per_s_median']:,} ev/s vs raw consume-only median "
+                f"{raw_median:,.0f} ev/s: ratio {entry['ratio_of_medians']:.2f}"
+            )
         print(json.dumps(result, indent=2))
-        print(
-            f"\nend-to-end {e2e_rate:,.0f} ev/s vs raw consume-only {raw_rate:,.0f} ev/s: "
-            f"ratio {e2e_rate / raw_rate:.2f}"
-        )
         return result
     finally:
         if broker is not None:
@@ -299,7 +475,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (each: consume-only, then end to end)")
+    parser.add_argument("--consumers", type=int, default=1, help="also run this many consumer processes (> 1)")
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting Apache Kafka")
-    parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...)")
-    parser.add_argument("--profile", help="write a cProfile of the end-to-end run to this file")
+    parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...); one round only")
+    parser.add_argument("--profile", help="write a cProfile of the (last) in-process end-to-end run to this file")
     asyncio.run(main(parser.parse_args()))
