@@ -5,18 +5,142 @@ embedded ``tansu``) answer ``InitProducerId`` with an error; then the factory
 logs it and falls back to a plain ``acks=all`` producer. That is safe because
 ingestion deduplicates on ``event_id``. Consumers never auto-commit: offsets
 are committed only after the database transaction that used them.
+
+Production brokers need authentication: ``KafkaSecurity.from_settings(settings)``
+turns the ``TANDEM_KAFKA_SECURITY_PROTOCOL`` / ``_SASL_*`` / ``_SSL_*`` settings
+into client options (SASL/SCRAM, TLS, mTLS); pass it as ``security=`` to the
+factories, or spread ``client_options(security)`` into any other aiokafka client.
+See docs/security.md for the principals and ACLs.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+from aiokafka.helpers import create_ssl_context
 
-__all__ = ["create_consumer", "create_producer"]
+if TYPE_CHECKING:
+    from services.common.settings import Settings
+
+__all__ = [
+    "PRINCIPAL_DEPARTMENT_HEADER",
+    "PRINCIPAL_HEADER",
+    "KafkaSecurity",
+    "client_options",
+    "create_consumer",
+    "create_producer",
+    "principal_headers",
+]
+
+PRINCIPAL_HEADER = "tandem-principal"
+"""Record header: the ``sub`` of the caller the ingest gateway authenticated."""
+
+PRINCIPAL_DEPARTMENT_HEADER = "tandem-principal-department"
+"""Record header: the department the gateway authenticated the caller for (see docs/security.md)."""
+
+_AUTHENTICATION_ERRORS = (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+
+_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How a client authenticates to the brokers: SASL/SCRAM, TLS, or mutual TLS.
+
+    ``protocol`` is Kafka's ``security.protocol``. ``SASL_*`` needs ``username``
+    and ``password``; ``SSL``/``SASL_SSL`` verify the brokers against ``cafile``
+    (else the system CAs) and present ``certfile``/``keyfile`` when given (mTLS).
+    """
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    key_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in _PROTOCOLS:
+            raise ValueError(f"unknown Kafka security protocol {self.protocol!r}; valid: {', '.join(_PROTOCOLS)}")
+        if self.protocol.startswith("SASL_"):
+            if self.sasl_mechanism not in _SASL_MECHANISMS:
+                raise ValueError(
+                    f"unsupported SASL mechanism {self.sasl_mechanism!r}; valid: {', '.join(_SASL_MECHANISMS)}"
+                )
+            if not (self.username and self.password):
+                raise ValueError(f"Kafka security protocol {self.protocol} needs a SASL username and password")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("mTLS needs both a client certificate and its key")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaSecurity | None:
+        """The settings' security options; ``None`` for a plain, unauthenticated connection."""
+        if settings.kafka_security_protocol == "PLAINTEXT":
+            return None
+        password = settings.kafka_sasl_password
+        key_password = settings.kafka_ssl_key_password
+        return cls(
+            protocol=settings.kafka_security_protocol,
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password is not None else None,
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+            key_password=key_password.get_secret_value() if key_password is not None else None,
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol.startswith("SASL_"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.username
+            options["sasl_plain_password"] = self.password
+        if self.uses_tls:
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.cafile,
+                certfile=self.certfile,
+                keyfile=self.keyfile,
+                password=self.key_password,
+            )
+        return options
+
+
+def client_options(security: KafkaSecurity | None) -> dict[str, Any]:
+    """``security.client_options()``, or nothing for a plain connection."""
+    return security.client_options() if security is not None else {}
+
+
+def principal_headers(*, sub: str, department_id: str) -> list[tuple[str, bytes]]:
+    """The headers the ingest gateway stamps on what it publishes for an authenticated caller."""
+    return [(PRINCIPAL_HEADER, sub.encode()), (PRINCIPAL_DEPARTMENT_HEADER, department_id.encode())]
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +150,14 @@ async def create_producer(
     *,
     idempotence: bool = True,
     client_id: str = "tandem",
+    security: KafkaSecurity | None = None,
     **overrides: Any,
 ) -> AIOKafkaProducer:
-    """A started producer: idempotent when the broker supports it, always ``acks=all``."""
+    """A started producer: idempotent when the broker supports it, always ``acks=all``.
+
+    An authentication failure (wrong SCRAM password, untrusted certificate) raises
+    at once; it is never mistaken for a broker without idempotence.
+    """
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": client_id,
@@ -37,6 +166,7 @@ async def create_producer(
         "max_batch_size": 256 * 1024,
         "request_timeout_ms": 30_000,
         "retry_backoff_ms": 200,
+        **client_options(security),
         **overrides,
     }
     if idempotence:
@@ -46,6 +176,8 @@ async def create_producer(
             return producer
         except KafkaError as exc:
             await producer.stop()
+            if isinstance(exc, _AUTHENTICATION_ERRORS):
+                raise
             log.warning(
                 "broker %s refused an idempotent producer (%s: %s); falling back to acks=all "
                 "without idempotence, deduplication on event_id keeps ingestion exact",
@@ -64,6 +196,7 @@ def create_consumer(
     bootstrap_servers: str,
     group_id: str,
     client_id: str = "tandem",
+    security: KafkaSecurity | None = None,
     **overrides: Any,
 ) -> AIOKafkaConsumer:
     """A consumer in ``group_id`` with manual commits, reading from the earliest offset.
@@ -81,6 +214,7 @@ def create_consumer(
         "max_poll_records": 5000,
         "fetch_max_bytes": 32 * 1024 * 1024,
         "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        **client_options(security),
         **overrides,
     }
     return AIOKafkaConsumer(*topics, **options)

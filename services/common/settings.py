@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEV_JWT_SECRET", "KafkaProvider", "Settings"]
@@ -38,6 +38,21 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = Field(
         default=True, description="Use an idempotent producer; falls back if the broker lacks it."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT",
+        description="How clients reach Kafka: SASL_SSL (SCRAM over TLS) or SSL (mTLS) in production.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT / SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SCRAM user (the service's Kafka principal).")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SCRAM password (a secret).")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the brokers' certificates (else the system CAs)."
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mTLS.")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the client key.")
     temporal_address: str = Field(default="127.0.0.1:7233")
     temporal_namespace: str = Field(default="default")
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233")
@@ -81,6 +96,24 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(default="tandem")
     jwks_url: str | None = Field(default=None, description="RS256 JWKS URL of the production OIDC issuer.")
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    token_max_ttl_seconds: int = Field(
+        default=24 * 3600, gt=0, description="Tokens whose expiry is further away than this are refused (401)."
+    )
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body (413 above it); see services/common/limits.py."
+    )
+    max_bulk_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="Largest body of the whole-cycle bulk pushes (org import, participant snapshots, exports).",
+    )
+    ingest_rate_per_second: float = Field(
+        default=1000.0, ge=0, description="Metric events per second per department on HTTP ingest (0 = unlimited)."
+    )
+    ingest_rate_burst: int = Field(
+        default=5000, ge=1, description="Events a department may send at once before ingest_rate_per_second applies."
+    )
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service (``{service}`` substituted)."""
@@ -97,4 +130,31 @@ class Settings(BaseSettings):
             )
         if len(self.jwt_secret) < 32 and self.jwks_url is None:
             raise ValueError("TANDEM_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _check_token_ttl(self) -> Settings:
+        if self.token_ttl_seconds > self.token_max_ttl_seconds:
+            raise ValueError(
+                f"TANDEM_TOKEN_TTL_SECONDS ({self.token_ttl_seconds}) exceeds TANDEM_TOKEN_MAX_TTL_SECONDS "
+                f"({self.token_max_ttl_seconds}); tokens minted with it would be refused"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"TANDEM_KAFKA_SECURITY_PROTOCOL={protocol} needs TANDEM_KAFKA_SASL_USERNAME and "
+                "TANDEM_KAFKA_SASL_PASSWORD"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("mTLS needs both TANDEM_KAFKA_SSL_CERTFILE and TANDEM_KAFKA_SSL_KEYFILE")
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not protocol.endswith("SSL") and any(f is not None for f in tls_files):
+            raise ValueError(
+                f"TANDEM_KAFKA_SSL_* files are set but TANDEM_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS; "
+                "use SSL or SASL_SSL"
+            )
         return self

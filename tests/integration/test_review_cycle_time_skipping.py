@@ -20,7 +20,9 @@ from temporalio.worker import Worker
 
 from contracts.cycle import STAGE_ORDER, Stage, department_workflow_id
 from contracts.workflow_io import (
+    CancelCycle,
     ExtendDeadline,
+    ForceStage,
     NotificationRequest,
     NotificationResult,
     PendingQuery,
@@ -174,3 +176,88 @@ async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_ski
     assert ("reminder", 98.0) in evaluation and ("reminder", 104.0) in evaluation
     # Each stage's enter and exit side effects ran exactly once, in order.
     assert [(s, a) for s, a, _ in services.actions] == [(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")]
+
+
+def short_cycle(start: datetime, departments: list[str]) -> ReviewCycleInput:
+    return ReviewCycleInput(
+        cycle_id=f"c-{uuid.uuid4().hex[:8]}",
+        department_ids=departments,
+        schedule=[StageSchedule(stage=s, deadline=start + (i + 1) * 10 * DAY) for i, s in enumerate(STAGE_ORDER)],
+        reminder_days_before=[3],
+        escalate_to_hr_after_days=1,
+        recheck_hours=24,
+    )
+
+
+async def test_pause_holds_reminders_and_cancel_runs_compensation(time_skipping_env: Any) -> None:
+    client = time_skipping_env.client
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    cycle_input = short_cycle(start, ["production"])
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
+        activities=[services.check_pending, services.send_notification, services.stage_action],
+    ):
+        handle = await client.start_workflow(
+            ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
+        )
+        await time_skipping_env.sleep(2 * DAY)
+        await handle.signal(ReviewCycleWorkflow.pause)
+        await time_skipping_env.sleep(9 * DAY)  # the day-7 reminder and the day-10 deadline pass while paused
+        paused = await handle.query(ReviewCycleWorkflow.status)
+        assert paused.paused and paused.stage == Stage.GOAL_SETTING
+        assert services.kinds("production", Stage.GOAL_SETTING) == []
+        await handle.signal(ReviewCycleWorkflow.resume)
+        await time_skipping_env.sleep(DAY)
+        after_resume = services.kinds("production", Stage.GOAL_SETTING)
+        # The deadline passed during the pause: no stale reminders, straight to the escalations.
+        assert [k for k, _ in after_resume] == ["escalation_head", "escalation_hr"]
+        assert all(day >= 11 for _, day in after_resume)
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="reorganisation"))
+        final = await handle.result()
+    assert final.stage == "cancelled" and final.cancelled
+    # Goal setting closed at its deadline (policy: close) and tracking had begun when HR cancelled:
+    # the compensation ran once, as the last action, and no later stage was entered.
+    actions = [(s, a) for s, a, _ in services.actions]
+    assert actions[-1] == ("tracking", "compensate")
+    assert [a for _, a in actions].count("compensate") == 1
+    assert not any(s == "evaluation" for s, _ in actions)
+
+
+async def test_hr_can_force_only_the_current_stage(time_skipping_env: Any) -> None:
+    client = time_skipping_env.client
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    cycle_input = short_cycle(start, ["production"])
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
+        activities=[services.check_pending, services.send_notification, services.stage_action],
+    ):
+        handle = await client.start_workflow(
+            ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
+        )
+        await time_skipping_env.sleep(DAY)
+        try:
+            await handle.execute_update(
+                ReviewCycleWorkflow.force_stage, ForceStage(stage=Stage.EVALUATION, reason="too early")
+            )
+            raise AssertionError("forcing a later stage must be rejected")
+        except WorkflowUpdateFailedError as exc:
+            assert "only the current stage" in str(exc.cause)
+        status = await handle.execute_update(
+            ReviewCycleWorkflow.force_stage, ForceStage(stage=Stage.GOAL_SETTING, reason="board decision")
+        )
+        assert Stage.GOAL_SETTING in status.stages_done or status.stage == Stage.GOAL_SETTING
+        await time_skipping_env.sleep(DAY)
+        moved = await handle.query(ReviewCycleWorkflow.status)
+        assert moved.stage == Stage.TRACKING
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
+        await handle.result()
+    # Forced on day 1: production was never reminded or escalated in goal setting.
+    assert services.kinds("production", Stage.GOAL_SETTING) == []
