@@ -1,0 +1,476 @@
+"""The authorization matrix of every service, over HTTP on SQLite (see ``authz_matrix.py``).
+
+* Coverage: the OpenAPI operations of the six services and the table are the same set.
+* Roles: each operation is called without credentials and as each role (a token with that
+  role only, carrying the persona's scoping claims); path parameters are real ids from a
+  small cycle seeded through the service's own API. Expected: 401 (or the console's
+  redirect to sign-in), 403 for roles not allowed, anything but 401/403 for allowed roles.
+* Objects: the main per-person resources are read as their owner (200) and as non-owners:
+  a colleague, someone from another department and a manager of another team (403/404).
+* Anonymity: every body the reviewee (employee persona) receives from evaluation and
+  feedback, with the same query variants as the evaluation leak test, names no rater.
+  Feedback is seeded with evaluation's real final results, as the workflow does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.common.settings import Settings
+from services.cycles.app import create_app as cycles_app
+from services.cycles.service import sample_template
+from services.evaluation.app import create_app as evaluation_app
+from services.feedback.app import create_app as feedback_app
+from services.goals.app import create_app as goals_app
+from services.results.app import create_app as results_app
+from services.tracking.app import create_app as tracking_app
+from tests.integration.authz_matrix import MATRIX, PUBLIC, ROLES, SERVICES, SIGN_IN, Rule
+from tests.integration.test_cycles_org_import import import_sample
+from tests.integration.test_evaluation_anonymity import GET_QUERIES, RATERS, assert_no_rater
+from tests.integration.test_evaluation_api import CYCLE, DEPT_OF, collect_reviews, setup_cycle, snapshot
+from tests.integration.test_ops_overview import offline
+from tests.support import api_client, auth
+
+AppFactory = Callable[[Settings], FastAPI]
+APPS: dict[str, AppFactory] = {
+    "cycles": cycles_app,
+    "goals": goals_app,
+    "tracking": lambda s: tracking_app(s, run_consumer=False, staleness_interval=0),
+    "evaluation": evaluation_app,
+    "feedback": feedback_app,
+    "results": results_app,
+}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@dataclass(frozen=True)
+class Persona:
+    sub: str
+    employee_id: str | None = None
+    department_id: str | None = None
+
+    def headers(self, settings: Settings, *roles: str) -> dict[str, str]:
+        return auth(settings, *roles, sub=self.sub, employee_id=self.employee_id, department_id=self.department_id)
+
+
+def stage_person(employee_id: str) -> Persona:
+    return Persona(f"user-{employee_id}", employee_id, DEPT_OF[employee_id])
+
+
+# The stage services share evaluation's test org: e-sh heads sales, e-m manages e-r (the
+# reviewee and owner), e-p1..3 are e-r's peers, e-x1 (ops) and e-f1 (finance) are outsiders.
+STAGE_PERSONAS: dict[str, Persona] = {
+    "hr_admin": Persona("hr-hana", "e-hr"),
+    "dept_head": stage_person("e-sh"),
+    "manager": stage_person("e-m"),
+    "employee": stage_person("e-r"),
+    "ops": Persona("ops-olli"),
+    "department_system": Persona("crm-sales", None, "sales"),
+}
+STAGE_OWNER = stage_person("e-r")
+STAGE_NON_OWNERS = [("employee", stage_person("e-p1")), ("employee", stage_person("e-f1")), ("manager", stage_person("e-fh"))]
+
+# The cycles service's directory is the sample org (see test_cycles_scoping): E0155 heads sales,
+# E0163 manages E0164..E0168, E0203 is the CFO.
+CYCLES_PERSONAS: dict[str, Persona] = {
+    "hr_admin": Persona("hr-hana"),
+    "dept_head": Persona("user-E0155", "E0155", "sales"),
+    "manager": Persona("user-E0163", "E0163", "sales-domestic"),
+    "employee": Persona("user-E0164", "E0164", "sales-domestic"),
+    "ops": Persona("ops-olli"),
+    "department_system": Persona("crm-sales", None, "sales"),
+}
+CYCLES_OWNER = Persona("user-E0164", "E0164", "sales-domestic")
+CYCLES_NON_OWNERS = [
+    ("employee", Persona("user-E0165", "E0165", "sales-domestic")),
+    ("employee", Persona("user-E0203", "E0203", "finance")),
+    ("manager", Persona("user-E0203", "E0203", "finance")),
+]
+
+
+@dataclass
+class World:
+    """One service on a fresh SQLite database with a small cycle seeded through its API."""
+
+    service: str
+    client: httpx.AsyncClient
+    settings: Settings
+    values: dict[str, str]
+    owned: list[tuple[str, str]] = field(default_factory=list)
+    """(method, path template) of per-person resources owned by the owner persona."""
+
+    @property
+    def personas(self) -> dict[str, Persona]:
+        return CYCLES_PERSONAS if self.service == "cycles" else STAGE_PERSONAS
+
+    def headers(self, role: str) -> dict[str, str]:
+        return self.personas[role].headers(self.settings, role)
+
+    def hr(self) -> dict[str, str]:
+        return self.headers("hr_admin")
+
+    def url(self, template: str) -> str:
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            assert name in self.values, f"{self.service}: no seeded value for {{{name}}} in {template}"
+            return self.values[name]
+
+        return re.sub(r"\{(\w+)\}", fill, template)
+
+
+def ok(response: httpx.Response, *expected: int) -> Any:
+    assert response.status_code in (expected or (200,)), (response.request.url, response.text[:500])
+    return response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+
+
+# -- seeding --------------------------------------------------------------------------------------
+async def evaluation_final(client: httpx.AsyncClient, settings: Settings) -> tuple[Any, Any]:
+    """Evaluation seeded like its own tests (reviews with peers), scored and calibrated."""
+    await setup_cycle(client, settings)
+    await collect_reviews(client, settings)
+    hr = STAGE_PERSONAS["hr_admin"].headers(settings, "hr_admin")
+    ok(await client.post(f"/v1/cycles/{CYCLE}/scores/compute", headers=hr))
+    ok(await client.post(f"/v1/cycles/{CYCLE}/calibration/close", headers=hr))
+    results = ok(await client.get(f"/v1/cycles/{CYCLE}/final-results", headers=hr))
+    matrix = ok(await client.get(f"/v1/cycles/{CYCLE}/collaboration-matrix", headers=hr))
+    return results, matrix
+
+
+async def seed_cycles(world: World) -> None:
+    client, hr = world.client, world.hr()
+    await import_sample(client, world.settings)
+    template = ok(await client.post("/v1/templates", json=sample_template().model_dump(mode="json"), headers=hr), 201)
+    body = {
+        "name": "authz matrix",
+        "template_id": template["template_id"],
+        "period_start": "2026-01-01",
+        "period_end": "2026-12-31",
+        "department_ids": ["sales"],
+    }
+    cycle = ok(await client.post("/v1/cycles", json=body, headers=hr), 201)
+    world.values |= {
+        "cycle_id": cycle["cycle_id"],
+        "template_id": str(template["template_id"]),
+        "department_id": "sales",
+        "employee_id": "E0164",
+        "goal_id": "i-e0164",
+    }
+    world.owned = [("GET", "/v1/org/employees/{employee_id}")]
+
+
+def goal(goal_id: str, level: str, weight: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "goal_id": goal_id,
+        "level": level,
+        "name": f"{goal_id} goal",
+        "kind": "kpi",
+        "unit": "count",
+        "direction": "higher_is_better",
+        "aggregation": "sum",
+        "start_value": 0,
+        "target_value": 100,
+        "metric": "sales.orders",
+        "data_owner_department_id": "sales",
+        "update_frequency_hours": 24,
+        "weight": weight,
+        **fields,
+    }
+
+
+async def seed_goals(world: World) -> None:
+    client, hr, base = world.client, world.hr(), f"/v1/cycles/{CYCLE}"
+    ok(await client.put(f"{base}/participants", json=snapshot(), headers=hr))
+    objective = {"objective_id": "grow", "name": "Grow revenue", "perspective": "financial"}
+    ok(await client.post(f"{base}/objectives", json=objective, headers=hr), 201)
+    ok(await client.post(f"{base}/goals", json=goal("c-orders", "company", 100, objective_id="grow"), headers=hr), 201)
+    department = goal("d-orders", "department", 100, parent_id="c-orders", department_id="sales")
+    ok(await client.post(f"{base}/goals", json=department, headers=hr), 201)
+    for employee_id in ("e-r", "e-p1", "e-f1"):
+        individual = goal(f"i-{employee_id}", "individual", 100, parent_id="d-orders", employee_id=employee_id)
+        ok(await client.post(f"{base}/goals", json=individual, headers=hr), 201)
+    world.values |= {"cycle_id": CYCLE, "objective_id": "grow", "goal_id": "i-e-r"}
+    world.owned = [("GET", "/v1/cycles/{cycle_id}/goals/{goal_id}")]
+
+
+async def seed_tracking(world: World) -> None:
+    client, hr, base = world.client, world.hr(), f"/v1/cycles/{CYCLE}"
+    ok(await client.put(f"{base}/participants", json=snapshot(), headers=hr))
+
+    def kpi(kpi_id: str, level: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "kpi_id": kpi_id,
+            "level": level,
+            "name": kpi_id,
+            "metric": "sales.revenue",
+            "unit": "kEUR",
+            "aggregation": "sum",
+            "direction": "higher_is_better",
+            "start_value": 0,
+            "target_value": 100,
+            "owner_department_id": "sales",
+            "update_frequency_hours": 24,
+            **fields,
+        }
+
+    catalog = {
+        "cycle_id": CYCLE,
+        "period_start": "2026-01-01",
+        "period_end": "2026-12-31",
+        "kpis": [
+            kpi("k-sales", "department", department_id="sales"),
+            kpi("k-rev-e-r", "individual", employee_id="e-r"),
+            kpi("k-rev-e-p1", "individual", employee_id="e-p1"),
+        ],
+    }
+    ok(await client.put(f"{base}/kpis", json=catalog, headers=hr))
+    check_in = {"kpi_id": "k-rev-e-r", "comment": "on track", "confidence": 4}
+    ok(await client.post(f"{base}/check-ins", json=check_in, headers=world.headers("employee")), 201)
+    world.values |= {"cycle_id": CYCLE, "kpi_id": "k-rev-e-r"}
+    world.owned = [
+        ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/progress"),
+        ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/check-ins"),
+    ]
+
+
+async def seed_evaluation(world: World) -> None:
+    await evaluation_final(world.client, world.settings)
+    rows = ok(
+        await world.client.get(
+            f"/v1/cycles/{CYCLE}/assignments", params={"rater_id": "e-r", "relation": "self"}, headers=world.hr()
+        )
+    )
+    world.values |= {"cycle_id": CYCLE, "employee_id": "e-r", "assignment_id": rows[0]["assignment_id"]}
+    world.owned = [
+        ("GET", "/v1/cycles/{cycle_id}/goal-scores/{employee_id}"),
+        ("GET", "/v1/cycles/{cycle_id}/assignments/{assignment_id}"),
+        ("GET", "/v1/cycles/{cycle_id}/reviews/{employee_id}/summary"),
+        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"),
+    ]
+
+
+async def seed_feedback(world: World, results: Any) -> None:
+    client, hr, base = world.client, world.hr(), f"/v1/cycles/{CYCLE}"
+    ok(await client.put(f"{base}/participants", json=snapshot(), headers=hr))
+    ok(await client.put(f"{base}/results", json=results, headers=hr))
+    ok(await client.post(f"{base}/release", headers=hr))
+    employee, manager = world.headers("employee"), world.headers("manager")
+    appeal = ok(await client.post(f"{base}/appeals", json={"reason": "my peers were not asked"}, headers=employee), 201)
+    meeting = {"employee_id": "e-r", "scheduled_for": "2026-06-03T10:00:00Z", "agenda": ["growth"]}
+    one_on_one = ok(await client.post(f"{base}/one-on-ones", json=meeting, headers=manager), 201)
+    item = {"description": "Share the forecast", "owner_id": "e-r", "due_date": "2026-06-10"}
+    action = ok(await client.post(f"/v1/one-on-ones/{one_on_one['id']}/action-items", json=item, headers=manager), 201)
+    kudos = {"recipient_id": "e-r", "kind": "kudos", "message": "thanks for the handover"}
+    ok(await client.post(f"{base}/feedback", json=kudos, headers=stage_person("e-f1").headers(world.settings, "employee")), 201)
+    world.values |= {
+        "cycle_id": CYCLE,
+        "employee_id": "e-r",
+        "appeal_id": str(appeal["id"]),
+        "one_on_one_id": str(one_on_one["id"]),
+        "item_id": str(action["id"]),
+    }
+    world.owned = [
+        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"),
+        ("GET", "/v1/appeals/{appeal_id}"),
+        ("GET", "/v1/one-on-ones/{one_on_one_id}"),
+    ]
+
+
+async def seed_results(world: World, results: Any, matrix: Any) -> None:
+    client, hr, base = world.client, world.hr(), f"/v1/cycles/{CYCLE}"
+    ok(await client.put(f"{base}/participants", json=snapshot(), headers=hr))
+    ok(await client.put(f"{base}/results", json=results, headers=hr))
+    ok(await client.put(f"{base}/collaboration", json=matrix, headers=hr))
+    policy = {"development": {"ratings": [], "below_score": 5.0}}  # everyone gets a development plan
+    ok(await client.put(f"{base}/policy", json=policy, headers=hr))
+    ok(await client.put(f"{base}/pools/sales", json={"amount_cents": 1_000_000, "currency": "EUR"}, headers=hr))
+    ok(await client.post(f"{base}/development-plans/generate", headers=hr))
+    plans = ok(await client.get(f"{base}/development-plans", params={"employee_id": "e-r"}, headers=hr))
+    plan = next(p for p in plans if p["employee_id"] == "e-r")
+    item = {"description": "Pair on two deals", "owner_id": "e-r"}
+    created = ok(await client.post(f"/v1/development-plans/{plan['id']}/items", json=item, headers=world.headers("manager")), 201)
+    world.values |= {
+        "cycle_id": CYCLE,
+        "department_id": "sales",
+        "plan_id": str(plan["id"]),
+        "item_id": str(created["id"]),
+    }
+    world.owned = [("GET", "/v1/development-plans/{plan_id}")]
+
+
+@asynccontextmanager
+async def seeded(service: str, settings: Settings, tmp_path: Path) -> AsyncIterator[World]:
+    test_settings = offline(settings)
+    async with AsyncExitStack() as stack:
+        upstream: tuple[Any, Any] | None = None
+        if service in ("feedback", "results"):
+            url = f"sqlite+aiosqlite:///{tmp_path}/evaluation-upstream.db"
+            async with api_client(evaluation_app, test_settings, url) as evaluation:
+                upstream = await evaluation_final(evaluation, test_settings)
+        url = f"sqlite+aiosqlite:///{tmp_path}/{service}.db"
+        client = await stack.enter_async_context(api_client(APPS[service], test_settings, url))
+        world = World(service, client, test_settings, {})
+        if service == "cycles":
+            await seed_cycles(world)
+        elif service == "goals":
+            await seed_goals(world)
+        elif service == "tracking":
+            await seed_tracking(world)
+        elif service == "evaluation":
+            await seed_evaluation(world)
+        elif service == "feedback":
+            assert upstream is not None
+            await seed_feedback(world, upstream[0])
+        else:
+            assert upstream is not None
+            await seed_results(world, *upstream)
+        yield world
+
+
+# -- the checks -----------------------------------------------------------------------------------
+def operations(app: FastAPI) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): op
+        for path, item in app.openapi()["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def request_kwargs(op: dict[str, Any]) -> dict[str, Any]:
+    """An empty body of the declared kind: allowed roles may get a 422, which is fine here."""
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        return {"json": {}}
+    if "multipart/form-data" in content:
+        return {"files": {"unused": ("empty.txt", b"", "text/plain")}}
+    return {}
+
+
+def check_status(rule: Rule, role: str | None, status: int) -> str | None:
+    """Why ``status`` is wrong for ``role`` (None: right). ``role`` None is the anonymous caller."""
+    if status >= 500:
+        return "server error"
+    if role is None:
+        if rule.anonymous == PUBLIC:
+            return None if status < 400 else "public endpoint refused an anonymous caller"
+        return None if status == rule.anonymous else f"expected {rule.anonymous} without credentials"
+    if role not in rule.allowed:
+        return None if status == 403 else "expected 403 for a role that is not allowed"
+    if role in rule.scoped:
+        return None if status in (403, 404) else f"expected 403/404 ({rule.scoped[role]})"
+    return None if status not in (401, 403) else "an allowed role was refused"
+
+
+@dataclass
+class Report:
+    calls: int = 0
+    failures: list[str] = field(default_factory=list)
+    reviewee_bodies: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def run_matrix(world: World, report: Report) -> None:
+    table = MATRIX[world.service]
+    spec = operations(world.client.app)  # type: ignore[attr-defined]
+    # mutations by allowed roles come last, so refused calls all see the same seeded state
+    for (method, template), rule in sorted(table.items(), key=lambda item: item[0][0] != "GET"):
+        op = spec[(method, template)]
+        url = world.url(template)
+        kwargs = request_kwargs(op)
+        callers: list[str | None] = [None, *[r for r in ROLES if r not in rule.allowed]]
+        callers += [r for r in ROLES if r in rule.allowed]
+        for role in callers:
+            headers = {} if role is None else world.headers(role)
+            variants = [{}]
+            if role == "employee" and method == "GET" and world.service in ("evaluation", "feedback"):
+                variants = GET_QUERIES
+            for params in variants:
+                response = await world.client.request(
+                    method, url, headers=headers, params=params, follow_redirects=False, **kwargs
+                )
+                report.calls += 1
+                problem = check_status(rule, role, response.status_code)
+                if problem:
+                    report.failures.append(
+                        f"{world.service} {method} {template} as {role or 'anonymous'}: {response.status_code} "
+                        f"({problem}) {response.text[:200]}"
+                    )
+                if role is None and rule.anonymous == SIGN_IN and response.status_code == SIGN_IN:
+                    location = response.headers["location"]
+                    if not location.startswith("/console/sign-in"):
+                        report.failures.append(f"{method} {template}: anonymous redirect to {location}")
+                if role == "employee" and world.service in ("evaluation", "feedback"):
+                    report.reviewee_bodies.append((f"{method} {url} {params} -> {response.status_code}", response.text))
+
+
+async def check_owned(world: World) -> list[str]:
+    """Owner reads their resource (200); colleagues, outsiders and other managers get 403/404."""
+    owner = STAGE_OWNER if world.service != "cycles" else CYCLES_OWNER
+    non_owners = STAGE_NON_OWNERS if world.service != "cycles" else CYCLES_NON_OWNERS
+    failures: list[str] = []
+    assert world.owned, f"{world.service} lists no per-person resource"
+    for method, template in world.owned:
+        url = world.url(template)
+        response = await world.client.request(method, url, headers=owner.headers(world.settings, "employee"))
+        if response.status_code != 200:
+            failures.append(f"owner {owner.employee_id} {method} {url}: {response.status_code} {response.text[:200]}")
+        for role, persona in non_owners:
+            response = await world.client.request(method, url, headers=persona.headers(world.settings, role))
+            if response.status_code not in (403, 404):
+                failures.append(
+                    f"non-owner {persona.employee_id} ({role}) {method} {url}: {response.status_code} "
+                    f"{response.text[:200]}"
+                )
+    return failures
+
+
+# -- tests ----------------------------------------------------------------------------------------
+def test_the_matrix_lists_every_operation_of_every_service(settings: Settings) -> None:
+    for service in SERVICES:
+        app = APPS[service](offline(settings))
+        declared = set(operations(app))
+        listed = set(MATRIX[service])
+        assert declared - listed == set(), f"{service}: endpoints without an authz entry: {sorted(declared - listed)}"
+        assert listed - declared == set(), f"{service}: authz entries without an endpoint: {sorted(listed - declared)}"
+        for key, rule in MATRIX[service].items():
+            if rule.anonymous != PUBLIC:
+                assert rule.allowed, f"{service} {key}: a non-public endpoint must admit some role"
+            assert set(rule.scoped) <= rule.allowed, f"{service} {key}: scoped roles must be allowed roles"
+    assert "department_system" not in {
+        role for service in SERVICES for key, rule in MATRIX[service].items() if key != ("GET", "/v1/me")
+        for role in rule.allowed if key != ("POST", "/v1/ingest/metrics")
+    }, "a department system may only ingest metrics and read who it is"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_endpoint_as_every_role(service: str, settings: Settings, tmp_path: Path) -> None:
+    async with seeded(service, settings, tmp_path) as world:
+        failures = await check_owned(world)
+        report = Report()
+        await run_matrix(world, report)
+        failures += report.failures
+        assert not failures, f"{len(failures)} authorization failures:\n" + "\n".join(failures)
+        expected_calls = len(MATRIX[service]) * (len(ROLES) + 1)
+        assert report.calls >= expected_calls
+        if service in ("evaluation", "feedback"):
+            assert_no_rater(report.reviewee_bodies)
+            reached = [call for call, _ in report.reviewee_bodies if call.endswith("-> 200")]
+            assert len(reached) >= 10, f"the reviewee reached too little of {service}: {reached}"
+
+
+async def test_feedback_shows_the_reviewee_no_rater_after_a_real_evaluation(settings: Settings, tmp_path: Path) -> None:
+    """Positive control for the sweep: the raters are in evaluation's data, never in what e-r can read."""
+    async with seeded("feedback", settings, tmp_path) as world:
+        mine = ok(await world.client.get(f"/v1/cycles/{CYCLE}/results/e-r", headers=world.headers("employee")))
+        assert mine["employee_id"] == "e-r" and mine["status"] == "released"
+        feedback = ok(await world.client.get(f"/v1/cycles/{CYCLE}/feedback", headers=world.headers("employee")))
+        assert [f["author_id"] for f in feedback] == ["e-f1"]  # kudos are signed on purpose; e-f1 rated nobody
+        assert "e-f1" not in RATERS
