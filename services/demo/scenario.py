@@ -341,6 +341,7 @@ class Scenario:
                 departments=departments,
                 rate=self.metrics_rate,
                 duration=2.0,
+                malformed=0.01,
                 idempotence=self.kafka_idempotence,
                 seed=self.random.randint(0, 10**6),
             )
@@ -388,6 +389,7 @@ class Scenario:
 
         actionable = [a for a in pending if not self.in_department(a["reviewee_id"], self.laggard)]
         await asyncio.gather(*(review(a) for a in actionable))
+        await self.rate_collaboration(base)
         self.log(
             f"{self.report.reviews_submitted} reviews submitted; {self.laggard} left {len(pending) - len(actionable)}"
         )
@@ -424,6 +426,43 @@ class Scenario:
             )
         await self.call("evaluation", "POST", f"{base}/calibration/close")
         self.log("calibration adjusted (audited) and closed")
+
+    COLLABORATION = (
+        # (rater, rated, responsiveness, data quality, reliability, comment)
+        ("sales", "production", 4, 4, 3, "Delivery dates slip at quarter end."),
+        ("production", "procurement", 3, 2, 2, "Supplier lead times reported late and often revised."),
+        ("production", "quality", 5, 5, 4, "Fast root-cause analysis on defects."),
+        ("finance", "sales", 3, 2, 3, "Month-end revenue figures arrive late and need corrections."),
+        ("sales", "finance", 4, 4, 4, "Clear budget guidance."),
+        ("quality", "production", 4, 4, 4, "Good shop-floor follow-up."),
+        ("hr", "it", 3, 3, 2, "Onboarding accounts often not ready on day one."),
+        ("it", "hr", 4, 4, 4, "Predictable requests."),
+        ("procurement", "finance", 4, 3, 4, "Invoice approvals could be faster."),
+    )
+
+    async def rate_collaboration(self, base: str) -> None:
+        """Each department head rates the departments they work with."""
+        assert self.snapshot is not None
+        heads = {d.department_id: d.head_employee_id for d in self.snapshot.departments}
+        for rater, rated, responsiveness, quality, reliability, comment in self.COLLABORATION:
+            head = heads.get(rater)
+            if head is None:
+                continue
+            await self.call(
+                "evaluation",
+                "PUT",
+                f"{base}/collaboration-ratings",
+                headers=self.headers(head, "dept_head", "manager", "employee", employee_id=head, department_id=rater),
+                json={
+                    "rater_department_id": rater,
+                    "rated_department_id": rated,
+                    "responsiveness": responsiveness,
+                    "data_quality": quality,
+                    "reliability": reliability,
+                    "comment": comment,
+                },
+            )
+        self.log(f"{len(self.COLLABORATION)} department-to-department collaboration ratings given")
 
     async def feedback(self) -> None:
         base = f"/v1/cycles/{self.report.cycle_id}"

@@ -15,10 +15,12 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 
 from contracts.cycle import Stage
 from contracts.topics import CYCLE_EVENTS
+from services.common.auth import mint_token
 from services.common.settings import Settings
 from services.demo.scenario import DEMO_DEPARTMENTS, Scenario
 from services.stack.local import LocalStack
@@ -94,6 +96,17 @@ async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
     assert set(report.allocations) == set(DEMO_DEPARTMENTS)
     for department, money in report.allocations.items():
         assert money["allocated"] + money["unallocated"] == money["pool"], department
+
+    # The collaboration report page shows the department heatmap from the heads' ratings.
+    hr = {"Authorization": f"Bearer {mint_token(settings, sub='hr', roles=['hr_admin', 'ops'])}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        page = await http.get(f"{urls['results']}/v1/cycles/{report.cycle_id}/collaboration-report.html", headers=hr)
+        ingestion = (await http.get(f"{urls['tracking']}/v1/ops/ingestion", headers=hr)).json()
+    assert page.status_code == 200, page.text[:300]
+    assert 'class="heatmap"' in page.text and "procurement" in page.text
+    # Malformed simulator events were dead-lettered with readable reasons; the consumer kept going.
+    assert ingestion["dead_letters"] > 0 and ingestion["latest_dead_letters"][0]["reason"]
+    assert ingestion["events_stored"] > 0
 
     events = await published_events(kafka_broker.bootstrap_servers, report.cycle_id)
     by_type: dict[str, set[str]] = {}
