@@ -39,6 +39,9 @@ async def running_stack(
             worker_port=free_port(),
             extra_env={
                 "TANDEM_ENV": "test",
+                # The tracking service consumes metrics.v1 and evaluates staleness, as in production.
+                "TANDEM_TRACKING_CONSUMER": "1",
+                "TANDEM_TRACKING_STALENESS_INTERVAL": "2",
                 "TANDEM_JWT_SECRET": settings.jwt_secret,
                 "TANDEM_KAFKA_IDEMPOTENCE": "true" if kafka_broker.supports_idempotence else "false",
             },
