@@ -1,6 +1,6 @@
 """Review-cycle benchmark: one whole cycle for N employees in M departments on a real Temporal dev server.
 
-    python -m bench.cycle --employees 10000 --departments 50
+    python -m bench.cycle --employees 10000 --departments 50 [--rounds 2] [--address host:port] [--json out.json]
 
 The stage services are simulated in process: activities with the real names
 (``check_pending``, ``send_notification``, ``stage_action``) backed by an
@@ -8,18 +8,26 @@ in-memory org. Every ``check_pending`` for (stage, department) answers who is
 still pending, then a batch of that department's people acts. A few departments
 are deliberately slow: they miss the deadline, so reminders and escalations go
 through ``send_notification`` (idempotent on its key) and the stage closes at
-the deadline. Stage durations are compressed to seconds.
+the deadline; in tracking their KPIs go stale (stale reminder, then escalation).
+Stage durations are compressed to seconds (deadlines a few seconds apart,
+reminders and the HR delay in fractions of a day, re-checks every second).
 
 In the same run, on the same server, a baseline replays exactly the same work
-with bare workflows: for every (stage, department) one client-started workflow
-that issues the same activity calls, with the same inputs, in the same order,
-with the same timers (read back from the department child's history), all
-departments of a stage at once. The ratio cycle / baseline is the cost of our
-orchestration (parent, children, progress signals, search attributes, queries).
+with bare workflows (``bench.BaselineScriptWorkflow``): for every (stage,
+department) one client-started workflow issuing the same activity calls, with
+the same inputs, in the same order, with the same timers (all read back from
+that department child's history), all departments of a stage at once. The
+ratio cycle / baseline is the cost of our orchestration (parent, children,
+progress signals, search attributes, queries). Because both runs wait on the
+same timers, the table also shows the "active" ratio: time beyond the longest
+department's timers, cycle over baseline.
 
 At the end it checks correctness (every department of every stage has an
-outcome, no notification went out twice, the baseline made the same calls) and
-profiles both runs from their histories (workflow-task latency, history size).
+outcome, no notification went out twice, services, histories and baseline agree
+on every call), profiles both runs from their histories (workflow-task latency,
+history size, signals) and samples /proc to show how much CPU other processes
+took: the benchmark machine is shared. ``--rounds`` repeats cycle + baseline
+pairs and reports the median.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ from services.tracking.simulator import DEPARTMENTS, EventGenerator, sample_cata
 
 CYCLE_ID = "bench"
 MAX_RECORDS = 5000
-"""Records per batch (``getmany(max_records=...)``) for both the raw consumer and the tracking consumer."""
+"""Records per batch (``getmany(max_records=...)``) for both the raw consumer and the tracking consumer
+(``--max-records`` changes it for both)."""
 
 
 def log(message: str) -> None:
@@ -268,9 +269,24 @@ async def end_to_end_processes(
     group = f"bench-e2e-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "TANDEM_ENV": "dev", "TANDEM_KAFKA_IDEMPOTENCE": "true" if idempotence else "false"}
     argv = [
-        sys.executable, "-m", "services.cli", "tracking", "consume", "--bootstrap", bootstrap,
-        "--database-url", database_url, "--group", group, "--topic", topic, "--dlq-topic", f"{topic}.dlq",
-        "--no-migrate", "--max-records", str(MAX_RECORDS),
+        sys.executable,
+        "-m",
+        "services.cli",
+        "tracking",
+        "consume",
+        "--bootstrap",
+        bootstrap,
+        "--database-url",
+        database_url,
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--dlq-topic",
+        f"{topic}.dlq",
+        "--no-migrate",
+        "--max-records",
+        str(MAX_RECORDS),
     ]
     engine = create_engine(database_url)
     query = select(func.coalesce(func.sum(TrackingKpi.event_count), 0)).where(TrackingKpi.cycle_id == CYCLE_ID)
@@ -444,6 +460,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "events": args.events,
             "partitions": args.partitions,
             "rounds": args.repeat,
+            "max_records": MAX_RECORDS,
             "cpus": os.cpu_count(),
             "raw_consume": summary(raw_runs),
             "end_to_end": {},
@@ -479,5 +496,8 @@ if __name__ == "__main__":
     parser.add_argument("--consumers", type=int, default=1, help="also run this many consumer processes (> 1)")
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting Apache Kafka")
     parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...); one round only")
+    parser.add_argument("--max-records", type=int, default=MAX_RECORDS, help="records per batch, both consumers")
     parser.add_argument("--profile", help="write a cProfile of the (last) in-process end-to-end run to this file")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    MAX_RECORDS = arguments.max_records
+    asyncio.run(main(arguments))

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger("tandem.bootstrap")
 
@@ -64,7 +64,13 @@ async def _retry(what: str, step: Callable[[], Awaitable[T]], *, deadline: float
 
 
 async def create_topics(
-    bootstrap_servers: str, *, metrics_partitions: int, partitions: int, replication_factor: int, deadline: float
+    bootstrap_servers: str,
+    *,
+    metrics_partitions: int,
+    partitions: int,
+    replication_factor: int,
+    deadline: float,
+    security: dict[str, Any] | None = None,
 ) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -75,12 +81,14 @@ async def create_topics(
     for topic, count in wanted.items():
         await _retry(
             f"create topic {topic}",
-            functools.partial(create, bootstrap_servers, [topic], count, replication_factor=replication_factor),
+            functools.partial(
+                create, bootstrap_servers, [topic], count, replication_factor=replication_factor, **(security or {})
+            ),
             deadline=deadline,
         )
 
     async def describe() -> dict[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **(security or {}))
         await admin.start()
         try:
             described = await admin.describe_topics(list(wanted))
@@ -134,6 +142,7 @@ async def migrate(database_url_for: Callable[[str], str], *, deadline: float) ->
 
 
 async def run(args: argparse.Namespace) -> None:
+    from services.common.kafka import KafkaSecurity, client_options
     from services.common.settings import Settings
 
     settings = Settings()
@@ -146,6 +155,7 @@ async def run(args: argparse.Namespace) -> None:
             partitions=args.partitions,
             replication_factor=args.replication_factor,
             deadline=deadline,
+            security=client_options(KafkaSecurity.from_settings(settings)),
         )
     if everything or args.search_attributes:
         await register_search_attributes(settings.temporal_address, settings.temporal_namespace, deadline=deadline)

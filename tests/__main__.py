@@ -15,6 +15,8 @@ import time
 STEPS: list[tuple[str, list[str]]] = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
+    # pip-audit (PyPI vulnerability service); fails only on fixable vulns of direct dependencies.
+    ("audit", [sys.executable, "-m", "tests.dependency_audit"]),
 ]
 
 

@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.audit import AuditMiddleware, audit_router, install_audit
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_session_factory
-from services.common.kafka import create_producer
+from services.common.kafka import KafkaSecurity, create_producer
+from services.common.limits import BodySizeLimitMiddleware
 from services.common.migrations import upgrade
 from services.common.nudge import WorkflowNudger
 from services.common.outbox import OutboxRelay
@@ -62,8 +64,13 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     outbox_model: Any = None,
+    audit_model: Any = None,
 ) -> FastAPI:
-    """Build a service app; its engine and clients live only inside the lifespan."""
+    """Build a service app; its engine and clients live only inside the lifespan.
+
+    With ``audit_model`` (an ``AuditMixin`` table) every change made through ``app.state.sessions``
+    is recorded in the audit log, and ``GET /v1/audit`` serves it.
+    """
 
     has_migrations = (Path(__file__).resolve().parent.parent / service / "migrations").is_dir()
     tracing = configure_tracing(settings, service=service)
@@ -73,6 +80,8 @@ def create_service_app(
         engine = create_engine(settings.database_url_for(service))
         app.state.engine = engine
         app.state.sessions = create_session_factory(engine)
+        if audit_model is not None:
+            install_audit(app.state.sessions, audit_model, service=service)
         if settings.auto_migrate and has_migrations:
             await upgrade(service, settings.database_url_for(service))
         relay: OutboxRelay | None = None
@@ -82,6 +91,7 @@ def create_service_app(
                     settings.kafka_bootstrap_servers,
                     idempotence=settings.kafka_idempotence,
                     client_id=f"tandem-{service}",
+                    security=KafkaSecurity.from_settings(settings),
                 )
                 relay = OutboxRelay(sessions=app.state.sessions, model=outbox_model, producer=app.state.producer)
                 relay.start()
@@ -116,7 +126,13 @@ def create_service_app(
     app.state.service = service
     app.state.token_verifier = TokenVerifier(settings)
     app.state.tracing = tracing
+    # Added first, so it runs inside the metrics middleware: rejected bodies are counted as 413s.
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, bulk_max_bytes=settings.max_bulk_body_bytes
+    )
     app.add_middleware(MetricsMiddleware, service=service)
+    if audit_model is not None:
+        app.add_middleware(AuditMiddleware)
     if tracing is not None:
         instrument_app(app, tracing)
 
@@ -163,4 +179,6 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    if audit_model is not None:
+        app.include_router(audit_router(audit_model))
     return app

@@ -22,6 +22,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.common.audit import bind_principal
 from services.common.settings import Settings
 
 __all__ = [
@@ -90,6 +91,10 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
+_CLOCK_SKEW_SECONDS = 60
+"""Tolerance for the issuer's clock when checking the maximum token lifetime."""
+
+
 class TokenVerifier:
     """Verifies bearer tokens: RS256 via JWKS when configured, else HS256."""
 
@@ -125,16 +130,26 @@ class TokenVerifier:
             raise _unauthorized("token signature is invalid") from exc
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"invalid token: {exc}") from exc
+        # A token valid for longer than the maximum lifetime is refused, even if correctly signed:
+        # a leaked long-lived token must not outlast the rotation window.
+        remaining = float(claims["exp"]) - time.time()
+        if remaining > self.settings.token_max_ttl_seconds + _CLOCK_SKEW_SECONDS:
+            raise _unauthorized(
+                f"token lifetime exceeds the maximum of {self.settings.token_max_ttl_seconds}s "
+                "(TANDEM_TOKEN_MAX_TTL_SECONDS); request a shorter-lived token"
+            )
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise _unauthorized("token 'roles' claim must be a list of strings")
-        return Principal(
+        principal = Principal(
             sub=str(claims["sub"]),
             roles=frozenset(roles),
             employee_id=claims.get("employee_id"),
             department_id=claims.get("department_id"),
             claims=claims,
         )
+        bind_principal(principal)  # the actor of this request's audit-log entries
+        return principal
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -26,6 +26,7 @@ from aiokafka.errors import (
     AuthenticationFailedError,
     AuthenticationMethodNotSupported,
     IllegalSaslStateError,
+    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
@@ -43,6 +44,8 @@ __all__ = [
     "create_consumer",
     "create_producer",
     "principal_headers",
+    "principal_mismatch",
+    "start_client",
 ]
 
 PRINCIPAL_HEADER = "tandem-principal"
@@ -142,6 +145,22 @@ def principal_headers(*, sub: str, department_id: str) -> list[tuple[str, bytes]
     """The headers the ingest gateway stamps on what it publishes for an authenticated caller."""
     return [(PRINCIPAL_HEADER, sub.encode()), (PRINCIPAL_DEPARTMENT_HEADER, department_id.encode())]
 
+
+def principal_mismatch(headers: Sequence[tuple[str, bytes]] | None, *, department_id: str) -> str | None:
+    """Why a record's gateway-stamped department disagrees with its event's, or ``None`` if it agrees.
+
+    For a consumer that accepts only what the ingest gateway published (docs/security.md).
+    """
+    stamped = dict(headers or ()).get(PRINCIPAL_DEPARTMENT_HEADER)
+    if stamped is None:
+        return f"no {PRINCIPAL_DEPARTMENT_HEADER} header: the record was not published by the ingest gateway"
+    if stamped.decode(errors="replace") != department_id:
+        return (
+            f"the event names department {department_id!r} but the gateway authenticated "
+            f"{stamped.decode(errors='replace')!r}"
+        )
+    return None
+
 log = logging.getLogger(__name__)
 
 
@@ -155,8 +174,9 @@ async def create_producer(
 ) -> AIOKafkaProducer:
     """A started producer: idempotent when the broker supports it, always ``acks=all``.
 
-    An authentication failure (wrong SCRAM password, untrusted certificate) raises
-    at once; it is never mistaken for a broker without idempotence.
+    An authentication failure raises ``AuthenticationFailedError`` naming the user,
+    and an unreachable broker ``KafkaConnectionError``; neither is mistaken for a
+    broker without idempotence.
     """
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
@@ -172,11 +192,11 @@ async def create_producer(
     if idempotence:
         producer = AIOKafkaProducer(enable_idempotence=True, **options)
         try:
-            await producer.start()
+            await start_client(producer, bootstrap_servers=bootstrap_servers, security=security)
             return producer
         except KafkaError as exc:
             await producer.stop()
-            if isinstance(exc, _AUTHENTICATION_ERRORS):
+            if isinstance(exc, (*_AUTHENTICATION_ERRORS, KafkaConnectionError)):
                 raise
             log.warning(
                 "broker %s refused an idempotent producer (%s: %s); falling back to acks=all "
@@ -186,8 +206,51 @@ async def create_producer(
                 exc,
             )
     producer = AIOKafkaProducer(**options)
-    await producer.start()
+    try:
+        await start_client(producer, bootstrap_servers=bootstrap_servers, security=security)
+    except BaseException:
+        await producer.stop()
+        raise
     return producer
+
+
+class _AuthenticationFailures(logging.Handler):
+    """Collects aiokafka's log lines about refused credentials during one start()."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Authentication failed" in message or "SaslAuthenticationFailed" in message:
+            self.messages.append(message)
+
+
+async def start_client(client: Any, *, bootstrap_servers: str, security: KafkaSecurity | None = None) -> None:
+    """``await client.start()``; refused credentials raise ``AuthenticationFailedError``.
+
+    aiokafka logs the broker's SASL error and raises only "Unable to bootstrap"
+    (``KafkaConnectionError``); this turns that into an error that says who was refused.
+    """
+    capture = _AuthenticationFailures()
+    logger = logging.getLogger("aiokafka")
+    logger.addHandler(capture)
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        if not capture.messages:
+            raise
+        who = (
+            f"SASL user {security.username!r} ({security.sasl_mechanism})"
+            if security is not None and security.protocol.startswith("SASL_")
+            else "this client"
+        )
+        raise AuthenticationFailedError(
+            f"Kafka at {bootstrap_servers} refused the credentials of {who}: {capture.messages[-1]}"
+        ) from exc
+    finally:
+        logger.removeHandler(capture)
 
 
 def create_consumer(

@@ -12,7 +12,7 @@ from services.cycles.api import router
 from services.cycles.console import mount_console
 from services.cycles.control import TemporalGateway
 from services.cycles.control import router as control_router
-from services.cycles.models import CyclesOutbox
+from services.cycles.models import CyclesAudit, CyclesOutbox
 from services.cycles.notifications import build_senders
 from services.cycles.notifications import router as notifications_router
 from services.cycles.ops import router as ops_router
@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         on_startup=[open_http, open_notifications],
         on_shutdown=[close_http],
         outbox_model=CyclesOutbox,
+        audit_model=CyclesAudit,
     )
     mount_console(app)
 

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.audit import AuditMixin
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
 
 __all__ = [
     "Base",
+    "CyclesAudit",
     "CyclesCycle",
     "CyclesDepartment",
     "CyclesDistribution",
@@ -133,3 +135,9 @@ class CyclesDistribution(Base):
 
 class CyclesOutbox(OutboxMixin, Base):
     __tablename__ = "cycles_outbox"
+
+
+class CyclesAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "cycles_audit"

@@ -36,6 +36,7 @@ from services.common.auth import Principal, Role, requires
 from services.common.outbox import add_event, new_event
 from services.common.settings import Settings
 from services.common.telemetry import NOTIFICATION_DELIVERY_FAILURES, NOTIFICATIONS_SENT
+from services.cycles.api import utc
 from services.cycles.models import Base, CyclesOutbox, CyclesSnapshotDepartment, CyclesSnapshotParticipant
 
 __all__ = [
@@ -152,9 +153,9 @@ def _read(row: CyclesNotification) -> NotificationRead:
         kind=row.kind,
         recipients=json.loads(row.recipients),
         pending=row.pending,
-        deadline=row.deadline,
+        deadline=utc(row.deadline),
         message=row.message,
-        created_at=row.created_at,
+        created_at=utc(row.created_at),
         delivery=json.loads(row.delivery or "{}"),
     )
 

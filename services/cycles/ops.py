@@ -538,7 +538,7 @@ async def ops_overview(
     _principal: Annotated[Principal, requires(*OPS_ROLES)],
     cycle_id: Annotated[str | None, Query(min_length=1, max_length=64, description="Only this cycle.")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Cycles per page (at most 100).")] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")] = 0,
 ) -> OpsOverview:
     state = request.app.state
     return await build_overview(

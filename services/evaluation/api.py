@@ -59,7 +59,7 @@ router = APIRouter(prefix="/v1/cycles/{cycle_id}", tags=["evaluation"])
 
 CycleId = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
 
 HR = Annotated[Principal, requires(Role.HR_ADMIN)]
 HrOrHead = Annotated[Principal, requires(Role.HR_ADMIN, Role.DEPT_HEAD)]

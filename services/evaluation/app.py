@@ -8,7 +8,7 @@ from services.common.app import create_service_app
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.evaluation.api import router
-from services.evaluation.models import EvaluationDepartment, EvaluationOutbox, EvaluationParticipant
+from services.evaluation.models import EvaluationAudit, EvaluationDepartment, EvaluationOutbox, EvaluationParticipant
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         routers=[participants_router(EvaluationParticipant, EvaluationDepartment), router],
         outbox_model=EvaluationOutbox,
+        audit_model=EvaluationAudit,
     )
 
 

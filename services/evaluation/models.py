@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.audit import AuditMixin
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
 
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "EvaluationAdjustment",
     "EvaluationAssignment",
+    "EvaluationAudit",
     "EvaluationCollaborationLink",
     "EvaluationCollaborationRating",
     "EvaluationCycleState",
@@ -39,6 +41,12 @@ class EvaluationDepartment(DepartmentMixin, Base):
 
 class EvaluationOutbox(OutboxMixin, Base):
     __tablename__ = "evaluation_outbox"
+
+
+class EvaluationAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "evaluation_audit"
 
 
 class EvaluationInput(Base):

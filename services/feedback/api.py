@@ -25,7 +25,8 @@ router = APIRouter(prefix="/v1")
 
 CycleId = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A numeric id (a 32-bit row key).")]
 
 HR = Role.HR_ADMIN
 OPS = Role.OPS
@@ -440,14 +441,14 @@ async def overdue(
 
 @router.get("/appeals/{appeal_id}", tags=["appeals"], summary="One appeal with every step of its history")
 async def get_appeal(
-    appeal_id: int, session: SessionDep, principal: Annotated[Principal, requires(*PEOPLE)]
+    appeal_id: RowId, session: SessionDep, principal: Annotated[Principal, requires(*PEOPLE)]
 ) -> AppealRead:
     return AppealRead.model_validate(await service.get_appeal(session, appeal_id=appeal_id, principal=principal))
 
 
 @router.post("/appeals/{appeal_id}/review", tags=["appeals"], summary="HR takes an appeal under review")
 async def review_appeal(
-    appeal_id: int, session: SessionDep, now: NowDep, principal: Annotated[Principal, requires(HR)]
+    appeal_id: RowId, session: SessionDep, now: NowDep, principal: Annotated[Principal, requires(HR)]
 ) -> AppealRead:
     appeal = await service.start_review(session, appeal_id=appeal_id, principal=principal, now=now)
     await session.commit()
@@ -461,7 +462,7 @@ async def review_appeal(
     responses={502: {"description": "Evaluation could not record the adjustment; the appeal stays open"}},
 )
 async def resolve_appeal(
-    appeal_id: int,
+    appeal_id: RowId,
     body: AppealResolve,
     session: SessionDep,
     now: NowDep,
@@ -518,7 +519,7 @@ async def list_one_on_ones(
 
 @router.get("/one-on-ones/{one_on_one_id}", tags=["one-on-ones"], summary="One 1:1 with its action items")
 async def get_one_on_one(
-    one_on_one_id: int,
+    one_on_one_id: RowId,
     session: SessionDep,
     principal: Annotated[Principal, requires(Role.MANAGER, Role.EMPLOYEE, Role.DEPT_HEAD, HR)],
 ) -> OneOnOneRead:
@@ -528,7 +529,7 @@ async def get_one_on_one(
 
 @router.patch("/one-on-ones/{one_on_one_id}", tags=["one-on-ones"], summary="Update a 1:1's agenda, notes or date")
 async def update_one_on_one(
-    one_on_one_id: int,
+    one_on_one_id: RowId,
     body: OneOnOneUpdate,
     session: SessionDep,
     now: NowDep,
@@ -548,7 +549,7 @@ async def update_one_on_one(
     summary="Add an action item with an owner and a due date",
 )
 async def add_action_item(
-    one_on_one_id: int,
+    one_on_one_id: RowId,
     body: ActionItemCreate,
     session: SessionDep,
     now: NowDep,
@@ -567,8 +568,8 @@ async def add_action_item(
     summary="Update an action item (mark done, change owner or due date)",
 )
 async def update_action_item(
-    one_on_one_id: int,
-    item_id: int,
+    one_on_one_id: RowId,
+    item_id: RowId,
     body: ActionItemUpdate,
     session: SessionDep,
     now: NowDep,

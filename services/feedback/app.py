@@ -10,7 +10,7 @@ from services.common.clock import utc_now
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.feedback.api import router
-from services.feedback.models import FeedbackDepartment, FeedbackOutbox, FeedbackParticipant
+from services.feedback.models import FeedbackAudit, FeedbackDepartment, FeedbackOutbox, FeedbackParticipant
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_startup=[_open_http],
         on_shutdown=[_close_http],
         outbox_model=FeedbackOutbox,
+        audit_model=FeedbackAudit,
     )
     app.state.clock = utc_now
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.common.audit import AuditMixin
 from services.common.db import UtcDateTime
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
@@ -17,6 +18,7 @@ __all__ = [
     "Appeal",
     "AppealEvent",
     "Base",
+    "FeedbackAudit",
     "FeedbackCycle",
     "FeedbackDepartment",
     "FeedbackNote",
@@ -42,6 +44,12 @@ class FeedbackDepartment(DepartmentMixin, Base):
 
 class FeedbackOutbox(OutboxMixin, Base):
     __tablename__ = "feedback_outbox"
+
+
+class FeedbackAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "feedback_audit"
 
 
 class FeedbackCycle(Base):

@@ -62,7 +62,7 @@ CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The revi
 ObjectiveId = Annotated[str, Path(min_length=1, max_length=64)]
 GoalId = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (max 500).")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
 
 HR = (Role.HR_ADMIN,)
 PEOPLE = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)

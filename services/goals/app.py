@@ -10,7 +10,7 @@ from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.goals.api import router
 from services.goals.cycle_period import CyclesPeriodSource
-from services.goals.models import GoalsDepartment, GoalsOutbox, GoalsParticipant
+from services.goals.models import GoalsAudit, GoalsDepartment, GoalsOutbox, GoalsParticipant
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         routers=[participants_router(GoalsParticipant, GoalsDepartment), router],
         outbox_model=GoalsOutbox,
+        audit_model=GoalsAudit,
         on_startup=[open_clients],
         on_shutdown=[close_clients],
     )

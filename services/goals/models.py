@@ -25,12 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.audit import AuditMixin
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
 
 __all__ = [
     "Base",
     "GoalsActual",
+    "GoalsAudit",
     "GoalsCycle",
     "GoalsDepartment",
     "GoalsGoal",
@@ -55,6 +57,12 @@ class GoalsDepartment(DepartmentMixin, Base):
 
 class GoalsOutbox(OutboxMixin, Base):
     __tablename__ = "goals_outbox"
+
+
+class GoalsAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "goals_audit"
 
 
 class GoalsCycle(Base):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events import METRIC_KEY_PATTERN
 from contracts.goals import Aggregation, Direction, GoalLevel
@@ -34,9 +34,18 @@ __all__ = [
     "ProgressAccepted",
     "ReturnRequest",
     "SubmitRequest",
+    "UtcDatetime",
     "WeightReport",
     "WeightSumRead",
 ]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A response timestamp: stored in UTC, but SQLite reads it back naive, and RFC 3339 needs the offset."""
 
 _METRIC_KEY = re.compile(METRIC_KEY_PATTERN)
 
@@ -73,13 +82,13 @@ class CycleSettingsRead(BaseModel):
     period_start: date | None
     period_end: date | None
     frozen: bool
-    frozen_at: datetime | None
+    frozen_at: UtcDatetime | None
     frozen_by: str | None
 
 
 class FreezeResult(BaseModel):
     cycle_id: str
-    frozen_at: datetime
+    frozen_at: UtcDatetime
     already_frozen: bool
     goals_by_status: dict[str, int]
 
@@ -110,7 +119,7 @@ class ObjectiveRead(BaseModel):
     name: str
     description: str
     perspective: Perspective
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 # -- goals ------------------------------------------------------------------------------------------
@@ -213,8 +222,8 @@ class GoalRead(BaseModel):
     status_comment: str | None
     status_changed_by: str | None
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     version: int
 
 

@@ -29,7 +29,16 @@ router = APIRouter(prefix="/v1")
 CycleId = Annotated[str, Path(min_length=1, max_length=64)]
 DepartmentId = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
+
+
+class CsvResponse(PlainTextResponse):
+    """``text/csv``, so OpenAPI documents the media type the endpoint really serves."""
+
+    media_type = "text/csv"
+
+
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A numeric id (a 32-bit row key).")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -563,7 +572,7 @@ async def list_plans(
 
 
 @router.get("/development-plans/{plan_id}", tags=["development"], summary="One development plan with its items")
-async def get_plan(plan_id: int, session: SessionDep, principal: Annotated[Principal, requires(*PEOPLE)]) -> PlanRead:
+async def get_plan(plan_id: RowId, session: SessionDep, principal: Annotated[Principal, requires(*PEOPLE)]) -> PlanRead:
     return _plan_read(await service.get_plan(session, plan_id=plan_id, principal=principal))
 
 
@@ -573,7 +582,7 @@ async def get_plan(plan_id: int, session: SessionDep, principal: Annotated[Princ
     summary="Change a plan's status, summary or owner (HR, owner, manager)",
 )
 async def update_plan(
-    plan_id: int,
+    plan_id: RowId,
     body: PlanUpdate,
     session: SessionDep,
     now: NowDep,
@@ -593,7 +602,7 @@ async def update_plan(
     summary="Add an item with an owner and a due date",
 )
 async def add_item(
-    plan_id: int,
+    plan_id: RowId,
     body: ItemCreate,
     session: SessionDep,
     now: NowDep,
@@ -610,8 +619,8 @@ async def add_item(
     summary="Update an item (its owner may mark it done)",
 )
 async def update_item(
-    plan_id: int,
-    item_id: int,
+    plan_id: RowId,
+    item_id: RowId,
     body: ItemUpdate,
     session: SessionDep,
     now: NowDep,
@@ -695,16 +704,16 @@ async def report_json(
     "/cycles/{cycle_id}/collaboration-report.csv",
     tags=["collaboration"],
     summary="Cross-department collaboration report as CSV (one row per rater/rated pair)",
-    response_class=PlainTextResponse,
+    response_class=CsvResponse,
 )
 async def report_csv(
     cycle_id: CycleId,
     session: SessionDep,
     _p: Annotated[Principal, requires(*LEADERS)],
     previous_cycle_id: PreviousCycle = None,
-) -> PlainTextResponse:
+) -> CsvResponse:
     report = await service.collaboration_report(session, cycle_id=cycle_id, previous_cycle_id=previous_cycle_id)
-    return PlainTextResponse(
+    return CsvResponse(
         render_csv(report),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="collaboration-{cycle_id}.csv"'},

@@ -9,7 +9,7 @@ from services.common.clock import utc_now
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.results.api import router
-from services.results.models import ResultsDepartment, ResultsOutbox, ResultsParticipant
+from services.results.models import ResultsAudit, ResultsDepartment, ResultsOutbox, ResultsParticipant
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         routers=[participants_router(ResultsParticipant, ResultsDepartment), router],
         outbox_model=ResultsOutbox,
+        audit_model=ResultsAudit,
     )
     app.state.clock = utc_now
     return app

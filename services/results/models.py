@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.common.audit import AuditMixin
 from services.common.db import UtcDateTime
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
@@ -34,6 +35,7 @@ __all__ = [
     "EmployeeResultRow",
     "Nomination",
     "Publication",
+    "ResultsAudit",
     "ResultsCycle",
     "ResultsDepartment",
     "ResultsOutbox",
@@ -56,6 +58,12 @@ class ResultsDepartment(DepartmentMixin, Base):
 
 class ResultsOutbox(OutboxMixin, Base):
     __tablename__ = "results_outbox"
+
+
+class ResultsAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "results_audit"
 
 
 class ResultsCycle(Base):

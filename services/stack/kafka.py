@@ -26,19 +26,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from aiokafka import TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
+from aiokafka.protocol.admin import CreateAclsRequest  # type: ignore[import-untyped]
 
 from services.stack.process import (
     ManagedProcess,
@@ -58,7 +60,9 @@ __all__ = [
     "ExternalKafka",
     "KafkaBroker",
     "Progress",
+    "AclBinding",
     "admin_check",
+    "create_acls",
     "create_topics",
     "kafka_cache_dir",
     "make_broker",
@@ -91,6 +95,8 @@ _LOG4J_CONFIG = _MAVEN_DIR / "log4j2.properties"
 # OffsetFetch for this group succeeds; with offsets.topic.num.partitions=1 that
 # one group covers the whole offsets topic.
 _PROBE_GROUP = "tandem-readiness-probe"
+
+_SCRAM_VALUE = re.compile(r"[A-Za-z0-9._-]+")
 
 _START_TIMEOUT = 90.0
 _STOP_TIMEOUT = 30.0
@@ -194,14 +200,16 @@ async def create_topics(
     partitions: int = DEFAULT_PARTITIONS,
     *,
     replication_factor: int = 1,
+    **client_options: object,
 ) -> None:
     """Create ``topics`` if they do not exist yet; existing topics are left as they are.
 
+    ``client_options`` are extra admin-client options, e.g. ``KafkaSecurity.client_options()``.
     Raises the broker's error (an ``aiokafka.errors.KafkaError``) for any other failure.
     """
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
     try:
         await admin.start()
         response = await admin.create_topics([NewTopic(name, partitions, replication_factor) for name in topics])
@@ -216,6 +224,69 @@ async def create_topics(
             continue
         message = entry[2] if len(entry) > 2 and entry[2] else ""
         raise error(f"creating topic {name!r}: {message}".rstrip(": "))
+
+
+_ACL_RESOURCE_TYPES = {"topic": 2, "group": 3, "cluster": 4, "transactional_id": 5}
+_ACL_PATTERN_TYPES = {"literal": 3, "prefixed": 4}
+_ACL_OPERATIONS = {
+    "all": 2, "read": 3, "write": 4, "create": 5, "delete": 6, "alter": 7, "describe": 8,
+    "idempotent_write": 12,
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AclBinding:
+    """One ALLOW rule: ``principal`` may do ``operation`` on a resource (``kafka-acls --add``)."""
+
+    principal: str
+    """``User:<name>``, e.g. ``User:tandem-ingest``."""
+    operation: str
+    """``read``, ``write``, ``describe``, ``create``, ``delete``, ``alter``, ``idempotent_write`` or ``all``."""
+    resource_type: str = "topic"
+    resource_name: str = "*"
+    pattern_type: str = "literal"
+    """``literal`` (the name, or ``*`` for all) or ``prefixed``."""
+
+    def __post_init__(self) -> None:
+        for value, valid, what in (
+            (self.resource_type, _ACL_RESOURCE_TYPES, "resource type"),
+            (self.pattern_type, _ACL_PATTERN_TYPES, "pattern type"),
+            (self.operation, _ACL_OPERATIONS, "operation"),
+        ):
+            if value not in valid:
+                raise ValueError(f"unknown ACL {what} {value!r}; valid: {', '.join(valid)}")
+        if not self.principal.startswith("User:"):
+            raise ValueError(f"ACL principal must look like 'User:<name>', not {self.principal!r}")
+
+
+async def create_acls(bootstrap_servers: str, acls: Sequence[AclBinding], **client_options: object) -> None:
+    """Add ALLOW ``acls`` on a cluster with an authorizer (the caller must be allowed to alter ACLs).
+
+    aiokafka's admin client has no ACL call, so this sends the CreateAcls request
+    (API key 30, version 1) itself. ``client_options`` are extra admin-client options
+    (e.g. ``KafkaSecurity.client_options()``). Raises the broker's error per failed rule.
+    """
+    if not acls:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
+    try:
+        await admin.start()
+        for acl in acls:
+            request = CreateAclsRequest(
+                resource_type=_ACL_RESOURCE_TYPES[acl.resource_type],
+                resource_name=acl.resource_name,
+                resource_pattern_type_filter=_ACL_PATTERN_TYPES[acl.pattern_type],
+                principal=acl.principal,
+                host="*",
+                operation=_ACL_OPERATIONS[acl.operation],
+                permission_type=3,  # ALLOW
+            )
+            response = await admin._send_request(request)  # noqa: SLF001 - no public ACL API in aiokafka
+            for code, message in response.creation_responses:
+                if code != 0:
+                    raise for_code(code)(f"creating ACL {acl}: {message or ''}".rstrip(": "))
+    finally:
+        await admin.close()
 
 
 def kafka_cache_dir(version: str = KAFKA_VERSION) -> Path:
@@ -352,14 +423,41 @@ async def _stop_process(proc: ManagedProcess | None, timeout: float) -> None:
 
 
 class ApacheKafka:
-    """Single-node Apache Kafka (KRaft, combined broker and controller) with durable data."""
+    """Single-node Apache Kafka (KRaft, combined broker and controller) with durable data.
+
+    With ``sasl_scram_users`` ({name: password}) it also opens a ``SASL_PLAINTEXT``
+    listener (``sasl_bootstrap_servers``) that authenticates those SCRAM users
+    (``sasl_mechanism``); the users are created when the storage is formatted.
+    ``acl_authorizer`` turns on Kafka's ``StandardAuthorizer`` with no access unless
+    an ACL allows it (:func:`create_acls`); the ``PLAINTEXT`` listener stays the
+    unauthenticated admin/inter-broker listener, whose ``User:ANONYMOUS`` is a super
+    user. Without these options the broker is configured exactly as before.
+    """
 
     provider = "apache"
     supports_idempotence = True
 
-    def __init__(self, state_dir: Path, *, version: str = KAFKA_VERSION) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        version: str = KAFKA_VERSION,
+        sasl_scram_users: Mapping[str, str] | None = None,
+        sasl_mechanism: str = "SCRAM-SHA-256",
+        acl_authorizer: bool = False,
+    ) -> None:
+        users = dict(sasl_scram_users or {})
+        for name, password in users.items():
+            if not (_SCRAM_VALUE.fullmatch(name) and _SCRAM_VALUE.fullmatch(password)):
+                raise ValueError(f"SCRAM user {name!r}: name and password may use only letters, digits and ._-")
+        if sasl_mechanism not in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise ValueError(f"unsupported SASL mechanism {sasl_mechanism!r}; use SCRAM-SHA-256 or SCRAM-SHA-512")
         self.state_dir = Path(state_dir)
         self.version = version
+        self.sasl_scram_users = users
+        self.sasl_mechanism = sasl_mechanism
+        self.acl_authorizer = acl_authorizer
+        self._sasl_port: int | None = None
         self.kafka_dir = self.state_dir / "kafka"
         self.data_dir = self.kafka_dir / "data"
         self.config_path = self.kafka_dir / "server.properties"
@@ -377,6 +475,14 @@ class ApacheKafka:
     @property
     def controller_port(self) -> int:
         return self._ensure_config()[1]
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """``host:port`` of the SASL_PLAINTEXT (SCRAM) listener; only with ``sasl_scram_users``."""
+        self._ensure_config()
+        if self._sasl_port is None:
+            raise ValueError(f"{self!r} has no SASL listener: pass sasl_scram_users")
+        return f"127.0.0.1:{self._sasl_port}"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -402,11 +508,18 @@ class ApacheKafka:
             props = _read_properties(self.config_path)
             listeners = dict(item.split("://", 1) for item in props["listeners"].split(",") if "://" in item)
             self._ports = (_port_of(listeners["PLAINTEXT"]), _port_of(listeners["CONTROLLER"]))
+            if "SASL_PLAINTEXT" in listeners:
+                self._sasl_port = _port_of(listeners["SASL_PLAINTEXT"])
             return self._ports
         port = free_port()
         controller = free_port()
         while controller == port:
             controller = free_port()
+        if self.sasl_scram_users:
+            sasl = free_port()
+            while sasl in (port, controller):
+                sasl = free_port()
+            self._sasl_port = sasl
         self.kafka_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.config_path.with_suffix(".tmp")
@@ -450,6 +563,21 @@ class ApacheKafka:
             "num.recovery.threads.per.data.dir": "1",
             "log.retention.hours": "168",
         }
+        if self._sasl_port is not None:
+            # Clients authenticate with SCRAM on their own listener; the broker talks to itself
+            # (and the readiness probe to it) over the PLAINTEXT listener.
+            mechanism = self.sasl_mechanism.lower()
+            settings["listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{self._sasl_port}"
+            settings["advertised.listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{self._sasl_port}"
+            settings["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            settings["sasl.enabled.mechanisms"] = self.sasl_mechanism
+            settings[f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+        if self.acl_authorizer:
+            settings["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+            settings["super.users"] = "User:ANONYMOUS"
+            settings["allow.everyone.if.no.acl.found"] = "false"
         lines = [
             "# Tandem local stack: single-node Apache Kafka (KRaft).",
             "# Written once on first start; the ports are reused on every restart.",
@@ -470,6 +598,11 @@ class ApacheKafka:
     async def _format(self, java: str, classpath: str, progress: Progress | None) -> None:
         cluster_id = _random_cluster_id()
         _report(progress, f"formatting Kafka storage in {self.data_dir} (cluster id {cluster_id})")
+        scram = [
+            arg
+            for name, password in self.sasl_scram_users.items()
+            for arg in ("--add-scram", f"{self.sasl_mechanism}=[name={name},password={password}]")
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
@@ -485,6 +618,7 @@ class ApacheKafka:
                 cluster_id,
                 "-c",
                 str(self.config_path),
+                *scram,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,

@@ -14,6 +14,8 @@ from contracts.goals import KpiCatalog
 from contracts.tracking import LateDataPolicy, ProgressExport, StaleKpiReport
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.kafka import principal_headers
+from services.common.limits import enforce_ingest_rate
 from services.common.participants import load_org
 from services.tracking import service
 from services.tracking.consumer import consumer_lag
@@ -44,7 +46,7 @@ router = APIRouter(prefix="/v1")
 CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The review cycle.")]
 KpiId = Annotated[str, Path(min_length=1, max_length=64, description="The KPI or goal id from the catalog.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
 
 _PEOPLE = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
 
@@ -245,20 +247,29 @@ async def list_check_ins(
     description=(
         "Each event is validated on its own; valid ones are published to metrics.v1 (acknowledged by the "
         "broker before the response), invalid ones are reported by index. 202 when at least one event was "
-        "accepted, 422 when none was. 403 when any event names another department than the token's."
+        "accepted, 422 when none was. 403 when any event names another department than the token's. "
+        "429 (with Retry-After) when the department exceeds its rate (TANDEM_INGEST_RATE_PER_SECOND events/s, "
+        "burst TANDEM_INGEST_RATE_BURST); 413 when the body exceeds TANDEM_MAX_BODY_BYTES."
     ),
     response_model=IngestResult,
+    responses={
+        413: {"description": "The body exceeds TANDEM_MAX_BODY_BYTES."},
+        429: {"description": "The department is over its ingest rate; retry after the Retry-After seconds."},
+    },
 )
 async def ingest_metrics(
     body: IngestRequest,
     request: Request,
     principal: Annotated[Principal, requires(Role.DEPARTMENT_SYSTEM)],
 ) -> JSONResponse:
+    enforce_ingest_rate(request, key=principal.department_id or principal.sub, cost=len(body.events))
     accepted, rejected = service.validate_ingest(events=body.events, principal=principal)
     if accepted:
         publisher: MetricPublisher = request.app.state.metric_publisher
         try:
-            await publisher.publish(accepted)
+            await publisher.publish(
+                accepted, headers=principal_headers(sub=principal.sub, department_id=principal.department_id or "")
+            )
         except Exception as exc:  # noqa: BLE001 - reported to the caller, who retries (dedup on event_id)
             log.warning("ingest publish failed: %s", exc)
             raise DomainError(
@@ -266,8 +277,10 @@ async def ingest_metrics(
                 status_code=503,
             ) from exc
     result = IngestResult(accepted=len(accepted), rejected=rejected)
-    code = status.HTTP_202_ACCEPTED if accepted else 422
-    return JSONResponse(status_code=code, content=result.model_dump(mode="json"))
+    if not accepted:  # shaped like every other 422 (a 'detail'), with the per-event errors alongside
+        detail = f"none of the {len(rejected)} events is valid; 'rejected' lists each one's errors by index"
+        return JSONResponse(status_code=422, content={"detail": detail, **result.model_dump(mode="json")})
+    return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=result.model_dump(mode="json"))
 
 
 @router.get(

@@ -20,12 +20,13 @@ from fastapi import FastAPI
 from contracts.topics import METRICS, METRICS_DLQ
 from services.common.app import create_service_app
 from services.common.db import session_scope
+from services.common.kafka import KafkaSecurity
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.tracking import service
 from services.tracking.api import router
 from services.tracking.consumer import CONSUMER_GROUP, TrackingConsumer
-from services.tracking.models import TrackingDepartment, TrackingOutbox, TrackingParticipant
+from services.tracking.models import TrackingAudit, TrackingDepartment, TrackingOutbox, TrackingParticipant
 from services.tracking.publisher import MetricPublisher
 
 __all__ = ["app_from_env", "create_app"]
@@ -59,7 +60,10 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         app.state.metric_publisher = MetricPublisher(
-            settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence, topic=topic
+            settings.kafka_bootstrap_servers,
+            idempotence=settings.kafka_idempotence,
+            topic=topic,
+            security=KafkaSecurity.from_settings(settings),
         )
         app.state.tracking_tasks = []
         if consume:
@@ -70,6 +74,7 @@ def create_app(
                 topic=topic,
                 dlq_topic=dlq_topic,
                 idempotence=settings.kafka_idempotence,
+                security=KafkaSecurity.from_settings(settings),
             )
             app.state.tracking_consumer = consumer
             app.state.tracking_tasks.append(asyncio.create_task(consumer.run(), name="tracking-consumer"))
@@ -101,6 +106,7 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
         outbox_model=TrackingOutbox,
+        audit_model=TrackingAudit,
     )
     app.state.tracking_topic = topic
     app.state.tracking_group = group_id

@@ -98,6 +98,7 @@ def consume(
     """Run the tracking consumer as its own process (SIGTERM/Ctrl-C stops it after the batch in flight)."""
     _dev_default()
     from services.common.db import create_engine
+    from services.common.kafka import KafkaSecurity
     from services.common.migrations import upgrade
     from services.common.settings import Settings
     from services.tracking.consumer import TrackingConsumer
@@ -119,6 +120,7 @@ def consume(
             dlq_topic=dlq_topic,
             idempotence=settings.kafka_idempotence,
             max_records=max_records,
+            security=KafkaSecurity.from_settings(settings),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.events import DeadLetter
 from contracts.topics import METRICS, METRICS_DLQ
-from services.common.kafka import create_consumer, create_producer
+from services.common.kafka import KafkaSecurity, create_consumer, create_producer
 from services.common.telemetry import record_consumer_lag, record_ingest_batch
 from services.tracking.ingest import BatchResult, CatalogCache, PreparedBatch, prepare_batch, store_batch
 from services.tracking.rules import CatalogIndex
@@ -97,6 +97,7 @@ class TrackingConsumer:
         idempotence: bool = True,
         max_records: int = 5000,
         on_batch: Callable[[BatchResult], None] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.engine = engine
         self.bootstrap_servers = bootstrap_servers
@@ -104,6 +105,7 @@ class TrackingConsumer:
         self.topic = topic
         self.dlq_topic = dlq_topic
         self.idempotence = idempotence
+        self.security = security
         self.max_records = max_records
         self.on_batch = on_batch
         self.stats = ConsumerStats()
@@ -137,7 +139,11 @@ class TrackingConsumer:
 
     async def _session(self) -> None:
         consumer = create_consumer(
-            (), bootstrap_servers=self.bootstrap_servers, group_id=self.group_id, client_id="tandem-tracking"
+            (),
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id="tandem-tracking",
+            security=self.security,
         )
         consumer.subscribe([self.topic], listener=_Rebalance(self))
         self._consumer = consumer
@@ -145,7 +151,10 @@ class TrackingConsumer:
         try:
             await consumer.start()
             self._producer = await create_producer(
-                self.bootstrap_servers, idempotence=self.idempotence, client_id="tandem-tracking-dlq"
+                self.bootstrap_servers,
+                idempotence=self.idempotence,
+                client_id="tandem-tracking-dlq",
+                security=self.security,
             )
             stats = self.stats
             clock = time.perf_counter

@@ -29,11 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.audit import AuditMixin
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
 
 __all__ = [
     "Base",
+    "TrackingAudit",
     "TrackingCatalog",
     "TrackingCheckIn",
     "TrackingDeadLetter",
@@ -60,6 +62,15 @@ class TrackingDepartment(DepartmentMixin, Base):
 
 class TrackingOutbox(OutboxMixin, Base):
     __tablename__ = "tracking_outbox"
+
+
+class TrackingAudit(AuditMixin, Base):
+    """Append-only audit log of this service's changes (services.common.audit)."""
+
+    __tablename__ = "tracking_audit"
+    # Ingestion is machine data, not a human change: raw events, aggregate buckets and dead letters
+    # are not audited (the KPI catalog, its progress rows and check-ins are).
+    __audit_exclude__ = frozenset({"tracking_metric_event", "tracking_kpi_bucket", "tracking_dead_letter"})
 
 
 class TrackingCatalog(Base):

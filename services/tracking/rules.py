@@ -299,7 +299,7 @@ class CatalogIndex:
         return entry
 
     def route_batch(self, events: Sequence[MetricEvent]) -> tuple[list[Routing], list[float]]:
-        """``route`` for each event, plus ``occurred_at`` as epoch seconds (0.0 unless applied).
+        """``route`` for each event, plus ``occurred_at.timestamp()`` of each event.
 
         Same result as ``route`` per event; events well inside every candidate KPI's period
         (nearly all of them) share one cached ``Routing`` per key and cost a float comparison.
@@ -312,13 +312,9 @@ class CatalogIndex:
             entry = entries.get(key)
             if entry is None:
                 entry = self._entry(key, event)
-            if entry.routing is _UNMAPPED:
-                routes.append(_UNMAPPED)
-                stamps.append(0.0)
-                continue
             stamp = event.occurred_at.timestamp()
-            routes.append(entry.routing if entry.after <= stamp < entry.before else self.route(event))
             stamps.append(stamp)
+            routes.append(entry.routing if entry.after <= stamp < entry.before else self.route(event))
         return routes, stamps
 
     def candidates(self, event: MetricEvent) -> list[KpiRule]:

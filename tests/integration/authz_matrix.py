@@ -13,14 +13,19 @@ Per operation:
   role must get 403.
 * ``anonymous``: what a caller without credentials gets: 401 for the APIs, a 303 to the
   sign-in page for console pages, and 2xx/3xx for the few public endpoints.
+* ``neighbour``: the operation calls a neighbour (Temporal) that is down in the test, so an
+  allowed role may get its 502/503 "unreachable" answer.
 * ``scoped``: roles that pass the role gate but whose persona is refused by an object-level
   rule on the seeded data (expected 403 or 404), each with the reason.
+* ``body``: a valid JSON body, where an empty one would stop a scoped role at validation
+  (422) before the object-level rule is reached; otherwise the body is empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["MATRIX", "PUBLIC", "ROLES", "SERVICES", "SIGN_IN", "Rule"]
 
@@ -38,12 +43,20 @@ class Rule:
     allowed: frozenset[str]
     anonymous: int = 401
     scoped: Mapping[str, str] = field(default_factory=dict)
+    neighbour: str | None = None
+    body: Any = None
 
 
-def rule(*roles: str, anonymous: int = 401, scoped: Mapping[str, str] | None = None) -> Rule:
+def rule(
+    *roles: str,
+    anonymous: int = 401,
+    scoped: Mapping[str, str] | None = None,
+    neighbour: str | None = None,
+    body: Any = None,
+) -> Rule:
     unknown = set(roles) - set(ROLES)
     assert not unknown, unknown
-    return Rule(frozenset(roles), anonymous, dict(scoped or {}))
+    return Rule(frozenset(roles), anonymous, dict(scoped or {}), neighbour, body)
 
 
 HR = ("hr_admin",)
@@ -56,11 +69,14 @@ EVERYONE = (*READERS, "department_system")
 
 _public = rule(anonymous=PUBLIC)
 _console_public = rule(anonymous=PUBLIC)
-_ops_has_no_result = {"ops": "ops has no employee_id: there is no own result to acknowledge or appeal"}
+_NOT_OWN_RESULT = "the persona's own result is not the one in the path: only the employee acknowledges it"
+_PLAN_EDITORS = "only HR, the plan's owner (the manager) and the employee's manager edit a plan; not the head"
+_ONE_ON_ONE = "a 1:1 belongs to its manager (e-m) and report (e-r); the department head is neither"
 
 _COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): _public,
     ("GET", "/metrics"): _public,
+    ("GET", "/v1/audit"): rule(*MACHINE),
 }
 _PARTICIPANTS: dict[tuple[str, str], Rule] = {("PUT", "/v1/cycles/{cycle_id}/participants"): rule(*HR)}
 
@@ -88,12 +104,12 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/start"): rule(*HR),
         ("POST", "/v1/cycles/{cycle_id}/distribute"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/snapshot"): rule(*MACHINE),
-        ("GET", "/v1/cycles/{cycle_id}/status"): rule(*MACHINE),
-        ("POST", "/v1/cycles/{cycle_id}/pause"): rule(*HR),
-        ("POST", "/v1/cycles/{cycle_id}/resume"): rule(*HR),
-        ("POST", "/v1/cycles/{cycle_id}/cancel"): rule(*HR),
-        ("POST", "/v1/cycles/{cycle_id}/extend"): rule(*HR),
-        ("POST", "/v1/cycles/{cycle_id}/force-stage"): rule(*HR),
+        ("GET", "/v1/cycles/{cycle_id}/status"): rule(*MACHINE, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/pause"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/resume"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/cancel"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/extend"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/force-stage"): rule(*HR, neighbour="temporal"),
         ("POST", "/v1/notifications"): rule(*HR),
         ("GET", "/v1/notifications"): rule(*MACHINE),
         ("GET", "/v1/notifications/counts"): rule(*MACHINE),
@@ -204,8 +220,14 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/withdraw"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/results"): rule(*READERS),
         ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): rule(*READERS),
-        ("POST", "/v1/cycles/{cycle_id}/results/{employee_id}/acknowledge"): rule(*READERS, scoped=_ops_has_no_result),
-        ("POST", "/v1/cycles/{cycle_id}/appeals"): rule(*READERS, scoped=_ops_has_no_result),
+        ("POST", "/v1/cycles/{cycle_id}/results/{employee_id}/acknowledge"): rule(
+            *READERS, scoped={role: _NOT_OWN_RESULT for role in ("hr_admin", "dept_head", "manager", "ops")}
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/appeals"): rule(
+            *READERS,
+            scoped={"ops": "ops has no employee_id, so no result of its own to appeal"},
+            body={"reason": "my Q4 deals are missing from the numbers"},
+        ),
         ("GET", "/v1/cycles/{cycle_id}/appeals"): rule(*READERS),
         ("GET", "/v1/appeals/overdue"): rule(*MACHINE),
         ("GET", "/v1/appeals/{appeal_id}"): rule(*READERS),
@@ -213,10 +235,20 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/appeals/{appeal_id}/resolve"): rule(*HR),
         ("POST", "/v1/cycles/{cycle_id}/one-on-ones"): rule("dept_head", "manager", "employee"),
         ("GET", "/v1/cycles/{cycle_id}/one-on-ones"): rule(*PEOPLE),
-        ("GET", "/v1/one-on-ones/{one_on_one_id}"): rule(*PEOPLE),
-        ("PATCH", "/v1/one-on-ones/{one_on_one_id}"): rule("dept_head", "manager", "employee"),
-        ("POST", "/v1/one-on-ones/{one_on_one_id}/action-items"): rule("dept_head", "manager", "employee"),
-        ("PATCH", "/v1/one-on-ones/{one_on_one_id}/action-items/{item_id}"): rule("dept_head", "manager", "employee"),
+        ("GET", "/v1/one-on-ones/{one_on_one_id}"): rule(*PEOPLE, scoped={"dept_head": _ONE_ON_ONE}),
+        ("PATCH", "/v1/one-on-ones/{one_on_one_id}"): rule(
+            "dept_head", "manager", "employee", scoped={"dept_head": _ONE_ON_ONE}
+        ),
+        ("POST", "/v1/one-on-ones/{one_on_one_id}/action-items"): rule(
+            "dept_head",
+            "manager",
+            "employee",
+            scoped={"dept_head": _ONE_ON_ONE},
+            body={"description": "Share the forecast", "owner_id": "e-r", "due_date": "2026-06-10"},
+        ),
+        ("PATCH", "/v1/one-on-ones/{one_on_one_id}/action-items/{item_id}"): rule(
+            "dept_head", "manager", "employee", scoped={"dept_head": _ONE_ON_ONE}
+        ),
         ("POST", "/v1/cycles/{cycle_id}/feedback"): rule(*PEOPLE),
         ("GET", "/v1/cycles/{cycle_id}/feedback"): rule(*PEOPLE),
         ("GET", "/v1/cycles/{cycle_id}/pending"): rule(*MACHINE),
@@ -240,9 +272,13 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/development-plans"): rule("hr_admin", "manager"),
         ("GET", "/v1/cycles/{cycle_id}/development-plans"): rule(*READERS),
         ("GET", "/v1/development-plans/{plan_id}"): rule(*READERS),
-        ("PATCH", "/v1/development-plans/{plan_id}"): rule(*APPROVERS),
+        ("PATCH", "/v1/development-plans/{plan_id}"): rule(*APPROVERS, scoped={"dept_head": _PLAN_EDITORS}),
         ("POST", "/v1/development-plans/{plan_id}/items"): rule(*APPROVERS),
-        ("PATCH", "/v1/development-plans/{plan_id}/items/{item_id}"): rule(*READERS),
+        ("PATCH", "/v1/development-plans/{plan_id}/items/{item_id}"): rule(
+            *READERS,
+            scoped={"dept_head": _PLAN_EDITORS, "ops": "ops reads plans but edits nothing"},
+            body={"done": True},
+        ),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-awards"): rule(*READERS),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report"): rule("hr_admin", "dept_head", "manager", "ops"),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report.csv"): rule("hr_admin", "dept_head", "manager", "ops"),

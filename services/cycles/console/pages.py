@@ -46,7 +46,7 @@ from services.cycles.ops import OPS_ROLES, OpsOverview, build_overview, temporal
 
 __all__ = ["PUBLIC_PATHS", "router"]
 
-router = APIRouter(prefix="/console", tags=["console"], include_in_schema=True)
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=True, default_response_class=HTMLResponse)
 
 HR = (Role.HR_ADMIN,)
 PEOPLE = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)

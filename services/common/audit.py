@@ -1,0 +1,616 @@
+"""The append-only audit log: who changed which row, when, before and after, under which request.
+
+Each service declares its own table and passes it to ``create_service_app``::
+
+    class GoalsAudit(AuditMixin, Base):
+        __tablename__ = "goals_audit"
+
+    create_service_app(service="goals", ..., audit_model=GoalsAudit)
+
+What is captured, from the session events of the service's session factory:
+
+* every ORM insert, update and delete (``after_flush``): one row per changed row, with the
+  primary key as text, the column values before and after and the names of the changed
+  columns. Before-values come from SQLAlchemy's attribute history, so nothing is re-read;
+* every set-based ``session.execute(insert|update|delete(Model)...)`` (``do_orm_execute``):
+  one row per parameter set for inserts and by-primary-key updates, otherwise one row per
+  statement with its WHERE clause (``criteria``), its SET values (``after``) and the number of
+  rows it touched (``row_count``; statements that touched no row are not recorded);
+* not captured: the audit table itself, the outbox (a copy of the change, not a change) and the
+  tables named in the model's ``__audit_exclude__`` (tracking's raw ingestion tables).
+
+Who and which request come from a context variable: ``AuditMiddleware`` opens one per HTTP
+request (request id from ``X-Request-ID`` or a new uuid, echoed in the response), and
+``TokenVerifier.verify`` binds the verified principal into it. Writes outside a request (the
+outbox relay, background loops) are recorded as ``system``.
+
+Append-only: the ORM refuses to flush a changed or deleted audit row, or to run an UPDATE or
+DELETE statement on the table (``AuditLogIsAppendOnly``), and the database refuses it too: each
+service's migration calls ``create_audit_triggers(op, "<svc>_audit")`` (a PL/pgSQL trigger on
+PostgreSQL, ``RAISE(ABORT)`` triggers on SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Index, Integer, String, Text, event, insert, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, UOWTransaction, declared_attr, mapped_column
+from sqlalchemy.orm.state import InstanceState
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, ClauseElement
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.db import UtcDateTime
+from services.common.outbox import OutboxMixin
+
+if TYPE_CHECKING:
+    from services.common.auth import Principal
+
+__all__ = [
+    "ANONYMOUS_ACTOR",
+    "REQUEST_ID_HEADER",
+    "SYSTEM_ACTOR",
+    "AuditContext",
+    "AuditEntryRead",
+    "AuditLogIsAppendOnly",
+    "AuditMiddleware",
+    "AuditMixin",
+    "AuditPage",
+    "audit_context",
+    "audit_router",
+    "bind_principal",
+    "create_audit_triggers",
+    "current_audit_context",
+    "drop_audit_triggers",
+    "install_audit",
+]
+
+SYSTEM_ACTOR = "system"
+"""The actor of writes made outside any HTTP request (outbox relay, background loops)."""
+ANONYMOUS_ACTOR = "anonymous"
+"""The actor of writes made in a request that carried no verified token."""
+REQUEST_ID_HEADER = "X-Request-ID"
+MAX_PAGE = 500
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_ENTITY_ID_MAX = 512
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """An attempt to update or delete an audit row."""
+
+
+# -- who and which request -------------------------------------------------------------------------
+@dataclass
+class AuditContext:
+    """The request being served. Mutable on purpose: the principal is bound into the object the
+    middleware created, so it is seen whichever copy of the context the binding ran in."""
+
+    request_id: str | None
+    actor: str = ANONYMOUS_ACTOR
+    roles: tuple[str, ...] = ()
+
+
+_SYSTEM = AuditContext(request_id=None, actor=SYSTEM_ACTOR)
+_current: ContextVar[AuditContext | None] = ContextVar("tandem_audit_context", default=None)
+
+
+def current_audit_context() -> AuditContext:
+    """The request's context, or the ``system`` one outside requests."""
+    return _current.get() or _SYSTEM
+
+
+def bind_principal(principal: Principal) -> None:
+    """Record the verified caller as the actor of the current request (no-op outside requests)."""
+    context = _current.get()
+    if context is not None:
+        context.actor = principal.sub
+        context.roles = tuple(sorted(principal.roles))
+
+
+@contextmanager
+def audit_context(*, actor: str, roles: Sequence[str] = (), request_id: str | None = None) -> Iterator[AuditContext]:
+    """Attribute the writes inside the block to ``actor`` (CLI commands, scripts, tests)."""
+    context = AuditContext(request_id=request_id, actor=actor, roles=tuple(sorted(roles)))
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+class AuditMiddleware:
+    """Opens the audit context of each HTTP request and echoes its request id (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        token = _current.set(AuditContext(request_id=request_id))
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            _current.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a new uuid."""
+    wanted = REQUEST_ID_HEADER.lower().encode()
+    for name, value in scope.get("headers", ()):
+        if name.lower() == wanted:
+            text = str(value.decode("latin-1")).strip()
+            if _VALID_REQUEST_ID.match(text):
+                return text
+            break
+    return str(uuid.uuid4())
+
+
+# -- the table -------------------------------------------------------------------------------------
+class AuditMixin:
+    """Columns of a service's audit table. ``before``/``after``/``changed`` hold JSON text."""
+
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset()
+    """Tables of the service that are not audited (besides the audit table and the outbox)."""
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(256), index=True)
+    actor_roles: Mapped[str] = mapped_column(String(512))
+    """Space-separated roles of the actor's token."""
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    service: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(8))
+    """``create``, ``update`` or ``delete``."""
+    entity: Mapped[str] = mapped_column(String(128))
+    """The table name."""
+    entity_id: Mapped[str] = mapped_column(String(_ENTITY_ID_MAX))
+    """The primary key as text (composite keys joined with ``/``); ``*`` for a set-based statement
+    that did not pin one row."""
+    row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Rows touched: 1 for row-level changes, the statement's count for set-based ones."""
+    criteria: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The WHERE clause of a set-based statement, with its values."""
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    changed: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        table = str(vars(cls)["__tablename__"])
+        return (Index(f"ix_{table}_entity", "entity", "entity_id"),)
+
+
+# -- capture ---------------------------------------------------------------------------------------
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)  # SQL expressions assigned to attributes, and anything else: their text
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=_encode, sort_keys=True, separators=(",", ":"))
+
+
+def _value_of(element: Any) -> Any:
+    if isinstance(element, BindParameter):
+        return element.effective_value
+    if isinstance(element, ClauseElement):
+        return str(element)
+    return element
+
+
+class _Recorder:
+    """The session hooks of one service."""
+
+    def __init__(self, model: type[AuditMixin], *, service: str) -> None:
+        self.model = model
+        self.service = service
+        self.table: Any = model.__table__  # type: ignore[attr-defined]
+        registry: Any = model.registry  # type: ignore[attr-defined]
+        # The audit table, the outbox and the model's exclusions are not audited.
+        self.excluded = frozenset(model.__audit_exclude__) | {
+            m.local_table.name for m in registry.mappers if issubclass(m.class_, AuditMixin | OutboxMixin)
+        }
+
+    def _tracked(self, mapper: Mapper[Any]) -> bool:
+        return _table_name(mapper) not in self.excluded
+
+    def _stamp(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        context = current_audit_context()
+        now = datetime.now(UTC)
+        for row in rows:
+            row.update(
+                occurred_at=now,
+                actor=context.actor,
+                actor_roles=" ".join(context.roles),
+                request_id=context.request_id,
+                service=self.service,
+            )
+        return rows
+
+    def before_flush(self, session: Session, _flush_context: UOWTransaction, _instances: object) -> None:
+        for obj in (*session.dirty, *session.deleted):
+            if isinstance(obj, AuditMixin) and (obj in session.deleted or session.is_modified(obj)):
+                raise AuditLogIsAppendOnly(
+                    f"the audit log is append-only: {type(obj).__name__} row {obj.id} cannot be changed or deleted"
+                )
+
+    def after_flush(self, session: Session, _flush_context: UOWTransaction) -> None:
+        # Still the pre-flush view here: new/dirty/deleted and the attribute history are intact,
+        # and generated primary keys are already assigned.
+        rows: list[dict[str, Any]] = []
+        for obj in session.new:
+            state: InstanceState[Any] = inspect(obj)
+            if self._tracked(state.mapper):
+                _, after, _ = _row_values(state)
+                rows.append(_entry("create", state, after=after))
+        for obj in session.dirty:
+            state = inspect(obj)
+            if not self._tracked(state.mapper):
+                continue
+            before, after, changed = _row_values(state)
+            if changed:
+                rows.append(_entry("update", state, before=before, after=after, changed=changed))
+        for obj in session.deleted:
+            state = inspect(obj)
+            if self._tracked(state.mapper):
+                before, _, _ = _row_values(state)
+                rows.append(_entry("delete", state, before=before))
+        if rows:
+            session.connection().execute(insert(self.table), self._stamp(rows))
+
+    def on_execute(self, execute_state: ORMExecuteState) -> Any:
+        if not (execute_state.is_insert or execute_state.is_update or execute_state.is_delete):
+            return None
+        statement = execute_state.statement
+        if not isinstance(statement, UpdateBase):
+            return None
+        table: Any = statement.table
+        if table.name == self.table.name and not execute_state.is_insert:
+            raise AuditLogIsAppendOnly(f"the audit log is append-only: {table.name} rows cannot be changed or deleted")
+        mapper = execute_state.bind_mapper
+        if mapper is None or not self._tracked(mapper):
+            return None
+        result = execute_state.invoke_statement()
+        rows = _statement_entries(execute_state, mapper, result)
+        if rows:
+            execute_state.session.connection().execute(insert(self.table), self._stamp(rows))
+        return result
+
+
+def _table_name(mapper: Mapper[Any]) -> str:
+    table: Any = mapper.local_table
+    return str(table.name)
+
+
+def _row_values(state: InstanceState[Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(before, after, changed columns) of a row from what the session holds: no loading."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    changed: list[str] = []
+    for prop in state.mapper.column_attrs:
+        history = state.attrs[prop.key].history  # never loads an unloaded attribute
+        if history.unchanged:
+            before[prop.key] = after[prop.key] = history.unchanged[0]
+            continue
+        if history.deleted:
+            before[prop.key] = history.deleted[0]
+        if history.added:
+            after[prop.key] = history.added[0]
+            if prop.key not in before or before[prop.key] != history.added[0]:
+                changed.append(prop.key)
+    return before, after, sorted(changed)
+
+
+def _entry(
+    action: str,
+    state: InstanceState[Any],
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    changed: list[str] | None = None,
+) -> dict[str, Any]:
+    values = after if after is not None else before or {}
+    keys = [state.mapper.get_property_by_column(column).key for column in state.mapper.primary_key]
+    return {
+        "action": action,
+        "entity": _table_name(state.mapper),
+        "entity_id": _entity_id(values.get(k) for k in keys),
+        "row_count": 1,
+        "criteria": None,
+        "before": _json(before) if before is not None else None,
+        "after": _json(after) if after is not None else None,
+        "changed": _json(changed) if changed is not None else None,
+    }
+
+
+def _entity_id(values: Any) -> str:
+    parts = list(values)
+    if not parts or any(p is None for p in parts):
+        return "*"
+    return "/".join(p if isinstance(p, str) else str(_encode(p)) for p in parts)[:_ENTITY_ID_MAX]
+
+
+def _statement_entries(execute_state: ORMExecuteState, mapper: Mapper[Any], result: Any) -> list[dict[str, Any]]:
+    """Audit rows of a set-based statement; see the module docstring."""
+    statement: Any = execute_state.statement
+    table_name = _table_name(mapper)
+    pk_keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    action = "create" if execute_state.is_insert else "update" if execute_state.is_update else "delete"
+    parameters = execute_state.parameters
+    if isinstance(parameters, list) and parameters:
+        # Bulk insert, or bulk update by primary key: one audit row per parameter set.
+        return [
+            {
+                "action": action,
+                "entity": table_name,
+                "entity_id": _entity_id(params.get(k) for k in pk_keys),
+                "row_count": 1,
+                "criteria": None,
+                "before": None,
+                "after": _json(dict(params)),
+                "changed": _json(sorted(k for k in params if action == "create" or k not in pk_keys)),
+            }
+            for params in parameters
+        ]
+    values = {getattr(k, "key", str(k)): _value_of(v) for k, v in (getattr(statement, "_values", None) or {}).items()}
+    if isinstance(parameters, dict):
+        values.update(parameters)
+    if action == "create":
+        return [
+            {
+                "action": action,
+                "entity": table_name,
+                "entity_id": _entity_id(values.get(k) for k in pk_keys),
+                "row_count": 1,
+                "criteria": None,
+                "before": None,
+                "after": _json(values),
+                "changed": _json(sorted(values)),
+            }
+        ]
+    row_count = getattr(result, "rowcount", None)
+    if row_count == 0:
+        return []  # nothing changed
+    where = statement.whereclause
+    pinned = _pinned_keys(where, {c.name: k for c, k in zip(mapper.primary_key, pk_keys, strict=True)})
+    return [
+        {
+            "action": action,
+            "entity": table_name,
+            "entity_id": _entity_id(pinned.get(k) for k in pk_keys) if pinned else "*",
+            "row_count": row_count if isinstance(row_count, int) and row_count >= 0 else None,
+            "criteria": _render(where, execute_state.session) if where is not None else None,
+            "before": None,
+            "after": _json(values) if action == "update" else None,
+            "changed": _json(sorted(values)) if action == "update" else None,
+        }
+    ]
+
+
+def _pinned_keys(where: Any, pk_columns: dict[str, str]) -> dict[str, Any]:
+    """Primary-key values the WHERE clause fixes with ``=`` (joined by AND)."""
+    if where is None:
+        return {}
+    clauses = where.clauses if isinstance(where, BooleanClauseList) and where.operator is operators.and_ else [where]
+    pinned: dict[str, Any] = {}
+    for clause in clauses:
+        if (
+            isinstance(clause, BinaryExpression)
+            and clause.operator is operators.eq
+            and isinstance(clause.right, BindParameter)
+            and getattr(clause.left, "name", None) in pk_columns
+        ):
+            pinned[pk_columns[clause.left.name]] = clause.right.effective_value  # type: ignore[attr-defined]
+    return pinned
+
+
+def _render(where: ClauseElement, session: Session) -> str:
+    dialect = session.get_bind().dialect
+    try:
+        return str(where.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    except Exception:  # noqa: BLE001 - a value the dialect cannot inline: show it as a parameter
+        compiled = where.compile(dialect=dialect)
+        return f"{compiled} {_json(compiled.params)}"
+
+
+def install_audit(sessions: async_sessionmaker[AsyncSession], model: type[AuditMixin], *, service: str) -> None:
+    """Record every change made through sessions of ``sessions`` in ``model``'s table.
+
+    The hooks go on a Session subclass private to this factory, so several services in one
+    process (tests) each audit only their own sessions.
+    """
+    recorder = _Recorder(model, service=service)
+    session_class = type(f"{model.__name__}Session", (Session,), {})
+    event.listen(session_class, "before_flush", recorder.before_flush)
+    event.listen(session_class, "after_flush", recorder.after_flush)
+    event.listen(session_class, "do_orm_execute", recorder.on_execute)
+    sessions.configure(sync_session_class=session_class)
+
+
+# -- migrations ------------------------------------------------------------------------------------
+def create_audit_triggers(op: Any, table_name: str) -> None:
+    """Make ``table_name`` append-only in the database (call it from the migration creating the table).
+
+    SQLite batch migrations rebuild a table without its triggers: a later revision that alters
+    the audit table in batch mode must call this again.
+    """
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION {table_name}_refuse_change() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'the audit log % is append-only: % refused', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END
+            $$
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {table_name}_append_only BEFORE UPDATE OR DELETE ON {table_name} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table_name}_refuse_change()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table_name}_no_truncate BEFORE TRUNCATE ON {table_name} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {table_name}_refuse_change()"
+        )
+        return
+    for verb in ("UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER {table_name}_no_{verb.lower()} BEFORE {verb} ON {table_name} "
+            f"BEGIN SELECT RAISE(ABORT, 'the audit log {table_name} is append-only: {verb} refused'); END"
+        )
+
+
+def drop_audit_triggers(op: Any, table_name: str) -> None:
+    """Undo ``create_audit_triggers`` (downgrades)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP TRIGGER IF EXISTS {table_name}_no_truncate ON {table_name}")
+        op.execute(f"DROP TRIGGER IF EXISTS {table_name}_append_only ON {table_name}")
+        op.execute(f"DROP FUNCTION IF EXISTS {table_name}_refuse_change()")
+        return
+    for verb in ("update", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS {table_name}_no_{verb}")
+
+
+# -- API -------------------------------------------------------------------------------------------
+class AuditEntryRead(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    actor_roles: list[str]
+    request_id: str | None
+    service: str
+    action: Literal["create", "update", "delete"]
+    entity: str
+    entity_id: str
+    row_count: int | None
+    criteria: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changed: list[str] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryRead]
+    limit: int
+    offset: int
+    has_more: bool
+    """Whether a further page exists (no total: counting a large log is not free)."""
+
+
+def _read(row: Any) -> AuditEntryRead:
+    return AuditEntryRead(
+        id=row.id,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        actor_roles=row.actor_roles.split() if row.actor_roles else [],
+        request_id=row.request_id,
+        service=row.service,
+        action=row.action,
+        entity=row.entity,
+        entity_id=row.entity_id,
+        row_count=row.row_count,
+        criteria=row.criteria,
+        before=json.loads(row.before) if row.before is not None else None,
+        after=json.loads(row.after) if row.after is not None else None,
+        changed=json.loads(row.changed) if row.changed is not None else None,
+    )
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def audit_router(model: type[AuditMixin]) -> APIRouter:
+    """``GET /v1/audit``: the service's audit log, newest first (hr_admin, ops)."""
+    from services.common.app import get_session  # app.py installs the audit: import at use
+    from services.common.auth import Role, requires
+
+    roles = (Role.HR_ADMIN, Role.OPS)
+    audit: Any = model
+    router = APIRouter(prefix="/v1", tags=["audit"])
+
+    @router.get(
+        "/audit",
+        summary="The service's append-only audit log, newest first, with filters",
+        description=(
+            "Every create, update and delete of this service's tables: who (token subject and roles), "
+            "when, the entity and its primary key, the values before and after, the changed columns and "
+            "the request id (also returned as the X-Request-ID response header of the change). "
+            "Naive timestamps in since/until are read as UTC."
+        ),
+        dependencies=[requires(*roles)],
+        openapi_extra={"x-roles": [r.value for r in roles]},
+    )
+    async def list_audit(
+        session: AsyncSession = Depends(get_session),
+        entity: str | None = Query(default=None, max_length=128, description="Table name, e.g. goals_goal"),
+        entity_id: str | None = Query(default=None, max_length=_ENTITY_ID_MAX, description="Primary key as text"),
+        actor: str | None = Query(default=None, max_length=256, description="Token subject"),
+        action: Literal["create", "update", "delete"] | None = Query(default=None),
+        since: datetime | None = Query(default=None, description="Changes at or after this instant"),
+        until: datetime | None = Query(default=None, description="Changes before this instant"),
+        request_id: str | None = Query(default=None, max_length=128),
+        limit: int = Query(default=100, ge=1, le=MAX_PAGE),
+        offset: int = Query(default=0, ge=0),
+    ) -> AuditPage:
+        query = select(audit)
+        for column, value in (
+            (audit.entity, entity),
+            (audit.entity_id, entity_id),
+            (audit.actor, actor),
+            (audit.action, action),
+            (audit.request_id, request_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(audit.occurred_at >= _as_utc(since))
+        if until is not None:
+            query = query.where(audit.occurred_at < _as_utc(until))
+        rows = (await session.scalars(query.order_by(audit.id.desc()).limit(limit + 1).offset(offset))).all()
+        return AuditPage(
+            items=[_read(r) for r in rows[:limit]], limit=limit, offset=offset, has_more=len(rows) > limit
+        )
+
+    return router
