@@ -222,7 +222,12 @@ def serve(
     if service not in SERVICE_PORTS:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {sorted(SERVICE_PORTS)}")
     module = importlib.import_module(f"services.{service}.app")
-    uvicorn.run(module.app_from_env(), host=host, port=port, log_level="info")
+    try:
+        application = module.app_from_env()
+    except ValueError as exc:  # pydantic's ValidationError: a setting is wrong or missing
+        console.print(f"[bold red]{service} refuses to start:[/] {exc}")
+        raise typer.Exit(2) from exc
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command()
