@@ -189,9 +189,11 @@ class NotificationRequest(_Model):
     cycle_id: Id
     department_id: Id
     stage: Stage
-    kind: str = Field(description="reminder | escalation_head | escalation_hr | stale_kpi_reminder ...")
-    recipients: list[str] = Field(default_factory=list, description="Employee ids, or 'hr'.")
-    pending: int = 0
+    kind: str = Field(max_length=64, description="reminder | escalation_head | escalation_hr | stale_kpi_reminder ...")
+    recipients: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=500, description="Employee ids, 'department_head' or 'hr'."
+    )
+    pending: int = Field(default=0, ge=0, le=10_000_000)
     deadline: AwareDatetime | None = None
     message: str = Field(max_length=2000)
 

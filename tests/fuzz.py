@@ -135,40 +135,13 @@ def _checks() -> list[Any]:
     return [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
-VALIDATION_PROBLEM: dict[str, Any] = {
-    "title": "ValidationProblem",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string", "description": "What is wrong, naming the field(s)."},
-        "field": {"type": "string", "description": "The offending field of a rule violation."},
-        "errors": {"type": "array", "items": {"type": "object"}, "description": "One entry per invalid field."},
-    },
-}
-"""The 422 body every service really sends (``services.common.app``: validation errors and ``DomainError``)."""
-
-
-def declared_problem_bodies(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` with its 422 schema replaced by the body the services send.
-
-    FastAPI documents 422 as ``HTTPValidationError`` (``detail`` is a list), but ``create_service_app``
-    answers ``{"detail": "<summary>", "errors": [...]}``. Until ``create_service_app`` declares its own
-    body in the OpenAPI document, the fuzzer checks against the real one. A no-op once it does.
-    """
-    schemas = spec.get("components", {}).get("schemas", {})
-    declared = schemas.get("HTTPValidationError", {}).get("properties", {}).get("detail", {})
-    if declared.get("type") == "array":
-        schemas["HTTPValidationError"] = VALIDATION_PROBLEM
-    return spec
-
-
 @contextmanager
 def _schema(app: FastAPI) -> Iterator[Any]:
     """The app's schema; schemathesis runs the app's lifespan (migrations included) in its portal."""
     import schemathesis
     from schemathesis.python import asgi
 
-    schema = schemathesis.openapi.from_dict(declared_problem_bodies(app.openapi()))
+    schema = schemathesis.openapi.from_dict(app.openapi())
     schema.app = app
     try:
         yield schema

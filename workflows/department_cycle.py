@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TaskCompleted,
     )
 
-__all__ = ["ACTIVITY_RETRY", "DepartmentCycleWorkflow"]
+__all__ = ["ACTIVITY_RETRY", "PULL_PROGRESS_PATCH", "DepartmentCycleWorkflow"]
 
 ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -45,6 +45,7 @@ ACTIVITY_RETRY = RetryPolicy(
     non_retryable_error_types=["BadRequest"],
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+PULL_PROGRESS_PATCH = "progress-pulled-by-query"
 
 
 @workflow.defn
@@ -150,7 +151,10 @@ class DepartmentCycleWorkflow:
             )
             if progress != self._progress:
                 self._progress = progress
-                await self._report(inp, progress)
+                # Progress used to be pushed to the parent on every change; that made the parent's
+                # history grow with every check. Now the front door pulls it with the `progress` query.
+                if not workflow.patched(PULL_PROGRESS_PATCH):
+                    await self._report(inp, progress)
             now = workflow.now()
 
             if tracking:

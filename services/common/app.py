@@ -181,4 +181,46 @@ def create_service_app(
         app.include_router(router)
     if audit_model is not None:
         app.include_router(audit_router(audit_model))
+    _declare_problem_body(app)
     return app
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What is wrong, naming the field(s)."},
+        "field": {"type": "string", "description": "The offending field of a rule violation."},
+        "errors": {
+            "type": "array",
+            "description": "One entry per invalid field (request validation).",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+"""The body of every 4xx the services send: request validation errors and ``DomainError``."""
+
+
+def _declare_problem_body(app: FastAPI) -> None:
+    """Document 422 as the body the handlers above really send, not FastAPI's default list."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            if "HTTPValidationError" in components:
+                components["HTTPValidationError"] = PROBLEM_SCHEMA
+                components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

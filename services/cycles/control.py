@@ -15,12 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from contracts.cycle import DeadlinePolicy, Stage, review_cycle_workflow_id
+from contracts.cycle import DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
 from contracts.templates import CycleTemplateSpec
 from contracts.workflow_io import (
     CancelCycle,
     CycleStatus,
+    DepartmentProgress,
     ExtendDeadline,
     ForceStage,
     ReviewCycleInput,
@@ -29,9 +30,10 @@ from contracts.workflow_io import (
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.settings import Settings
+from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow
 
-__all__ = ["TemporalGateway", "build_cycle_input", "launch_workflow", "router"]
+__all__ = ["TemporalGateway", "build_cycle_input", "launch_workflow", "router", "status_with_progress"]
 
 CycleIdPath = Annotated[str, Path(max_length=64, description="The cycle id.")]
 
@@ -144,6 +146,37 @@ async def launch_workflow(*, gateway: TemporalGateway, cycle: Any, day_seconds: 
     return await gateway.start(inp)
 
 
+async def status_with_progress(client: Any, cycle_id: str, *, concurrency: int = 20) -> CycleStatus:
+    """The cycle's status query, with live per-department counts pulled from the running children.
+
+    Department workflows do not push their counts to the parent (that would grow its history with
+    every check); the parent knows outcomes, the children answer the ``progress`` query.
+    """
+    status: CycleStatus = await client.get_workflow_handle(review_cycle_workflow_id(cycle_id)).query(
+        ReviewCycleWorkflow.status
+    )
+    stage = str(status.stage.value if isinstance(status.stage, Stage) else status.stage)
+    if stage not in {s.value for s in Stage} or stage == Stage.CLOSED.value:
+        return status  # closed or cancelled: the parent's outcomes are final
+    limit = asyncio.Semaphore(concurrency)
+
+    async def live(progress: DepartmentProgress) -> DepartmentProgress:
+        if progress.outcome is not None:
+            return progress
+        child = client.get_workflow_handle(department_workflow_id(cycle_id, stage, progress.department_id))
+        async with limit:
+            try:
+                answer: DepartmentProgress = await asyncio.wait_for(
+                    child.query(DepartmentCycleWorkflow.progress), timeout=5
+                )
+            except Exception:  # noqa: BLE001 - not started yet, or just finished: keep what the parent knows
+                return progress
+        return answer if answer.department_id == progress.department_id else progress
+
+    departments = await asyncio.gather(*(live(d) for d in status.departments))
+    return status.model_copy(update={"departments": list(departments)})
+
+
 # -- routes --------------------------------------------------------------------------------------
 router = APIRouter(prefix="/v1", tags=["cycle control"])
 
@@ -192,8 +225,9 @@ class Accepted(BaseModel):
 async def cycle_status(
     cycle_id: CycleIdPath, request: Request, _p: Annotated[Principal, requires(Role.HR_ADMIN, Role.OPS)]
 ) -> CycleStatus:
-    handle = await _handle(request, cycle_id)
-    status: CycleStatus = await _run(handle.query(ReviewCycleWorkflow.status), cycle_id)
+    gw = gateway(request)
+    client = await gw.client()
+    status: CycleStatus = await _run(status_with_progress(client, cycle_id), cycle_id)
     return status
 
 

@@ -295,7 +295,7 @@ async def list_notifications(
     kind: Annotated[str | None, Query(max_length=64)] = None,
     department_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")] = 0,
 ) -> list[NotificationRead]:
     query = select(CyclesNotification).where(CyclesNotification.cycle_id == cycle_id)
     if kind:

@@ -295,11 +295,11 @@ async def _stale(http: httpx.AsyncClient, settings: Settings, token: str, cycle_
 async def _workflow(gateway: TemporalGateway, client: Any, cycle_id: str, now: datetime) -> WorkflowView:
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.review_cycle import ReviewCycleWorkflow
+    from services.cycles.control import status_with_progress
 
     handle = gateway.handle(client, cycle_id)
     try:
-        status = await asyncio.wait_for(handle.query(ReviewCycleWorkflow.status), timeout=QUERY_TIMEOUT)
+        status = await asyncio.wait_for(status_with_progress(client, cycle_id), timeout=QUERY_TIMEOUT)
     except TimeoutError as exc:
         raise LookupError(
             f"the status query of {handle.id} got no answer within {QUERY_TIMEOUT:g} s: is the worker running?"
