@@ -40,8 +40,13 @@ HISTORY_DIR = Path(__file__).resolve().parent.parent / "histories"
 
 
 async def record_histories(client: Any, parent_id: str, cycle_id: str) -> None:
-    """Save the parent's and two children's histories for the replayer test (run by hand)."""
+    """Save the parent's and three children's histories for the replayer test (run by hand).
+
+    ``TANDEM_HISTORY_VERSION=v2`` writes ``v2_*.json`` next to the older ones, so histories recorded
+    before a ``workflow.patched`` change keep being replayed too.
+    """
     HISTORY_DIR.mkdir(exist_ok=True)
+    version = os.environ.get("TANDEM_HISTORY_VERSION", "v1")
     ids = {
         "review_cycle": parent_id,
         "department_goal_setting_production": department_workflow_id(cycle_id, Stage.GOAL_SETTING, "production"),
@@ -50,7 +55,8 @@ async def record_histories(client: Any, parent_id: str, cycle_id: str) -> None:
     }
     for name, workflow_id in ids.items():
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+        stem = name if version == "v1" else f"{version}_{name}"
+        (HISTORY_DIR / f"{stem}.json").write_text(history.to_json())
 
 
 class ScriptedServices:
