@@ -14,7 +14,7 @@ from contracts.goals import KpiCatalog
 from contracts.tracking import LateDataPolicy, ProgressExport, StaleKpiReport
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
-from services.common.kafka import principal_headers
+from services.common.kafka import KafkaSecurity, principal_headers
 from services.common.limits import enforce_ingest_rate
 from services.common.participants import load_org
 from services.tracking import service
@@ -298,8 +298,11 @@ async def ops_ingestion(
     lag_error: str | None = None
     try:
         lags = await consumer_lag(
-            state.settings.kafka_bootstrap_servers, group_id=state.tracking_group, topic=state.tracking_topic,
+            state.settings.kafka_bootstrap_servers,
+            group_id=state.tracking_group,
+            topic=state.tracking_topic,
             timeout=5.0,
+            security=KafkaSecurity.from_settings(state.settings),
         )
         partitions = [
             PartitionLagRead(partition=p.partition, end_offset=p.end_offset, committed=p.committed, lag=p.lag)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.events import DeadLetter
 from contracts.topics import METRICS, METRICS_DLQ
-from services.common.kafka import KafkaSecurity, create_consumer, create_producer
+from services.common.kafka import KafkaSecurity, client_options, create_consumer, create_producer
 from services.common.telemetry import record_consumer_lag, record_ingest_batch
 from services.tracking.ingest import BatchResult, CatalogCache, PreparedBatch, prepare_batch, store_batch
 from services.tracking.rules import CatalogIndex
@@ -256,11 +256,19 @@ class PartitionLag:
 
 
 async def consumer_lag(
-    bootstrap_servers: str, *, group_id: str = CONSUMER_GROUP, topic: str = METRICS, timeout: float = 10.0
+    bootstrap_servers: str,
+    *,
+    group_id: str = CONSUMER_GROUP,
+    topic: str = METRICS,
+    timeout: float = 10.0,
+    security: KafkaSecurity | None = None,
 ) -> list[PartitionLag]:
     """End offset minus the group's committed offset, per partition of ``topic``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    options = client_options(security)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000), **options
+    )
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **options)
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
