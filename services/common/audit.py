@@ -49,6 +49,7 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Index, Integer, String, Text, event, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, UOWTransaction, declared_attr, mapped_column
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.state import InstanceState
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import UpdateBase
@@ -278,20 +279,22 @@ class _Recorder:
         for obj in session.new:
             state: InstanceState[Any] = inspect(obj)
             if self._tracked(state.mapper):
-                _, after, _ = _row_values(state)
-                rows.append(_entry("create", state, after=after))
+                shape = _shape(state.mapper)
+                _, after, _ = _row_values(state, shape)
+                rows.append(_entry("create", state, shape, after=after))
         for obj in session.dirty:
             state = inspect(obj)
-            if not self._tracked(state.mapper):
-                continue
-            before, after, changed = _row_values(state)
-            if changed:
-                rows.append(_entry("update", state, before=before, after=after, changed=changed))
+            if self._tracked(state.mapper):
+                shape = _shape(state.mapper)
+                before, after, changed = _row_values(state, shape)
+                if changed:
+                    rows.append(_entry("update", state, shape, before=before, after=after, changed=changed))
         for obj in session.deleted:
             state = inspect(obj)
             if self._tracked(state.mapper):
-                before, _, _ = _row_values(state)
-                rows.append(_entry("delete", state, before=before))
+                shape = _shape(state.mapper)
+                before, _, _ = _row_values(state, shape)
+                rows.append(_entry("delete", state, shape, before=before))
         if rows:
             session.connection().execute(insert(self.table), self._stamp(rows))
 
@@ -319,39 +322,66 @@ def _table_name(mapper: Mapper[Any]) -> str:
     return str(table.name)
 
 
-def _row_values(state: InstanceState[Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """(before, after, changed columns) of a row from what the session holds: no loading."""
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
+@dataclass(frozen=True)
+class _Shape:
+    """What the capture needs to know about a mapped class, computed once per mapper."""
+
+    table: str
+    columns: tuple[str, ...]
+    primary_key: tuple[str, ...]
+
+
+_shapes: dict[Mapper[Any], _Shape] = {}
+
+
+def _shape(mapper: Mapper[Any]) -> _Shape:
+    shape = _shapes.get(mapper)
+    if shape is None:
+        shape = _shapes[mapper] = _Shape(
+            table=_table_name(mapper),
+            columns=tuple(prop.key for prop in mapper.column_attrs),
+            primary_key=tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key),
+        )
+    return shape
+
+
+def _row_values(state: InstanceState[Any], shape: _Shape) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(before, after, changed columns) of a row from what the session holds, without loading anything.
+
+    ``committed_state`` keeps the original value of each attribute changed since the row was
+    loaded (what attribute history reads); read directly, it costs a dict lookup per column.
+    """
+    loaded, original = state.dict, state.committed_state
+    after = {key: loaded[key] for key in shape.columns if key in loaded}
+    before = dict(after)
     changed: list[str] = []
-    for prop in state.mapper.column_attrs:
-        history = state.attrs[prop.key].history  # never loads an unloaded attribute
-        if history.unchanged:
-            before[prop.key] = after[prop.key] = history.unchanged[0]
+    for key in shape.columns:
+        if key not in original:
             continue
-        if history.deleted:
-            before[prop.key] = history.deleted[0]
-        if history.added:
-            after[prop.key] = history.added[0]
-            if prop.key not in before or before[prop.key] != history.added[0]:
-                changed.append(prop.key)
-    return before, after, sorted(changed)
+        value = original[key]
+        if value is NO_VALUE:  # changed without the old value ever being loaded
+            before.pop(key, None)
+        else:
+            before[key] = value
+        if key not in before or key not in after or before[key] != after[key]:
+            changed.append(key)
+    return before, after, changed
 
 
 def _entry(
     action: str,
     state: InstanceState[Any],
+    shape: _Shape,
     *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     changed: list[str] | None = None,
 ) -> dict[str, Any]:
     values = after if after is not None else before or {}
-    keys = [state.mapper.get_property_by_column(column).key for column in state.mapper.primary_key]
     return {
         "action": action,
-        "entity": _table_name(state.mapper),
-        "entity_id": _entity_id(values.get(k) for k in keys),
+        "entity": shape.table,
+        "entity_id": _entity_id(values.get(k) for k in shape.primary_key),
         "row_count": 1,
         "criteria": None,
         "before": _json(before) if before is not None else None,
@@ -370,8 +400,8 @@ def _entity_id(values: Any) -> str:
 def _statement_entries(execute_state: ORMExecuteState, mapper: Mapper[Any], result: Any) -> list[dict[str, Any]]:
     """Audit rows of a set-based statement; see the module docstring."""
     statement: Any = execute_state.statement
-    table_name = _table_name(mapper)
-    pk_keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    shape = _shape(mapper)
+    table_name, pk_keys = shape.table, shape.primary_key
     action = "create" if execute_state.is_insert else "update" if execute_state.is_update else "delete"
     parameters = execute_state.parameters
     if isinstance(parameters, list) and parameters:

@@ -4,6 +4,7 @@ its roles, and refusal of updates and deletes by the ORM and by the database."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,18 @@ from sqlalchemy.exc import DBAPIError
 
 from services.common.audit import AuditLogIsAppendOnly
 from services.common.settings import Settings
+from services.cycles.app import create_app as create_cycles_app
 from services.evaluation.app import create_app as create_evaluation_app
 from services.goals.models import GoalsAudit
+from tests.integration.test_cycles_lifecycle import UNREACHABLE, template_body
+from tests.integration.test_cycles_org_import import import_sample
 from tests.integration.test_evaluation_api import CYCLE as EVAL_CYCLE
 from tests.integration.test_evaluation_api import collect_reviews, ok, setup_cycle
 from tests.integration.test_evaluation_api import hr as eval_hr
 from tests.integration.test_goals_helpers import GoalsWorld, goal_body, seeded
+from tests.integration.test_tracking_api import CYCLE as TRACKING_CYCLE
+from tests.integration.test_tracking_api import SNAPSHOT as TRACKING_SNAPSHOT
+from tests.integration.test_tracking_api import _feed, app_factory, catalog, event
 from tests.support import api_client, auth
 
 
@@ -28,6 +35,9 @@ async def audit(client: httpx.AsyncClient, headers: dict[str, str], **filters: A
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+STAGES = ("goals", "tracking", "evaluation", "feedback", "results")
 
 
 def ops(settings: Settings) -> dict[str, str]:
@@ -114,6 +124,59 @@ async def test_calibration_adjustment_is_an_update_of_the_result(settings: Setti
         assert {"final_score", "rating"} <= set(result["changed"])
         trail = by_entity["evaluation_adjustment"]
         assert trail["action"] == "create" and trail["after"]["reason"] == "led the key account"
+
+
+async def test_cycle_start_is_recorded_as_a_set_based_update_with_its_criteria(
+    settings: Settings, database_url: str
+) -> None:
+    hr = auth(settings, "hr_admin", sub="hr-hana")
+    stages_down = settings.model_copy(update={f"{svc}_url": UNREACHABLE for svc in STAGES})
+    async with (
+        httpx.AsyncClient() as http,
+        api_client(functools.partial(create_cycles_app, http_client=http), stages_down, database_url) as client,
+    ):
+        await import_sample(client, settings)
+        template_id = (await client.post("/v1/templates", json=template_body(), headers=hr)).json()["template_id"]
+        body = {
+            "name": "FY2025",
+            "template_id": template_id,
+            "period_start": "2025-01-01",
+            "period_end": "2025-12-31",
+            "department_ids": ["sales"],
+        }
+        cycle_id = (await client.post("/v1/cycles", json=body, headers=hr)).json()["cycle_id"]
+        started = await client.post(f"/v1/cycles/{cycle_id}/start", headers={**hr, "X-Request-ID": "start-1"})
+        assert started.status_code == 200, started.text
+
+        history = await audit(client, hr, entity="cycles_cycle", entity_id=cycle_id)
+        assert [e["action"] for e in history][-1] == "create"
+        claim = next(e for e in history if e["request_id"] == "start-1" and e["criteria"])
+        assert claim["action"] == "update" and claim["actor"] == "hr-hana" and claim["row_count"] == 1
+        assert "status = 'draft'" in claim["criteria"] and claim["after"]["status"] == "active"
+        frozen = await audit(client, hr, request_id="start-1", entity="cycles_snapshot_participant", limit=500)
+        assert len(frozen) == started.json()["participants"] and {e["action"] for e in frozen} == {"create"}
+
+
+async def test_tracking_audits_the_catalog_and_check_ins_but_not_ingestion(
+    settings: Settings, database_url: str
+) -> None:
+    hr = auth(settings, "hr_admin", sub="hr-hana")
+    alice = auth(settings, "employee", sub="alice", employee_id="alice", department_id="sales")
+    base = f"/v1/cycles/{TRACKING_CYCLE}"
+    async with api_client(app_factory(), settings, database_url) as client:
+        assert (await client.put(f"{base}/kpis", json=catalog().model_dump(mode="json"), headers=hr)).status_code == 200
+        participants = TRACKING_SNAPSHOT.model_dump(mode="json")
+        assert (await client.put(f"{base}/participants", json=participants, headers=hr)).status_code == 200
+        check_in = {"kpi_id": "rev-alice", "comment": "two deals slipped", "confidence": 3}
+        assert (await client.post(f"{base}/check-ins", json=check_in, headers=alice)).status_code == 201
+        await _feed(client, [event("sales.revenue", 30, employee_id="alice"), event("production.defect_rate", 2)])
+
+        kpis = await audit(client, hr, entity="tracking_kpi", action="create")
+        assert len(kpis) == 4 and {e["actor"] for e in kpis} == {"hr-hana"}
+        (entry,) = await audit(client, hr, entity="tracking_check_in")
+        assert (entry["actor"], entry["action"], entry["after"]["confidence"]) == ("alice", "create", 3)
+        for raw in ("tracking_metric_event", "tracking_kpi_bucket", "tracking_dead_letter", "tracking_outbox"):
+            assert await audit(client, hr, entity=raw) == [], raw
 
 
 async def test_hr_admin_and_ops_query_with_filters_and_others_are_refused(
