@@ -622,7 +622,7 @@ def audit_router(model: type[AuditMixin]) -> APIRouter:
         until: datetime | None = Query(default=None, description="Changes before this instant"),
         request_id: str | None = Query(default=None, max_length=128),
         limit: int = Query(default=100, ge=1, le=MAX_PAGE),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=1_000_000),
     ) -> AuditPage:
         query = select(audit)
         for column, value in (

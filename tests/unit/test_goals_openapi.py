@@ -7,11 +7,12 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from services.common.audit import audit_router
 from services.common.participants import participants_router
 from services.common.settings import DEV_JWT_SECRET, Settings
 from services.goals.api import router
 from services.goals.app import create_app
-from services.goals.models import GoalsDepartment, GoalsParticipant
+from services.goals.models import GoalsAudit, GoalsDepartment, GoalsParticipant
 
 
 def _allowed_roles(dependant: Dependant) -> set[str]:
@@ -25,7 +26,11 @@ def _allowed_roles(dependant: Dependant) -> set[str]:
 
 
 def test_every_route_has_a_summary_and_declared_roles() -> None:
-    mounted = [*participants_router(GoalsParticipant, GoalsDepartment).routes, *router.routes]
+    mounted = [
+        *participants_router(GoalsParticipant, GoalsDepartment).routes,
+        *router.routes,
+        *audit_router(GoalsAudit).routes,
+    ]
     routes = [r for r in mounted if isinstance(r, APIRoute)]
     assert len(routes) >= 20
     for route in routes:
