@@ -18,6 +18,7 @@ from services.common.kafka import KafkaSecurity, principal_headers
 from services.common.limits import enforce_ingest_rate
 from services.common.participants import load_org
 from services.tracking import service
+from services.tracking.api_keys import IngestCaller
 from services.tracking.consumer import consumer_lag
 from services.tracking.models import TrackingDepartment, TrackingParticipant
 from services.tracking.publisher import MetricPublisher
@@ -247,7 +248,9 @@ async def list_check_ins(
     description=(
         "Each event is validated on its own; valid ones are published to metrics.v1 (acknowledged by the "
         "broker before the response), invalid ones are reported by index. 202 when at least one event was "
-        "accepted, 422 when none was. 403 when any event names another department than the token's. "
+        "accepted, 422 when none was. 403 when any event names another department than the caller's. "
+        "Authenticate with a department_system bearer token or an X-API-Key header (a key from /v1/api-keys "
+        "acts as a department system of its department); 401 for a missing, unknown, revoked or expired one. "
         "429 (with Retry-After) when the department exceeds its rate (TANDEM_INGEST_RATE_PER_SECOND events/s, "
         "burst TANDEM_INGEST_RATE_BURST); 413 when the body exceeds TANDEM_MAX_BODY_BYTES."
     ),
@@ -260,7 +263,7 @@ async def list_check_ins(
 async def ingest_metrics(
     body: IngestRequest,
     request: Request,
-    principal: Annotated[Principal, requires(Role.DEPARTMENT_SYSTEM)],
+    principal: IngestCaller,
 ) -> JSONResponse:
     enforce_ingest_rate(request, key=principal.department_id or principal.sub, cost=len(body.events))
     accepted, rejected = service.validate_ingest(events=body.events, principal=principal)

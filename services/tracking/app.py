@@ -23,7 +23,7 @@ from services.common.db import session_scope
 from services.common.kafka import KafkaSecurity
 from services.common.participants import participants_router
 from services.common.settings import Settings
-from services.tracking import service
+from services.tracking import api_keys, service
 from services.tracking.api import router
 from services.tracking.consumer import CONSUMER_GROUP, TrackingConsumer
 from services.tracking.models import TrackingAudit, TrackingDepartment, TrackingOutbox, TrackingParticipant
@@ -102,7 +102,7 @@ def create_app(
             "Metric ingestion (Kafka consumer and HTTP ingest), KPI progress, check-ins, "
             "data-owner SLAs (stale KPIs) and ingestion ops figures."
         ),
-        routers=[router, participants_router(TrackingParticipant, TrackingDepartment)],
+        routers=[router, api_keys.router, participants_router(TrackingParticipant, TrackingDepartment)],
         on_startup=[start],
         on_shutdown=[stop],
         outbox_model=TrackingOutbox,

@@ -9,6 +9,8 @@
   with what happened to it (``applied``, ``unmapped``, ``deferred``, ``rejected``).
 * ``tracking_dead_letter``: what went to the DLQ, one row per source offset.
 * ``tracking_check_in``: comments with a confidence level on a KPI or goal.
+* ``tracking_api_key``: department systems' API keys for the HTTP ingest, as salted hashes
+  (``services.common.api_keys``; the plaintext is shown once, never stored).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.audit import AuditMixin
+from services.common.db import UtcDateTime
 from services.common.outbox import OutboxMixin
 from services.common.participants import DepartmentMixin, ParticipantMixin
 
 __all__ = [
     "Base",
+    "TrackingApiKey",
     "TrackingAudit",
     "TrackingCatalog",
     "TrackingCheckIn",
@@ -178,3 +182,23 @@ class TrackingCheckIn(Base):
     comment: Mapped[str] = mapped_column(Text)
     confidence: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrackingApiKey(Base):
+    """A department system's API key for ``POST /v1/ingest/metrics``: never the secret, only its salted hash.
+
+    ``secret_hash`` is ``sha256$<salt>$<digest>`` (the salt travels inside it). A rotated key keeps
+    working until ``expires_at`` (the overlap); its successor names it in ``replaces``.
+    """
+
+    __tablename__ = "tracking_api_key"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # unique: a key has at most one successor, even when two rotations race
+    replaces: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True, unique=True)

@@ -51,6 +51,27 @@ async def published_events(bootstrap: str, cycle_id: str) -> list[dict[str, Any]
     return events
 
 
+async def audit_entries(urls: dict[str, str], headers: dict[str, str], cycle_id: str) -> dict[str, list[Any]]:
+    """Every audit entry of each service that mentions the cycle (following the pages)."""
+    found: dict[str, list[Any]] = {}
+    async with httpx.AsyncClient(timeout=30) as http:
+        for service in ("cycles", "goals", "evaluation", "results"):
+            entries: list[Any] = []
+            offset = 0
+            while True:
+                page = (
+                    await http.get(
+                        f"{urls[service]}/v1/audit", params={"limit": 500, "offset": offset}, headers=headers
+                    )
+                ).json()
+                entries += [e for e in page["items"] if cycle_id in json.dumps(e)]
+                offset += len(page["items"])
+                if not page["has_more"]:
+                    break
+            found[service] = entries
+    return found
+
+
 async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
     running_stack: LocalStack, temporal_server: Any, kafka_broker: Any, settings: Settings
 ) -> None:
@@ -104,6 +125,16 @@ async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
         ingestion = (await http.get(f"{urls['tracking']}/v1/ops/ingestion", headers=hr)).json()
     assert page.status_code == 200, page.text[:300]
     assert 'class="heatmap"' in page.text and "procurement" in page.text.lower()
+    # The audit log recorded the cycle's changes, with who did them and the request id.
+    audit = await audit_entries(urls, hr, report.cycle_id)
+    assert any(e["action"] == "update" and (e.get("after") or {}).get("status") == "active" for e in audit["cycles"])
+    approvals = [e for e in audit["goals"] if (e.get("after") or {}).get("status") == "approved"]
+    assert len(approvals) >= report.goals_approved
+    assert all(e["actor"] and e["request_id"] for e in approvals)
+    assert any(e["entity"] == "evaluation_result" for e in audit["evaluation"])
+    assert any(e["entity"] == "results_allocation" and e["action"] == "create" for e in audit["results"])
+    assert any(e["actor"] == "system:worker" for e in audit["goals"])  # the freeze, driven by the workflow
+
     # Malformed simulator events were dead-lettered with readable reasons; the consumer kept going.
     assert ingestion["dead_letters"] > 0 and ingestion["latest_dead_letters"][0]["reason"]
     assert ingestion["events_stored"] > 0

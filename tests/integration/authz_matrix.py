@@ -178,6 +178,10 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/check-ins"): rule(*READERS),
         ("POST", "/v1/ingest/metrics"): rule("department_system"),
         ("GET", "/v1/ops/ingestion"): rule(*MACHINE),
+        ("POST", "/v1/api-keys"): rule(*HR),
+        ("GET", "/v1/api-keys"): rule(*HR),
+        ("POST", "/v1/api-keys/{key_id}/rotate"): rule(*HR),
+        ("POST", "/v1/api-keys/{key_id}/revoke"): rule(*HR),
     },
     "evaluation": {
         **_COMMON,

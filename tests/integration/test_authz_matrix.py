@@ -238,7 +238,8 @@ async def seed_tracking(world: World) -> None:
     ok(await client.put(f"{base}/kpis", json=catalog, headers=hr))
     check_in = {"kpi_id": "k-rev-e-r", "comment": "on track", "confidence": 4}
     ok(await client.post(f"{base}/check-ins", json=check_in, headers=world.headers("employee")), 201)
-    world.values |= {"cycle_id": CYCLE, "kpi_id": "k-rev-e-r"}
+    key = ok(await client.post("/v1/api-keys", json={"department_id": "sales", "name": "crm"}, headers=hr), 201)
+    world.values |= {"cycle_id": CYCLE, "kpi_id": "k-rev-e-r", "key_id": key["key_id"]}
     world.owned = [
         ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/progress"),
         ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/check-ins"),
