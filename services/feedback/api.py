@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CycleResults
 from contracts.feedback import AppealOutcome, AppealStatus
+from services.common.action_items import ActionItemRead, ActionItemUpdate
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
@@ -154,25 +155,6 @@ class ActionItemCreate(BaseModel):
     description: str = Field(min_length=1, max_length=1000)
     owner_id: str = Field(min_length=1, max_length=64, description="The 1:1's manager or report.")
     due_date: date
-
-
-class ActionItemUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    description: str | None = Field(default=None, min_length=1, max_length=1000)
-    owner_id: str | None = Field(default=None, min_length=1, max_length=64)
-    due_date: date | None = None
-    done: bool | None = None
-
-
-class ActionItemRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    description: str
-    owner_id: str
-    due_date: date
-    done: bool
 
 
 class OneOnOneCreate(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CollaborationMatrix, CycleResults
 from contracts.goals import GoalExport
+from services.common.action_items import ActionItemRead, ActionItemUpdate
 from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
@@ -174,25 +175,6 @@ class ItemCreate(BaseModel):
     due_date: date | None = Field(default=None, description="Defaults to the policy's default_due_days.")
 
 
-class ItemUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    description: str | None = Field(default=None, min_length=1, max_length=1000)
-    owner_id: str | None = Field(default=None, min_length=1, max_length=64)
-    due_date: date | None = None
-    done: bool | None = None
-
-
-class ItemRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    description: str
-    owner_id: str
-    due_date: date
-    done: bool
-
-
 class PlanRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -208,7 +190,7 @@ class PlanRead(BaseModel):
     auto_created: bool
     created_at: datetime
     updated_at: datetime
-    items: list[ItemRead]
+    items: list[ActionItemRead]
 
 
 class AwardRead(BaseModel):
@@ -607,10 +589,10 @@ async def add_item(
     session: SessionDep,
     now: NowDep,
     principal: Annotated[Principal, requires(HR, Role.MANAGER, Role.DEPT_HEAD)],
-) -> ItemRead:
+) -> ActionItemRead:
     item = await service.add_plan_item(session, plan_id=plan_id, principal=principal, now=now, **body.model_dump())
     await session.commit()
-    return ItemRead.model_validate(item)
+    return ActionItemRead.model_validate(item)
 
 
 @router.patch(
@@ -621,11 +603,11 @@ async def add_item(
 async def update_item(
     plan_id: RowId,
     item_id: RowId,
-    body: ItemUpdate,
+    body: ActionItemUpdate,
     session: SessionDep,
     now: NowDep,
     principal: Annotated[Principal, requires(*PEOPLE)],
-) -> ItemRead:
+) -> ActionItemRead:
     item = await service.update_plan_item(
         session,
         plan_id=plan_id,
@@ -635,7 +617,7 @@ async def update_item(
         now=now,
     )
     await session.commit()
-    return ItemRead.model_validate(item)
+    return ActionItemRead.model_validate(item)
 
 
 # -- collaboration -------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,21 +197,27 @@ def short_cycle(start: datetime, departments: list[str]) -> ReviewCycleInput:
     )
 
 
-async def test_pause_holds_reminders_and_cancel_runs_compensation(time_skipping_env: Any) -> None:
-    client = time_skipping_env.client
-    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
-    services = ScriptedServices(start)
-    cycle_input = short_cycle(start, ["production"])
+@asynccontextmanager
+async def short_cycle_running(
+    env: Any, services: ScriptedServices, cycle_input: ReviewCycleInput
+) -> AsyncIterator[Any]:
+    """A worker with the scripted services, and the started cycle's handle."""
     task_queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        client,
+        env.client,
         task_queue=task_queue,
         workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
         activities=[services.check_pending, services.send_notification, services.stage_action],
     ):
-        handle = await client.start_workflow(
+        yield await env.client.start_workflow(
             ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
         )
+
+
+async def test_pause_holds_reminders_and_cancel_runs_compensation(time_skipping_env: Any) -> None:
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    async with short_cycle_running(time_skipping_env, services, short_cycle(start, ["production"])) as handle:
         await time_skipping_env.sleep(2 * DAY)
         await handle.signal(ReviewCycleWorkflow.pause)
         await time_skipping_env.sleep(9 * DAY)  # the day-7 reminder and the day-10 deadline pass while paused
@@ -234,20 +242,9 @@ async def test_pause_holds_reminders_and_cancel_runs_compensation(time_skipping_
 
 
 async def test_hr_can_force_only_the_current_stage(time_skipping_env: Any) -> None:
-    client = time_skipping_env.client
     start = (await time_skipping_env.get_current_time()).astimezone(UTC)
     services = ScriptedServices(start)
-    cycle_input = short_cycle(start, ["production"])
-    task_queue = f"tq-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
-        activities=[services.check_pending, services.send_notification, services.stage_action],
-    ):
-        handle = await client.start_workflow(
-            ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
-        )
+    async with short_cycle_running(time_skipping_env, services, short_cycle(start, ["production"])) as handle:
         await time_skipping_env.sleep(DAY)
         try:
             await handle.execute_update(
