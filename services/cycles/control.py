@@ -33,7 +33,14 @@ from services.common.settings import Settings
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow
 
-__all__ = ["TemporalGateway", "build_cycle_input", "launch_workflow", "router", "status_with_progress"]
+__all__ = [
+    "TemporalGateway",
+    "build_cycle_input",
+    "cycle_starts_at",
+    "launch_workflow",
+    "router",
+    "status_with_progress",
+]
 
 CycleIdPath = Annotated[str, Path(max_length=64, description="The cycle id.")]
 
@@ -130,12 +137,21 @@ class TemporalGateway:
         return client.get_workflow_handle(review_cycle_workflow_id(cycle_id))
 
 
+def cycle_starts_at(period_start: Any, *, now: datetime, day_seconds: float) -> datetime:
+    """When the first stage opens.
+
+    Real time counts from the period start, or from now when the cycle starts after its period
+    began (stages keep their planned lengths instead of opening with their deadlines already past);
+    a compressed demo always counts from now.
+    """
+    return max(start_of(period_start), now) if day_seconds == 86_400 else now
+
+
 async def launch_workflow(*, gateway: TemporalGateway, cycle: Any, day_seconds: float = 86_400) -> str:
     """Start the cycle's workflow from its stored template copy (idempotent)."""
     spec = CycleTemplateSpec.model_validate(cycle.template_spec)
     now = datetime.now(UTC)
-    # Real time counts from the period start (as the schedule shows); a compressed demo counts from now.
-    starts_at = start_of(cycle.period_start) if day_seconds == 86_400 else now
+    starts_at = cycle_starts_at(cycle.period_start, now=now, day_seconds=day_seconds)
     inp = build_cycle_input(
         cycle_id=cycle.id,
         spec=spec,
