@@ -6,6 +6,7 @@ broker and the Temporal dev server.
 * HR starts a cycle;
 * a manager approves a report's goal;
 * an employee acknowledges their result;
+* an employee appeals their result and HR takes it under review and resolves it;
 * ops finds the overdue department (escalated by a real ``ReviewCycleWorkflow``) and the DLQ reason.
 
 Screenshots go to ``test-artifacts/screenshots/``.
@@ -405,6 +406,37 @@ async def test_employee_acknowledges_their_result(browser: Browser, console_stac
     async with httpx.AsyncClient(base_url=console_stack.urls["feedback"]) as feedback:
         result = ok(await feedback.get(f"/v1/cycles/{cycle}/results/E0164", headers=console_stack.headers("hr_admin")))
     assert result["acknowledged_at"] is not None
+
+
+async def test_hr_resolves_an_appeal(browser: Browser, console_stack: ConsoleStack) -> None:
+    cycle = console_stack.active_cycle
+    mine = f"/console/cycles/{cycle}/people/E0164"
+    async with signed_in_page(browser, console_stack, "Account manager (E0164)", mine) as page:
+        form = page.get_by_test_id("appeal")
+        await form.locator("textarea[name=reason]").fill("Two Hamburg deals were booked to Q3 by mistake.")
+        await form.get_by_role("button", name="Submit appeal").click()
+        await expect(page.get_by_role("status")).to_contain_text("Appeal submitted to HR.")
+
+    async with signed_in_page(browser, console_stack, "HR admin", f"/console/cycles/{cycle}") as page:
+        await page.get_by_test_id("appeals-link").click()
+        await expect(page.get_by_role("heading", name="Appeals", exact=True)).to_be_visible()
+        card = page.locator("section.card", has_text="Two Hamburg deals")
+        await expect(card.locator("h2 .pill")).to_have_text("submitted")
+        await card.get_by_role("button", name="Take under review").click()
+        await expect(page.get_by_role("status")).to_contain_text("is under review")
+        await expect(card.locator("h2 .pill")).to_have_text("under_review")
+        await card.locator("select[name=outcome]").select_option("upheld")
+        await card.locator("textarea[name=note]").fill("Both deals were invoiced in Q3; the result stands.")
+        await shot(page, "10-hr-appeal-under-review")
+        await card.get_by_role("button", name="Resolve").click()
+        await expect(page.get_by_role("status").first).to_contain_text("of E0164 resolved: upheld")
+        resolved = page.locator("section.card", has_text="Resolved")
+        await expect(resolved.locator("tbody > tr").first).to_contain_text("the result stands")
+        await shot(page, "11-hr-appeal-resolved")
+
+    async with httpx.AsyncClient(base_url=console_stack.urls["feedback"]) as feedback:
+        appeals = ok(await feedback.get(f"/v1/cycles/{cycle}/appeals", headers=console_stack.headers("hr_admin")))
+    assert [(a["employee_id"], a["status"], a["resolved_by"]) for a in appeals] == [("E0164", "upheld", "hr-admin")]
 
 
 async def test_ops_finds_the_overdue_department(

@@ -134,6 +134,17 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/acknowledge"): _console(*READERS),
         ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/appeal"): _console(*READERS),
         ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/check-in"): _console(*PEOPLE),
+        ("GET", "/console/cycles/{cycle_id}/appeals"): _console(*HR),
+        ("POST", "/console/cycles/{cycle_id}/appeals/{appeal_id}/review"): _console(*HR),
+        ("POST", "/console/cycles/{cycle_id}/appeals/{appeal_id}/resolve"): _console(*HR),
+        ("GET", "/console/cycles/{cycle_id}/one-on-ones"): _console(*PEOPLE),
+        ("POST", "/console/cycles/{cycle_id}/one-on-ones"): _console("dept_head", "manager", "employee"),
+        ("POST", "/console/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items"): _console(
+            "dept_head", "manager", "employee"
+        ),
+        ("POST", "/console/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items/{item_id}"): _console(
+            "dept_head", "manager", "employee"
+        ),
         ("GET", "/console/ops"): _console(*MACHINE),
     },
     "goals": {

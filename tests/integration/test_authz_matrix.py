@@ -167,6 +167,10 @@ async def seed_cycles(world: World) -> None:
         "department_id": "sales",
         "employee_id": "E0164",
         "goal_id": "i-e0164",
+        # console pages over the feedback service (down here: the pages say so)
+        "appeal_id": "1",
+        "one_on_one_id": "1",
+        "item_id": "1",
     }
     world.owned = [("GET", "/v1/org/employees/{employee_id}")]
 

@@ -30,6 +30,8 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/approvals", {"hr_admin", "dept_head", "manager"}),
     (f"/console/cycles/{CYCLE}/calibration", {"hr_admin", "dept_head"}),
     (f"/console/cycles/{CYCLE}/collaboration", {"hr_admin", "dept_head", "manager", "ops"}),
+    (f"/console/cycles/{CYCLE}/appeals", {"hr_admin"}),
+    (f"/console/cycles/{CYCLE}/one-on-ones", {"hr_admin", "dept_head", "manager", "employee"}),
     ("/console/ops", {"hr_admin", "ops"}),
 ]
 ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "department_system")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -55,6 +56,11 @@ APPROVERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER)
 CALIBRATORS = (Role.HR_ADMIN, Role.DEPT_HEAD)
 LEADERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.OPS)
 CHECK_IN_ROLES = (Role.EMPLOYEE, Role.MANAGER, Role.DEPT_HEAD, Role.HR_ADMIN)
+ONE_ON_ONE_READERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
+"""Who may list 1:1s (feedback ``GET /one-on-ones``): the parties, and HR reads."""
+ONE_ON_ONE_PARTIES = (Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
+"""Who may create and change 1:1s and their action items (the feedback API then checks the parties)."""
+OPEN_APPEALS = ("submitted", "under_review")
 PUBLIC_PATHS = ("/console/sign-in", "/console/sign-out")
 DEV_ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee")
 PERSONAS = (
@@ -68,6 +74,8 @@ PERSONAS = (
 
 CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The review cycle.")]
 ItemId = Annotated[str, Path(min_length=1, max_length=64)]
+AppealId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The appeal (feedback service id).")]
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A 1:1 or action item id (feedback service).")]
 
 
 def access(*roles: Role) -> dict[str, Any]:
@@ -99,6 +107,10 @@ def _cycle_nav(user: ConsoleUser, cycle_id: str, active: str) -> str:
         items.append(("calibration", "Calibration"))
     if user.has(*LEADERS):
         items.append(("collaboration", "Collaboration"))
+    if user.has(*HR):
+        items.append(("appeals", "Appeals"))
+    if user.has(*ONE_ON_ONE_READERS):
+        items.append(("one-on-ones", "1:1s"))
     if user.principal.employee_id:
         items.append(("me", "My page"))
     links = []
@@ -423,6 +435,12 @@ async def cycle_page(request: Request, cycle_id: CycleId, user: Annotated[User, 
             body += notice(f"Workflow status unavailable: {status.error}", "error")
             body += f'<p><a href="{e(link)}">Open the cycle in the Temporal UI</a></p>'
         body += "</section>"
+    if user.has(*HR):
+        body += (
+            '<section class="card"><h2>Appeals</h2><p>Employees\' appeals of their released results, with the '
+            f'appeal window and HR\'s resolution deadline: <a href="{e(_cycle_path(cycle_id, "appeals"))}" '
+            'data-testid="appeals-link">review and resolve appeals</a>.</p></section>'
+        )
     return page(request, user, c["name"], body, cycle_id=cycle_id, active="overview")
 
 
@@ -864,12 +882,13 @@ async def person_page(
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
     emp = quote(employee_id, safe="")
-    person, goals, feedback, result, appeals = await asyncio.gather(
+    person, goals, feedback, result, appeals, meetings = await asyncio.gather(
         api.get("cycles", f"/v1/org/employees/{emp}"),
         api.get("goals", f"{base}/goals", {"employee_id": employee_id, "level": "individual", "limit": 100}),
         api.get("feedback", f"{base}/feedback", {"recipient_id": employee_id, "limit": 50}),
         api.get("feedback", f"{base}/results/{emp}"),
         api.get("feedback", f"{base}/appeals", {"limit": 100}),
+        api.get("feedback", f"{base}/one-on-ones", {"limit": 500}) if user.has(*ONE_ON_ONE_READERS) else _not_asked(),
     )
     if not person.ok:
         return page(
@@ -1001,6 +1020,24 @@ async def person_page(
     else:
         body += _problem(feedback, "feedback")
     body += "</section>"
+
+    # 1:1s of this employee (as report or as manager)
+    if user.has(*ONE_ON_ONE_READERS):
+        body += '<section class="card" data-testid="one-on-ones"><h2>1:1s</h2>'
+        if meetings.ok:
+            theirs = [m for m in meetings.data if employee_id in (m["employee_id"], m["manager_id"])]
+            body += _one_on_ones(user, cycle_id, theirs, back=path)
+        else:
+            body += _problem(meetings, "1:1s")
+        me = user.principal.employee_id
+        if me and user.has(*ONE_ON_ONE_PARTIES):
+            if own and p.get("manager_id"):
+                body += _one_on_one_form(
+                    user, cycle_id, back=path, fixed=(employee_id, f"you with your manager {p['manager_id']}")
+                )
+            elif not own and user.has(Role.MANAGER):
+                body += _one_on_one_form(user, cycle_id, back=path, fixed=(employee_id, f"you with {p['name']}"))
+        body += "</section>"
     return page(request, user, p["name"], body, cycle_id=cycle_id, active="me" if own else "")
 
 
@@ -1060,6 +1097,409 @@ async def check_in(
     )
     back = _cycle_path(cycle_id, "people", emp)
     return _redirect(back, error=answer.error) if not answer.ok else _redirect(back, msg="Check-in recorded.")
+
+
+# -- appeals (HR) ---------------------------------------------------------------------------------
+async def _not_asked() -> Answer:
+    """Stands in for a call the page does not make for this role."""
+    return Answer(0, [], None)
+
+
+def _history(events: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            fmt_dt(ev["at"]),
+            e(ev["actor"]),
+            e(ev["action"]),
+            f"{e(ev['from_status'] or '—')} → {e(ev['to_status'])}",
+            e(ev["note"] or ""),
+        ]
+        for ev in events
+    ]
+    return (
+        f"<details><summary>History ({len(rows)} step{'s' if len(rows) != 1 else ''})</summary>"
+        + table(["When", "Who", "Action", "Status", "Note"], rows, empty="No steps recorded.")
+        + "</details>"
+    )
+
+
+def _resolve_form(user: ConsoleUser, action: str, appeal: dict[str, Any], ratings: list[str]) -> str:
+    options = "".join(f'<option value="{o}">{o}</option>' for o in ("upheld", "adjusted", "rejected"))
+    choices = "".join(f'<option value="{e(r)}"></option>' for r in ratings)
+    return (
+        f'<form method="post" action="{e(action)}" data-testid="resolve-{e(appeal["id"])}">'
+        f'<input type="hidden" name="csrf" value="{e(user.csrf)}">'
+        f'<label>Outcome <select name="outcome">{options}</select></label>'
+        "<label>Note (kept with the appeal; the employee sees it)<br>"
+        '<textarea name="note" rows="2" cols="70" maxlength="2000" required></textarea></label>'
+        "<label>New score and rating (only when adjusted) "
+        f'<input name="new_score" inputmode="decimal" size="6" placeholder="{fmt_num(appeal["previous_score"], 2)}"> '
+        f'<input name="new_rating" list="ratings-{e(appeal["id"])}" size="14" maxlength="32" '
+        f'placeholder="{e(appeal["previous_rating"])}"><datalist id="ratings-{e(appeal["id"])}">{choices}</datalist>'
+        '</label><button type="submit">Resolve</button></form>'
+    )
+
+
+@router.get(
+    "/cycles/{cycle_id}/appeals",
+    summary="HR appeals: status, appeal window, HR resolution deadline (overdue highlighted), history; review, resolve",
+    response_class=HTMLResponse,
+    **access(*HR),
+)
+async def appeals_page(request: Request, cycle_id: CycleId, user: Annotated[User, _user(*HR)]) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    base = f"/v1/cycles/{quote(cycle_id, safe='')}"
+    appeals, overdue, results, config = await asyncio.gather(
+        api.get("feedback", f"{base}/appeals", {"limit": 500}),
+        api.get("feedback", "/v1/appeals/overdue", {"cycle_id": cycle_id, "limit": 500}),
+        api.get("feedback", f"{base}/results", {"limit": 500}),
+        api.get("feedback", f"{base}/config"),
+    )
+    if not appeals.ok:
+        return page(request, user, "Appeals", _problem(appeals, "the appeals"), cycle_id=cycle_id, active="appeals")
+    items: list[dict[str, Any]] = appeals.data
+    if overdue.ok:  # the feedback service's clock decides what is late
+        late = {a["id"] for a in overdue.data}
+    else:
+        now = datetime.now(UTC).isoformat()
+        late = {a["id"] for a in items if a["status"] in OPEN_APPEALS and a["hr_due_at"] < now}
+    window = {r["employee_id"]: r.get("appeal_deadline") for r in results.data} if results.ok else {}
+    ratings = sorted({r["rating"] for r in results.data}) if results.ok else []
+    open_items = sorted((a for a in items if a["status"] in OPEN_APPEALS), key=lambda a: a["hr_due_at"])
+    closed = [a for a in items if a["status"] not in OPEN_APPEALS]
+    body = (
+        f'<section class="card"><div class="grid"><div>Open<div class="kpi" data-testid="open-count">'
+        f"{len(open_items)}</div></div>"
+        f'<div>Overdue for HR<div class="kpi" data-testid="overdue-count">{len(late)}</div></div>'
+        f'<div>Resolved<div class="kpi">{len(closed)}</div></div>'
+    )
+    if config.ok:
+        body += (
+            f"<div>Rules<div>appeals within {e(config.data['appeal_window_days'])} days of release; "
+            f"HR resolves within {e(config.data['hr_resolution_days'])} days of submission</div></div>"
+        )
+    body += "</div></section>"
+    if not overdue.ok:
+        body += notice(f"Overdue appeals computed locally: {overdue.error}")
+    if not results.ok:
+        body += notice(f"Appeal windows unavailable: {results.error}")
+    for a in open_items:
+        action = _cycle_path(cycle_id, "appeals", str(a["id"]))
+        is_late = a["id"] in late
+        person = _cycle_path(cycle_id, "people", quote(a["employee_id"], safe=""))
+        due = fmt_dt(a["hr_due_at"]) + (f" {pill('overdue')}" if is_late else "")
+        body += (
+            f'<section class="card{" overdue" if is_late else ""}" data-testid="appeal-{e(a["id"])}">'
+            f'<h2>Appeal {e(a["id"])}: <a href="{e(person)}">{e(a["employee_id"])}</a> '
+            f'<span class="muted">{e(a["department_id"])}</span> {pill(a["status"])}</h2>'
+            f"<p>“{e(a['reason'])}”</p>"
+            f'<div class="grid"><div>Result appealed<div>{fmt_num(a["previous_score"], 2)} '
+            f"{e(a['previous_rating'])}</div></div>"
+            f"<div>Submitted<div>{fmt_dt(a['submitted_at'])}</div></div>"
+            f"<div>Appeal window ends<div>{fmt_dt(window.get(a['employee_id']))}</div></div>"
+            f'<div>HR must resolve by<div data-testid="hr-due">{due}</div></div></div>' + _history(a["events"])
+        )
+        if a["status"] == "submitted":
+            body += (
+                "<p>"
+                + button_form(
+                    f"{action}/review", "Take under review", csrf=user.csrf, secondary=True, test_id=f"review-{a['id']}"
+                )
+                + "</p>"
+            )
+        body += _resolve_form(user, f"{action}/resolve", a, ratings) + "</section>"
+    if not open_items:
+        body += notice("No open appeal.")
+    body += (
+        '<section class="card"><h2>Resolved</h2>'
+        + table(
+            ["Appeal", "Employee", "Outcome", "Result", "Resolved", "Note", "History"],
+            [
+                [
+                    e(a["id"]),
+                    e(a["employee_id"]),
+                    pill(a["status"]),
+                    f"{fmt_num(a['previous_score'], 2)} {e(a['previous_rating'])}"
+                    + (f" → {fmt_num(a['new_score'], 2)} {e(a['new_rating'])}" if a["status"] == "adjusted" else ""),
+                    f"{fmt_dt(a['resolved_at'])} by {e(a['resolved_by'])}"
+                    + (f" {pill('late')}" if a["resolved_at"] and a["resolved_at"] > a["hr_due_at"] else ""),
+                    e(a["resolution_note"] or ""),
+                    _history(a["events"]),
+                ]
+                for a in closed
+            ],
+            empty="No appeal resolved yet.",
+        )
+        + "</section>"
+    )
+    return page(request, user, "Appeals", body, cycle_id=cycle_id, active="appeals")
+
+
+@router.post("/cycles/{cycle_id}/appeals/{appeal_id}/review", summary="HR takes an appeal under review", **access(*HR))
+async def review_appeal(
+    request: Request, cycle_id: CycleId, appeal_id: AppealId, user: Annotated[User, _user(*HR)]
+) -> Response:
+    answer = await Upstream(request, user.token).post("feedback", f"/v1/appeals/{appeal_id}/review")
+    back = _cycle_path(cycle_id, "appeals")
+    if not answer.ok:
+        return _redirect(back, error=answer.error)
+    return _redirect(back, msg=f"Appeal {appeal_id} of {answer.data['employee_id']} is under review.")
+
+
+@router.post(
+    "/cycles/{cycle_id}/appeals/{appeal_id}/resolve",
+    summary="HR resolves an appeal: upheld, adjusted (new score and rating) or rejected, with a note",
+    **access(*HR),
+)
+async def resolve_appeal(
+    request: Request, cycle_id: CycleId, appeal_id: AppealId, user: Annotated[User, _user(*HR)]
+) -> Response:
+    form = await read_form(request)
+    back = _cycle_path(cycle_id, "appeals")
+    outcome = form.get("outcome", "")
+    score, rating = form.get("new_score", "").strip(), form.get("new_rating", "").strip()
+    body: dict[str, Any] = {"outcome": outcome, "note": form.get("note", "").strip()}
+    if outcome == "adjusted":
+        try:
+            body["new_score"] = float(score.replace(",", "."))
+        except ValueError:
+            return _redirect(back, error=f"an adjusted appeal needs a new score as a number (e.g. 3.4), not {score!r}")
+        if not rating:
+            return _redirect(back, error="an adjusted appeal needs a new rating (e.g. meets)")
+        body["new_rating"] = rating
+    elif score or rating:
+        return _redirect(back, error=f"a new score and rating go only with the outcome 'adjusted', not {outcome!r}")
+    answer = await Upstream(request, user.token).post("feedback", f"/v1/appeals/{appeal_id}/resolve", body)
+    if not answer.ok:
+        return _redirect(back, error=answer.error)
+    a = answer.data
+    change = f" to {fmt_num(a['new_score'], 2)} ({a['new_rating']})" if a["status"] == "adjusted" else ""
+    return _redirect(back, msg=f"Appeal {appeal_id} of {a['employee_id']} resolved: {a['status']}{change}.")
+
+
+# -- 1:1s -----------------------------------------------------------------------------------------
+def _back_to(form: dict[str, str], cycle_id: str) -> str:
+    """Where a 1:1 form returns: a page of this cycle (never elsewhere), else the 1:1s page."""
+    back = safe_next(form.get("back"))
+    prefix = _cycle_path(cycle_id)
+    return back if back == prefix or back.startswith(prefix + "/") else _cycle_path(cycle_id, "one-on-ones")
+
+
+def _one_on_ones(user: ConsoleUser, cycle_id: str, meetings: list[dict[str, Any]], *, back: str) -> str:
+    """Each 1:1 with its agenda, notes and action items; its parties get the item forms."""
+    if not meetings:
+        return '<p class="muted">No 1:1 recorded yet.</p>'
+    me = user.principal.employee_id
+    today = datetime.now(UTC).date().isoformat()
+    parts = []
+    for m in meetings:
+        party = bool(me) and me in (m["manager_id"], m["employee_id"]) and user.has(*ONE_ON_ONE_PARTIES)
+        action = _cycle_path(cycle_id, "one-on-ones", str(m["id"]), "action-items")
+        agenda = "".join(f"<li>{e(a)}</li>" for a in m["agenda"]) or '<li class="muted">no agenda</li>'
+        rows = []
+        for item in m["action_items"]:
+            checked = " checked" if item["done"] else ""
+            if party:
+                done = (
+                    f'<form class="inline" method="post" action="{e(action)}/{e(item["id"])}" '
+                    f'data-testid="item-{e(item["id"])}"><input type="hidden" name="csrf" value="{e(user.csrf)}">'
+                    f'<input type="hidden" name="back" value="{e(back)}"><input type="hidden" name="done" value="0">'
+                    f'<label class="inline"><input type="checkbox" name="done" value="1"{checked}> done</label> '
+                    '<button type="submit" class="secondary">Save</button></form>'
+                )
+            else:
+                done = f'<input type="checkbox" disabled{checked} aria-label="done">'
+            late = not item["done"] and item["due_date"] < today
+            rows.append(
+                [
+                    e(item["description"]),
+                    e(item["owner_id"]),
+                    e(item["due_date"]) + (f" {pill('overdue')}" if late else ""),
+                    done,
+                ]
+            )
+        parts.append(
+            f'<div class="card" data-testid="one-on-one-{e(m["id"])}" style="border-top:1px solid #e6e9ef;'
+            f'padding-top:.5rem"><h3>{fmt_dt(m["scheduled_for"])} · {e(m["manager_id"])} with '
+            f'{e(m["employee_id"])}</h3><div class="grid"><div><strong>Agenda</strong><ul>{agenda}</ul></div>'
+            f'<div><strong>Notes</strong><p style="white-space:pre-wrap">{e(m["notes"]) if m["notes"] else "—"}</p>'
+            "</div></div>" + table(["Action item", "Owner", "Due", "Done"], rows, empty="No action items.")
+        )
+        if party:
+            owners = "".join(f'<option value="{e(o)}">{e(o)}</option>' for o in (m["employee_id"], m["manager_id"]))
+            parts.append(
+                f'<form method="post" action="{e(action)}" data-testid="add-item-{e(m["id"])}">'
+                f'<input type="hidden" name="csrf" value="{e(user.csrf)}"><input type="hidden" name="back" '
+                f'value="{e(back)}"><input name="description" required maxlength="1000" size="40" '
+                f'placeholder="new action item" aria-label="action item"> <select name="owner_id" aria-label="owner">'
+                f'{owners}</select> <input type="date" name="due_date" required aria-label="due date"> '
+                '<button type="submit" class="secondary">Add action item</button></form>'
+            )
+        parts.append("</div>")
+    return "".join(parts)
+
+
+def _one_on_one_form(
+    user: ConsoleUser,
+    cycle_id: str,
+    *,
+    back: str,
+    fixed: tuple[str, str] | None = None,
+    reports: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The "new 1:1" form: for one fixed person (their page) or a choice of reports."""
+    if fixed is not None:
+        who = f'<input type="hidden" name="employee_id" value="{e(fixed[0])}"><p class="muted">{e(fixed[1])}</p>'
+    elif reports:
+        options = "".join(f'<option value="{e(i)}">{e(n)} ({e(i)})</option>' for i, n in reports)
+        who = f'<label>Report <select name="employee_id">{options}</select></label>'
+    else:
+        who = '<label>Employee id <input name="employee_id" required maxlength="64"></label>'
+    when = datetime.now(UTC).replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M")
+    return (
+        f'<form method="post" action="{e(_cycle_path(cycle_id, "one-on-ones"))}" data-testid="new-one-on-one">'
+        f'<input type="hidden" name="csrf" value="{e(user.csrf)}"><input type="hidden" name="back" value="{e(back)}">'
+        f"<h3>New 1:1</h3>{who}"
+        f'<label>When (UTC) <input type="datetime-local" name="scheduled_for" value="{when}" required></label>'
+        '<label>Agenda (one topic per line)<br><textarea name="agenda" rows="3" cols="60"></textarea></label>'
+        '<label>Notes<br><textarea name="notes" rows="3" cols="60" maxlength="20000"></textarea></label>'
+        '<button type="submit">Record 1:1</button></form>'
+    )
+
+
+@router.get(
+    "/cycles/{cycle_id}/one-on-ones",
+    summary="1:1s: yours as manager or report (HR reads all), with action items; record a 1:1 with a report",
+    response_class=HTMLResponse,
+    **access(*ONE_ON_ONE_READERS),
+)
+async def one_on_ones_page(
+    request: Request, cycle_id: CycleId, user: Annotated[User, _user(*ONE_ON_ONE_READERS)]
+) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    me = user.principal.employee_id
+    meetings, reports = await asyncio.gather(
+        api.get("feedback", f"/v1/cycles/{quote(cycle_id, safe='')}/one-on-ones", {"limit": 500}),
+        api.get("cycles", "/v1/org/employees", {"manager_id": me, "limit": 500})
+        if me and user.has(Role.MANAGER)
+        else _not_asked(),
+    )
+    path = _cycle_path(cycle_id, "one-on-ones")
+    if not meetings.ok:
+        return page(request, user, "1:1s", _problem(meetings, "1:1s"), cycle_id=cycle_id, active="one-on-ones")
+    items: list[dict[str, Any]] = meetings.data
+    body = ""
+    if me and user.has(Role.MANAGER):
+        direct = [(r["employee_id"], r["name"]) for r in reports.data["items"]] if reports.ok and reports.data else []
+        body += '<section class="card">' + _one_on_one_form(user, cycle_id, back=path, reports=direct) + "</section>"
+    elif me and user.has(*ONE_ON_ONE_PARTIES):
+        body += (
+            '<section class="card">'
+            + _one_on_one_form(user, cycle_id, back=path, fixed=(me, "you with your manager"))
+            + "</section>"
+        )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in items:
+        other = m["employee_id"] if m["employee_id"] != me else m["manager_id"]
+        groups.setdefault(other if me else f"{m['manager_id']} with {m['employee_id']}", []).append(m)
+    for who, group in sorted(groups.items()):
+        open_items = sum(1 for m in group for i in m["action_items"] if not i["done"])
+        link = ""
+        if me:
+            person = _cycle_path(cycle_id, "people", quote(who, safe=""))
+            link = f' <a class="muted" href="{e(person)}">their page</a>'
+        body += (
+            f'<section class="card"><h2>{e(who)}{link} <span class="muted">{len(group)} 1:1(s), '
+            f"{open_items} open action item(s)</span></h2>"
+            + _one_on_ones(user, cycle_id, group, back=path)
+            + "</section>"
+        )
+    if not items:
+        body += notice("No 1:1 recorded in this cycle yet.")
+    return page(request, user, "1:1s", body, cycle_id=cycle_id, active="one-on-ones")
+
+
+def _scheduled_for(value: str) -> str | None:
+    """A ``datetime-local`` value (taken as UTC) or an ISO timestamp, as ISO with a zone; None when invalid."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@router.post(
+    "/cycles/{cycle_id}/one-on-ones",
+    summary="Record a 1:1 (a manager with a report, or an employee with their manager)",
+    **access(*ONE_ON_ONE_PARTIES),
+)
+async def create_one_on_one(
+    request: Request, cycle_id: CycleId, user: Annotated[User, _user(*ONE_ON_ONE_PARTIES)]
+) -> Response:
+    form = await read_form(request)
+    back = _back_to(form, cycle_id)
+    when = _scheduled_for(form.get("scheduled_for", ""))
+    if when is None:
+        return _redirect(back, error=f"'when' must be a date and time, not {form.get('scheduled_for', '')!r}")
+    body = {
+        "employee_id": form.get("employee_id", "").strip(),
+        "scheduled_for": when,
+        "agenda": [line.strip() for line in form.get("agenda", "").splitlines() if line.strip()],
+        "notes": form.get("notes", "").strip(),
+    }
+    answer = await Upstream(request, user.token).post(
+        "feedback", f"/v1/cycles/{quote(cycle_id, safe='')}/one-on-ones", body
+    )
+    if not answer.ok:
+        return _redirect(back, error=answer.error)
+    m = answer.data
+    return _redirect(back, msg=f"1:1 of {m['manager_id']} with {m['employee_id']} recorded for {when[:16]} UTC.")
+
+
+@router.post(
+    "/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items",
+    summary="Add an action item (owner and due date) to a 1:1",
+    **access(*ONE_ON_ONE_PARTIES),
+)
+async def add_action_item(
+    request: Request, cycle_id: CycleId, one_on_one_id: RowId, user: Annotated[User, _user(*ONE_ON_ONE_PARTIES)]
+) -> Response:
+    form = await read_form(request)
+    back = _back_to(form, cycle_id)
+    body = {
+        "description": form.get("description", "").strip(),
+        "owner_id": form.get("owner_id", "").strip(),
+        "due_date": form.get("due_date", "").strip(),
+    }
+    answer = await Upstream(request, user.token).post("feedback", f"/v1/one-on-ones/{one_on_one_id}/action-items", body)
+    if not answer.ok:
+        return _redirect(back, error=answer.error)
+    item = answer.data
+    return _redirect(back, msg=f"Action item added for {item['owner_id']}, due {item['due_date']}.")
+
+
+@router.post(
+    "/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items/{item_id}",
+    summary="Mark a 1:1 action item done (or not done)",
+    **access(*ONE_ON_ONE_PARTIES),
+)
+async def update_action_item(
+    request: Request,
+    cycle_id: CycleId,
+    one_on_one_id: RowId,
+    item_id: RowId,
+    user: Annotated[User, _user(*ONE_ON_ONE_PARTIES)],
+) -> Response:
+    form = await read_form(request)
+    back = _back_to(form, cycle_id)
+    done = form.get("done", "0") in ("1", "on", "true")
+    answer = await Upstream(request, user.token).call(
+        "PATCH", "feedback", f"/v1/one-on-ones/{one_on_one_id}/action-items/{item_id}", body={"done": done}
+    )
+    if not answer.ok:
+        return _redirect(back, error=answer.error)
+    state = "done" if answer.data["done"] else "open again"
+    return _redirect(back, msg=f"Action item '{answer.data['description']}' is {state}.")
 
 
 # -- ops ------------------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ border-radius:3px;height:10px;width:140px;display:inline-block;vertical-align:mi
 .meter>span{display:block;height:100%;background:#2e8b57}.tree ul{list-style:none;padding-left:1.2rem;
 border-left:1px dashed #c5cbd6;margin:.2rem 0}.tree li{margin:.25rem 0}.heat td{text-align:center;min-width:64px}
 .kpi{font-size:1.6rem;font-weight:700}
+.pill.overdue,.pill.late,.pill.rejected{background:#fbe0dd;color:#a4271b}.pill.under_review{background:#fdf0cf;
+color:#7a5a00}.pill.upheld,.pill.adjusted{background:#d9f2e1;color:#17673a}section.card.overdue{background:#fff6f5;
+border-color:#f3c1bb;border-left:4px solid #c0392b}h3{font-size:1rem;margin:.4rem 0}label.inline{display:inline}
 """
 
 
