@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
     kafka_ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mTLS.")
     kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the client key.")
+    kafka_enforce_principal: bool = Field(
+        default=False,
+        description=(
+            "Tracking consumer: dead-letter metric records whose tandem-principal-department header (stamped by "
+            "the ingest gateway) is missing or names another department than the event's department_id."
+        ),
+    )
     temporal_address: str = Field(default="127.0.0.1:7233")
     temporal_namespace: str = Field(default="default")
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233")

@@ -75,6 +75,7 @@ def create_app(
                 dlq_topic=dlq_topic,
                 idempotence=settings.kafka_idempotence,
                 security=KafkaSecurity.from_settings(settings),
+                enforce_principal=settings.kafka_enforce_principal,
             )
             app.state.tracking_consumer = consumer
             app.state.tracking_tasks.append(asyncio.create_task(consumer.run(), name="tracking-consumer"))

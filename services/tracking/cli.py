@@ -93,7 +93,7 @@ def consume(
     topic: Annotated[str, typer.Option(help="Metrics topic.")] = "metrics.v1",
     dlq_topic: Annotated[str, typer.Option(help="Dead-letter topic.")] = "metrics.dlq.v1",
     migrate: Annotated[bool, typer.Option(help="Run the tracking migrations first.")] = True,
-    max_records: Annotated[int, typer.Option(help="Records per getmany batch.", min=1)] = 5000,
+    max_records: Annotated[int, typer.Option(help="Records per getmany batch.", min=1)] = 10_000,
 ) -> None:
     """Run the tracking consumer as its own process (SIGTERM/Ctrl-C stops it after the batch in flight)."""
     _dev_default()
@@ -101,7 +101,7 @@ def consume(
     from services.common.kafka import KafkaSecurity
     from services.common.migrations import upgrade
     from services.common.settings import Settings
-    from services.tracking.consumer import TrackingConsumer
+    from services.tracking.consumer import TrackingConsumer, freeze_startup_heap
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
@@ -121,7 +121,10 @@ def consume(
             idempotence=settings.kafka_idempotence,
             max_records=max_records,
             security=KafkaSecurity.from_settings(settings),
+            enforce_principal=settings.kafka_enforce_principal,
         )
+        # Everything allocated so far lives as long as the process: keep it out of full collections.
+        freeze_startup_heap()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, consumer.stop)

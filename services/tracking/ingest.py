@@ -35,6 +35,7 @@ import base64
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import DeadLetter, MetricEvent
 from contracts.tracking import LateDataPolicy
+from services.common.kafka import principal_mismatch
 from services.tracking.models import (
     TrackingCatalog,
     TrackingDeadLetter,
@@ -79,6 +81,7 @@ __all__ = [
     "parse_message",
     "prepare_batch",
     "store_batch",
+    "store_new_batch",
     "validate_values",
 ]
 
@@ -137,6 +140,7 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass
@@ -268,6 +272,10 @@ class PreparedBatch:
     stamps: list[float]
     columns: dict[str, Any] | None = None
     """PostgreSQL only: the bound parameters of the insert (see ``_serialise``)."""
+    new_batch_args: tuple[Any, ...] | None = None
+    """PostgreSQL only, when every event is storable and nothing is dead-lettered: the positional
+    arguments of ``store_new_batch``'s single statement (insert + aggregates, computed as if every
+    event were new); ``None`` when that fast path does not apply."""
 
 
 _STATUS_CODES = {
@@ -319,17 +327,51 @@ def prepare_batch(
     catalog: CatalogIndex,
     now: datetime | None = None,
     postgres: bool = False,
+    enforce_principal: bool = False,
 ) -> PreparedBatch:
     """Validate and route ``messages``; no I/O, so the consumer overlaps it with the previous batch's writes.
 
     With ``postgres``, also build the PostgreSQL insert's parameters (``store_batch`` builds them
-    otherwise when it needs them).
+    otherwise when it needs them) and, when the whole batch is clean, the single-statement fast
+    path's arguments (``store_new_batch``).
+
+    With ``enforce_principal``, a valid event whose record lacks the ingest gateway's
+    ``tandem-principal-department`` header, or whose header names another department than the
+    event's ``department_id``, is dead-lettered (``services.common.kafka.principal_mismatch``).
     """
     with gc_paused():
-        return _prepare(messages, catalog=catalog, now=now or datetime.now(UTC), postgres=postgres)
+        return _prepare(
+            messages,
+            catalog=catalog,
+            now=now or datetime.now(UTC),
+            postgres=postgres,
+            enforce_principal=enforce_principal,
+        )
 
 
-def _prepare(messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime, postgres: bool) -> PreparedBatch:
+PRINCIPAL_REASON_PREFIX = "principal check failed: "
+
+
+def _check_principals(
+    kept: list[RawMessage], events: list[MetricEvent], dead_letters: list[DeadLetter], now: datetime
+) -> tuple[list[RawMessage], list[MetricEvent]]:
+    """Drop (and dead-letter) the events whose gateway-stamped department disagrees with theirs."""
+    refused: dict[int, str] = {}
+    for i, (message, event) in enumerate(zip(kept, events, strict=True)):
+        reason = principal_mismatch(getattr(message, "headers", None), department_id=event.department_id)
+        if reason is not None:
+            refused[i] = reason
+    if not refused:
+        return kept, events
+    for i, reason in refused.items():
+        dead_letters.append(dead_letter(kept[i], PRINCIPAL_REASON_PREFIX + reason, now))
+    keep = [i for i in range(len(kept)) if i not in refused]
+    return [kept[i] for i in keep], [events[i] for i in keep]
+
+
+def _prepare(
+    messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: datetime, postgres: bool, enforce_principal: bool
+) -> PreparedBatch:
     dead_letters: list[DeadLetter] = []
     kept = list(messages)
     values = [m.value for m in kept]
@@ -344,6 +386,8 @@ def _prepare(messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: date
         for index, reason in sorted(rejected.items()):
             dead_letters.append(dead_letter(kept[index], reason, now))
         kept = [m for i, m in enumerate(kept) if i not in rejected]
+    if enforce_principal and events:
+        kept, events = _check_principals(kept, events, dead_letters, now)
     routes, stamps = catalog.route_batch(events)
     batch = PreparedBatch(
         received=len(messages),
@@ -356,6 +400,8 @@ def _prepare(messages: Sequence[RawMessage], *, catalog: CatalogIndex, now: date
     )
     if postgres and events:
         _serialise(batch)
+        if not batch.dead_letters and not any(r.status == EventStatus.REJECTED for r in batch.routes):
+            batch.new_batch_args = _new_batch_args(batch)
     return batch
 
 
@@ -604,6 +650,156 @@ _PG_INSERT_EVENTS = text(
     SELECT coalesce(array_agg(f.idx ORDER BY f.idx), '{{}}') FROM firsts AS f JOIN ins USING (event_id)
     """
 ).bindparams(_RECEIVED_AT)
+
+
+# --------------------------------------------------------------------------- fast path (PostgreSQL)
+
+
+def _positional(sql: str, names: Sequence[str]) -> str:
+    """``:name`` bind parameters to asyncpg's ``$n`` (``n`` = 1 + the name's index in ``names``)."""
+    index = {name: i + 1 for i, name in enumerate(names)}
+    return re.sub(r"(?<![:\w]):([a-z_]+)", lambda m: f"${index[m.group(1)]}", sql)
+
+
+_NEW_BATCH_NAMES = (
+    # events (see _serialise)
+    "event_id", "value", "sec", "usec", "series", "codes",
+    "s_source", "s_department_id", "s_metric", "s_unit", "s_employee_id", "s_dimensions",
+    "received_at",
+    # per (cycle, KPI) deltas
+    "k_cycle", "k_kpi", "k_n", "k_sum", "k_min", "k_max", "k_last", "k_last_at", "k_last_id",
+    # per (cycle, KPI, bucket) deltas
+    "b_cycle", "b_kpi", "b_start", "b_n", "b_sum", "b_min", "b_max", "b_last", "b_last_at", "b_last_id",
+)  # fmt: skip
+
+# One statement, atomic on its own (run outside a transaction): insert every event, merge the
+# batch's per-KPI deltas into tracking_kpi and upsert its per-bucket deltas, exactly what
+# store_batch does for a batch of new events. If any event_id is stored already (or twice in the
+# batch) the unique index fails the whole statement and nothing is applied; deltas are sorted by
+# key, like store_batch's, so concurrent consumers usually lock rows in the same order (a deadlock
+# also just fails the statement, and the batch takes store_batch's path).
+_PG_STORE_NEW_BATCH = _positional(
+    f"""
+    WITH src AS ({_PG_EVENTS_SOURCE}),
+    ins AS ({_PG_INSERT_COLUMNS} FROM src),
+    kpi AS (
+        UPDATE tracking_kpi AS t SET
+            event_count = t.event_count + d.n,
+            value_sum = t.value_sum + d.s,
+            value_min = CASE WHEN t.value_min IS NULL OR d.mn < t.value_min THEN d.mn ELSE t.value_min END,
+            value_max = CASE WHEN t.value_max IS NULL OR d.mx > t.value_max THEN d.mx ELSE t.value_max END,
+            last_value = CASE WHEN {{later}} THEN d.lv ELSE t.last_value END,
+            last_event_id = CASE WHEN {{later}} THEN d.lid ELSE t.last_event_id END,
+            last_occurred_at = CASE WHEN {{later}} THEN d.lo ELSE t.last_occurred_at END,
+            last_received_at = CAST(:received_at AS timestamptz)
+        FROM unnest(
+            CAST(:k_cycle AS varchar[]), CAST(:k_kpi AS varchar[]), CAST(:k_n AS int8[]), CAST(:k_sum AS float8[]),
+            CAST(:k_min AS float8[]), CAST(:k_max AS float8[]), CAST(:k_last AS float8[]),
+            CAST(:k_last_at AS timestamptz[]), CAST(:k_last_id AS varchar[])
+        ) AS d(c, k, n, s, mn, mx, lv, lo, lid)
+        WHERE t.cycle_id = d.c AND t.kpi_id = d.k
+    ),
+    bucket AS (
+        INSERT INTO tracking_kpi_bucket AS t
+            (cycle_id, kpi_id, bucket_start, event_count, value_sum, value_min, value_max, last_value,
+             last_occurred_at, last_event_id)
+        SELECT * FROM unnest(
+            CAST(:b_cycle AS varchar[]), CAST(:b_kpi AS varchar[]), CAST(:b_start AS timestamptz[]),
+            CAST(:b_n AS int8[]), CAST(:b_sum AS float8[]), CAST(:b_min AS float8[]), CAST(:b_max AS float8[]),
+            CAST(:b_last AS float8[]), CAST(:b_last_at AS timestamptz[]), CAST(:b_last_id AS varchar[])
+        )
+        ON CONFLICT (cycle_id, kpi_id, bucket_start) DO UPDATE SET
+            event_count = t.event_count + EXCLUDED.event_count,
+            value_sum = t.value_sum + EXCLUDED.value_sum,
+            value_min = CASE WHEN EXCLUDED.value_min < t.value_min THEN EXCLUDED.value_min ELSE t.value_min END,
+            value_max = CASE WHEN EXCLUDED.value_max > t.value_max THEN EXCLUDED.value_max ELSE t.value_max END,
+            last_value = CASE WHEN {{later_ex}} THEN EXCLUDED.last_value ELSE t.last_value END,
+            last_event_id = CASE WHEN {{later_ex}} THEN EXCLUDED.last_event_id ELSE t.last_event_id END,
+            last_occurred_at = CASE WHEN {{later_ex}} THEN EXCLUDED.last_occurred_at ELSE t.last_occurred_at END
+    )
+    SELECT 1
+    """.replace(
+        "{later}",
+        "(t.last_occurred_at IS NULL OR d.lo > t.last_occurred_at OR "
+        "(d.lo = t.last_occurred_at AND d.lid > t.last_event_id))",
+    ).replace(
+        "{later_ex}",
+        "(t.last_occurred_at IS NULL OR EXCLUDED.last_occurred_at > t.last_occurred_at OR "
+        "(EXCLUDED.last_occurred_at = t.last_occurred_at AND EXCLUDED.last_event_id > t.last_event_id))",
+    ),
+    _NEW_BATCH_NAMES,
+)
+
+
+def _new_batch_args(batch: PreparedBatch) -> tuple[Any, ...]:
+    """``_PG_STORE_NEW_BATCH``'s arguments: the insert's columns and the aggregates of every event."""
+    events = batch.events
+    per_kpi, per_bucket = group_batch_deltas(
+        range(len(events)),
+        routes=batch.routes,
+        stamps=batch.stamps,
+        values=batch.columns["value"] if batch.columns else [e.value for e in events],
+        occurred=[e.occurred_at for e in events],
+        event_ids=lambda i: str(events[i].event_id),
+    )
+    kpis = sorted(per_kpi.items())
+    buckets = sorted(per_bucket.items())
+    columns = {**(batch.columns or {}), "received_at": batch.now}
+    columns.update(
+        k_cycle=[key[0] for key, _ in kpis],
+        k_kpi=[key[1] for key, _ in kpis],
+        k_n=[a.count for _, a in kpis],
+        k_sum=[a.total for _, a in kpis],
+        k_min=[a.minimum for _, a in kpis],
+        k_max=[a.maximum for _, a in kpis],
+        k_last=[a.last_value for _, a in kpis],
+        k_last_at=[a.last_occurred_at for _, a in kpis],
+        k_last_id=[a.last_event_id for _, a in kpis],
+        b_cycle=[key[0] for key, _ in buckets],
+        b_kpi=[key[1] for key, _ in buckets],
+        b_start=[key[2] for key, _ in buckets],
+        b_n=[a.count for _, a in buckets],
+        b_sum=[a.total for _, a in buckets],
+        b_min=[a.minimum for _, a in buckets],
+        b_max=[a.maximum for _, a in buckets],
+        b_last=[a.last_value for _, a in buckets],
+        b_last_at=[a.last_occurred_at for _, a in buckets],
+        b_last_id=[a.last_event_id for _, a in buckets],
+    )
+    return tuple(columns[name] for name in _NEW_BATCH_NAMES)
+
+
+async def store_new_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchResult | None:
+    """PostgreSQL fast path for a clean batch of new events: one round trip, committed on return.
+
+    Runs ``batch.new_batch_args`` as a single statement on ``conn``'s driver connection while
+    ``conn`` has no transaction open (a single statement is its own transaction): the events are
+    stored and the aggregates merged together, or nothing is. Returns ``None`` (nothing stored)
+    when the fast path does not apply: not PostgreSQL, a transaction is open, the batch has dead
+    letters or rejected events, or an ``event_id`` is already stored (a redelivery) or twice in
+    the batch; then ``store_batch`` in a transaction does the exact work.
+    """
+    args = batch.new_batch_args
+    if args is None or conn.dialect.name != "postgresql" or conn.in_transaction():
+        return None
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        await driver.fetchval(_PG_STORE_NEW_BATCH, *args)
+    except Exception as exc:  # asyncpg.PostgresError; asyncpg is only imported with the dialect
+        if getattr(exc, "sqlstate", None) in _RETRY_WITH_ON_CONFLICT:
+            return None
+        raise
+    result = BatchResult(received=batch.received, inserted=len(batch.events))
+    for routing in batch.routes:
+        status = routing.status
+        if status == EventStatus.APPLIED:
+            result.applied += 1
+        elif status == EventStatus.UNMAPPED:
+            result.unmapped += 1
+        elif status == EventStatus.DEFERRED:
+            result.deferred += 1
+    return result
 
 
 def _later(stored_at: Any, stored_id: Any, new_at: Any, new_id: Any) -> Any:

@@ -94,12 +94,14 @@ async def _stored_ids(engine: Any) -> set[str]:
         return set((await session.scalars(select(TrackingMetricEvent.event_id))).all())
 
 
-async def _wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+async def _wait_for(
+    check: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.3
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(interval)
 
 
 def _event(value: float) -> MetricEvent:
@@ -199,7 +201,8 @@ async def test_b_consumer_killed_mid_batch_resumes_exactly_once(kafka_broker: An
     argv = [
         sys.executable, "-m", "services.cli", "tracking", "consume", "--bootstrap", servers,
         "--database-url", postgres_url, "--group", group, "--topic", topic, "--dlq-topic", f"{topic}.dlq",
-        "--no-migrate", "--max-records", "300",
+        # small batches: the consumer must still be mid-backlog when the test notices progress and kills it
+        "--no-migrate", "--max-records", "100",
     ]
 
     def spawn() -> subprocess.Popen[bytes]:
@@ -210,7 +213,7 @@ async def test_b_consumer_killed_mid_batch_resumes_exactly_once(kafka_broker: An
         async def some_stored() -> bool:
             return (await _stored(engine))[0] >= 2_000
 
-        await _wait_for(some_stored, 45, "the first consumer to store events")
+        await _wait_for(some_stored, 45, "the first consumer to store events", interval=0.02)
         first.send_signal(signal.SIGKILL)  # kill -9 while it is working through the backlog
         first.wait(10)
         stored_at_kill = (await _stored(engine))[0]

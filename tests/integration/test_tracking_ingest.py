@@ -15,8 +15,15 @@ from contracts.tracking import LateDataPolicy
 from services.common.db import create_engine, create_session_factory
 from services.common.migrations import upgrade
 from services.tracking import service
-from services.tracking.ingest import RawMessage, ingest_batch, load_catalog
-from services.tracking.models import TrackingDeadLetter, TrackingKpi, TrackingMetricEvent
+from services.tracking.ingest import (
+    RawMessage,
+    ingest_batch,
+    load_catalog,
+    prepare_batch,
+    store_batch,
+    store_new_batch,
+)
+from services.tracking.models import TrackingDeadLetter, TrackingKpi, TrackingKpiBucket, TrackingMetricEvent
 
 T0 = datetime(2026, 2, 1, 9, tzinfo=UTC)
 
@@ -170,5 +177,82 @@ async def test_a_kpi_added_later_is_backfilled_from_stored_events(database_url: 
             assert export["output"].actual_value == 10.0 and export["uptime"].actual_value == 2.0
             assert export["uptime"].event_count == 5
             assert (await service.unmapped_summary(session=session))[1] == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_the_single_statement_path_matches_the_transactional_one(database_url: str) -> None:
+    """``store_new_batch`` (one self-committing statement, PostgreSQL) stores and aggregates a clean
+    batch exactly like ``store_batch``; a redelivery makes it refuse the whole batch (nothing
+    applied) and the transactional path counts only the new events."""
+    await upgrade("tracking", database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    postgres = database_url.startswith("postgresql")
+    try:
+        async with sessions() as session:
+            await service.replace_catalog(
+                session=session,
+                catalog=KpiCatalog(
+                    cycle_id="c1",
+                    period_start=date(2026, 1, 1),
+                    period_end=date(2026, 3, 31),
+                    kpis=[
+                        kpi("rev-sum", "sales.revenue", Aggregation.SUM),
+                        kpi("rev-last", "sales.revenue", Aggregation.LAST).model_copy(
+                            update={"update_frequency_hours": 1}
+                        ),
+                        kpi("defects", "production.defect_rate", Aggregation.AVG),
+                    ],
+                ),
+                late_data_policy=LateDataPolicy.ACCEPT,
+                grace_hours=1,
+                check_in_cadence_days=14,
+            )
+        rng = random.Random(11)
+        events = [
+            metric_event(
+                rng.choice(["sales.revenue", "production.defect_rate", "marketing.leads"]),
+                float(rng.randint(-50, 1000)),
+                T0 + timedelta(minutes=rng.randint(0, 3000)),
+            )
+            for _ in range(400)
+        ]
+        events.append({**events[0], "event_id": str(uuid.uuid4())})  # a tie on occurred_at: event_id decides
+        messages = [message(i, e) for i, e in enumerate(events)]
+        paths = []
+        async with engine.connect() as conn:
+            async with conn.begin():
+                catalog = await load_catalog(conn)
+            # the second batch re-delivers 50 events of the first
+            for batch, new in ((messages[:250], 250), (messages[200:300], 50), (messages[300:], 101)):
+                prepared = prepare_batch(batch, catalog=catalog, postgres=postgres)
+                result = await store_new_batch(conn, prepared)
+                paths.append(result is not None)
+                if result is None:
+                    async with conn.begin():
+                        result = await store_batch(conn, prepared)
+                assert (result.inserted, result.duplicates) == (new, len(batch) - new)
+        assert paths == ([True, False, True] if postgres else [False, False, False])
+
+        async with sessions() as session:
+            stored = (await session.execute(select(func.count()).select_from(TrackingMetricEvent))).scalar_one()
+            assert stored == len(events)
+            rows = {k.kpi_id: k for k in (await session.scalars(select(TrackingKpi))).all()}
+            buckets = (await session.scalars(select(TrackingKpiBucket))).all()
+        expected = (("rev-sum", "sales.revenue"), ("rev-last", "sales.revenue"), ("defects", "production.defect_rate"))
+        for kpi_id, metric in expected:
+            mine = [e for e in events if e["metric"] == metric]
+            values = [e["value"] for e in mine]
+            last = max(mine, key=lambda e: (datetime.fromisoformat(e["occurred_at"]), e["event_id"]))
+            row = rows[kpi_id]
+            assert (row.event_count, row.value_min, row.value_max) == (len(mine), min(values), max(values))
+            assert abs(row.value_sum - sum(values)) < 1e-9
+            assert (row.last_value, row.last_event_id) == (last["value"], last["event_id"])
+            own = [b for b in buckets if b.kpi_id == kpi_id]
+            assert sum(b.event_count for b in own) == len(mine)
+            assert abs(sum(b.value_sum for b in own) - sum(values)) < 1e-9
+            assert min(b.value_min for b in own) == min(values) and max(b.value_max for b in own) == max(values)
+        assert len([b for b in buckets if b.kpi_id == "rev-last"]) > len([b for b in buckets if b.kpi_id == "rev-sum"])
     finally:
         await engine.dispose()
