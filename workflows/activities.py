@@ -277,6 +277,10 @@ class CycleActivities:
 
     _force_exit_result_application = _exit_result_application
 
+    async def _enter_closed(self, a: StageAction) -> str:
+        await self._call("POST", "cycles", f"/v1/cycles/{a.cycle_id}/closed")
+        return "cycle recorded as closed"
+
     async def _compensate_goal_setting(self, a: StageAction) -> str:
         return await self._withdraw(a)
 

@@ -46,6 +46,7 @@ STAGE = SearchAttributeKey.for_keyword("Stage")
 DEPARTMENT_ID = SearchAttributeKey.for_keyword("DepartmentId")
 
 STAGE_ACTION_TIMEOUT = timedelta(minutes=5)
+RECORD_CLOSED_PATCH = "record-cycle-closed"
 
 
 @workflow.defn
@@ -176,6 +177,9 @@ class ReviewCycleWorkflow:
             if next_index < len(STAGE_ORDER) and workflow.info().get_current_history_length() > inp.history_event_limit:
                 workflow.continue_as_new(self._carry_over(inp, STAGE_ORDER[next_index]))
         self._set_stage(Stage.CLOSED)
+        if workflow.patched(RECORD_CLOSED_PATCH):
+            # The cycles service's row says "closed" too, not only the workflow.
+            await self._stage_action(inp, Stage.CLOSED, "enter")
         return self.status()
 
     @staticmethod

@@ -209,8 +209,31 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 """The body of every 4xx the services send: request validation errors and ``DomainError``."""
 
 
+def route_roles(routes: Sequence[Any], prefix: str = "") -> dict[tuple[str, str], set[str]]:
+    """(METHOD, path) -> the roles its ``requires(...)`` dependencies admit, for every API route."""
+    from fastapi.routing import APIRoute
+
+    found: dict[tuple[str, str], set[str]] = {}
+    for route in routes:
+        if isinstance(route, APIRoute):
+            allowed = _allowed_roles(route.dependant)
+            for method in route.methods or ():
+                found[(method, prefix + route.path)] = allowed
+        elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.120)
+            found.update(route_roles(route.original_router.routes, prefix + route.include_context.prefix))
+    return {key: value for key, value in found.items() if value}
+
+
+def _allowed_roles(dependant: Any) -> set[str]:
+    roles: set[str] = set(getattr(dependant.call, "allowed_roles", ()) or ())
+    for sub in dependant.dependencies:
+        roles |= _allowed_roles(sub)
+    return roles
+
+
 def _declare_problem_body(app: FastAPI) -> None:
-    """Document 422 as the body the handlers above really send, not FastAPI's default list."""
+    """Document 422 as the body the handlers really send (not FastAPI's default list), and each
+    operation's roles as ``x-roles`` (from its ``requires(...)``) where the route did not say."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -220,6 +243,12 @@ def _declare_problem_body(app: FastAPI) -> None:
             if "HTTPValidationError" in components:
                 components["HTTPValidationError"] = PROBLEM_SCHEMA
                 components.pop("ValidationError", None)
+            roles = route_roles(app.routes)
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    declared = roles.get((method.upper(), path))
+                    if declared and "x-roles" not in operation:
+                        operation["x-roles"] = sorted(declared)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -296,6 +296,23 @@ async def force_stage(cycle_id: CycleIdPath, body: ForceStage, request: Request,
     return status
 
 
+@router.post(
+    "/cycles/{cycle_id}/closed",
+    summary="Record that the cycle's workflow finished (called by the worker at the end; idempotent)",
+)
+async def mark_closed(cycle_id: CycleIdPath, _p: HrOnly, session: SessionDep) -> Accepted:
+    from services.cycles.models import CyclesCycle
+
+    cycle = await session.get(CyclesCycle, cycle_id)
+    if cycle is None:
+        raise DomainError(f"cycle {cycle_id} does not exist", status_code=404)
+    if cycle.status == "draft":
+        raise DomainError(f"cycle {cycle_id} was never started; it cannot be closed", status_code=409)
+    if cycle.status != "cancelled":
+        await _set_status(session, cycle_id, "closed")
+    return Accepted(cycle_id=cycle_id, workflow_id=review_cycle_workflow_id(cycle_id), action="closed")
+
+
 async def _set_status(session: Any, cycle_id: str, status: str) -> None:
     from services.cycles.models import CyclesCycle
 

@@ -146,6 +146,15 @@ async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
     assert len(by_type.get("ResultsPublished", set())) >= 1
     publications = {e["payload"].get("publication_id") for e in events if e["type"] == "ResultsPublished"}
     assert len(publications) == 1, "results were published exactly once"
+    # The cycles service's own record of the cycle says closed too (the worker's last action).
+    async with httpx.AsyncClient(timeout=30) as http:
+        for _ in range(60):
+            cycle = (await http.get(f"{urls['cycles']}/v1/cycles/{report.cycle_id}", headers=hr)).json()
+            if cycle["status"] == "closed":
+                break
+            await asyncio.sleep(0.5)
+    assert cycle["status"] == "closed"
+
     recorded = [e for e in events if e["type"] == "NotificationRecorded"]
     keys = [e["payload"]["idempotency_key"] for e in recorded]
     assert len(set(keys)) == sum(notes.values()), "every recorded notification is one key, sent once"

@@ -110,6 +110,7 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/cancel"): rule(*HR, neighbour="temporal"),
         ("POST", "/v1/cycles/{cycle_id}/extend"): rule(*HR, neighbour="temporal"),
         ("POST", "/v1/cycles/{cycle_id}/force-stage"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/closed"): rule(*HR),
         ("POST", "/v1/notifications"): rule(*HR),
         ("GET", "/v1/notifications"): rule(*MACHINE),
         ("GET", "/v1/notifications/counts"): rule(*MACHINE),

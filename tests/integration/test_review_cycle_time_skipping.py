@@ -183,7 +183,8 @@ async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_ski
     assert all(day != 100.0 for kind, day in evaluation if kind.startswith("escalation"))
     assert ("reminder", 98.0) in evaluation and ("reminder", 104.0) in evaluation
     # Each stage's enter and exit side effects ran exactly once, in order.
-    assert [(s, a) for s, a, _ in services.actions] == [(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")]
+    expected = [(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")] + [("closed", "enter")]
+    assert [(s, a) for s, a, _ in services.actions] == expected
 
 
 def short_cycle(start: datetime, departments: list[str]) -> ReviewCycleInput:
