@@ -9,13 +9,13 @@ ids from it, in batches; per-employee state stays in the services.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.ids import Id
+
 __all__ = ["SCHEMA_EXPORTS", "PendingItem", "PendingReport", "Stage"]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Stage(StrEnum):

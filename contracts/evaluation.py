@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contracts.ids import Id
 
 __all__ = [
     "COMPONENTS",
@@ -33,7 +35,6 @@ __all__ = [
     "ScoringConfig",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class EmployeeResult(BaseModel):

@@ -9,13 +9,13 @@ service's outbox events on ``cycle.events.v1`` use the ``FeedbackEventType`` nam
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.ids import Id
+
 __all__ = ["SCHEMA_EXPORTS", "AppealAdjustment", "AppealOutcome", "AppealStatus", "FeedbackEventType"]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class FeedbackEventType(StrEnum):

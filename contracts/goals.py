@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.ids import Id
 
 __all__ = [
     "SCHEMA_EXPORTS",
@@ -24,7 +25,6 @@ __all__ = [
     "KpiDefinition",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Aggregation(StrEnum):

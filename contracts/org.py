@@ -8,13 +8,12 @@ later org changes never move people mid-cycle.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.ids import Id
 
 __all__ = ["SCHEMA_EXPORTS", "DepartmentRef", "OrgSnapshot", "Participant"]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class DepartmentRef(BaseModel):

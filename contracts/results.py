@@ -8,9 +8,11 @@ Consumers deduplicate on the event's ``event_id`` (delivery is at-least-once).
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.ids import Id
 
 __all__ = [
     "MAX_LINES_PER_EVENT",
@@ -21,7 +23,6 @@ __all__ = [
     "ResultsPublishedPayload",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 RESULTS_PUBLISHED: Final = "ResultsPublished"
 MAX_LINES_PER_EVENT: Final = 1000

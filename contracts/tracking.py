@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.ids import Id
 
 __all__ = [
     "SCHEMA_EXPORTS",
@@ -19,7 +20,6 @@ __all__ = [
     "StaleKpiReport",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class KpiActual(BaseModel):

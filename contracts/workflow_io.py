@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage
+from contracts.ids import Id
 
 __all__ = [
     "SCHEMA_EXPORTS",
@@ -35,7 +36,6 @@ __all__ = [
     "TaskCompleted",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Model(BaseModel):

@@ -34,6 +34,8 @@ class WorkflowNudger:
         self._lock = asyncio.Lock()
         self._last: dict[str, float] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self.roots: dict[tuple[str, str], str] = {}
+        """(cycle, department) -> the cycle's department it belongs to (see ``nudge``)."""
 
     async def _get_client(self) -> Any:
         async with self._lock:
@@ -117,5 +119,10 @@ async def nudge(
         department_id = person.department_id if person is not None else None
     if department_id is None:
         return
-    root = await cycle_department(session, department_model, cycle_id=cycle_id, department_id=department_id)
+    # A cycle's snapshot is frozen, so a department's cycle department never changes: look it up once.
+    key = (cycle_id, department_id)
+    root = nudger.roots.get(key)
+    if root is None:
+        root = await cycle_department(session, department_model, cycle_id=cycle_id, department_id=department_id)
+        nudger.roots[key] = root
     nudger.task_completed(cycle_id=cycle_id, stage=stage, department_id=root)

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     outbox_relay: bool = Field(
         default=True, description="Publish this service's outbox rows to Kafka from a background task."
     )
+    tracking_consumer: bool | None = Field(
+        default=None,
+        description="Run the metrics consumer inside the tracking service (default: on, off with TANDEM_ENV=test).",
+    )
+    tracking_staleness_interval: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between the tracking service's staleness evaluations; 0 = off "
+        "(default: 60, 0 with TANDEM_ENV=test).",
+    )
     cycle_workflows: bool = Field(
         default=True, description="Starting a cycle also starts its Temporal workflow (off in API-only tests)."
     )

@@ -44,8 +44,8 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 def access(*roles: Role) -> dict[str, Any]:
-    """Route keyword arguments that admit only ``roles`` and list them in OpenAPI as ``x-roles``."""
-    return {"dependencies": [requires(*roles)], "openapi_extra": {"x-roles": [r.value for r in roles]}}
+    """Route keyword arguments that admit only ``roles`` (the app lists them in OpenAPI as ``x-roles``)."""
+    return {"dependencies": [requires(*roles)]}
 
 
 class Page(BaseModel, Generic[T]):
@@ -67,7 +67,6 @@ class WhoAmI(BaseModel):
     "/me",
     summary="The caller's identity and roles, as the token states them",
     tags=["auth"],
-    openapi_extra={"x-roles": [r.value for r in ALL_ROLES]},
 )
 async def me(principal: Annotated[Principal, requires(*ALL_ROLES)]) -> WhoAmI:
     return WhoAmI(
@@ -153,7 +152,7 @@ _IMPORT_BODY = {
     summary="Import the whole org directory from CSV (multipart) or JSON: all or nothing",
     tags=["org"],
     dependencies=[requires(Role.HR_ADMIN)],
-    openapi_extra={"x-roles": [Role.HR_ADMIN.value], **_IMPORT_BODY},
+    openapi_extra=_IMPORT_BODY,
     responses={422: {"description": "The file has problems; every one is listed with its file, row and column."}},
 )
 async def import_org(

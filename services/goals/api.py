@@ -1,6 +1,6 @@
 """Routes of the goals service. Thin: rules live in ``service.py`` and ``rules.py``.
 
-Every route declares its roles with ``requires()`` (also listed as ``x-roles`` in OpenAPI);
+Every route declares its roles with ``requires()`` (listed as ``x-roles`` in OpenAPI by the app);
 row scoping inside a role is done by the service layer (404 outside scope, 403 for a
 forbidden action on a visible object).
 """
@@ -77,16 +77,11 @@ Approver = Annotated[Principal, requires(*APPROVERS)]
 Machine = Annotated[Principal, requires(*MACHINE)]
 
 
-def roles(allowed: tuple[Role, ...]) -> dict[str, Any]:
-    """OpenAPI extension listing the roles of a route (mirrors its ``requires``)."""
-    return {"x-roles": [r.value for r in allowed]}
-
 
 # -- cycle settings and freeze ----------------------------------------------------------------------
 @router.get(
     "/settings",
     summary="Goal-setting settings of a cycle: period and freeze state",
-    openapi_extra=roles(READERS),
     tags=["cycle"],
 )
 async def read_settings(cycle_id: CycleId, session: SessionDep, _p: Reader) -> CycleSettingsRead:
@@ -97,7 +92,6 @@ async def read_settings(cycle_id: CycleId, session: SessionDep, _p: Reader) -> C
     "/settings",
     summary="Set the cycle period used by the KPI catalog (hr_admin)",
     description="The cycles service (or the sample loader) sets the period here; the KPI catalog needs it.",
-    openapi_extra=roles(HR),
     tags=["cycle"],
 )
 async def write_settings(
@@ -110,7 +104,6 @@ async def write_settings(
     "/freeze",
     summary="Freeze goal setting: afterwards every edit is refused with 409 (hr_admin; idempotent)",
     description="Called by the workflow when the goal-setting stage ends. Emits a GoalsFrozen event once.",
-    openapi_extra=roles(HR),
     tags=["cycle"],
 )
 async def freeze(cycle_id: CycleId, session: SessionDep, principal: HrAdmin) -> FreezeResult:
@@ -119,7 +112,7 @@ async def freeze(cycle_id: CycleId, session: SessionDep, principal: HrAdmin) -> 
 
 # -- objectives -----------------------------------------------------------------------------------
 @router.get(
-    "/objectives", summary="List the strategy objectives of a cycle", openapi_extra=roles(READERS), tags=["objectives"]
+    "/objectives", summary="List the strategy objectives of a cycle", tags=["objectives"]
 )
 async def list_objectives(
     cycle_id: CycleId, session: SessionDep, _p: Reader, limit: Limit = 100, offset: Offset = 0
@@ -132,7 +125,6 @@ async def list_objectives(
     "/objectives",
     status_code=status.HTTP_201_CREATED,
     summary="Create a strategy objective with its balanced-scorecard perspective (hr_admin)",
-    openapi_extra=roles(HR),
     tags=["objectives"],
 )
 async def create_objective(cycle_id: CycleId, body: ObjectiveCreate, session: SessionDep, _p: HrAdmin) -> ObjectiveRead:
@@ -140,7 +132,7 @@ async def create_objective(cycle_id: CycleId, body: ObjectiveCreate, session: Se
 
 
 @router.get(
-    "/objectives/{objective_id}", summary="Read one objective", openapi_extra=roles(READERS), tags=["objectives"]
+    "/objectives/{objective_id}", summary="Read one objective", tags=["objectives"]
 )
 async def read_objective(
     cycle_id: CycleId, objective_id: ObjectiveId, session: SessionDep, _p: Reader
@@ -150,7 +142,7 @@ async def read_objective(
 
 
 @router.patch(
-    "/objectives/{objective_id}", summary="Change an objective (hr_admin)", openapi_extra=roles(HR), tags=["objectives"]
+    "/objectives/{objective_id}", summary="Change an objective (hr_admin)", tags=["objectives"]
 )
 async def update_objective(
     cycle_id: CycleId, objective_id: ObjectiveId, body: ObjectiveUpdate, session: SessionDep, _p: HrAdmin
@@ -163,7 +155,6 @@ async def update_objective(
     "/objectives/{objective_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an objective without company KPIs (hr_admin)",
-    openapi_extra=roles(HR),
     tags=["objectives"],
 )
 async def delete_objective(cycle_id: CycleId, objective_id: ObjectiveId, session: SessionDep, _p: HrAdmin) -> Response:
@@ -176,7 +167,6 @@ async def delete_objective(cycle_id: CycleId, objective_id: ObjectiveId, session
     "/goals",
     summary="List KPIs and goals in the caller's scope (paginated)",
     description="Company and department KPIs are visible to every role; individual goals follow row scoping.",
-    openapi_extra=roles(READERS),
 )
 async def list_goals(
     cycle_id: CycleId,
@@ -214,7 +204,6 @@ async def list_goals(
         "aligned to a company KPI. Individual goals: anyone who can see the employee, aligned to a KPI of the "
         "employee's department or a shared KPI their department contributes to."
     ),
-    openapi_extra=roles(PEOPLE),
 )
 async def create_goal(cycle_id: CycleId, body: GoalCreate, session: SessionDep, principal: Person) -> GoalRead:
     goal = await service.create_goal(session=session, cycle_id=cycle_id, data=body, principal=principal)
@@ -228,7 +217,6 @@ async def create_goal(cycle_id: CycleId, body: GoalCreate, session: SessionDep, 
         "One INSERT for everyone matched in the caller's scope. Re-running with the same template_key skips "
         "people who already have it; the response lists what was created and what was skipped, and why."
     ),
-    openapi_extra=roles(APPROVERS),
 )
 async def bulk_assign(
     cycle_id: CycleId, body: BulkAssignRequest, session: SessionDep, principal: Approver
@@ -236,7 +224,7 @@ async def bulk_assign(
     return await service.bulk_assign(session=session, cycle_id=cycle_id, request=body, principal=principal)
 
 
-@router.get("/goals/{goal_id}", summary="Read one KPI or goal (404 outside your scope)", openapi_extra=roles(READERS))
+@router.get("/goals/{goal_id}", summary="Read one KPI or goal (404 outside your scope)")
 async def read_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Reader) -> GoalRead:
     goal = await service.get_goal(session=session, cycle_id=cycle_id, goal_id=goal_id, principal=principal)
     return GoalRead.model_validate(goal)
@@ -246,7 +234,6 @@ async def read_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, pri
     "/goals/{goal_id}",
     summary="Change a draft or returned KPI or goal",
     description="409 once submitted/approved or after the freeze; the merged goal is re-validated.",
-    openapi_extra=roles(PEOPLE),
 )
 async def update_goal(
     cycle_id: CycleId, goal_id: GoalId, body: GoalUpdate, session: SessionDep, principal: Person
@@ -261,7 +248,6 @@ async def update_goal(
     "/goals/{goal_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a draft or returned KPI or goal with nothing aligned to it",
-    openapi_extra=roles(PEOPLE),
 )
 async def delete_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, principal: Person) -> Response:
     await service.delete_goal(session=session, cycle_id=cycle_id, goal_id=goal_id, principal=principal)
@@ -272,7 +258,6 @@ async def delete_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, p
     "/goals/{goal_id}/submit",
     summary="Submit a goal for approval (individual: the employee; department: its head; company: hr_admin)",
     description="Allowed from draft or returned. The owner's weights at this level must sum to 100.",
-    openapi_extra=roles(PEOPLE),
     tags=["approval"],
 )
 async def submit_goal(
@@ -298,7 +283,6 @@ async def submit_goal(
 @router.post(
     "/goals/{goal_id}/approve",
     summary="Approve a submitted goal (individual: the manager; department KPI: the department head)",
-    openapi_extra=roles(APPROVERS),
     tags=["approval"],
 )
 async def approve_goal(
@@ -324,7 +308,6 @@ async def approve_goal(
 @router.post(
     "/goals/{goal_id}/return",
     summary="Return a submitted goal to its owner with a comment",
-    openapi_extra=roles(APPROVERS),
     tags=["approval"],
 )
 async def return_goal(
@@ -346,7 +329,6 @@ async def return_goal(
 @router.get(
     "/weights",
     summary="Weight validation report: per owner and level, the sum and whether it is 100",
-    openapi_extra=roles(READERS),
     tags=["reports"],
 )
 async def weights(cycle_id: CycleId, session: SessionDep, principal: Reader) -> WeightReport:
@@ -358,7 +340,6 @@ async def weights(cycle_id: CycleId, session: SessionDep, principal: Reader) -> 
     summary="Goal tree: objectives, company, department and individual goals with rolled-up progress",
     description="Parent progress is the weighted mean of its children's progress (children without data left "
     "out); leaves use their attainment (actual-start)/(target-start), clamped to 0..1.5.",
-    openapi_extra=roles(READERS),
     tags=["reports"],
 )
 async def tree(
@@ -373,7 +354,6 @@ async def tree(
 @router.put(
     "/progress",
     summary="Store actual values from tracking, keyed by kpi_id (= goal_id); the workflow pushes it",
-    openapi_extra=roles(MACHINE),
     tags=["exports"],
 )
 async def put_progress(cycle_id: CycleId, body: ProgressExport, session: SessionDep, _p: Machine) -> ProgressAccepted:
@@ -384,7 +364,6 @@ async def put_progress(cycle_id: CycleId, body: ProgressExport, session: Session
 @router.get(
     "/kpi-catalog",
     summary="Every KPI or goal with a metric key, for tracking (period from settings or the cycles service)",
-    openapi_extra=roles(MACHINE),
     tags=["exports"],
 )
 async def kpi_catalog(cycle_id: CycleId, request: Request, session: SessionDep, _p: Machine) -> KpiCatalog:
@@ -394,7 +373,6 @@ async def kpi_catalog(cycle_id: CycleId, request: Request, session: SessionDep, 
 @router.get(
     "/goal-export",
     summary="Every approved goal of the cycle, for evaluation",
-    openapi_extra=roles(MACHINE),
     tags=["exports"],
 )
 async def goal_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -> GoalExport:
@@ -404,7 +382,6 @@ async def goal_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -> Go
 @router.get(
     "/pending",
     summary="Goal-setting work still owed in a department, and who must act",
-    openapi_extra=roles(MACHINE),
     tags=["exports"],
 )
 async def pending(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 
 from fastapi import FastAPI
 
@@ -34,13 +33,6 @@ __all__ = ["app_from_env", "create_app"]
 log = logging.getLogger(__name__)
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
 def create_app(
     settings: Settings,
     *,
@@ -51,11 +43,9 @@ def create_app(
     group_id: str = CONSUMER_GROUP,
 ) -> FastAPI:
     testing = settings.env == "test"
-    consume = run_consumer if run_consumer is not None else _env_flag("TANDEM_TRACKING_CONSUMER", not testing)
-    interval = (
-        staleness_interval
-        if staleness_interval is not None
-        else float(os.environ.get("TANDEM_TRACKING_STALENESS_INTERVAL", "0" if testing else "60"))
+    consume = next(v for v in (run_consumer, settings.tracking_consumer, not testing) if v is not None)
+    interval = next(
+        v for v in (staleness_interval, settings.tracking_staleness_interval, 0.0 if testing else 60.0) if v is not None
     )
 
     async def start(app: FastAPI) -> None:
