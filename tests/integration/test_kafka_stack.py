@@ -26,10 +26,6 @@ from services.stack.process import StartupError, port_open
 
 pytestmark = pytest.mark.asyncio
 
-needs_java = pytest.mark.skipif(
-    not (shutil.which("java") and shutil.which("mvn")), reason="Apache Kafka needs java and mvn on PATH"
-)
-
 TOPIC = "tandem.test.events"
 PARTITIONS = 4
 
@@ -94,7 +90,6 @@ async def apache(tmp_path: Path) -> AsyncIterator[ApacheKafka]:
         await broker.stop()
 
 
-@needs_java
 async def test_apache_kafka_durable_restart(apache: ApacheKafka, tmp_path: Path) -> None:
     messages: list[str] = []
     await apache.start(progress=messages.append)
@@ -145,7 +140,6 @@ async def test_apache_kafka_durable_restart(apache: ApacheKafka, tmp_path: Path)
         await again.stop()
 
 
-@needs_java
 async def test_apache_kafka_port_in_use_fails_clearly(tmp_path: Path) -> None:
     first = ApacheKafka(tmp_path / "state")
     await first.start()
