@@ -74,7 +74,7 @@ from contracts.workflow_io import (
     StageActionResult,
     StageSchedule,
 )
-from services.stack.temporal import SEARCH_ATTRIBUTES, TemporalDevServer
+from devtools.stack.temporal import SEARCH_ATTRIBUTES, TemporalDevServer
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import ReviewCycleWorkflow
 from workflows.worker import build_worker, connect

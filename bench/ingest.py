@@ -5,7 +5,7 @@
     python bench/ingest.py --bootstrap HOST:PORT --database-url postgresql+asyncpg://... --repeat 1
     python bench/ingest.py --events 50000 --repeat 1 --profile /tmp/ingest.prof
 
-Steps: produce N sample-organisation events (``services.tracking.simulator.EventGenerator``)
+Steps: produce N sample-organisation events (``devtools.simulator.EventGenerator``)
 to a fresh topic once. Then, per round: read them all with a bare ``AIOKafkaConsumer`` (consume
 only, no decoding, one offset commit per batch), and run the real ``TrackingConsumer`` from
 offset 0 into a fresh database until every event is committed in PostgreSQL. Each round is
@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import ctypes  # noqa: F401 - preloaded: services.stack.process imports it in a preexec_fn after fork
+import ctypes  # noqa: F401 - preloaded: devtools.stack.process imports it in a preexec_fn after fork
 import json
 import os
 import resource
@@ -49,13 +49,13 @@ from aiokafka import AIOKafkaConsumer  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from contracts.tracking import LateDataPolicy  # noqa: E402
+from devtools.simulator import DEPARTMENTS, EventGenerator, sample_catalog  # noqa: E402
 from services.common.db import create_engine, create_session_factory  # noqa: E402
 from services.common.kafka import create_producer  # noqa: E402
 from services.common.migrations import upgrade  # noqa: E402
 from services.tracking import service  # noqa: E402
 from services.tracking.consumer import DEFAULT_MAX_RECORDS, TrackingConsumer, freeze_startup_heap  # noqa: E402
 from services.tracking.models import TrackingKpi, TrackingMetricEvent  # noqa: E402
-from services.tracking.simulator import DEPARTMENTS, EventGenerator, sample_catalog  # noqa: E402
 
 CYCLE_ID = "bench"
 MAX_RECORDS = DEFAULT_MAX_RECORDS
@@ -406,13 +406,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.bootstrap:
             bootstrap, idempotence = args.bootstrap, True
         else:
-            from services.stack.kafka import ApacheKafka
+            from devtools.stack.kafka import ApacheKafka
 
             broker = ApacheKafka(tmp / "kafka")
             await broker.start(log)
             bootstrap, idempotence = broker.bootstrap_servers, True
         if not args.database_url:
-            from services.stack.postgres import PostgresCluster
+            from devtools.stack.postgres import PostgresCluster
 
             postgres = PostgresCluster(tmp / "postgres")
             await postgres.start(log)
@@ -420,7 +420,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "postgres": postgres.pid if postgres is not None else None,
             "broker": broker.pid if broker is not None else None,
         }
-        from services.stack.kafka import create_topics
+        from devtools.stack.kafka import create_topics
 
         topic = f"bench.metrics.{uuid.uuid4().hex[:6]}"
         await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=args.partitions)

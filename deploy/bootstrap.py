@@ -75,7 +75,7 @@ async def create_topics(
     from aiokafka.admin import AIOKafkaAdminClient
 
     from contracts.topics import CYCLE_EVENTS, METRICS, METRICS_DLQ
-    from services.stack.kafka import create_topics as create
+    from devtools.stack.kafka import create_topics as create
 
     wanted = {METRICS: metrics_partitions, METRICS_DLQ: partitions, CYCLE_EVENTS: partitions}
     for topic, count in wanted.items():
@@ -108,7 +108,7 @@ async def register_search_attributes(address: str, namespace: str, *, deadline: 
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
     from temporalio.client import Client
 
-    from services.stack.temporal import SEARCH_ATTRIBUTES
+    from devtools.stack.temporal import SEARCH_ATTRIBUTES
 
     client = await _retry(f"connect to Temporal at {address}", lambda: Client.connect(address), deadline=deadline)
 
@@ -130,8 +130,8 @@ async def register_search_attributes(address: str, namespace: str, *, deadline: 
 
 
 async def migrate(database_url_for: Callable[[str], str], *, deadline: float) -> None:
+    from devtools.stack.local import SERVICE_PORTS
     from services.common.migrations import SERVICES_DIR, upgrade
-    from services.stack.local import SERVICE_PORTS
 
     for service in SERVICE_PORTS:
         if not (SERVICES_DIR / service / "migrations").is_dir():

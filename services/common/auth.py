@@ -61,6 +61,14 @@ class Principal:
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
 
+    @property
+    def acting_employee_id(self) -> str | None:
+        """The person this call acts for: the ``act`` claim of a service token, else the caller."""
+        act = self.claims.get("act")
+        if isinstance(act, dict) and isinstance(act.get("employee_id"), str):
+            return str(act["employee_id"])
+        return self.employee_id
+
 
 def mint_token(
     settings: Settings,
@@ -70,8 +78,12 @@ def mint_token(
     employee_id: str | None = None,
     department_id: str | None = None,
     ttl_seconds: int | None = None,
+    actor: dict[str, str] | None = None,
 ) -> str:
-    """Mint an HS256 token with the configured secret (development and tests)."""
+    """Mint an HS256 token with the configured secret (development, tests and service calls).
+
+    ``actor`` becomes the ``act`` claim (RFC 8693): the person a service acts for.
+    """
     unknown = sorted(set(roles) - {r.value for r in Role})
     if unknown:
         raise ValueError(f"unknown role(s) {unknown}; valid roles: {[r.value for r in Role]}")
@@ -88,6 +100,8 @@ def mint_token(
         claims["employee_id"] = employee_id
     if department_id:
         claims["department_id"] = department_id
+    if actor:
+        claims["act"] = dict(actor)
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
@@ -148,7 +162,7 @@ class TokenVerifier:
             department_id=claims.get("department_id"),
             claims=claims,
         )
-        bind_principal(principal)  # the actor of this request's audit-log entries
+        bind_principal(actor=principal.sub, roles=principal.roles)  # the actor of this request's audit-log entries
         return principal
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contracts.org import DepartmentRef, OrgSnapshot, Participant
-from services.common.app import SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
 
 __all__ = [
     "DepartmentMixin",
@@ -171,7 +171,7 @@ def participants_router(participant_model: Any, department_model: Any) -> APIRou
         session: SessionDep,
         _principal: Annotated[Principal, requires(Role.HR_ADMIN)],
     ) -> SnapshotAccepted:
-        from services.common.app import DomainError
+        from services.common.errors import DomainError
 
         if snapshot.cycle_id != cycle_id:
             raise DomainError(

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.org import OrgSnapshot
 from contracts.templates import CycleTemplateSpec, StageWindow
-from services.common.app import SessionDep
 from services.common.auth import ALL_ROLES, Principal, Role, current_principal, requires
+from services.common.deps import SessionDep
 from services.common.settings import Settings
 from services.cycles import service
 from services.cycles.control import launch_workflow

@@ -27,8 +27,9 @@ from contracts.workflow_io import (
     ReviewCycleInput,
     StageSchedule,
 )
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.settings import Settings
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contracts.workflow_io import NotificationRequest, NotificationResult
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.settings import Settings
 from services.common.telemetry import NOTIFICATION_DELIVERY_FAILURES, NOTIFICATIONS_SENT

@@ -33,8 +33,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.tracking import StaleKpiReport
-from services.common.app import SessionDep
 from services.common.auth import Principal, Role, mint_token, requires
+from services.common.deps import SessionDep
 from services.common.settings import Settings
 from services.cycles.control import TemporalGateway
 from services.cycles.models import CyclesCycle
@@ -234,7 +234,7 @@ async def _temporal(gateway: TemporalGateway) -> tuple[bool, str]:
 
 
 async def _broker(bootstrap_servers: str) -> tuple[bool, str]:
-    from services.stack.kafka import admin_check
+    from services.common.kafka_admin import admin_check
 
     ok = await admin_check(bootstrap_servers, CHECK_TIMEOUT)
     return ok, bootstrap_servers if ok else f"{bootstrap_servers}: no broker answered"

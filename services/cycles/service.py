@@ -33,8 +33,8 @@ from contracts.templates import (
     ScoringConfig,
     StagePlan,
 )
-from services.common.app import DomainError
 from services.common.auth import Principal, Role, mint_token
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.participants import OrgView, replace_snapshot
 from services.common.settings import Settings

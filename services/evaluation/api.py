@@ -22,8 +22,9 @@ from contracts.evaluation import (
 )
 from contracts.goals import GoalExport
 from contracts.tracking import ProgressExport
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.nudge import nudge
 from services.evaluation import service
 from services.evaluation.models import (

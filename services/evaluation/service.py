@@ -37,8 +37,8 @@ from contracts.evaluation import (
 )
 from contracts.goals import Direction, ExportedGoal, GoalExport
 from contracts.tracking import ProgressExport
-from services.common.app import DomainError
 from services.common.auth import Principal, Role
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.participants import OrgView, load_org
 from services.evaluation.models import (

@@ -12,9 +12,10 @@ from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CycleResults
 from contracts.feedback import AppealOutcome, AppealStatus
 from services.common.action_items import ActionItemRead, ActionItemUpdate
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.nudge import nudge
 from services.feedback import service
 from services.feedback.evaluation_client import EvaluationClient

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from contracts.feedback import AppealAdjustment
-from services.common.app import DomainError
 from services.common.auth import Role, mint_token
+from services.common.errors import DomainError
 from services.common.settings import Settings
 
 __all__ = ["EvaluationClient"]

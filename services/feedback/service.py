@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.cycle import PendingItem, PendingReport, Stage
 from contracts.evaluation import CycleResults
 from contracts.feedback import AppealAdjustment, AppealOutcome, AppealStatus, FeedbackEventType
-from services.common.app import DomainError
 from services.common.auth import Principal, Role
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.participants import OrgView, load_org
 from services.feedback.models import (

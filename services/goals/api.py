@@ -14,8 +14,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from contracts.cycle import PendingReport, Stage
 from contracts.goals import GoalExport, GoalLevel, KpiCatalog
 from contracts.tracking import ProgressExport
-from services.common.app import SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
 from services.common.nudge import nudge
 from services.goals import service
 from services.goals.models import GoalsDepartment, GoalsParticipant

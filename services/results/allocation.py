@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from services.common.app import DomainError
+from services.common.errors import DomainError
 from services.results.policy import BonusCaps, Curve, LinearCurve
 
 __all__ = ["AllocatedLine", "AllocationOutcome", "Candidate", "allocate_pool", "cap_cents", "curve_weight"]

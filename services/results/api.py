@@ -14,9 +14,10 @@ from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CollaborationMatrix, CycleResults
 from contracts.goals import GoalExport
 from services.common.action_items import ActionItemRead, ActionItemUpdate
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.nudge import nudge
 from services.results import service
 from services.results.models import Allocation, DevelopmentPlan, ResultsDepartment

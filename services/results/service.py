@@ -29,8 +29,8 @@ from contracts.results import (
     PublishedResultLine,
     ResultsPublishedPayload,
 )
-from services.common.app import DomainError
 from services.common.auth import Principal, Role
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.participants import OrgView, load_org
 from services.results.allocation import Candidate, allocate_pool

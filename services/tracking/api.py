@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from contracts.cycle import PendingReport, Stage
 from contracts.goals import KpiCatalog
 from contracts.tracking import LateDataPolicy, ProgressExport, StaleKpiReport
-from services.common.app import DomainError, SessionDep
 from services.common.auth import Principal, Role, requires
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.common.kafka import KafkaSecurity, principal_headers
 from services.common.limits import enforce_ingest_rate
 from services.common.participants import load_org

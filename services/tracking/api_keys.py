@@ -28,10 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import api_keys
 from services.common.api_keys import ApiKeyError, ApiKeyRecord
-from services.common.app import DomainError, SessionDep
 from services.common.audit import bind_principal
 from services.common.auth import Principal, Role, current_principal, requires
 from services.common.clock import NowDep
+from services.common.deps import SessionDep
+from services.common.errors import DomainError
 from services.tracking.models import TrackingApiKey
 
 __all__ = [
@@ -311,7 +312,7 @@ async def _ingest_caller(
     if bearer is not None:
         raise _unauthorized(f"send one credential, either a bearer token or an {API_KEY_HEADER} header, not both")
     principal = await authenticate_key(session=session, plaintext=key, now=now)
-    bind_principal(principal)  # the actor of this request's audit-log entries
+    bind_principal(actor=principal.sub, roles=principal.roles)  # the actor of this request's audit-log entries
     return principal
 
 

@@ -38,9 +38,9 @@ def simulate(
 ) -> None:
     """Stream realistic metrics for the sample organisation's KPIs to metrics.v1."""
     _dev_default()
+    from devtools.simulator import SimulationStats
+    from devtools.simulator import simulate as run_simulation
     from services.common.settings import Settings
-    from services.tracking.simulator import SimulationStats
-    from services.tracking.simulator import simulate as run_simulation
 
     settings = Settings()
     chosen = [d.strip() for d in departments.split(",") if d.strip()]
@@ -157,9 +157,9 @@ def sample_catalog(
     _dev_default()
     import httpx
 
+    from devtools.simulator import sample_catalog as build
     from services.common.auth import mint_token
     from services.common.settings import Settings
-    from services.tracking.simulator import sample_catalog as build
 
     settings = Settings()
     today = datetime.now(UTC).date()

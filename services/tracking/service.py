@@ -25,8 +25,8 @@ from contracts.tracking import (
     StaleKpiDepartment,
     StaleKpiReport,
 )
-from services.common.app import DomainError
 from services.common.auth import Principal, Role
+from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.participants import OrgView
 from services.tracking.ingest import apply_bucket_deltas, bucket_seconds_for

@@ -22,9 +22,9 @@ import pytest
 import typer
 import yaml
 
+from devtools.stack.local import SERVICE_PORTS, WORKER_METRICS_PORT
 from services.cli import app as tandem_cli
 from services.common.settings import Settings
-from services.stack.local import SERVICE_PORTS, WORKER_METRICS_PORT
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

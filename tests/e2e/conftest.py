@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from devtools.stack.local import SERVICE_PORTS, LocalStack, StackConfig
+from devtools.stack.process import free_port
 from services.common.settings import Settings
-from services.stack.local import SERVICE_PORTS, LocalStack, StackConfig
-from services.stack.process import free_port
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ async def running_stack(
     session_dir: Path, temporal_server: Any, kafka_broker: Any, postgres_server: Any, settings: Settings
 ) -> AsyncIterator[LocalStack]:
     from contracts.topics import ALL_TOPICS
-    from services.stack.kafka import create_topics
+    from devtools.stack.kafka import create_topics
 
     if postgres_server is None:
         database_url = f"sqlite+aiosqlite:///{session_dir}/e2e/{{service}}.db"

@@ -30,6 +30,8 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from contracts.events import MetricEvent
+from devtools.stack.kafka import create_topics
+from devtools.stack.process import free_port
 from services.common.auth import mint_token
 from services.common.kafka import create_producer
 from services.common.settings import Settings
@@ -39,8 +41,6 @@ from services.evaluation.app import create_app as create_evaluation_app
 from services.feedback.app import create_app as create_feedback_app
 from services.goals.app import create_app as create_goals_app
 from services.results.app import create_app as create_results_app
-from services.stack.kafka import create_topics
-from services.stack.process import free_port
 from services.tracking.app import create_app as create_tracking_app
 from tests.integration.test_cycles_org_import import sample_files
 from tests.integration.test_ops_overview import ScriptedDepartments, running_cycle_workflow, wait_for

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.cycle import Stage
 from contracts.topics import CYCLE_EVENTS
+from devtools.demo.scenario import DEMO_DEPARTMENTS, Scenario
+from devtools.stack.local import LocalStack
 from services.common.auth import mint_token
 from services.common.settings import Settings
-from services.demo.scenario import DEMO_DEPARTMENTS, Scenario
-from services.stack.local import LocalStack
 
 
 async def published_events(bootstrap: str, cycle_id: str) -> list[dict[str, Any]]:

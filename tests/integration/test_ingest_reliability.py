@@ -29,11 +29,11 @@ from sqlalchemy import func, select
 from contracts.events import DeadLetter, MetricEvent
 from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
 from contracts.tracking import LateDataPolicy
+from devtools.stack.kafka import ApacheKafka, create_topics
+from sdk.emitter import MetricEmitter
 from services.common.db import create_engine, create_session_factory
 from services.common.kafka import create_producer
 from services.common.migrations import upgrade
-from services.emitter import MetricEmitter
-from services.stack.kafka import ApacheKafka, create_topics
 from services.tracking import service
 from services.tracking.consumer import TrackingConsumer, consumer_lag
 from services.tracking.models import TrackingDeadLetter, TrackingKpi, TrackingMetricEvent

@@ -10,8 +10,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from contracts.events import MetricEvent
+from devtools.stack.kafka import create_topics
 from services.common.kafka import create_consumer, create_producer
-from services.stack.kafka import create_topics
 
 
 async def test_metric_event_round_trip_and_committed_offset_survives_restart(kafka_broker: Any) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from aiokafka.errors import AuthenticationFailedError, TopicAuthorizationFailedError
 
+from devtools.stack.kafka import AclBinding, ApacheKafka, create_acls, create_topics
 from services.common.kafka import (
     PRINCIPAL_DEPARTMENT_HEADER,
     PRINCIPAL_HEADER,
@@ -26,7 +27,6 @@ from services.common.kafka import (
     principal_mismatch,
 )
 from services.common.settings import Settings
-from services.stack.kafka import AclBinding, ApacheKafka, create_acls, create_topics
 
 TOPIC = "metrics.sasl-test.v1"
 GROUP = "tandem-tracking-sasl-test"

@@ -1,4 +1,4 @@
-"""Integration tests of the local stack's Kafka providers (services/stack/kafka.py).
+"""Integration tests of the local stack's Kafka providers (devtools/stack/kafka.py).
 
 They start real brokers: Apache Kafka (needs ``java`` and ``mvn``; the first run
 downloads the jars from Maven Central) and the embedded tansu broker from the
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
-from services.stack.kafka import (
+from devtools.stack.kafka import (
     ApacheKafka,
     EmbeddedKafka,
     ExternalKafka,
@@ -22,7 +22,7 @@ from services.stack.kafka import (
     create_topics,
     make_broker,
 )
-from services.stack.process import StartupError, port_open
+from devtools.stack.process import StartupError, port_open
 
 pytestmark = pytest.mark.asyncio
 

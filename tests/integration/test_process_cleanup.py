@@ -14,7 +14,7 @@ PARENT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from services.stack.process import ManagedProcess
+    from devtools.stack.process import ManagedProcess
     child = ManagedProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(600)"],
                            log_path=Path(sys.argv[1]) / "sleeper.log")
     child.start()
@@ -47,7 +47,7 @@ def test_children_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
 
 
 def test_stop_terminates_the_whole_process_group(tmp_path: Path) -> None:
-    from services.stack.process import ManagedProcess
+    from devtools.stack.process import ManagedProcess
 
     script = (
         "import subprocess, sys, time; "

@@ -12,13 +12,13 @@ from sqlalchemy import update
 
 from contracts.events import DomainEvent
 from contracts.topics import CYCLE_EVENTS
+from devtools.stack.kafka import create_topics
 from services.common.kafka import create_consumer
 from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 from services.results.app import create_app
 from services.results.models import ResultsOutbox
 from services.results.payroll_example import PayrollLedger, apply_event
-from services.stack.kafka import create_topics
 from tests.integration.test_results_api import org, results
 from tests.support import api_client, auth
 

@@ -17,11 +17,11 @@ import pytest
 from fastapi import APIRouter
 from pydantic import ValidationError
 
+from devtools.stack.local import SERVICE_PORTS
 from services.common.app import create_service_app
 from services.common.auth import Role, mint_token, requires
 from services.common.kafka import KafkaSecurity
 from services.common.settings import DEV_JWT_SECRET, Settings
-from services.stack.local import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_SECRET_REFUSED = "TANDEM_JWT_SECRET is the development default"

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from contracts.events import MetricEvent
 from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
 from contracts.org import DepartmentRef, OrgSnapshot, Participant
+from devtools.stack.kafka import create_topics
 from services.common.settings import Settings
-from services.stack.kafka import create_topics
 from services.tracking.app import create_app
 from services.tracking.ingest import RawMessage, ingest_batch, load_catalog
 from services.tracking.models import TrackingOutbox
@@ -262,7 +262,7 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
 async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(
     settings: Settings, database_url: str, kafka_broker: Any
 ) -> None:
-    from services.tracking.simulator import sample_catalog, simulate
+    from devtools.simulator import sample_catalog, simulate
 
     topic = f"metrics-sim-{uuid.uuid4().hex[:8]}"
     await create_topics(kafka_broker.bootstrap_servers, [topic, f"{topic}.dlq"], partitions=2)

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import select
 
 from contracts.events import MetricEvent
+from devtools.stack.kafka import create_topics
 from services.common.api_keys import parse_key, verify_secret
 from services.common.kafka import PRINCIPAL_DEPARTMENT_HEADER, PRINCIPAL_HEADER
 from services.common.settings import Settings
-from services.stack.kafka import create_topics
 from services.tracking.app import create_app
 from services.tracking.models import TrackingApiKey, TrackingAudit
 from tests.support import api_client, auth

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from contracts.events import DeadLetter, MetricEvent
 from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
 from contracts.tracking import LateDataPolicy
+from devtools.stack.kafka import create_topics
 from services.common.db import create_engine, create_session_factory
 from services.common.kafka import PRINCIPAL_DEPARTMENT_HEADER, create_producer, principal_headers
 from services.common.migrations import upgrade
 from services.common.settings import DEV_JWT_SECRET, Settings
-from services.stack.kafka import create_topics
 from services.tracking import service
 from services.tracking.consumer import TrackingConsumer, consumer_lag
 from services.tracking.ingest import RawMessage, load_catalog, prepare_batch, store_batch, store_new_batch

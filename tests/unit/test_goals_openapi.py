@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from services.common.audit import audit_router
+from services.common.audit_api import audit_router
 from services.common.participants import participants_router
 from services.common.settings import DEV_JWT_SECRET, Settings
 from services.goals.api import router

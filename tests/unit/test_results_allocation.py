@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.app import DomainError
+from services.common.errors import DomainError
 from services.results.allocation import Candidate, allocate_pool, cap_cents
 from services.results.policy import BonusCaps, LinearCurve, RatingMultiplierCurve
 

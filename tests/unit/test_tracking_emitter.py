@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 
-from services.emitter import EmitError, MetricEmitter
+from sdk.emitter import EmitError, MetricEmitter
 
 
 class FakeProducer:

@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from services.stack.binaries import find_binary
-from services.stack.process import ManagedProcess, free_port, port_open
+from devtools.stack.binaries import find_binary
+from devtools.stack.process import ManagedProcess, free_port, port_open
 
 __all__ = ["SEARCH_ATTRIBUTES", "TemporalDevServer"]
 

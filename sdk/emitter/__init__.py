@@ -4,6 +4,6 @@ It depends only on ``contracts``, ``aiokafka`` and the shared producer factory
 (no FastAPI, no database), so a department system can embed it as is.
 """
 
-from services.emitter.emitter import EmitError, MetricEmitter
+from sdk.emitter.emitter import EmitError, MetricEmitter
 
 __all__ = ["EmitError", "MetricEmitter"]

@@ -22,8 +22,8 @@ from datetime import UTC, date, datetime
 from contracts.events import metric_message_key
 from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
 from contracts.topics import METRICS
+from sdk.emitter import MetricEmitter
 from services.common.kafka import create_producer
-from services.emitter import MetricEmitter
 
 __all__ = [
     "DEPARTMENTS",

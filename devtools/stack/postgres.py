@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from services.stack.process import ManagedProcess, StartupError, free_port, port_open
+from devtools.stack.process import ManagedProcess, StartupError, free_port, port_open
 
 __all__ = ["PostgresCluster", "find_postgres_bin"]
 

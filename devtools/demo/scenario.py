@@ -327,7 +327,7 @@ class Scenario:
         )
 
     async def tracking(self) -> None:
-        from services.tracking.simulator import simulate
+        from devtools.simulator import simulate
 
         departments = [d for d in DEMO_DEPARTMENTS if d != self.silent]
         self.log(f"department systems stream metrics ({', '.join(departments)}); {self.silent} stays silent")

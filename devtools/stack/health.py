@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from contracts.probe import ProbeInput, ProbeResult
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
+from devtools.stack.kafka import admin_check
+from devtools.stack.local import redact_url
 from services.common.db import create_engine
-from services.stack.kafka import admin_check
-from services.stack.local import redact_url
 
 __all__ = ["check_stack"]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from contracts.topics import ALL_TOPICS
+from devtools.stack.kafka import KafkaBroker, create_topics, make_broker
+from devtools.stack.postgres import PostgresCluster
+from devtools.stack.process import ManagedProcess, port_open
+from devtools.stack.temporal import TemporalDevServer
 from services.common.db import is_sqlite
-from services.stack.kafka import KafkaBroker, create_topics, make_broker
-from services.stack.postgres import PostgresCluster
-from services.stack.process import ManagedProcess, port_open
-from services.stack.temporal import TemporalDevServer
 
 __all__ = ["SERVICE_PORTS", "WORKER_METRICS_PORT", "LocalStack", "StackConfig", "read_stack_file"]
 
@@ -56,7 +56,9 @@ class StackConfig:
 
 
 def available_services() -> list[str]:
-    root = Path(__file__).resolve().parent.parent
+    import services
+
+    root = Path(services.__file__).resolve().parent
     return [name for name in SERVICE_PORTS if (root / name / "app.py").exists()]
 
 

@@ -44,9 +44,9 @@ def register(app: typer.Typer) -> None:
 
 
 async def _run(*, kafka: str, day_seconds: float, keep_running: bool, state_dir: Path) -> None:
+    from devtools.demo.scenario import Scenario
+    from devtools.stack.local import LocalStack, StackConfig, read_stack_file
     from services.common.settings import Settings
-    from services.demo.scenario import Scenario
-    from services.stack.local import LocalStack, StackConfig, read_stack_file
 
     if read_stack_file(state_dir) is not None:
         raise typer.BadParameter(
@@ -95,7 +95,7 @@ async def _run(*, kafka: str, day_seconds: float, keep_running: bool, state_dir:
 
 async def _watch(scenario: object) -> None:
     """Live progress: the workflow's own status query, every few seconds."""
-    from services.demo.scenario import Scenario
+    from devtools.demo.scenario import Scenario
 
     assert isinstance(scenario, Scenario)
     last = ""
@@ -120,8 +120,8 @@ async def _watch(scenario: object) -> None:
 
 
 def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
-    from services.demo.scenario import ScenarioReport
-    from services.stack.local import LocalStack
+    from devtools.demo.scenario import ScenarioReport
+    from devtools.stack.local import LocalStack
 
     assert isinstance(report, ScenarioReport) and isinstance(stack, LocalStack)
     cycle = report.cycle_id

@@ -1,0 +1,2 @@
+"""Development tooling, not deployed: the local stack (``tandem up``), the demo story
+(``tandem demo``) and the metric simulator (``tandem simulate``)."""

@@ -1,0 +1,1 @@
+"""Client SDKs for systems that integrate with Tandem (department systems emitting metrics)."""
