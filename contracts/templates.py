@@ -24,14 +24,15 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
-from contracts.cycle import Stage
+from contracts.cycle import DeadlinePolicy, Stage
+from contracts.errors import rule
+from contracts.timing import ACTIVE_STAGES, CycleTiming, ReminderDays, StagePlan, StageWindow, unique_reminders
 
 __all__ = [
     "ACTIVE_STAGES",
@@ -50,17 +51,9 @@ __all__ = [
     "formula_variables",
 ]
 
-ACTIVE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s is not Stage.CLOSED)
-"""The stages a template schedules, in workflow order (``closed`` is the end state)."""
-
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 Percent = Annotated[float, Field(ge=0, le=100)]
-ReminderDays = Annotated[list[Annotated[int, Field(ge=0, le=365)]], Field(max_length=10)]
-
-
-def _rule(message: str) -> PydanticCustomError:
-    """A validation error whose message is shown to the user as is."""
-    return PydanticCustomError("template_rule", message)
+_rule = rule
 
 
 class LateDataPolicy(StrEnum):
@@ -86,62 +79,6 @@ class ScoringComponent(StrEnum):
 
 DEFAULT_FORMULA = " + ".join(f"w_{c.value} * {c.value}" for c in ScoringComponent)
 """The weighted sum of every component."""
-
-
-def _unique_reminders(value: list[int], where: str) -> list[int]:
-    if len(set(value)) != len(value):
-        raise _rule(f"{where}: each day may appear once, got {value}")
-    return sorted(value, reverse=True)
-
-
-class StagePlan(BaseModel):
-    """How long one stage lasts and when its deadline falls."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stage: Stage
-    duration_days: int = Field(ge=1, le=400, description="Days from the stage opening to the next stage opening.")
-    deadline_days: int | None = Field(
-        default=None,
-        ge=1,
-        le=400,
-        description="Days after the stage opens by which participants must act; default: duration_days.",
-    )
-    reminder_days_before: ReminderDays | None = Field(
-        default=None, description="Overrides the template's reminder cadence for this stage."
-    )
-
-    @field_validator("reminder_days_before")
-    @classmethod
-    def _reminders(cls, value: list[int] | None) -> list[int] | None:
-        return None if value is None else _unique_reminders(value, "reminder_days_before")
-
-    @model_validator(mode="after")
-    def _deadline_within_stage(self) -> StagePlan:
-        if self.stage is Stage.CLOSED:
-            raise _rule("stage 'closed' is the end state of a cycle and has no duration; leave it out")
-        if self.deadline_days is not None and self.deadline_days > self.duration_days:
-            raise _rule(
-                f"stage '{self.stage.value}': deadline_days ({self.deadline_days}) is after the stage closes "
-                f"(duration_days {self.duration_days})"
-            )
-        return self
-
-    @property
-    def deadline_offset(self) -> int:
-        return self.deadline_days if self.deadline_days is not None else self.duration_days
-
-
-class StageWindow(BaseModel):
-    """One stage of a concrete cycle, in dates."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stage: Stage
-    opens_on: date
-    deadline: date
-    closes_on: date
-    reminders: list[date] = Field(description="Dates reminders are sent, earliest first.")
 
 
 class RatingBand(BaseModel):
@@ -350,7 +287,17 @@ class CycleTemplateSpec(BaseModel):
         default_factory=lambda: [7, 1], description="Reminders go out this many days before each deadline."
     )
     escalate_days_after_deadline: int = Field(
-        default=1, ge=0, le=60, description="A missed deadline is escalated to the manager this many days later."
+        default=1,
+        ge=0,
+        le=60,
+        description="A missed deadline goes to the department head at once and to HR this many days later (min 1).",
+    )
+    deadline_policy: DeadlinePolicy = Field(
+        default=DeadlinePolicy.CLOSE,
+        description="After HR is told of a missed deadline: close the stage with what is missing, or extend once.",
+    )
+    extension_days: int = Field(
+        default=3, ge=1, le=60, description="How far the 'extend' deadline policy moves the deadline (once)."
     )
     scoring: ScoringConfig
     calibration: CalibrationGuideline = Field(default_factory=CalibrationGuideline)
@@ -369,7 +316,7 @@ class CycleTemplateSpec(BaseModel):
     @field_validator("reminder_days_before")
     @classmethod
     def _reminders(cls, value: list[int]) -> list[int]:
-        return _unique_reminders(value, "reminder_days_before")
+        return unique_reminders(value, "reminder_days_before")
 
     @field_validator("stages")
     @classmethod
@@ -388,15 +335,7 @@ class CycleTemplateSpec(BaseModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CycleTemplateSpec:
-        problems: list[str] = []
-        for plan in self.stages:
-            reminders = self.reminders_for(plan.stage)
-            early = [d for d in reminders if d > plan.deadline_offset]
-            if early:
-                problems.append(
-                    f"stage '{plan.stage.value}': reminder(s) {early} days before the deadline would go out before "
-                    f"the stage opens (its deadline is {plan.deadline_offset} days in)"
-                )
+        problems = self.timing.problems()
         bands = [b.label for b in self.scoring.rating_scale.bands]
         limits = self.calibration.limits
         unknown = sorted({limit.band for limit in limits} - set(bands))
@@ -419,16 +358,23 @@ class CycleTemplateSpec(BaseModel):
             raise _rule("; ".join(problems))
         return self
 
+    @property
+    def timing(self) -> CycleTiming:
+        """Every timing setting together; :mod:`contracts.timing` holds the rules that apply them."""
+        return CycleTiming(
+            stages=self.stages,
+            reminder_days_before=self.reminder_days_before,
+            escalate_days_after_deadline=self.escalate_days_after_deadline,
+            deadline_policy=self.deadline_policy,
+            extension_days=self.extension_days,
+        )
+
     def plan_for(self, stage: Stage) -> StagePlan:
-        for plan in self.stages:
-            if plan.stage is stage:
-                return plan
-        raise KeyError(stage)
+        return self.timing.plan_for(stage)
 
     def reminders_for(self, stage: Stage) -> list[int]:
         """Days before the deadline of ``stage`` that reminders go out, largest first."""
-        plan = self.plan_for(stage)
-        return plan.reminder_days_before if plan.reminder_days_before is not None else self.reminder_days_before
+        return self.timing.reminders_for(stage)
 
     @property
     def total_days(self) -> int:
@@ -436,21 +382,7 @@ class CycleTemplateSpec(BaseModel):
 
     def schedule(self, start: date) -> list[StageWindow]:
         """The stage dates of a cycle that starts on ``start``."""
-        windows: list[StageWindow] = []
-        opens = start
-        for plan in self.stages:
-            deadline = opens + timedelta(days=plan.deadline_offset)
-            windows.append(
-                StageWindow(
-                    stage=plan.stage,
-                    opens_on=opens,
-                    deadline=deadline,
-                    closes_on=opens + timedelta(days=plan.duration_days),
-                    reminders=[deadline - timedelta(days=d) for d in self.reminders_for(plan.stage)],
-                )
-            )
-            opens = opens + timedelta(days=plan.duration_days)
-        return windows
+        return self.timing.windows(start)
 
 
 SCHEMA_EXPORTS = {"cycle_template.v1": CycleTemplateSpec}
