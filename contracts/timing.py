@@ -23,7 +23,6 @@ The rules, as the department workflow applies them (:func:`decide`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated
@@ -237,7 +236,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class Decision:
-    notices: Sequence[Notice] = ()
+    notices: tuple[Notice, ...] = ()
     finish: str | None = None
     """The department's outcome when its stage part is over: completed or closed_at_deadline."""
     extend_to: datetime | None = None
@@ -262,27 +261,27 @@ def decide(inp: DepartmentCycleInput, state: DepartmentState, now: datetime, pen
             state.stale_reminded = True
             state.stale_since = now
             return Decision(
-                notices=[
+                notices=(
                     Notice(
                         "stale_kpi_reminder",
                         f"stale-{state.stale_episode}-reminder",
                         "data_owners",
                         f"{pending} KPI(s) owned by {inp.department_id} have no recent data",
-                    )
-                ]
+                    ),
+                ),
             )
         since = state.stale_since or now
         if now - since >= hr_after and not state.escalated_to_head:
             state.escalated_to_head = True
             return Decision(
-                notices=[
+                notices=(
                     Notice(
                         "stale_kpi_escalation",
                         f"stale-{state.stale_episode}-escalation",
                         "head",
                         f"{pending} KPI(s) owned by {inp.department_id} are still stale",
-                    )
-                ]
+                    ),
+                ),
             )
         return Decision()
 
@@ -324,9 +323,9 @@ def decide(inp: DepartmentCycleInput, state: DepartmentState, now: datetime, pen
         )
         if inp.deadline_policy == DeadlinePolicy.EXTEND and not state.extended:
             state.extended = True
-            return Decision(notices=notices, extend_to=now + timedelta(days=inp.extension_days))
-        return Decision(notices=notices, finish="closed_at_deadline")
-    return Decision(notices=notices)
+            return Decision(notices=tuple(notices), extend_to=now + timedelta(days=inp.extension_days))
+        return Decision(notices=tuple(notices), finish="closed_at_deadline")
+    return Decision(notices=tuple(notices))
 
 
 def next_wake(inp: DepartmentCycleInput, state: DepartmentState, now: datetime) -> datetime:

@@ -5,64 +5,53 @@ Every route declares its roles with ``requires(...)`` (also listed as ``x-roles`
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.org import OrgSnapshot
-from contracts.templates import CycleTemplateSpec, StageWindow
-from services.common.auth import ALL_ROLES, Principal, Role, current_principal, requires
-from services.common.deps import SessionDep
+from contracts.templates import CycleTemplateSpec
+from contracts.workflow_io import CycleStatus as CycleStatusView
+from contracts.workflow_io import ExtendDeadline, ForceStage
+from services.common.auth import ALL_ROLES, Principal, Role, requires
+from services.common.deps import CurrentPrincipal, SessionDep
+from services.common.params import EVERYONE, HR, OPS_ROLES, CycleId, Limit, Offset
 from services.common.settings import Settings
-from services.cycles import service
-from services.cycles.control import launch_workflow
-from services.cycles.models import CyclesCycle, CyclesDepartment, CyclesDistribution, CyclesEmployee, CyclesTemplate
+from services.cycles import control, service
+from services.cycles.control import TemporalGateway, launch_workflow
+from services.cycles.models import CyclesCycle
 from services.cycles.org_import import read_upload
-from services.cycles.service import CycleStatus, OrgImportReport
+from services.cycles.schemas import (
+    Accepted,
+    CancelBody,
+    CycleCreate,
+    CycleRead,
+    CycleStatus,
+    DepartmentRead,
+    DistributionRead,
+    EmployeeRead,
+    OrgImportReport,
+    Page,
+    TemplateRead,
+    WhoAmI,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
 
-READERS = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
+READERS = EVERYONE
 """People: everyone but department systems."""
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
-
-T = TypeVar("T")
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """Timestamps are stored in UTC; SQLite hands them back naive."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
 
 def access(*roles: Role) -> dict[str, Any]:
     """Route keyword arguments that admit only ``roles`` (the app lists them in OpenAPI as ``x-roles``)."""
     return {"dependencies": [requires(*roles)]}
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
 # -- identity --------------------------------------------------------------------------------------
-class WhoAmI(BaseModel):
-    sub: str
-    roles: list[str]
-    employee_id: str | None
-    department_id: str | None
-
-
 @router.get(
     "/me",
     summary="The caller's identity and roles, as the token states them",
@@ -78,46 +67,6 @@ async def me(principal: Annotated[Principal, requires(*ALL_ROLES)]) -> WhoAmI:
 
 
 # -- org directory ---------------------------------------------------------------------------------
-class DepartmentRead(BaseModel):
-    department_id: str
-    name: str
-    parent_id: str | None
-    head_employee_id: str
-    active: bool
-
-    @classmethod
-    def of(cls, d: CyclesDepartment) -> DepartmentRead:
-        return cls(
-            department_id=d.id, name=d.name, parent_id=d.parent_id, head_employee_id=d.head_employee_id, active=d.active
-        )
-
-
-class EmployeeRead(BaseModel):
-    employee_id: str
-    name: str
-    email: str | None
-    department_id: str
-    manager_id: str | None
-    job_title: str
-    grade: str
-    salary_band: str | None = Field(description="Shown to hr_admin only; null for other callers.")
-    active: bool
-
-    @classmethod
-    def of(cls, e: CyclesEmployee, principal: Principal) -> EmployeeRead:
-        return cls(
-            employee_id=e.id,
-            name=e.name,
-            email=e.email,
-            department_id=e.department_id,
-            manager_id=e.manager_id,
-            job_title=e.job_title,
-            grade=e.grade,
-            salary_band=e.salary_band if principal.has(Role.HR_ADMIN) else None,
-            active=e.active,
-        )
-
-
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
@@ -234,28 +183,6 @@ async def get_employee(employee_id: IdPath, session: SessionDep, principal: Curr
 
 
 # -- templates -------------------------------------------------------------------------------------
-class TemplateRead(BaseModel):
-    template_id: str
-    name: str
-    version: int
-    spec: CycleTemplateSpec
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, t: CyclesTemplate) -> TemplateRead:
-        return cls(
-            template_id=t.id,
-            name=t.name,
-            version=t.version,
-            spec=CycleTemplateSpec.model_validate(t.spec),
-            created_by=t.created_by,
-            created_at=utc(t.created_at),
-            updated_at=utc(t.updated_at),
-        )
-
-
 @router.post(
     "/templates",
     summary="Create a cycle template (validated: stages, reminders, scoring, calibration)",
@@ -292,77 +219,6 @@ async def replace_template(
 
 
 # -- cycles ----------------------------------------------------------------------------------------
-class CycleCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    template_id: str = Field(min_length=1, max_length=64)
-    period_start: date
-    period_end: date
-    department_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=500, description="Participating departments; their sub-departments take part too."
-    )
-
-
-class DistributionRead(BaseModel):
-    service: str
-    status: str = Field(description="'delivered', or 'pending' until the service has accepted the snapshot.")
-    attempts: int
-    last_error: str | None
-    last_attempt_at: datetime | None
-    delivered_at: datetime | None
-
-    @classmethod
-    def of(cls, d: CyclesDistribution) -> DistributionRead:
-        return cls(
-            service=d.service,
-            status=d.status,
-            attempts=d.attempts,
-            last_error=d.last_error,
-            last_attempt_at=utc(d.last_attempt_at),
-            delivered_at=utc(d.delivered_at),
-        )
-
-
-class CycleRead(BaseModel):
-    cycle_id: str
-    name: str
-    status: CycleStatus
-    template_id: str
-    template_version: int
-    template: CycleTemplateSpec = Field(description="The template as copied when the cycle was created.")
-    period_start: date
-    period_end: date
-    department_ids: list[str]
-    schedule: list[StageWindow] = Field(description="Stage dates, counted from period_start.")
-    participants: int | None = Field(description="People in the frozen snapshot (null while draft).")
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    distribution: list[DistributionRead]
-
-    @classmethod
-    def of(cls, c: CyclesCycle, distribution: list[CyclesDistribution]) -> CycleRead:
-        spec = CycleTemplateSpec.model_validate(c.template_spec)
-        return cls(
-            cycle_id=c.id,
-            name=c.name,
-            status=CycleStatus(c.status),
-            template_id=c.template_id,
-            template_version=c.template_version,
-            template=spec,
-            period_start=c.period_start,
-            period_end=c.period_end,
-            department_ids=list(c.department_ids),
-            schedule=spec.schedule(c.period_start),
-            participants=c.snapshot_participants,
-            created_by=c.created_by,
-            created_at=utc(c.created_at),
-            started_at=utc(c.started_at),
-            distribution=[DistributionRead.of(d) for d in distribution],
-        )
-
-
 async def _cycle_read(session: SessionDep, cycle: CyclesCycle) -> CycleRead:
     return CycleRead.of(cycle, await service.list_distribution(session=session, cycle_id=cycle.id))
 
@@ -482,3 +338,77 @@ async def distribute_cycle(
 )
 async def get_snapshot(cycle_id: IdPath, session: SessionDep) -> OrgSnapshot:
     return await service.load_snapshot(session=session, cycle_id=cycle_id)
+
+
+# -- cycle control (the workflow's front door) -----------------------------------------------------
+def _gateway(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.temporal
+    return gateway
+
+
+GatewayDep = Annotated[TemporalGateway, Depends(_gateway)]
+
+
+@router.get(
+    "/cycles/{cycle_id}/status",
+    summary="Where the cycle's workflow stands: stage, per-department progress, next deadline",
+    tags=["cycle control"],
+    **access(*OPS_ROLES),
+)
+async def cycle_status(cycle_id: CycleId, gateway: GatewayDep) -> CycleStatusView:
+    return await control.cycle_status(gateway=gateway, cycle_id=cycle_id)
+
+
+@router.post(
+    "/cycles/{cycle_id}/pause",
+    summary="Pause the cycle: no reminders, no stage changes until resumed",
+    tags=["cycle control"],
+    **access(*HR),
+)
+async def pause_cycle(cycle_id: CycleId, session: SessionDep, gateway: GatewayDep) -> Accepted:
+    return await control.pause(session=session, gateway=gateway, cycle_id=cycle_id)
+
+
+@router.post("/cycles/{cycle_id}/resume", summary="Resume a paused cycle", tags=["cycle control"], **access(*HR))
+async def resume_cycle(cycle_id: CycleId, session: SessionDep, gateway: GatewayDep) -> Accepted:
+    return await control.resume(session=session, gateway=gateway, cycle_id=cycle_id)
+
+
+@router.post(
+    "/cycles/{cycle_id}/cancel",
+    summary="Cancel the cycle; compensations run (unreleased results are withdrawn)",
+    tags=["cycle control"],
+    **access(*HR),
+)
+async def cancel_cycle(cycle_id: CycleId, body: CancelBody, session: SessionDep, gateway: GatewayDep) -> Accepted:
+    return await control.cancel(session=session, gateway=gateway, cycle_id=cycle_id, reason=body.reason)
+
+
+@router.post(
+    "/cycles/{cycle_id}/extend",
+    summary="Extend a stage's deadline (validated: later than now's deadline, before the next stage's)",
+    tags=["cycle control"],
+    **access(*HR),
+)
+async def extend_deadline(cycle_id: CycleId, body: ExtendDeadline, gateway: GatewayDep) -> CycleStatusView:
+    return await control.extend(gateway=gateway, cycle_id=cycle_id, body=body)
+
+
+@router.post(
+    "/cycles/{cycle_id}/force-stage",
+    summary="Complete the current stage now, whatever is still pending (HR decision)",
+    tags=["cycle control"],
+    **access(*HR),
+)
+async def force_stage(cycle_id: CycleId, body: ForceStage, gateway: GatewayDep) -> CycleStatusView:
+    return await control.force(gateway=gateway, cycle_id=cycle_id, body=body)
+
+
+@router.post(
+    "/cycles/{cycle_id}/closed",
+    summary="Record that the cycle's workflow finished (called by the worker at the end; idempotent)",
+    tags=["cycle control"],
+    **access(*HR),
+)
+async def mark_closed(cycle_id: CycleId, session: SessionDep) -> Accepted:
+    return await control.mark_closed(session=session, cycle_id=cycle_id)

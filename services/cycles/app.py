@@ -11,7 +11,6 @@ from services.common.settings import Settings
 from services.cycles.api import router
 from services.cycles.console import mount_console
 from services.cycles.control import TemporalGateway
-from services.cycles.control import router as control_router
 from services.cycles.models import CyclesAudit, CyclesOutbox
 from services.cycles.notifications import build_senders
 from services.cycles.notifications import router as notifications_router
@@ -52,7 +51,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             "The front door of Tandem: the org directory and its import, cycle templates, and cycles "
             "(create in draft, start: freeze the org snapshot and distribute it to the stage services)."
         ),
-        routers=[router, control_router, notifications_router, ops_router],
+        routers=[router, notifications_router, ops_router],
         on_startup=[open_http, open_notifications],
         on_shutdown=[close_http],
         outbox_model=CyclesOutbox,

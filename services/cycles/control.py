@@ -1,4 +1,4 @@
-"""The front door to the review-cycle workflow: start, pause, resume, cancel, extend, status.
+"""The front door to the review-cycle workflow: start, pause, resume, cancel, extend, force, status.
 
 The cycles service holds one long-lived Temporal client (connected on first use
 and kept on ``app.state``), never one per request. Queries and updates go
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, time
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.cycle import DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
+from contracts.cycle import Stage, department_workflow_id, review_cycle_workflow_id
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
 from contracts.templates import CycleTemplateSpec
+from contracts.timing import build_cycle_input
 from contracts.workflow_io import (
     CancelCycle,
     CycleStatus,
@@ -25,65 +25,27 @@ from contracts.workflow_io import (
     ExtendDeadline,
     ForceStage,
     ReviewCycleInput,
-    StageSchedule,
 )
-from services.common.auth import Principal, Role, requires
-from services.common.deps import SessionDep
 from services.common.errors import DomainError
 from services.common.settings import Settings
+from services.cycles.models import CyclesCycle
+from services.cycles.schemas import Accepted
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow
 
 __all__ = [
     "TemporalGateway",
-    "build_cycle_input",
+    "cancel",
     "cycle_starts_at",
+    "cycle_status",
+    "extend",
+    "force",
     "launch_workflow",
-    "router",
+    "mark_closed",
+    "pause",
+    "resume",
     "status_with_progress",
 ]
-
-CycleIdPath = Annotated[str, Path(max_length=64, description="The cycle id.")]
-
-
-def build_cycle_input(
-    *,
-    cycle_id: str,
-    spec: CycleTemplateSpec,
-    department_ids: list[str],
-    starts_at: datetime,
-    day_seconds: float = 86_400,
-    recheck_hours: float | None = None,
-) -> ReviewCycleInput:
-    """The workflow input for a cycle: deadlines from the template's stage plan.
-
-    ``day_seconds`` compresses time for demos and benchmarks (e.g. 2 s per template day):
-    deadlines, reminder offsets and escalation delays all scale together.
-    """
-    scale = day_seconds / 86_400
-    schedule: list[StageSchedule] = []
-    opens = starts_at
-    for plan in spec.stages:
-        deadline = opens + timedelta(seconds=plan.deadline_offset * day_seconds)
-        schedule.append(
-            StageSchedule(
-                stage=plan.stage,
-                deadline=deadline,
-                reminder_days_before=[d * scale for d in spec.reminders_for(plan.stage)],
-            )
-        )
-        opens = opens + timedelta(seconds=plan.duration_days * day_seconds)
-    return ReviewCycleInput(
-        cycle_id=cycle_id,
-        department_ids=department_ids,
-        schedule=schedule,
-        reminder_days_before=[d * scale for d in spec.reminder_days_before],
-        escalate_to_hr_after_days=max(spec.escalate_days_after_deadline, 1) * scale,
-        deadline_policy=DeadlinePolicy.CLOSE,
-        extension_days=3 * scale,
-        recheck_hours=recheck_hours if recheck_hours is not None else max(24 * scale, 1 / 3600),
-        day_seconds=day_seconds,
-    )
 
 
 class TemporalGateway:
@@ -155,7 +117,7 @@ async def launch_workflow(*, gateway: TemporalGateway, cycle: Any, day_seconds: 
     starts_at = cycle_starts_at(cycle.period_start, now=now, day_seconds=day_seconds)
     inp = build_cycle_input(
         cycle_id=cycle.id,
-        spec=spec,
+        timing=spec.timing,
         department_ids=list(cycle.department_ids),
         starts_at=starts_at,
         day_seconds=day_seconds,
@@ -194,22 +156,7 @@ async def status_with_progress(client: Any, cycle_id: str, *, concurrency: int =
     return status.model_copy(update={"departments": list(departments)})
 
 
-# -- routes --------------------------------------------------------------------------------------
-router = APIRouter(prefix="/v1", tags=["cycle control"])
-
-HrOnly = Annotated[Principal, requires(Role.HR_ADMIN)]
-
-
-def gateway(request: Request) -> TemporalGateway:
-    gw: TemporalGateway = request.app.state.temporal
-    return gw
-
-
-async def _handle(request: Request, cycle_id: str) -> Any:
-    gw = gateway(request)
-    return gw.handle(await gw.client(), cycle_id)
-
-
+# -- commands ------------------------------------------------------------------------------------
 async def _run(coro: Any, cycle_id: str) -> Any:
     """Translate Temporal errors into clear HTTP answers."""
     from temporalio.client import WorkflowUpdateFailedError
@@ -225,98 +172,60 @@ async def _run(coro: Any, cycle_id: str) -> Any:
         raise DomainError(f"Temporal refused the request: {exc.message}", status_code=409) from exc
 
 
-class CancelBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class Accepted(BaseModel):
-    cycle_id: str
-    workflow_id: str
-    action: str
-
-
-@router.get(
-    "/cycles/{cycle_id}/status",
-    summary="Where the cycle's workflow stands: stage, per-department progress, next deadline",
-)
-async def cycle_status(
-    cycle_id: CycleIdPath, request: Request, _p: Annotated[Principal, requires(Role.HR_ADMIN, Role.OPS)]
-) -> CycleStatus:
-    gw = gateway(request)
-    client = await gw.client()
-    status: CycleStatus = await _run(status_with_progress(client, cycle_id), cycle_id)
+async def cycle_status(*, gateway: TemporalGateway, cycle_id: str) -> CycleStatus:
+    status: CycleStatus = await _run(status_with_progress(await gateway.client(), cycle_id), cycle_id)
     return status
 
 
-@router.post("/cycles/{cycle_id}/pause", summary="Pause the cycle: no reminders, no stage changes until resumed")
-async def pause_cycle(cycle_id: CycleIdPath, request: Request, _p: HrOnly, session: SessionDep) -> Accepted:
-    handle = await _handle(request, cycle_id)
+async def pause(*, session: AsyncSession, gateway: TemporalGateway, cycle_id: str) -> Accepted:
+    """No reminders and no stage changes until resumed."""
+    handle = gateway.handle(await gateway.client(), cycle_id)
     await _run(handle.signal(ReviewCycleWorkflow.pause), cycle_id)
-    await _set_status(session, cycle_id, "paused")
+    await _set_status(session=session, cycle_id=cycle_id, status="paused")
     return Accepted(cycle_id=cycle_id, workflow_id=handle.id, action="pause")
 
 
-@router.post("/cycles/{cycle_id}/resume", summary="Resume a paused cycle")
-async def resume_cycle(cycle_id: CycleIdPath, request: Request, _p: HrOnly, session: SessionDep) -> Accepted:
-    handle = await _handle(request, cycle_id)
+async def resume(*, session: AsyncSession, gateway: TemporalGateway, cycle_id: str) -> Accepted:
+    handle = gateway.handle(await gateway.client(), cycle_id)
     await _run(handle.signal(ReviewCycleWorkflow.resume), cycle_id)
-    await _set_status(session, cycle_id, "active")
+    await _set_status(session=session, cycle_id=cycle_id, status="active")
     return Accepted(cycle_id=cycle_id, workflow_id=handle.id, action="resume")
 
 
-@router.post(
-    "/cycles/{cycle_id}/cancel",
-    summary="Cancel the cycle; compensations run (unreleased results are withdrawn)",
-)
-async def cancel_cycle(
-    cycle_id: CycleIdPath, body: CancelBody, request: Request, _p: HrOnly, session: SessionDep
-) -> Accepted:
-    handle = await _handle(request, cycle_id)
-    await _run(handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason=body.reason)), cycle_id)
-    await _set_status(session, cycle_id, "cancelled")
+async def cancel(*, session: AsyncSession, gateway: TemporalGateway, cycle_id: str, reason: str) -> Accepted:
+    """Compensations run in the workflow (unreleased results are withdrawn)."""
+    handle = gateway.handle(await gateway.client(), cycle_id)
+    await _run(handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason=reason)), cycle_id)
+    await _set_status(session=session, cycle_id=cycle_id, status="cancelled")
     return Accepted(cycle_id=cycle_id, workflow_id=handle.id, action="cancel")
 
 
-@router.post(
-    "/cycles/{cycle_id}/extend",
-    summary="Extend a stage's deadline (validated: later than now's deadline, before the next stage's)",
-)
-async def extend_deadline(cycle_id: CycleIdPath, body: ExtendDeadline, request: Request, _p: HrOnly) -> CycleStatus:
-    handle = await _handle(request, cycle_id)
+async def extend(*, gateway: TemporalGateway, cycle_id: str, body: ExtendDeadline) -> CycleStatus:
+    """Validated by the workflow's update: later than the current deadline, before the next stage's."""
+    handle = gateway.handle(await gateway.client(), cycle_id)
     status: CycleStatus = await _run(handle.execute_update(ReviewCycleWorkflow.extend_deadline, body), cycle_id)
     return status
 
 
-@router.post(
-    "/cycles/{cycle_id}/force-stage",
-    summary="Complete the current stage now, whatever is still pending (HR decision)",
-)
-async def force_stage(cycle_id: CycleIdPath, body: ForceStage, request: Request, _p: HrOnly) -> CycleStatus:
-    handle = await _handle(request, cycle_id)
+async def force(*, gateway: TemporalGateway, cycle_id: str, body: ForceStage) -> CycleStatus:
+    handle = gateway.handle(await gateway.client(), cycle_id)
     status: CycleStatus = await _run(handle.execute_update(ReviewCycleWorkflow.force_stage, body), cycle_id)
     return status
 
 
-@router.post(
-    "/cycles/{cycle_id}/closed",
-    summary="Record that the cycle's workflow finished (called by the worker at the end; idempotent)",
-)
-async def mark_closed(cycle_id: CycleIdPath, _p: HrOnly, session: SessionDep) -> Accepted:
-    from services.cycles.models import CyclesCycle
-
+async def mark_closed(*, session: AsyncSession, cycle_id: str) -> Accepted:
+    """Record that the cycle's workflow finished (idempotent; a cancelled cycle stays cancelled)."""
     cycle = await session.get(CyclesCycle, cycle_id)
     if cycle is None:
         raise DomainError(f"cycle {cycle_id} does not exist", status_code=404)
     if cycle.status == "draft":
         raise DomainError(f"cycle {cycle_id} was never started; it cannot be closed", status_code=409)
     if cycle.status != "cancelled":
-        await _set_status(session, cycle_id, "closed")
+        await _set_status(session=session, cycle_id=cycle_id, status="closed")
     return Accepted(cycle_id=cycle_id, workflow_id=review_cycle_workflow_id(cycle_id), action="closed")
 
 
-async def _set_status(session: Any, cycle_id: str, status: str) -> None:
-    from services.cycles.models import CyclesCycle
-
+async def _set_status(*, session: AsyncSession, cycle_id: str, status: str) -> None:
     cycle = await session.get(CyclesCycle, cycle_id)
     if cycle is None:
         raise DomainError(f"cycle {cycle_id} does not exist", status_code=404)
@@ -327,6 +236,3 @@ async def _set_status(session: Any, cycle_id: str, status: str) -> None:
 def start_of(day: Any) -> datetime:
     """Midnight UTC of a date."""
     return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-__all__ += ["Stage", "start_of"]

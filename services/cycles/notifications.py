@@ -37,8 +37,8 @@ from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.settings import Settings
 from services.common.telemetry import NOTIFICATION_DELIVERY_FAILURES, NOTIFICATIONS_SENT
-from services.cycles.api import utc
 from services.cycles.models import Base, CyclesOutbox, CyclesSnapshotDepartment, CyclesSnapshotParticipant
+from services.cycles.schemas import utc
 
 __all__ = [
     "CyclesNotification",

@@ -33,8 +33,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.tracking import StaleKpiReport
-from services.common.auth import Principal, Role, mint_token, requires
+from services.common.auth import Principal, mint_token, requires
 from services.common.deps import SessionDep
+from services.common.params import OPS_ROLES
 from services.common.settings import Settings
 from services.cycles.control import TemporalGateway
 from services.cycles.models import CyclesCycle
@@ -49,7 +50,7 @@ __all__ = [
     "temporal_ui_link",
 ]
 
-OPS_ROLES = (Role.OPS, Role.HR_ADMIN)
+
 ESCALATION_KINDS = ("escalation_head", "escalation_hr", "stale_kpi_escalation")
 """Kinds that mean a deadline was missed (the workflow escalated)."""
 WATCHED_KINDS = (*ESCALATION_KINDS, "stale_kpi_reminder")

@@ -11,11 +11,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +48,7 @@ from services.cycles.models import (
     CyclesTemplate,
 )
 from services.cycles.org_import import OrgFile
+from services.cycles.schemas import CycleStatus, DeliveryStatus, ImportCounts, OrgImportReport
 
 __all__ = [
     "STAGE_SERVICES",
@@ -84,40 +83,11 @@ STAGE_SERVICES: tuple[str, ...] = ("goals", "tracking", "evaluation", "feedback"
 """The services that keep a copy of each cycle's snapshot, in the order they are told."""
 
 
-class CycleStatus(StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    CANCELLED = "cancelled"
-    CLOSED = "closed"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 # -- org import ------------------------------------------------------------------------------------
-class ImportCounts(BaseModel):
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deactivated: int = 0
-
-
-class OrgImportReport(BaseModel):
-    source: str
-    content_hash: str
-    dry_run: bool
-    changed: bool
-    departments: ImportCounts
-    employees: ImportCounts
-
-
 _DEPARTMENT_FIELDS = ("name", "parent_id", "head_employee_id")
 _EMPLOYEE_FIELDS = ("name", "email", "department_id", "manager_id", "job_title", "grade", "salary_band")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from contracts.cycle import STAGE_ORDER, Stage
 from contracts.templates import CycleTemplateSpec
-from services.cycles.control import build_cycle_input, cycle_starts_at
+from contracts.timing import build_cycle_input
+from services.cycles.control import cycle_starts_at
 
 SPEC = CycleTemplateSpec.model_validate(
     json.loads((Path(__file__).resolve().parents[2] / "docs/examples/sample_org/template.json").read_text())
@@ -17,7 +18,7 @@ START = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_deadlines_follow_the_stage_plan_in_real_time() -> None:
-    inp = build_cycle_input(cycle_id="c1", spec=SPEC, department_ids=["sales"], starts_at=START)
+    inp = build_cycle_input(cycle_id="c1", timing=SPEC.timing, department_ids=["sales"], starts_at=START)
     # goal setting: deadline 21 days after opening; tracking opens on day 31 and lasts 334 days.
     assert inp.deadline_of(Stage.GOAL_SETTING) == START + timedelta(days=21)
     assert inp.deadline_of(Stage.TRACKING) == START + timedelta(days=31 + 334)
@@ -28,7 +29,7 @@ def test_deadlines_follow_the_stage_plan_in_real_time() -> None:
 
 
 def test_compressed_time_scales_every_duration_together() -> None:
-    inp = build_cycle_input(cycle_id="c1", spec=SPEC, department_ids=["sales"], starts_at=START, day_seconds=2)
+    inp = build_cycle_input(cycle_id="c1", timing=SPEC.timing, department_ids=["sales"], starts_at=START, day_seconds=2)
     assert inp.deadline_of(Stage.GOAL_SETTING) == START + timedelta(seconds=42)
     assert inp.reminder_days_before == [7 * 2 / 86_400, 1 * 2 / 86_400]
     assert inp.escalate_to_hr_after_days == SPEC.escalate_days_after_deadline * 2 / 86_400
