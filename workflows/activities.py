@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -29,11 +27,12 @@ from contracts.workflow_io import (
     StageAction,
     StageActionResult,
 )
+from services.common.client import NotReady, Refused, ServiceClient, ServiceName, Unavailable
 from services.common.telemetry import STAGE_TRANSITIONS, trace_headers
 
-__all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "ServiceUrls", "evaluation_config"]
+__all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "evaluation_config"]
 
-STAGE_OWNER: dict[Stage, str] = {
+STAGE_OWNER: dict[Stage, ServiceName] = {
     Stage.GOAL_SETTING: "goals",
     Stage.TRACKING: "tracking",
     Stage.EVALUATION: "evaluation",
@@ -100,67 +99,42 @@ def evaluation_config(spec: CycleTemplateSpec) -> ScoringConfig:
     )
 
 
-@dataclass(frozen=True)
-class ServiceUrls:
-    cycles: str
-    goals: str
-    tracking: str
-    evaluation: str
-    feedback: str
-    results: str
-
-    def of(self, service: str) -> str:
-        url: str = getattr(self, service)
-        return url.rstrip("/")
-
-
-class NotReady(Exception):
-    """The service answered 409: a precondition of this step is not met yet."""
-
-
 class CycleActivities:
     """Activities bound to one HTTP client and a token provider (built by the worker)."""
 
-    def __init__(self, *, http: httpx.AsyncClient, urls: ServiceUrls, token: Callable[[], str]) -> None:
-        self.http = http
-        self.urls = urls
-        self.token = token
+    def __init__(self, *, client: ServiceClient) -> None:
+        self.client = client
 
-    # -- HTTP helpers ---------------------------------------------------------------------------
     async def _call(
         self,
         method: str,
-        service: str,
+        service: ServiceName,
         path: str,
         *,
         json: Any = None,
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        headers = trace_headers({"Authorization": f"Bearer {self.token()}"})
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        url = f"{self.urls.of(service)}{path}"
+        """One call through the service client; a refusal is non-retryable, an outage is retried."""
         try:
-            response = await self.http.request(method, url, json=json, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise ApplicationError(f"{method} {url} failed: {exc!r}") from exc  # retryable
-        if response.status_code == 409:
-            raise NotReady(f"{service}: {_detail(response)}")
-        if 400 <= response.status_code < 500:
-            raise ApplicationError(
-                f"{method} {url} was refused ({response.status_code}): {_detail(response)}",
-                type="BadRequest",
-                non_retryable=True,
+            return await self.client.call(
+                method,
+                service,
+                path,
+                json=json,
+                params=params,
+                idempotency_key=idempotency_key,
+                headers=trace_headers({}),
             )
-        if response.status_code >= 500:
-            raise ApplicationError(f"{method} {url} failed ({response.status_code}): {_detail(response)}")
-        return response.json() if response.content else None
+        except Refused as exc:
+            raise ApplicationError(str(exc), type="BadRequest", non_retryable=True) from exc
+        except Unavailable as exc:
+            raise ApplicationError(str(exc)) from exc  # retryable
 
     # -- activities -----------------------------------------------------------------------------
     @activity.defn(name="check_pending")
     async def check_pending(self, query: PendingQuery) -> PendingSummary:
-        service = STAGE_OWNER[query.stage]
+        service: ServiceName = STAGE_OWNER[query.stage]
         data = await self._call(
             "GET",
             service,
@@ -299,12 +273,3 @@ class CycleActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [self.check_pending, self.send_notification, self.stage_action]
 
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])
-    return str(body)[:300]

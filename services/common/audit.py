@@ -459,7 +459,7 @@ def _pinned_keys(where: Any, pk_columns: dict[str, str]) -> dict[str, Any]:
             and isinstance(clause.right, BindParameter)
             and getattr(clause.left, "name", None) in pk_columns
         ):
-            pinned[pk_columns[clause.left.name]] = clause.right.effective_value  # type: ignore[attr-defined]
+            pinned[pk_columns[clause.left.name]] = clause.right.effective_value
     return pinned
 
 

@@ -10,10 +10,10 @@ import contextlib
 import dataclasses
 from collections.abc import Sequence
 
-from aiokafka import TopicPartition  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
-from aiokafka.protocol.admin import CreateAclsRequest  # type: ignore[import-untyped]
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.protocol.admin import CreateAclsRequest
 
 __all__ = ["DEFAULT_PARTITIONS", "AclBinding", "admin_check", "create_acls", "create_topics"]
 

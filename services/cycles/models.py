@@ -141,3 +141,21 @@ class CyclesAudit(AuditMixin, Base):
     """Append-only audit log of this service's changes (services.common.audit)."""
 
     __tablename__ = "cycles_audit"
+
+
+class CyclesNotification(Base):
+    __tablename__ = "cycles_notification"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(String(36), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    department_id: Mapped[str] = mapped_column(String(64), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    recipients: Mapped[str] = mapped_column(Text, doc="JSON list of resolved recipients")
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivery: Mapped[str] = mapped_column(Text, default="{}", doc="JSON: sender name -> 'sent' or error")

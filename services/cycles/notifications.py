@@ -24,11 +24,9 @@ from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel
-from sqlalchemy import DateTime, Integer, String, Text, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from contracts.workflow_io import NotificationRequest, NotificationResult
 from services.common.auth import Principal, Role, requires
@@ -37,8 +35,8 @@ from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.common.settings import Settings
 from services.common.telemetry import NOTIFICATION_DELIVERY_FAILURES, NOTIFICATIONS_SENT
-from services.cycles.models import Base, CyclesOutbox, CyclesSnapshotDepartment, CyclesSnapshotParticipant
-from services.cycles.schemas import utc
+from services.cycles.models import CyclesNotification, CyclesOutbox, CyclesSnapshotDepartment, CyclesSnapshotParticipant
+from services.cycles.schemas import NotificationRead, utc
 
 __all__ = [
     "CyclesNotification",
@@ -51,24 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class CyclesNotification(Base):
-    __tablename__ = "cycles_notification"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    notification_id: Mapped[str] = mapped_column(String(36), unique=True)
-    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
-    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
-    department_id: Mapped[str] = mapped_column(String(64), index=True)
-    stage: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(64), index=True)
-    recipients: Mapped[str] = mapped_column(Text, doc="JSON list of resolved recipients")
-    pending: Mapped[int] = mapped_column(Integer, default=0)
-    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    delivery: Mapped[str] = mapped_column(Text, default="{}", doc="JSON: sender name -> 'sent' or error")
 
 
 class NotificationSender(Protocol):
@@ -127,21 +107,6 @@ def build_senders(settings: Settings, http: httpx.AsyncClient) -> list[Notificat
             )
         )
     return senders
-
-
-class NotificationRead(BaseModel):
-    notification_id: str
-    idempotency_key: str
-    cycle_id: str
-    department_id: str
-    stage: str
-    kind: str
-    recipients: list[dict[str, Any]]
-    pending: int
-    deadline: datetime | None
-    message: str
-    created_at: datetime
-    delivery: dict[str, str]
 
 
 def _read(row: CyclesNotification) -> NotificationRead:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,7 @@ __all__ = [
     "DistributionRead",
     "EmployeeRead",
     "ImportCounts",
+    "NotificationRead",
     "OrgImportReport",
     "Page",
     "TemplateRead",
@@ -223,3 +224,18 @@ class Accepted(BaseModel):
     cycle_id: str
     workflow_id: str
     action: str
+
+
+class NotificationRead(BaseModel):
+    notification_id: str
+    idempotency_key: str
+    cycle_id: str
+    department_id: str
+    stage: str
+    kind: str
+    recipients: list[dict[str, Any]]
+    pending: int
+    deadline: datetime | None
+    message: str
+    created_at: datetime
+    delivery: dict[str, str]
