@@ -125,6 +125,7 @@ class SimulatedOrg:
         self.notifications: dict[str, NotificationRequest] = {}
         self.notification_calls: Counter[str] = Counter()
         self.stage_marks: dict[tuple[str, str], float] = {}
+        self.actions: Counter[tuple[str, str]] = Counter()
 
     @property
     def department_ids(self) -> list[str]:
@@ -172,6 +173,7 @@ class SimulatedOrg:
     @activity.defn(name="stage_action")
     async def stage_action(self, action: StageAction) -> StageActionResult:
         self.calls[(action.stage.value, ALL_DEPARTMENTS, "stage_action")] += 1
+        self.actions[(action.stage.value, action.action)] += 1
         self.stage_marks.setdefault((action.stage.value, action.action), time.perf_counter())
         return StageActionResult(detail=f"simulated {action.action} of {action.stage.value}")
 
@@ -642,17 +644,20 @@ async def build_scripts(client: Client, cycle: CycleRun, histories: dict[str, li
     parent = await script_of(client, Stage.GOAL_SETTING, ALL_DEPARTMENTS, histories[cycle.workflow_id])
     out: list[StageScripts] = []
     for stage in STAGE_ORDER:
-        actions = [s for s in parent.steps if s.action is not None and s.action.stage == stage]
+        # The last stage's exit also carries what the workflow does once the cycle is over
+        # (recording it closed in the cycles service).
+        stages = (stage, Stage.CLOSED) if stage == STAGE_ORDER[-1] else (stage,)
+        actions = [s for s in parent.steps if s.action is not None and s.action.stage in stages]
         out.append(
             StageScripts(
                 stage=stage,
-                enter=[s for s in actions if s.action and s.action.action == "enter"],
+                enter=[s for s in actions if s.action and s.action.action == "enter" and s.action.stage == stage],
                 departments=[
                     await script_of(client, stage, department, histories[workflow_id])
                     for (st, department), workflow_id in cycle.child_ids.items()
                     if st == stage
                 ],
-                exit=[s for s in actions if s.action and s.action.action != "enter"],
+                exit=[s for s in actions if s.action and (s.action.action != "enter" or s.action.stage != stage)],
             )
         )
     return out
@@ -758,7 +763,8 @@ def verify(
         for script in (edges, *stage_scripts.departments):
             for call in script.steps:
                 if call.activity:
-                    from_history[(script.stage, script.department_id, call.activity)] += 1
+                    stage = call.action.stage.value if call.action is not None else script.stage
+                    from_history[(stage, script.department_id, call.activity)] += 1
     checks.append(
         Check(
             "activity calls per (stage, department): services == histories",
@@ -773,12 +779,18 @@ def verify(
             f"{sum(baseline_org.calls.values())} baseline calls vs {sum(org.calls.values())}",
         )
     )
-    actions = [k for k in org.calls if k[2] == "stage_action"]
+    # The workflow's real stage actions: enter and exit of every working stage, then the cycle
+    # recorded as closed (patch ``record-cycle-closed``).
+    expected = {(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")} | {(Stage.CLOSED.value, "enter")}
+    repeated_actions = {k: n for k, n in org.actions.items() if n != 1}
     checks.append(
         Check(
-            "each stage entered and exited exactly once",
-            all(org.calls[k] == 2 for k in actions) and len(actions) == len(STAGE_ORDER),
-            f"{sum(org.calls[k] for k in actions)} stage actions",
+            "each stage entered and exited exactly once, then the cycle recorded closed",
+            set(org.actions) == expected and not repeated_actions,
+            f"{sum(org.actions.values())} stage actions (expected {len(expected)})"
+            + (f"; missing {sorted(expected - set(org.actions))}" if expected - set(org.actions) else "")
+            + (f"; unexpected {sorted(set(org.actions) - expected)}" if set(org.actions) - expected else "")
+            + (f"; repeated {repeated_actions}" if repeated_actions else ""),
         )
     )
     return checks

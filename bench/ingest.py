@@ -420,7 +420,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "postgres": postgres.pid if postgres is not None else None,
             "broker": broker.pid if broker is not None else None,
         }
-        from devtools.stack.kafka import create_topics
+        from services.common.kafka_admin import create_topics
 
         topic = f"bench.metrics.{uuid.uuid4().hex[:6]}"
         await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=args.partitions)
@@ -506,6 +506,9 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...); one round only")
     parser.add_argument("--max-records", type=int, default=MAX_RECORDS, help="records per batch, both consumers")
     parser.add_argument("--profile", help="write a cProfile of the (last) in-process end-to-end run to this file")
+    parser.add_argument("--json", dest="json_path", type=Path, help="also write the results as JSON to this file")
     arguments = parser.parse_args()
     MAX_RECORDS = arguments.max_records
-    asyncio.run(main(arguments))
+    outcome = asyncio.run(main(arguments))
+    if arguments.json_path is not None:
+        arguments.json_path.write_text(json.dumps(outcome, indent=2))

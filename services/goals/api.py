@@ -1,4 +1,4 @@
-"""Routes of the goals service. Thin: rules live in ``service.py`` and ``rules.py``.
+"""Routes of the goals service. Thin: rules live in the ``service`` package and ``rules.py``.
 
 Every route declares its roles with ``requires()`` (listed as ``x-roles`` in OpenAPI by the app);
 row scoping inside a role is done by the service layer (404 outside scope, 403 for a
@@ -7,16 +7,19 @@ forbidden action on a visible object).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import PendingReport, Stage
 from contracts.goals import GoalExport, GoalLevel, KpiCatalog
 from contracts.tracking import ProgressExport
-from services.common.auth import Principal, Role, requires
+from services.common.auth import Principal, requires
 from services.common.deps import SessionDep
 from services.common.nudge import nudge
+from services.common.params import APPROVERS, EVERYONE, HR, MACHINE, STAFF, CycleId, Limit, Offset
 from services.goals import service
 from services.goals.models import GoalsDepartment, GoalsParticipant
 from services.goals.rules import Action, GoalStatus
@@ -45,45 +48,58 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/cycles/{cycle_id}", tags=["goals"])
 
 
-async def _nudge(request: Request, session: Any, goal: Any) -> None:
-    """Tell the department's goal-setting workflow to re-read what is pending (best effort)."""
-    await nudge(
-        request,
-        session,
-        GoalsDepartment,
-        cycle_id=goal.cycle_id,
-        stage=Stage.GOAL_SETTING,
-        department_id=goal.department_id,
-        employee_id=goal.employee_id,
-        participant_model=GoalsParticipant,
-    )
-
-CycleId = Annotated[str, Path(min_length=1, max_length=64, description="The review cycle.")]
 ObjectiveId = Annotated[str, Path(min_length=1, max_length=64)]
 GoalId = Annotated[str, Path(min_length=1, max_length=64)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (max 500).")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (at most 1,000,000).")]
-
-HR = (Role.HR_ADMIN,)
-PEOPLE = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
-READERS = (*PEOPLE, Role.OPS)
-APPROVERS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER)
-MACHINE = (Role.HR_ADMIN, Role.OPS)
 
 HrAdmin = Annotated[Principal, requires(*HR)]
-Person = Annotated[Principal, requires(*PEOPLE)]
-Reader = Annotated[Principal, requires(*READERS)]
+Person = Annotated[Principal, requires(*STAFF)]
+Reader = Annotated[Principal, requires(*EVERYONE)]
 Approver = Annotated[Principal, requires(*APPROVERS)]
 Machine = Annotated[Principal, requires(*MACHINE)]
 
 
+@dataclass(frozen=True)
+class GoalTransition:
+    """One goal's move along the approval chain, with what the move needs from the request."""
+
+    request: Request
+    session: AsyncSession
+    cycle_id: str
+    goal_id: str
+
+    async def __call__(self, action: Action, *, principal: Principal, comment: str | None) -> GoalRead:
+        goal = await service.transition_goal(
+            session=self.session,
+            cycle_id=self.cycle_id,
+            goal_id=self.goal_id,
+            action=action,
+            principal=principal,
+            comment=comment,
+        )
+        # After the commit, best effort: the department's goal-setting workflow re-reads what is
+        # pending now rather than at its next periodic check.
+        await nudge(
+            self.request,
+            self.session,
+            GoalsDepartment,
+            cycle_id=goal.cycle_id,
+            stage=Stage.GOAL_SETTING,
+            department_id=goal.department_id,
+            employee_id=goal.employee_id,
+            participant_model=GoalsParticipant,
+        )
+        return GoalRead.model_validate(goal)
+
+
+async def _goal_transition(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, request: Request) -> GoalTransition:
+    return GoalTransition(request=request, session=session, cycle_id=cycle_id, goal_id=goal_id)
+
+
+Transition = Annotated[GoalTransition, Depends(_goal_transition)]
+
 
 # -- cycle settings and freeze ----------------------------------------------------------------------
-@router.get(
-    "/settings",
-    summary="Goal-setting settings of a cycle: period and freeze state",
-    tags=["cycle"],
-)
+@router.get("/settings", summary="Goal-setting settings of a cycle: period and freeze state", tags=["cycle"])
 async def read_settings(cycle_id: CycleId, session: SessionDep, _p: Reader) -> CycleSettingsRead:
     return await service.get_settings(session=session, cycle_id=cycle_id)
 
@@ -111,9 +127,7 @@ async def freeze(cycle_id: CycleId, session: SessionDep, principal: HrAdmin) -> 
 
 
 # -- objectives -----------------------------------------------------------------------------------
-@router.get(
-    "/objectives", summary="List the strategy objectives of a cycle", tags=["objectives"]
-)
+@router.get("/objectives", summary="List the strategy objectives of a cycle", tags=["objectives"])
 async def list_objectives(
     cycle_id: CycleId, session: SessionDep, _p: Reader, limit: Limit = 100, offset: Offset = 0
 ) -> list[ObjectiveRead]:
@@ -131,9 +145,7 @@ async def create_objective(cycle_id: CycleId, body: ObjectiveCreate, session: Se
     return ObjectiveRead.model_validate(await service.create_objective(session=session, cycle_id=cycle_id, data=body))
 
 
-@router.get(
-    "/objectives/{objective_id}", summary="Read one objective", tags=["objectives"]
-)
+@router.get("/objectives/{objective_id}", summary="Read one objective", tags=["objectives"])
 async def read_objective(
     cycle_id: CycleId, objective_id: ObjectiveId, session: SessionDep, _p: Reader
 ) -> ObjectiveRead:
@@ -141,9 +153,7 @@ async def read_objective(
     return ObjectiveRead.model_validate(objective)
 
 
-@router.patch(
-    "/objectives/{objective_id}", summary="Change an objective (hr_admin)", tags=["objectives"]
-)
+@router.patch("/objectives/{objective_id}", summary="Change an objective (hr_admin)", tags=["objectives"])
 async def update_objective(
     cycle_id: CycleId, objective_id: ObjectiveId, body: ObjectiveUpdate, session: SessionDep, _p: HrAdmin
 ) -> ObjectiveRead:
@@ -260,24 +270,8 @@ async def delete_goal(cycle_id: CycleId, goal_id: GoalId, session: SessionDep, p
     description="Allowed from draft or returned. The owner's weights at this level must sum to 100.",
     tags=["approval"],
 )
-async def submit_goal(
-    cycle_id: CycleId,
-    goal_id: GoalId,
-    session: SessionDep,
-    principal: Person,
-    request: Request,
-    body: SubmitRequest | None = None,
-) -> GoalRead:
-    goal = await service.transition_goal(
-        session=session,
-        cycle_id=cycle_id,
-        goal_id=goal_id,
-        action=Action.SUBMIT,
-        principal=principal,
-        comment=body.comment if body else None,
-    )
-    await _nudge(request, session, goal)
-    return GoalRead.model_validate(goal)
+async def submit_goal(transition: Transition, principal: Person, body: SubmitRequest | None = None) -> GoalRead:
+    return await transition(Action.SUBMIT, principal=principal, comment=body.comment if body else None)
 
 
 @router.post(
@@ -285,51 +279,20 @@ async def submit_goal(
     summary="Approve a submitted goal (individual: the manager; department KPI: the department head)",
     tags=["approval"],
 )
-async def approve_goal(
-    cycle_id: CycleId,
-    goal_id: GoalId,
-    session: SessionDep,
-    principal: Approver,
-    request: Request,
-    body: SubmitRequest | None = None,
-) -> GoalRead:
-    goal = await service.transition_goal(
-        session=session,
-        cycle_id=cycle_id,
-        goal_id=goal_id,
-        action=Action.APPROVE,
-        principal=principal,
-        comment=body.comment if body else None,
-    )
-    await _nudge(request, session, goal)
-    return GoalRead.model_validate(goal)
+async def approve_goal(transition: Transition, principal: Approver, body: SubmitRequest | None = None) -> GoalRead:
+    return await transition(Action.APPROVE, principal=principal, comment=body.comment if body else None)
 
 
 @router.post(
-    "/goals/{goal_id}/return",
-    summary="Return a submitted goal to its owner with a comment",
-    tags=["approval"],
+    "/goals/{goal_id}/return", summary="Return a submitted goal to its owner with a comment", tags=["approval"]
 )
-async def return_goal(
-    cycle_id: CycleId, goal_id: GoalId, body: ReturnRequest, session: SessionDep, principal: Approver, request: Request
-) -> GoalRead:
-    goal = await service.transition_goal(
-        session=session,
-        cycle_id=cycle_id,
-        goal_id=goal_id,
-        action=Action.RETURN,
-        principal=principal,
-        comment=body.comment,
-    )
-    await _nudge(request, session, goal)
-    return GoalRead.model_validate(goal)
+async def return_goal(transition: Transition, body: ReturnRequest, principal: Approver) -> GoalRead:
+    return await transition(Action.RETURN, principal=principal, comment=body.comment)
 
 
 # -- weights, tree, progress ----------------------------------------------------------------------
 @router.get(
-    "/weights",
-    summary="Weight validation report: per owner and level, the sum and whether it is 100",
-    tags=["reports"],
+    "/weights", summary="Weight validation report: per owner and level, the sum and whether it is 100", tags=["reports"]
 )
 async def weights(cycle_id: CycleId, session: SessionDep, principal: Reader) -> WeightReport:
     return await service.weight_report(session=session, cycle_id=cycle_id, principal=principal)
@@ -370,20 +333,12 @@ async def kpi_catalog(cycle_id: CycleId, request: Request, session: SessionDep, 
     return await service.kpi_catalog(session=session, cycle_id=cycle_id, period_source=request.app.state.period_source)
 
 
-@router.get(
-    "/goal-export",
-    summary="Every approved goal of the cycle, for evaluation",
-    tags=["exports"],
-)
+@router.get("/goal-export", summary="Every approved goal of the cycle, for evaluation", tags=["exports"])
 async def goal_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -> GoalExport:
     return await service.goal_export(session=session, cycle_id=cycle_id)
 
 
-@router.get(
-    "/pending",
-    summary="Goal-setting work still owed in a department, and who must act",
-    tags=["exports"],
-)
+@router.get("/pending", summary="Goal-setting work still owed in a department, and who must act", tags=["exports"])
 async def pending(
     cycle_id: CycleId,
     session: SessionDep,

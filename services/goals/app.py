@@ -6,6 +6,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.auth import Role
+from services.common.client import ServiceClient, ServiceTokens
 from services.common.participants import participants_router
 from services.common.settings import Settings
 from services.goals.api import router
@@ -18,7 +20,9 @@ __all__ = ["app_from_env", "create_app"]
 def create_app(settings: Settings) -> FastAPI:
     async def open_clients(app: FastAPI) -> None:
         app.state.http = httpx.AsyncClient(timeout=10.0)
-        app.state.period_source = CyclesPeriodSource(http=app.state.http, settings=settings)
+        tokens = ServiceTokens(settings, sub="system:goals", roles=(Role.HR_ADMIN.value,))
+        app.state.services = ServiceClient.from_settings(settings, http=app.state.http, tokens=tokens)
+        app.state.period_source = CyclesPeriodSource(client=app.state.services)
 
     async def close_clients(app: FastAPI) -> None:
         await app.state.http.aclose()

@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from services.common.auth import Role, mint_token
-from services.common.settings import Settings
+from services.common.client import ServiceCallError, ServiceClient
 
 __all__ = ["CyclesPeriodSource", "PeriodSource"]
 
@@ -30,25 +28,17 @@ class _CyclePeriod(BaseModel):
 
 
 class CyclesPeriodSource:
-    """Reads the period from the cycles service; any failure means "unknown" (the caller reports it)."""
+    """Reads the period from the cycles service; any failure means "unknown" (the caller reports it).
 
-    def __init__(self, *, http: httpx.AsyncClient, settings: Settings) -> None:
-        self.http = http
-        self.settings = settings
+    It acts for nobody: the period is the cycle's, the same for every caller, and once read it is kept.
+    """
+
+    def __init__(self, *, client: ServiceClient) -> None:
+        self.client = client
 
     async def __call__(self, cycle_id: str) -> tuple[date, date] | None:
         try:
-            token = mint_token(self.settings, sub="system:goals", roles=[Role.HR_ADMIN.value])
-            response = await self.http.get(
-                f"{self.settings.cycles_url.rstrip('/')}/v1/cycles/{quote(cycle_id, safe='')}",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError:
-            return None
-        if not response.is_success:
-            return None
-        try:
-            period = _CyclePeriod.model_validate_json(response.content)
-        except ValidationError:
+            period = await self.client.get_model(_CyclePeriod, "cycles", f"/v1/cycles/{quote(cycle_id, safe='')}")
+        except (ServiceCallError, ValueError):  # ValueError: not JSON, or not a period (pydantic's ValidationError)
             return None
         return period.period_start, period.period_end

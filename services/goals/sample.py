@@ -8,7 +8,7 @@ approved KPIs stay approved and bulk assignment skips who already has a template
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contracts.goals import GoalLevel
 from contracts.org import DepartmentRef, OrgSnapshot, Participant
+from services.common.client import response_detail
 from services.goals.schemas import BulkAssignRequest, CycleSettingsUpdate, GoalCreate, ObjectiveCreate
 
 __all__ = [
@@ -135,11 +136,7 @@ async def _call(client: httpx.AsyncClient, what: str, method: str, path: str, bo
             "is the stack running (`tandem up`)? Or set TANDEM_GOALS_URL."
         ) from exc
     if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text[:500]
-        raise SampleLoadError(f"{what} failed (HTTP {response.status_code}): {detail}")
+        raise SampleLoadError(f"{what} failed (HTTP {response.status_code}): {response_detail(response)}")
     return response.json() if response.content else None
 
 
@@ -155,6 +152,28 @@ async def _existing_goals(client: httpx.AsyncClient, base: str, level: GoalLevel
         offset += len(page["items"])
         if not page["items"] or offset >= page["total"]:
             return found
+
+
+async def _create_missing(
+    client: httpx.AsyncClient,
+    path: str,
+    items: Sequence[tuple[str, str, BaseModel]],
+    existing: set[str],
+    step: str,
+    report: Progress,
+) -> list[str]:
+    """POST each ``(id, description, body)`` whose id is not in ``existing``; the ids created, in order.
+
+    An id seen once counts as existing afterwards, so a file naming it twice creates it once.
+    """
+    created: list[str] = []
+    for done, (item_id, what, body) in enumerate(items, start=1):
+        if item_id not in existing:
+            await _call(client, f"creating {what}", "POST", path, body.model_dump(mode="json", exclude_none=True))
+            existing.add(item_id)
+            created.append(item_id)
+        report(step, done, len(items))
+    return created
 
 
 async def load_sample(
@@ -184,38 +203,21 @@ async def load_sample(
     existing_objectives = {
         o["objective_id"] for o in await _call(client, "listing objectives", "GET", f"{base}/objectives?limit=500")
     }
-    for done, objective in enumerate(strategy.objectives, start=1):
-        if objective.objective_id in existing_objectives:
-            summary.objectives_existing += 1
-        else:
-            await _call(
-                client,
-                f"creating objective '{objective.objective_id}'",
-                "POST",
-                f"{base}/objectives",
-                objective.model_dump(mode="json", exclude_none=True),
-            )
-            summary.objectives_created += 1
-        report("objectives", done, len(strategy.objectives))
+    # StrategyFile made sure every objective and KPI has an id (the `or ""` is for the type checker)
+    objectives = [(o.objective_id or "", f"objective '{o.objective_id}'", o) for o in strategy.objectives]
+    created = await _create_missing(client, f"{base}/objectives", objectives, existing_objectives, "objectives", report)
+    summary.objectives_created = len(created)
+    summary.objectives_existing = len(objectives) - len(created)
 
     kpis = [*strategy.company_kpis, *strategy.department_kpis]
     statuses = await _existing_goals(client, base, GoalLevel.COMPANY)
     statuses |= await _existing_goals(client, base, GoalLevel.DEPARTMENT)
-    for done, kpi in enumerate(kpis, start=1):
-        assert kpi.goal_id is not None
-        if kpi.goal_id in statuses:
-            summary.kpis_existing += 1
-        else:
-            await _call(
-                client,
-                f"creating {kpi.level.value} KPI '{kpi.goal_id}'",
-                "POST",
-                f"{base}/goals",
-                kpi.model_dump(mode="json", exclude_none=True),
-            )
-            statuses[kpi.goal_id] = "draft"
-            summary.kpis_created += 1
-        report("company and department KPIs", done, len(kpis))
+    goals = [(k.goal_id or "", f"{k.level.value} KPI '{k.goal_id}'", k) for k in kpis]
+    step = "company and department KPIs"
+    created = await _create_missing(client, f"{base}/goals", goals, set(statuses), step, report)
+    statuses |= dict.fromkeys(created, "draft")
+    summary.kpis_created = len(created)
+    summary.kpis_existing = len(kpis) - len(created)
 
     if approve:
         for done, kpi in enumerate(kpis, start=1):

@@ -6,6 +6,7 @@ from datetime import date
 
 import httpx
 
+from services.common.client import ServiceClient, ServiceTokens
 from services.common.settings import DEV_JWT_SECRET, Settings
 from services.goals.cycle_period import CyclesPeriodSource
 
@@ -14,7 +15,8 @@ SETTINGS = Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-unit", cycles_url=
 
 def _source(handler: httpx.MockTransport) -> tuple[CyclesPeriodSource, httpx.AsyncClient]:
     http = httpx.AsyncClient(transport=handler)
-    return CyclesPeriodSource(http=http, settings=SETTINGS), http
+    tokens = ServiceTokens(SETTINGS, sub="system:goals", roles=("hr_admin",))
+    return CyclesPeriodSource(client=ServiceClient.from_settings(SETTINGS, http=http, tokens=tokens)), http
 
 
 async def test_reads_the_period_of_the_cycle() -> None:
@@ -38,10 +40,16 @@ async def test_unknown_when_the_cycle_is_missing_malformed_or_unreachable() -> N
     def malformed(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"period_start": "soon"})
 
+    def not_json(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>proxy page</html>")
+
+    def failing(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="down")
+
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    for handler in (missing, malformed, unreachable):
+    for handler in (missing, malformed, not_json, failing, unreachable):
         source, http = _source(httpx.MockTransport(handler))
         async with http:
             assert await source("c1") is None

@@ -1,0 +1,145 @@
+"""What other stages read: the KPI catalog (tracking), approved goals (evaluation), pending work (workflow)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.cycle import PendingItem, PendingReport, Stage
+from contracts.goals import ExportedGoal, GoalExport, GoalLevel, KpiCatalog, KpiDefinition
+from services.common.errors import DomainError
+from services.common.participants import load_org
+from services.goals.cycle_period import PeriodSource
+from services.goals.models import GoalsDepartment, GoalsGoal, GoalsParticipant
+from services.goals.rules import GoalStatus
+from services.goals.service.approval import goal_approver
+from services.goals.service.cycle import cycle_row, get_or_add_cycle
+from services.goals.service.records import goal_columns
+
+__all__ = ["PENDING_LIMIT", "goal_export", "kpi_catalog", "pending_report"]
+
+
+async def kpi_catalog(*, session: AsyncSession, cycle_id: str, period_source: PeriodSource | None = None) -> KpiCatalog:
+    """Every KPI or goal with a metric key (any status), for tracking.
+
+    The period comes from ``PUT /settings``; when it was never set it is read once from the cycles
+    service (``period_source``) and kept.
+    """
+    cycle = await cycle_row(session, cycle_id)
+    if cycle is None or cycle.period_start is None or cycle.period_end is None:
+        period = await period_source(cycle_id) if period_source is not None else None
+        if period is None:
+            raise DomainError(
+                f"the period of cycle '{cycle_id}' is unknown: the cycles service did not provide it; "
+                f"PUT /v1/cycles/{cycle_id}/settings with period_start and period_end",
+                status_code=409,
+            )
+        cycle = await get_or_add_cycle(session, cycle_id)
+        cycle.period_start, cycle.period_end = period
+        await session.commit()
+    assert cycle.period_start is not None and cycle.period_end is not None
+    goals = (
+        await session.scalars(
+            select(GoalsGoal)
+            .where(GoalsGoal.cycle_id == cycle_id, GoalsGoal.metric.is_not(None))
+            .order_by(GoalsGoal.level, GoalsGoal.goal_id)
+        )
+    ).all()
+    return KpiCatalog(
+        cycle_id=cycle_id,
+        period_start=cycle.period_start,
+        period_end=cycle.period_end,
+        kpis=[
+            KpiDefinition.model_validate(
+                goal_columns(g, KpiDefinition)
+                | {
+                    "kpi_id": g.goal_id,
+                    "metric": g.metric or "",
+                    "owner_department_id": g.data_owner_department_id or g.department_id or "",
+                }
+            )
+            for g in goals
+        ],
+    )
+
+
+async def goal_export(*, session: AsyncSession, cycle_id: str) -> GoalExport:
+    """Every approved goal of the cycle, for evaluation."""
+    goals = (
+        await session.scalars(
+            select(GoalsGoal)
+            .where(GoalsGoal.cycle_id == cycle_id, GoalsGoal.status == GoalStatus.APPROVED.value)
+            .order_by(GoalsGoal.level, GoalsGoal.goal_id)
+        )
+    ).all()
+    return GoalExport(
+        cycle_id=cycle_id,
+        goals=[
+            ExportedGoal.model_validate(
+                goal_columns(g, ExportedGoal)
+                | {
+                    "kpi_id": g.goal_id if g.metric else None,
+                }
+            )
+            for g in goals
+        ],
+    )
+
+
+PENDING_LIMIT = 500
+
+
+async def pending_report(*, session: AsyncSession, cycle_id: str, department_id: str, stage: Stage) -> PendingReport:
+    """Who in ``department_id`` (and its sub-departments) still owes goal-setting work.
+
+    Items: people without any goal (``goals_missing``, owner: the employee), draft or returned goals
+    (owner: the employee), submitted goals (owner: the approver), department KPIs not approved (owner:
+    the head). ``total`` counts goals plus people without goals; ``done`` the approved goals.
+    """
+    if stage is not Stage.GOAL_SETTING:
+        raise DomainError(f"the goals service answers stage 'goal_setting' only, not '{stage.value}'", field="stage")
+    org = await load_org(session, GoalsParticipant, GoalsDepartment, cycle_id)
+    if department_id not in org.departments:
+        raise DomainError(
+            f"no department '{department_id}' in cycle '{cycle_id}'", status_code=404, field="department_id"
+        )
+    # a department includes its sub-departments (people sit in e.g. production-assembly)
+    departments = org.department_tree(department_id)
+    members = sorted(p.employee_id for p in org.participants.values() if p.department_id in departments)
+    goals = (
+        await session.scalars(
+            select(GoalsGoal)
+            .where(
+                GoalsGoal.cycle_id == cycle_id,
+                GoalsGoal.department_id.in_(sorted(departments)),
+                GoalsGoal.level.in_([GoalLevel.DEPARTMENT.value, GoalLevel.INDIVIDUAL.value]),
+            )
+            .order_by(GoalsGoal.level, GoalsGoal.employee_id, GoalsGoal.goal_id)
+        )
+    ).all()
+    with_goals = {g.employee_id for g in goals if g.level == GoalLevel.INDIVIDUAL}
+    items: list[PendingItem] = [
+        PendingItem(item_id=emp, kind="goals_missing", owner_id=emp) for emp in members if emp not in with_goals
+    ]
+    done = 0
+    for goal in goals:
+        if goal.status == GoalStatus.APPROVED:
+            done += 1
+            continue
+        if goal.level == GoalLevel.DEPARTMENT:
+            kind = "department_kpi_approval" if goal.status == GoalStatus.SUBMITTED else "department_kpi_submission"
+            owner = org.departments[goal.department_id or department_id].head_employee_id
+        elif goal.status == GoalStatus.SUBMITTED:
+            kind, owner = "goal_approval", goal_approver(org, goal)
+        else:
+            kind = "goal_returned" if goal.status == GoalStatus.RETURNED else "goal_submission"
+            owner = goal.employee_id
+        items.append(PendingItem(item_id=goal.goal_id, kind=kind, owner_id=owner))
+    return PendingReport(
+        cycle_id=cycle_id,
+        stage=stage,
+        department_id=department_id,
+        total=len(goals) + (len(members) - len(with_goals & set(members))),
+        done=done,
+        pending=items[:PENDING_LIMIT],
+    )
