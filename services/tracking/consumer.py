@@ -372,9 +372,7 @@ async def consumer_lag(
 ) -> list[PartitionLag]:
     """End offset minus the group's committed offset, per partition of ``topic``."""
     options = client_options(security)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000), **options
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000), **options)
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **options)
     try:
         async with asyncio.timeout(timeout):
@@ -401,4 +399,3 @@ async def consumer_lag(
         end = int(ends.get(tp, 0))
         lags.append(PartitionLag(topic, tp.partition, end, done, end - (done or 0)))
     return lags
-

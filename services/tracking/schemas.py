@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.tracking import LateDataPolicy
+from services.common.api_keys import DEFAULT_OVERLAP
 
 __all__ = [
+    "API_KEY_HEADER",
+    "MAX_EXPIRES_IN_DAYS",
     "MAX_INGEST_BATCH",
+    "MAX_OVERLAP_HOURS",
+    "ApiKeyCreate",
+    "ApiKeyIssued",
+    "ApiKeyPage",
+    "ApiKeyRead",
+    "ApiKeyRotate",
+    "ApiKeyStatus",
     "CatalogAccepted",
     "CheckInCreate",
     "CheckInList",
@@ -32,6 +43,13 @@ __all__ = [
 
 MAX_INGEST_BATCH = 1000
 """Most events one ``POST /v1/ingest/metrics`` call may carry."""
+
+API_KEY_HEADER = "X-API-Key"
+"""The header a department system sends its API key in."""
+MAX_EXPIRES_IN_DAYS = 3650
+MAX_OVERLAP_HOURS = 24 * 30
+
+_DEPARTMENT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"  # contracts.events.Identifier
 
 
 class CatalogAccepted(BaseModel):
@@ -183,3 +201,62 @@ class IngestRejected(BaseModel):
 class IngestResult(BaseModel):
     accepted: int
     rejected: list[IngestRejected]
+
+
+# -- API keys --------------------------------------------------------------------------------------
+ExpiresInDays = Annotated[int | None, Field(ge=1, le=MAX_EXPIRES_IN_DAYS)]
+
+
+class ApiKeyStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class ApiKeyCreate(BaseModel):
+    department_id: str = Field(
+        min_length=1, max_length=64, pattern=_DEPARTMENT_ID, description="The department the system publishes for."
+    )
+    name: str = Field(min_length=1, max_length=200, description="What uses the key, e.g. 'salesforce-prod'.")
+    expires_in_days: ExpiresInDays = Field(
+        default=None, description="Lifetime in days; omitted: valid until rotated or revoked."
+    )
+
+
+class ApiKeyRotate(BaseModel):
+    overlap_hours: float = Field(
+        default=DEFAULT_OVERLAP.total_seconds() / 3600,
+        ge=0,
+        le=MAX_OVERLAP_HOURS,
+        description="How long the old key keeps working (0 ends it now).",
+    )
+    expires_in_days: ExpiresInDays = Field(
+        default=None,
+        description="Lifetime of the new key; omitted: the old key's original lifetime (none if it had none).",
+    )
+
+
+class ApiKeyRead(BaseModel):
+    """A key as listed: never its secret or hash."""
+
+    key_id: str
+    department_id: str
+    name: str
+    status: ApiKeyStatus
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    replaces: str | None = Field(description="The key this one was rotated from.")
+
+
+class ApiKeyIssued(ApiKeyRead):
+    key: str = Field(
+        description=f"The API key, shown this once: send it as the {API_KEY_HEADER} header. Only its hash is stored."
+    )
+
+
+class ApiKeyPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[ApiKeyRead]

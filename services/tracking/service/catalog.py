@@ -1,0 +1,224 @@
+"""The cycle's KPI catalog: registration (an idempotent replace that keeps what did not change) and
+the back-fill of new or re-mapped KPIs from the events already stored."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import MetricEvent
+from contracts.goals import KpiCatalog, KpiDefinition
+from contracts.tracking import LateDataPolicy
+from services.common.errors import DomainError
+from services.tracking.ingest import apply_bucket_deltas
+from services.tracking.ingest.catalog import kpi_rule
+from services.tracking.models import TrackingCatalog, TrackingKpi, TrackingKpiBucket, TrackingMetricEvent
+from services.tracking.rules import Aggregate, EventStatus, as_utc, bucket_start, period_bounds
+from services.tracking.schemas import CatalogAccepted
+
+__all__ = ["as_of", "get_catalog", "replace_catalog"]
+
+_DEFINITION_FIELDS = tuple(KpiDefinition.model_fields)
+_MAPPING_FIELDS = ("metric", "owner_department_id", "department_id", "employee_id", "update_frequency_hours")
+"""A change to any of these re-maps the KPI: its aggregates are reset and back-filled."""
+
+
+def as_of(now: datetime | None) -> datetime:
+    """The moment a call is evaluated at: ``now`` in UTC, else the wall clock."""
+    return as_utc(now) if now is not None else datetime.now(UTC)
+
+
+async def get_catalog(*, session: AsyncSession, cycle_id: str) -> TrackingCatalog:
+    catalog = await session.get(TrackingCatalog, cycle_id)
+    if catalog is None:
+        raise DomainError(
+            f"cycle {cycle_id!r} has no KPI catalog in tracking yet; PUT /v1/cycles/{cycle_id}/kpis first",
+            status_code=404,
+            field="cycle_id",
+        )
+    return catalog
+
+
+def _check(catalog: KpiCatalog, *, cycle_id: str | None, now: datetime) -> None:
+    """Refuse a catalog for another cycle than addressed, an inverted period, a KPI listed twice,
+    and a KPI whose metric or owner no ``MetricEvent`` could ever carry."""
+    if cycle_id is not None and catalog.cycle_id != cycle_id:
+        raise DomainError(f"catalog is for cycle {catalog.cycle_id!r} but the URL names {cycle_id!r}", field="cycle_id")
+    if catalog.period_end < catalog.period_start:
+        raise DomainError("period_end must not be before period_start", field="period_end")
+    seen: set[str] = set()
+    for kpi in catalog.kpis:
+        if kpi.kpi_id in seen:
+            raise DomainError(f"kpi_id {kpi.kpi_id!r} appears twice in the catalog", field="kpis")
+        seen.add(kpi.kpi_id)
+        try:
+            MetricEvent.model_validate(
+                {
+                    "event_id": "00000000-0000-0000-0000-000000000000",
+                    "source": "check",
+                    "department_id": kpi.owner_department_id,
+                    "metric": kpi.metric,
+                    "value": 0,
+                    "unit": "x",
+                    "occurred_at": now,
+                }
+            )
+        except ValidationError as exc:
+            raise DomainError(
+                f"KPI {kpi.kpi_id!r}: metric {kpi.metric!r} or owner_department_id {kpi.owner_department_id!r} "
+                f"can never match a MetricEvent ({exc.errors()[0]['msg']})",
+                field="kpis",
+            ) from exc
+
+
+async def replace_catalog(
+    *,
+    session: AsyncSession,
+    catalog: KpiCatalog,
+    late_data_policy: LateDataPolicy,
+    grace_hours: float,
+    check_in_cadence_days: int,
+    cycle_id: str | None = None,
+    now: datetime | None = None,
+) -> CatalogAccepted:
+    """Idempotently replace the cycle's KPIs, keeping the aggregates of KPIs whose mapping did
+    not change. New or re-mapped KPIs are back-filled from the events already stored. Commits.
+
+    ``cycle_id``, when given, is the cycle the caller addressed (the URL's): the catalog must be its.
+    """
+    now = as_of(now)
+    _check(catalog, cycle_id=cycle_id, now=now)
+    header = await session.get(TrackingCatalog, catalog.cycle_id)
+    if header is None:
+        header = TrackingCatalog(cycle_id=catalog.cycle_id)
+        session.add(header)
+    header.period_start = catalog.period_start
+    header.period_end = catalog.period_end
+    header.late_data_policy = late_data_policy.value
+    header.grace_hours = grace_hours
+    header.check_in_cadence_days = check_in_cadence_days
+    header.updated_at = now
+
+    existing = {
+        k.kpi_id: k
+        for k in (await session.scalars(select(TrackingKpi).where(TrackingKpi.cycle_id == catalog.cycle_id))).all()
+    }
+    wanted = {k.kpi_id for k in catalog.kpis}
+    gone = [kpi_id for kpi_id in existing if kpi_id not in wanted]
+    if gone:
+        await session.execute(
+            delete(TrackingKpi).where(TrackingKpi.cycle_id == catalog.cycle_id, TrackingKpi.kpi_id.in_(gone))
+        )
+        await _delete_buckets(session, catalog.cycle_id, gone)
+    to_backfill: list[TrackingKpi] = []
+    for definition in catalog.kpis:
+        values = definition.model_dump(mode="json")
+        row = existing.get(definition.kpi_id)
+        if row is None:
+            row = TrackingKpi(cycle_id=catalog.cycle_id, registered_at=now, **_reset_aggregate())
+            session.add(row)
+            to_backfill.append(row)
+        elif any(getattr(row, f) != values[f] for f in _MAPPING_FIELDS):
+            for name, value in _reset_aggregate().items():
+                setattr(row, name, value)
+            await _delete_buckets(session, catalog.cycle_id, [row.kpi_id])
+            to_backfill.append(row)
+        for name in _DEFINITION_FIELDS:
+            setattr(row, name, values[name])
+    await session.flush()
+    backfilled = await _backfill(session=session, header=header, kpis=to_backfill)
+    await session.commit()
+    return CatalogAccepted(
+        cycle_id=catalog.cycle_id,
+        kpis=len(catalog.kpis),
+        late_data_policy=late_data_policy,
+        grace_hours=grace_hours,
+        check_in_cadence_days=check_in_cadence_days,
+        backfilled_events=backfilled,
+    )
+
+
+async def _delete_buckets(session: AsyncSession, cycle_id: str, kpi_ids: list[str]) -> None:
+    await session.execute(
+        delete(TrackingKpiBucket).where(TrackingKpiBucket.cycle_id == cycle_id, TrackingKpiBucket.kpi_id.in_(kpi_ids))
+    )
+
+
+def _reset_aggregate() -> dict[str, object]:
+    return {
+        "event_count": 0,
+        "value_sum": 0.0,
+        "value_min": None,
+        "value_max": None,
+        "last_value": None,
+        "last_occurred_at": None,
+        "last_event_id": None,
+        "last_received_at": None,
+        "stale": False,
+        "stale_since": None,
+    }
+
+
+async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: list[TrackingKpi]) -> int:
+    """Count already stored events into new or re-mapped KPIs (the consumer only sees new events)."""
+    start, end = period_bounds(header.period_start, header.period_end)
+    policy = LateDataPolicy(header.late_data_policy)
+    total = 0
+    for kpi in kpis:
+        rule = kpi_rule(kpi, header)
+        query = select(TrackingMetricEvent).where(
+            TrackingMetricEvent.metric == kpi.metric,
+            TrackingMetricEvent.department_id == kpi.owner_department_id,
+            TrackingMetricEvent.status != EventStatus.REJECTED,
+        )
+        if kpi.employee_id is not None:
+            query = query.where(TrackingMetricEvent.employee_id == kpi.employee_id)
+        aggregate = Aggregate()
+        buckets: dict[tuple[str, str, datetime], Aggregate] = defaultdict(Aggregate)
+        newly_mapped: list[int] = []
+        latest_received: datetime | None = None
+        for event in (await session.scalars(query)).all():
+            dimensions = json.loads(event.dimensions) if event.dimensions else {}
+            if not rule.matches_fields(
+                metric=event.metric,
+                department_id=event.department_id,
+                employee_id=event.employee_id,
+                dimensions=dimensions,
+            ):
+                continue
+            occurred_at = as_utc(event.occurred_at)
+            if not (start <= occurred_at < end or policy == LateDataPolicy.ACCEPT):
+                continue
+            aggregate.add(event.value, occurred_at, event.event_id)
+            buckets[(kpi.cycle_id, kpi.kpi_id, bucket_start(occurred_at, rule.bucket_seconds))].add(
+                event.value, occurred_at, event.event_id
+            )
+            received = as_utc(event.received_at)
+            latest_received = received if latest_received is None else max(latest_received, received)
+            if event.status != EventStatus.APPLIED:
+                newly_mapped.append(event.id)
+        if aggregate.count == 0:
+            continue
+        total += aggregate.count
+        kpi.event_count = aggregate.count
+        kpi.value_sum = aggregate.total
+        kpi.value_min = aggregate.minimum
+        kpi.value_max = aggregate.maximum
+        kpi.last_value = aggregate.last_value
+        kpi.last_occurred_at = aggregate.last_occurred_at
+        kpi.last_event_id = aggregate.last_event_id
+        kpi.last_received_at = latest_received
+        await session.flush()
+        await apply_bucket_deltas(await session.connection(), dict(buckets))
+        if newly_mapped:
+            await session.execute(
+                update(TrackingMetricEvent)
+                .where(TrackingMetricEvent.id.in_(newly_mapped))
+                .values(status=EventStatus.APPLIED)
+            )
+    return total
