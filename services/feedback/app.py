@@ -6,6 +6,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.auth import Role
+from services.common.client import ServiceClient, ServiceTokens
 from services.common.clock import utc_now
 from services.common.participants import participants_router
 from services.common.settings import Settings
@@ -15,13 +17,15 @@ from services.feedback.models import FeedbackAudit, FeedbackDepartment, Feedback
 __all__ = ["app_from_env", "create_app"]
 
 
-
-async def _open_http(app: FastAPI) -> None:
-    # Outbound calls to evaluation; tests swap app.state.http for an in-process receiver.
+async def _open_clients(app: FastAPI) -> None:
+    # Outbound calls to evaluation (adjusted appeals); tests swap app.state.http for an in-process receiver.
+    settings: Settings = app.state.settings
     app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+    tokens = ServiceTokens(settings, sub="system:feedback", roles=(Role.HR_ADMIN.value,))
+    app.state.services = ServiceClient.from_settings(settings, http=app.state.http, tokens=tokens)
 
 
-async def _close_http(app: FastAPI) -> None:
+async def _close_clients(app: FastAPI) -> None:
     await app.state.http.aclose()
 
 
@@ -34,8 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
             "with deadlines, 1:1 records, and continuous feedback and kudos across departments."
         ),
         routers=[participants_router(FeedbackParticipant, FeedbackDepartment), router],
-        on_startup=[_open_http],
-        on_shutdown=[_close_http],
+        on_startup=[_open_clients],
+        on_shutdown=[_close_clients],
         outbox_model=FeedbackOutbox,
         audit_model=FeedbackAudit,
     )

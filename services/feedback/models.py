@@ -34,6 +34,15 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}
 
 
+def _owned_rows(child: str, *, back: str) -> Any:
+    """A parent's rows (1:1 action items, appeal steps): loaded with it, in order, deleted with it."""
+    return relationship(back_populates=back, order_by=f"{child}.id", lazy="selectin", cascade="all, delete-orphan")
+
+
+def _parent_id(table: str) -> Any:
+    return mapped_column(ForeignKey(f"{table}.id", ondelete="CASCADE"), index=True)
+
+
 class FeedbackParticipant(ParticipantMixin, Base):
     __tablename__ = "feedback_participant"
 
@@ -100,16 +109,14 @@ class OneOnOne(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    action_items: Mapped[list[ActionItem]] = relationship(
-        back_populates="one_on_one", order_by="ActionItem.id", lazy="selectin", cascade="all, delete-orphan"
-    )
+    action_items: Mapped[list[ActionItem]] = _owned_rows("ActionItem", back="one_on_one")
 
 
 class ActionItem(Base):
     __tablename__ = "feedback_action_item"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    one_on_one_id: Mapped[int] = mapped_column(ForeignKey("feedback_one_on_one.id", ondelete="CASCADE"), index=True)
+    one_on_one_id: Mapped[int] = _parent_id("feedback_one_on_one")
     description: Mapped[str] = mapped_column(String(1000))
     owner_id: Mapped[str] = mapped_column(String(64))
     due_date: Mapped[date] = mapped_column(Date)
@@ -149,9 +156,7 @@ class Appeal(Base):
     previous_rating: Mapped[str] = mapped_column(String(32))
     new_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     new_rating: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    events: Mapped[list[AppealEvent]] = relationship(
-        back_populates="appeal", order_by="AppealEvent.id", lazy="selectin", cascade="all, delete-orphan"
-    )
+    events: Mapped[list[AppealEvent]] = _owned_rows("AppealEvent", back="appeal")
 
 
 class AppealEvent(Base):
@@ -160,7 +165,7 @@ class AppealEvent(Base):
     __tablename__ = "feedback_appeal_event"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("feedback_appeal.id", ondelete="CASCADE"), index=True)
+    appeal_id: Mapped[int] = _parent_id("feedback_appeal")
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(32))

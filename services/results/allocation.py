@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from pydantic import BaseModel, ConfigDict
+
 from services.common.errors import DomainError
 from services.results.policy import BonusCaps, Curve, LinearCurve
 
@@ -26,8 +28,12 @@ class Candidate:
     rating: str
 
 
-@dataclass(frozen=True)
-class AllocatedLine:
+class AllocatedLine(BaseModel):
+    """One person's share. A pydantic model, not a dataclass, so the API serves it as it is
+    (``schemas.AllocationLineRead``) instead of declaring its fields a second time."""
+
+    model_config = ConfigDict(frozen=True)
+
     employee_id: str
     final_score: float
     rating: str

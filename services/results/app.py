@@ -14,7 +14,6 @@ from services.results.models import ResultsAudit, ResultsDepartment, ResultsOutb
 __all__ = ["app_from_env", "create_app"]
 
 
-
 def create_app(settings: Settings) -> FastAPI:
     app = create_service_app(
         service="results",

@@ -21,6 +21,7 @@ __all__ = [
     "AwardCandidate",
     "Cell",
     "CollaborationReport",
+    "DepartmentPair",
     "PairChange",
     "PairScore",
     "Suggestion",
@@ -83,30 +84,31 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class PairScore:
+class DepartmentPair:
+    """Two departments (ids sorted) with their names: what every pair-level finding is about."""
+
     department_ids: tuple[str, str]
     department_names: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PairScore(DepartmentPair):
     overall: float
     responsiveness: float
     data_quality: float
     reliability: float
     ratings: int
-    comments: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class PairChange:
-    department_ids: tuple[str, str]
-    department_names: tuple[str, str]
+class PairChange(DepartmentPair):
     previous_overall: float | None
     overall: float | None
     change: float | None
 
 
 @dataclass(frozen=True)
-class Suggestion:
-    department_ids: tuple[str, str]
-    department_names: tuple[str, str]
+class Suggestion(DepartmentPair):
     overall: float
     weakest_dimension: str
     weakest_dimension_score: float
@@ -137,15 +139,19 @@ def _weighted(values: Iterable[tuple[float, int]]) -> float:
     return sum(v * n for v, n in pairs) / total
 
 
-def _pairs(cells: Sequence[Cell], names: Mapping[str, str]) -> dict[tuple[str, str], PairScore]:
+def _by_pair(cells: Sequence[Cell]) -> dict[tuple[str, str], list[Cell]]:
+    """The cells between two different departments, both directions together (ids sorted)."""
     grouped: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for c in cells:
         if c.rater_department_id != c.rated_department_id:
             a, b = sorted((c.rater_department_id, c.rated_department_id))
             grouped[(a, b)].append(c)
-    result = {}
-    for (a, b), group in grouped.items():
-        result[(a, b)] = PairScore(
+    return grouped
+
+
+def _pairs(cells: Sequence[Cell], names: Mapping[str, str]) -> dict[tuple[str, str], PairScore]:
+    return {
+        (a, b): PairScore(
             department_ids=(a, b),
             department_names=(names.get(a, a), names.get(b, b)),
             overall=round(_weighted((c.overall, c.ratings) for c in group), 3),
@@ -153,17 +159,17 @@ def _pairs(cells: Sequence[Cell], names: Mapping[str, str]) -> dict[tuple[str, s
             data_quality=round(_weighted((c.data_quality, c.ratings) for c in group), 3),
             reliability=round(_weighted((c.reliability, c.ratings) for c in group), 3),
             ratings=sum(c.ratings for c in group),
-            comments=tuple(comment for c in group for comment in c.comments),
         )
-    return result
+        for (a, b), group in _by_pair(cells).items()
+    }
 
 
-def _suggest(pair: PairScore) -> Suggestion:
+def _suggest(pair: PairScore, comments: Sequence[str]) -> Suggestion:
     scores = {d: getattr(pair, d) for d in DIMENSIONS}
     weakest = min(DIMENSIONS, key=lambda d: (scores[d], DIMENSIONS.index(d)))
     a, b = pair.department_names
     actions = [_DIMENSION_ACTIONS[weakest].format(a=a, b=b)]
-    words = {w for comment in pair.comments for w in _WORD.findall(comment.lower())}
+    words = {w for comment in comments for w in _WORD.findall(comment.lower())}
     matched: list[str] = []
     for stems, action in _KEYWORD_ACTIONS:
         hits = sorted(w for w in words if any(w.startswith(s) for s in stems))
@@ -196,6 +202,7 @@ def build_report(
     k = min(top, max(1, len(ranked) // 2)) if ranked else 0
     strongest = ranked[:k]
     weakest = sorted(ranked, key=lambda p: (p.overall, p.department_ids))[:k]
+    comments = {key: [text for c in group for text in c.comments] for key, group in _by_pair(cells).items()}
     changes: list[PairChange] = []
     notes: list[str] = []
     if previous_cycle_id is not None:
@@ -224,7 +231,7 @@ def build_report(
         strongest=strongest,
         weakest=weakest,
         changes=changes,
-        suggestions=[_suggest(p) for p in weakest],
+        suggestions=[_suggest(p, comments.get(p.department_ids, [])) for p in weakest],
         rating_scale=rating_scale,
         notes=notes,
     )

@@ -58,6 +58,10 @@ class EvaluationReceiver:
         return app
 
 
+def refuse_connection(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
 def org(cycle_id: str) -> dict[str, Any]:
     return {
         "cycle_id": cycle_id,
@@ -291,7 +295,26 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
         headers=hr(settings),
     )
     assert failed.status_code == 502
-    assert "calibration is locked" in failed.json()["detail"]
+    assert failed.json()["detail"] == (
+        "the evaluation service refused the adjustment (409: calibration is locked); the appeal stays open"
+    )
+    assert (await client.get(f"/v1/appeals/{appeal['id']}", headers=hr(settings))).json()["status"] == "under_review"
+
+    # Evaluation unreachable: 502 naming the network failure; the appeal stays open.
+    receiving = client.app.state.http  # type: ignore[attr-defined]
+    client.app.state.http = httpx.AsyncClient(transport=httpx.MockTransport(refuse_connection))  # type: ignore[attr-defined]
+    unreachable = await client.post(
+        f"/v1/appeals/{appeal['id']}/resolve",
+        json={"outcome": "adjusted", "note": "Deals re-booked", "new_score": 3.1, "new_rating": "meets"},
+        headers=hr(settings),
+    )
+    await client.app.state.http.aclose()  # type: ignore[attr-defined]
+    client.app.state.http = receiving  # type: ignore[attr-defined]
+    assert unreachable.status_code == 502
+    assert unreachable.json()["detail"] == (
+        "could not reach the evaluation service to record the adjustment (ConnectError); "
+        "the appeal stays open, retry the resolution"
+    )
     assert (await client.get(f"/v1/appeals/{appeal['id']}", headers=hr(settings))).json()["status"] == "under_review"
 
     receiver.fail_with = None
@@ -326,6 +349,7 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
     }
     assert last_call["claims"]["sub"] == "system:feedback"
     assert last_call["claims"]["roles"] == ["hr_admin"]
+    assert last_call["claims"]["act"] == {"sub": "hr-1"}  # the HR person who resolved the appeal
     bob = await client.get(f"/v1/cycles/{cycle_id}/results/bob", headers=emp(settings, "bob"))
     assert (bob.json()["final_score"], bob.json()["rating"], bob.json()["adjusted_by_appeal_id"]) == (
         3.1,

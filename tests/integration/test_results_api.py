@@ -4,6 +4,7 @@ idempotent publishing through the outbox, and the workflow's pending report."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -391,3 +392,24 @@ async def test_publish_once_per_key_through_the_outbox(client: httpx.AsyncClient
     assert [(b["employee_id"], b["currency"]) for b in bonuses] == [("alice", "EUR")]
     team = (await client.get(f"/v1/cycles/{cycle_id}/bonuses", headers=person(settings, "s-head", "manager"))).json()
     assert sum(b["amount_cents"] for b in team) == 10_000
+
+
+async def test_concurrent_retries_with_one_key_allocate_and_publish_once(settings: Settings, postgres_url: str) -> None:
+    """Retries racing the first request (PostgreSQL: the unique key makes the loser wait, then fail)
+    are answered as retries: one allocation, one publication, no error."""
+    async with api_client(create_app, settings, postgres_url) as client:
+        client.app.state.clock = lambda: NOW  # type: ignore[attr-defined]
+        cycle_id = await setup_cycle(client, settings)
+        await client.put(
+            f"/v1/cycles/{cycle_id}/pools/sales", json={"amount_cents": 10_000, "currency": "EUR"}, headers=hr(settings)
+        )
+        for path, key in (("pools/sales/allocations", "alloc"), ("publish", "publish")):
+            headers = {**hr(settings), "Idempotency-Key": f"{key}-{cycle_id}"}
+            answers = await asyncio.gather(
+                *(client.post(f"/v1/cycles/{cycle_id}/{path}", json={}, headers=headers) for _ in range(4))
+            )
+            assert sorted(a.status_code for a in answers) == [200, 200, 200, 201], [a.text for a in answers]
+            assert [a.json()["replayed"] for a in answers].count(False) == 1
+            ids = {a.json().get("id") or a.json()["publication_id"] for a in answers}
+            assert len(ids) == 1
+        assert len(await outbox_rows(client, cycle_id)) == 1

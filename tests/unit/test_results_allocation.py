@@ -122,3 +122,17 @@ def test_a_rating_without_a_multiplier_is_named() -> None:
             caps=BonusCaps(),
             scale_min=1,
         )
+
+
+def test_the_rule_module_imports_no_framework() -> None:
+    """``allocation`` stays a pure rule: importing it loads no web, database or Kafka library."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, services.results.allocation; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'fastapi', 'starlette', 'sqlalchemy', 'aiokafka', 'confluent_kafka', 'httpx'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
