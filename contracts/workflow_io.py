@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage
+from contracts.handoffs import Blocked, Incident
 from contracts.ids import Id
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ReviewCycleInput",
     "StageAction",
     "StageActionResult",
+    "StageOutcomes",
     "StageSchedule",
     "TaskCompleted",
 ]
@@ -69,6 +71,8 @@ class ReviewCycleInput(_Model):
     # continue-as-new state
     start_stage: Stage = Stage.GOAL_SETTING
     paused: bool = False
+    pending_cancel: CancelCycle | None = None
+    finished_stages: list[StageOutcomes] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_deadline_per_stage(self) -> ReviewCycleInput:
@@ -124,6 +128,13 @@ class DepartmentProgress(_Model):
     outcome: str | None = None
 
 
+class StageOutcomes(_Model):
+    """How each department finished one stage (kept after the stage, and after the cycle, closes)."""
+
+    stage: Stage
+    departments: list[DepartmentProgress]
+
+
 class CycleStatus(_Model):
     cycle_id: Id
     stage: Stage | str
@@ -132,6 +143,13 @@ class CycleStatus(_Model):
     next_deadline: AwareDatetime | None
     departments: list[DepartmentProgress]
     stages_done: list[Stage]
+    blocked: Blocked | None = Field(
+        default=None, description="Why the current stage cannot exit yet, and who can unblock it."
+    )
+    incident: Incident | None = Field(
+        default=None, description="A handoff the services refused: the cycle waits for an operator's retry or skip."
+    )
+    finished_stages: list[StageOutcomes] = Field(default_factory=list)
 
 
 class TaskCompleted(_Model):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from temporalio import activity
 
+from contracts.handoffs import HANDOFF_RESULTS, CycleRef, Handoff
 from services.common.auth import mint_token
 from services.common.settings import Settings
 
-__all__ = ["api_client", "auth"]
+__all__ = ["api_client", "auth", "handoff_fakes"]
 
 
 @asynccontextmanager
@@ -39,3 +42,21 @@ def auth(
         settings, sub=sub, roles=list(roles), employee_id=employee_id, department_id=department_id
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+def handoff_fakes(
+    record: Callable[[str, CycleRef], None], answer: Callable[[str, CycleRef], Handoff | None] | None = None
+) -> list[Any]:
+    """Test doubles for every typed handoff activity: each records its call and answers ``answer(name,
+    ref)`` (or a plain "done" of the handoff's own result type)."""
+
+    def fake(name: str, result_type: type[Handoff]) -> Any:
+        @activity.defn(name=name)
+        async def run(ref: CycleRef) -> Handoff:
+            record(name, ref)
+            given = answer(name, ref) if answer is not None else None
+            return given if given is not None else result_type()
+
+        return run
+
+    return [fake(name, result_type) for name, result_type in HANDOFF_RESULTS.items()]

@@ -9,7 +9,6 @@ workflow handles by waiting; 5xx and connection errors are retried.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import BandGuideline, Competency, RatingBand, RatingScale, ScoringConfig
+from contracts.handoffs import CycleRef
 from contracts.templates import DEFAULT_FORMULA, CycleTemplateSpec, ScoringComponent
 from contracts.workflow_io import (
     NotificationRequest,
@@ -27,8 +27,9 @@ from contracts.workflow_io import (
     StageAction,
     StageActionResult,
 )
-from services.common.client import NotReady, Refused, ServiceClient, ServiceName, Unavailable
-from services.common.telemetry import STAGE_TRANSITIONS, trace_headers
+from services.common.client import Refused, ServiceClient, ServiceName, Unavailable
+from services.common.telemetry import trace_headers
+from workflows.handoffs import HandoffActivities
 
 __all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "evaluation_config"]
 
@@ -41,9 +42,6 @@ STAGE_OWNER: dict[Stage, ServiceName] = {
 }
 """Which service answers "who is still pending" in each stage."""
 
-
-TRACKING_GRACE_HOURS = 1.0
-"""Grace after a KPI's expected update frequency before it counts as stale."""
 
 DEFAULT_COMPETENCIES = [
     Competency(competency_id="delivery", name="Delivers results"),
@@ -99,11 +97,26 @@ def evaluation_config(spec: CycleTemplateSpec) -> ScoringConfig:
     )
 
 
+LEGACY_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("goal_setting", "enter"): ("open_goal_setting",),
+    ("goal_setting", "exit"): ("freeze_goals", "hand_catalog_to_tracking"),
+    ("tracking", "exit"): ("hand_progress_to_evaluation",),
+    ("evaluation", "enter"): ("open_evaluation",),
+    ("evaluation", "exit"): ("close_evaluation", "hand_results_to_feedback", "hand_results_to_results"),
+    ("feedback", "enter"): ("release_results",),
+    ("result_application", "enter"): ("open_result_application",),
+    ("result_application", "exit"): ("publish_results",),
+    ("closed", "enter"): ("record_closed",),
+}
+"""What the legacy ``stage_action`` ran for each (stage, action), as typed handoffs."""
+
+
 class CycleActivities:
     """Activities bound to one HTTP client and a token provider (built by the worker)."""
 
-    def __init__(self, *, client: ServiceClient) -> None:
+    def __init__(self, *, client: ServiceClient, handoffs: HandoffActivities) -> None:
         self.client = client
+        self.handoffs = handoffs
 
     async def _call(
         self,
@@ -163,113 +176,27 @@ class CycleActivities:
 
     @activity.defn(name="stage_action")
     async def stage_action(self, action: StageAction) -> StageActionResult:
-        handler = getattr(self, f"_{action.action}_{action.stage.value}", None)
-        detail = f"nothing to do on {action.action} {action.stage.value}"
-        if handler is not None:
-            try:
-                detail = await handler(action)
-            except NotReady as exc:
-                return StageActionResult(ready=False, detail=str(exc))
-        STAGE_TRANSITIONS.labels(stage=action.stage.value, action=action.action).inc()
-        return StageActionResult(detail=detail)
-
-    # -- stage actions (looked up by name: _<action>_<stage>) ------------------------------------
-    async def _enter_goal_setting(self, a: StageAction) -> str:
-        await self._call("POST", "cycles", f"/v1/cycles/{a.cycle_id}/distribute")
-        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
-        period = {"period_start": cycle["period_start"], "period_end": cycle["period_end"]}
-        await self._call("PUT", "goals", f"/v1/cycles/{a.cycle_id}/settings", json=period)
-        return "org snapshot distributed; goal-setting period set"
-
-    async def _exit_goal_setting(self, a: StageAction) -> str:
-        await self._call("POST", "goals", f"/v1/cycles/{a.cycle_id}/freeze")
-        catalog = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/kpi-catalog")
-        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
-        spec = CycleTemplateSpec.model_validate(cycle["template"])
-        params = {
-            "late_data_policy": spec.late_data_policy.value,
-            # One hour of grace after each KPI's update frequency, in (possibly compressed) cycle time.
-            "grace_hours": f"{TRACKING_GRACE_HOURS * a.day_seconds / 86_400:.6f}",
-        }
-        await self._call("PUT", "tracking", f"/v1/cycles/{a.cycle_id}/kpis", json=catalog, params=params)
-        return f"goals frozen; {len(catalog.get('kpis', []))} KPI(s) handed to tracking"
-
-    _force_exit_goal_setting = _exit_goal_setting
-
-    async def _exit_tracking(self, a: StageAction) -> str:
-        progress = await self._call("GET", "tracking", f"/v1/cycles/{a.cycle_id}/progress-export")
-        await self._call("PUT", "goals", f"/v1/cycles/{a.cycle_id}/progress", json=progress)
-        goals = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/goal-export")
-        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/goals", json=goals)
-        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/actuals", json=progress)
-        cycle = await self._call("GET", "cycles", f"/v1/cycles/{a.cycle_id}")
-        config = evaluation_config(CycleTemplateSpec.model_validate(cycle["template"]))
-        await self._call("PUT", "evaluation", f"/v1/cycles/{a.cycle_id}/config", json=config.model_dump(mode="json"))
-        return f"{len(goals.get('goals', []))} goal(s) and {len(progress.get('actuals', []))} actual(s) to evaluation"
-
-    async def _enter_evaluation(self, a: StageAction) -> str:
-        generated = await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/assignments/generate")
-        return f"review forms assigned: {generated}"
-
-    _force_exit_tracking = _exit_tracking
-
-    async def _exit_evaluation(self, a: StageAction) -> str:
-        # 409 means calibration already closed: the scores are final.
-        with contextlib.suppress(NotReady):
-            await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/scores/compute")
-        results = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/final-results")
-        await self._call(
-            "PUT",
-            "feedback",
-            f"/v1/cycles/{a.cycle_id}/results",
-            json=results,
-            params={"calibration_closed": "true"},
+        """The string-dispatched handoff of workflows started before the typed handoffs (patch
+        ``typed-handoffs``): still registered so those cycles finish; it runs the same handoffs."""
+        ref = CycleRef(
+            cycle_id=action.cycle_id,
+            department_ids=action.department_ids,
+            day_seconds=action.day_seconds,
+            forced=action.action == "force_exit",
         )
-        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/results", json=results)
-        return f"{len(results.get('results', []))} calibrated result(s) handed to feedback and results"
-
-    async def _force_exit_evaluation(self, a: StageAction) -> str:
-        await self._call("POST", "evaluation", f"/v1/cycles/{a.cycle_id}/calibration/close")
-        return await self._exit_evaluation(a)
-
-    async def _enter_feedback(self, a: StageAction) -> str:
-        await self._call(
-            "POST", "feedback", f"/v1/cycles/{a.cycle_id}/release", idempotency_key=f"{a.cycle_id}/release"
-        )
-        return "results released to employees"
-
-    async def _enter_result_application(self, a: StageAction) -> str:
-        matrix = await self._call("GET", "evaluation", f"/v1/cycles/{a.cycle_id}/collaboration-matrix")
-        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/collaboration", json=matrix)
-        goals = await self._call("GET", "goals", f"/v1/cycles/{a.cycle_id}/goal-export")
-        await self._call("PUT", "results", f"/v1/cycles/{a.cycle_id}/goals", json=goals)
-        return "collaboration matrix and shared goals handed to results"
-
-    async def _exit_result_application(self, a: StageAction) -> str:
-        await self._call("POST", "results", f"/v1/cycles/{a.cycle_id}/publish", idempotency_key=f"{a.cycle_id}/publish")
-        return "results published"
-
-    _force_exit_result_application = _exit_result_application
-
-    async def _enter_closed(self, a: StageAction) -> str:
-        await self._call("POST", "cycles", f"/v1/cycles/{a.cycle_id}/closed")
-        return "cycle recorded as closed"
-
-    async def _compensate_goal_setting(self, a: StageAction) -> str:
-        return await self._withdraw(a)
-
-    _compensate_tracking = _compensate_goal_setting
-    _compensate_evaluation = _compensate_goal_setting
-    _compensate_feedback = _compensate_goal_setting
-    _compensate_result_application = _compensate_goal_setting
-
-    async def _withdraw(self, a: StageAction) -> str:
-        try:
-            await self._call("POST", "feedback", f"/v1/cycles/{a.cycle_id}/withdraw")
-        except NotReady as exc:
-            return f"nothing to withdraw ({exc})"
-        return "unreleased results withdrawn"
+        steps = LEGACY_STEPS.get((action.stage.value, "exit" if ref.forced else action.action))
+        if action.action == "compensate":
+            steps = ("withdraw_results",)
+        if steps is None:
+            return StageActionResult(detail=f"nothing to do on {action.action} {action.stage.value}")
+        details = []
+        for name in steps:
+            result = await getattr(self.handoffs, name)(ref)
+            if not result.ready:
+                return StageActionResult(ready=False, detail=result.detail)
+            details.append(result.detail)
+        return StageActionResult(detail="; ".join(details))
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.check_pending, self.send_notification, self.stage_action]
+        return [self.check_pending, self.send_notification, self.stage_action, *self.handoffs.all()]
 

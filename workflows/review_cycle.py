@@ -17,11 +17,30 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts.cycle import STAGE_ORDER, Stage, department_workflow_id
+    from contracts.handoffs import (
+        Blocked,
+        CatalogInTracking,
+        CycleClosed,
+        CycleRef,
+        EvaluationInputs,
+        FinalResults,
+        GoalSettingOpened,
+        Handoff,
+        Incident,
+        IncidentResolution,
+        KpiCatalogFrozen,
+        Published,
+        Released,
+        ResultApplicationOpened,
+        ResultsDelivered,
+        ReviewsAssigned,
+        Withdrawn,
+    )
     from contracts.workflow_io import (
         CancelCycle,
         CycleStatus,
@@ -35,18 +54,23 @@ with workflow.unsafe.imports_passed_through():
         ReviewCycleInput,
         StageAction,
         StageActionResult,
+        StageOutcomes,
         TaskCompleted,
     )
     from workflows.department_cycle import ACTIVITY_RETRY, DepartmentCycleWorkflow
 
-__all__ = ["CYCLE_ID", "DEPARTMENT_ID", "STAGE", "ReviewCycleWorkflow"]
+__all__ = ["CYCLE_ID", "DEPARTMENT_ID", "STAGE", "TYPED_HANDOFFS_PATCH", "ReviewCycleWorkflow"]
 
 CYCLE_ID = SearchAttributeKey.for_keyword("CycleId")
 STAGE = SearchAttributeKey.for_keyword("Stage")
 DEPARTMENT_ID = SearchAttributeKey.for_keyword("DepartmentId")
 
 STAGE_ACTION_TIMEOUT = timedelta(minutes=5)
+HANDOFF_HEARTBEAT = timedelta(minutes=2)
 RECORD_CLOSED_PATCH = "record-cycle-closed"
+TYPED_HANDOFFS_PATCH = "typed-handoffs"
+"""One activity per handoff (``contracts/handoffs.py``) instead of the string-dispatched ``stage_action``;
+refused handoffs open an incident instead of failing the cycle."""
 
 
 @workflow.defn
@@ -62,6 +86,10 @@ class ReviewCycleWorkflow:
         self._stages_done: list[Stage] = []
         self._children: dict[str, workflow.ChildWorkflowHandle[DepartmentCycleWorkflow, DepartmentOutcome]] = {}
         self._wake = False
+        self._blocked: Blocked | None = None
+        self._incident: Incident | None = None
+        self._resolution: IncidentResolution | None = None
+        self._finished: list[StageOutcomes] = []
 
     # -- signals -------------------------------------------------------------------------------
     @workflow.signal
@@ -136,6 +164,17 @@ class ReviewCycleWorkflow:
         if self._cancel is not None:
             raise ValueError("the cycle is being cancelled")
 
+    @workflow.update
+    async def resolve_incident(self, resolution: IncidentResolution) -> CycleStatus:
+        """An operator retries the refused handoff or skips it (after fixing what the error names)."""
+        self._resolution = resolution
+        return self.status()
+
+    @resolve_incident.validator
+    def _validate_resolution(self, resolution: IncidentResolution) -> None:
+        if self._incident is None:
+            raise ValueError("there is no open incident on this cycle")
+
     # -- query ---------------------------------------------------------------------------------
     @workflow.query
     def status(self) -> CycleStatus:
@@ -151,6 +190,9 @@ class ReviewCycleWorkflow:
                 self._progress.get(d, DepartmentProgress(department_id=d)) for d in self._input.department_ids
             ],
             stages_done=list(self._stages_done),
+            blocked=self._blocked,
+            incident=self._incident,
+            finished_stages=list(self._finished),
         )
 
     # -- run -----------------------------------------------------------------------------------
@@ -158,6 +200,8 @@ class ReviewCycleWorkflow:
     async def run(self, inp: ReviewCycleInput) -> CycleStatus:
         self._input = inp
         self._paused = inp.paused
+        self._cancel = self._cancel or inp.pending_cancel
+        self._finished = list(inp.finished_stages)
         self._deadlines = {s.stage: s.deadline for s in inp.schedule}
         start = STAGE_ORDER.index(inp.start_stage)
         self._stages_done = list(STAGE_ORDER[:start])
@@ -165,22 +209,112 @@ class ReviewCycleWorkflow:
             self._set_stage(stage)
             if await self._until_unpaused():
                 return await self._cancelled(inp)
-            if not await self._stage_action(inp, stage, "enter"):
+            typed = workflow.patched(TYPED_HANDOFFS_PATCH)
+            entered = await self._enter(inp, stage) if typed else await self._stage_action(inp, stage, "enter")
+            if not entered:
                 return await self._cancelled(inp)
             await self._run_departments(inp, stage)
             if self._cancel is not None:
                 return await self._cancelled(inp)
-            if not await self._stage_action(inp, stage, "exit"):
+            exited = await self._exit(inp, stage) if typed else await self._stage_action(inp, stage, "exit")
+            if not exited:
                 return await self._cancelled(inp)
             self._stages_done.append(stage)
+            self._finished.append(StageOutcomes(stage=stage, departments=self.status().departments))
             next_index = STAGE_ORDER.index(stage) + 1
             if next_index < len(STAGE_ORDER) and workflow.info().get_current_history_length() > inp.history_event_limit:
                 workflow.continue_as_new(self._carry_over(inp, STAGE_ORDER[next_index]))
         self._set_stage(Stage.CLOSED)
-        if workflow.patched(RECORD_CLOSED_PATCH):
+        if workflow.patched(TYPED_HANDOFFS_PATCH):
+            await self._handoff(inp, Stage.CLOSED, "record_closed", CycleClosed)
+        elif workflow.patched(RECORD_CLOSED_PATCH):
             # The cycles service's row says "closed" too, not only the workflow.
             await self._stage_action(inp, Stage.CLOSED, "enter")
         return self.status()
+
+    # -- typed handoffs (patch typed-handoffs) -------------------------------------------------
+    async def _enter(self, inp: ReviewCycleInput, stage: Stage) -> bool:
+        """What opens each stage; False when the cycle was cancelled meanwhile."""
+        if stage == Stage.GOAL_SETTING:
+            return await self._handoff(inp, stage, "open_goal_setting", GoalSettingOpened)
+        if stage == Stage.EVALUATION:
+            return await self._handoff(inp, stage, "open_evaluation", ReviewsAssigned)
+        if stage == Stage.FEEDBACK:
+            return await self._handoff(inp, stage, "release_results", Released)
+        if stage == Stage.RESULT_APPLICATION:
+            return await self._handoff(inp, stage, "open_result_application", ResultApplicationOpened)
+        return True  # tracking opens with the catalog handed over when goal setting closed
+
+    async def _exit(self, inp: ReviewCycleInput, stage: Stage) -> bool:
+        """What closes each stage and carries its data to the next."""
+        if stage == Stage.GOAL_SETTING:
+            return await self._handoff(inp, stage, "freeze_goals", KpiCatalogFrozen) and await self._handoff(
+                inp, stage, "hand_catalog_to_tracking", CatalogInTracking
+            )
+        if stage == Stage.TRACKING:
+            return await self._handoff(inp, stage, "hand_progress_to_evaluation", EvaluationInputs)
+        if stage == Stage.EVALUATION:
+            return (
+                await self._handoff(inp, stage, "close_evaluation", FinalResults)
+                and await self._handoff(inp, stage, "hand_results_to_feedback", ResultsDelivered)
+                and await self._handoff(inp, stage, "hand_results_to_results", ResultsDelivered)
+            )
+        if stage == Stage.RESULT_APPLICATION:
+            return await self._handoff(inp, stage, "publish_results", Published)
+        return True  # feedback closes by time; appeals are handled by the result-application stage
+
+    async def _handoff(self, inp: ReviewCycleInput, stage: Stage, name: str, result_type: type[Handoff]) -> bool:
+        """Run one handoff until it is done. Not ready: show why and wait (a nudge, HR forcing the stage
+        or the re-check interval retries it). Refused: open an incident and wait for an operator.
+        Returns False when the cycle was cancelled while waiting."""
+        while True:
+            if self._cancel is not None:
+                return False
+            forced = stage in self._forced
+            ref = CycleRef(
+                cycle_id=inp.cycle_id, department_ids=inp.department_ids, day_seconds=inp.day_seconds, forced=forced
+            )
+            try:
+                result = await workflow.execute_activity(
+                    name,
+                    ref,
+                    result_type=result_type,
+                    start_to_close_timeout=STAGE_ACTION_TIMEOUT,
+                    heartbeat_timeout=HANDOFF_HEARTBEAT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            except ActivityError as exc:
+                action = await self._open_incident(stage, name, exc)
+                if action is None:
+                    return False
+                if action == "skip":
+                    return True
+                continue
+            if result.ready or forced:
+                # Forced: HR waived the precondition; the handoff's side effects ran as far as they could.
+                self._blocked = None
+                return True
+            self._blocked = result.blocked or Blocked(reason=result.detail, service="", unblock_by="hr_admin")
+            workflow.logger.info("handoff %s not ready: %s", name, result.detail)
+            self._wake = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._wake or self._cancel is not None or stage in self._forced,
+                    timeout=timedelta(hours=inp.recheck_hours),
+                )
+
+    async def _open_incident(self, stage: Stage, name: str, exc: ActivityError) -> str | None:
+        """Wait for an operator's retry or skip; None when the cycle is cancelled meanwhile."""
+        cause = exc.cause if exc.cause is not None else exc
+        self._incident = Incident(
+            stage=stage.value, handoff=name, error=str(cause), opened_at=workflow.now().isoformat()
+        )
+        workflow.logger.warning("handoff %s refused: %s", name, cause)
+        await workflow.wait_condition(lambda: self._resolution is not None or self._cancel is not None)
+        resolution, self._resolution, self._incident = self._resolution, None, None
+        if self._cancel is not None or resolution is None:
+            return None
+        return resolution.action
 
     @staticmethod
     def _reminders_for(inp: ReviewCycleInput, stage: Stage) -> list[float]:
@@ -189,7 +323,15 @@ class ReviewCycleWorkflow:
 
     def _carry_over(self, inp: ReviewCycleInput, next_stage: Stage) -> ReviewCycleInput:
         schedule = [s.model_copy(update={"deadline": self._deadlines[s.stage]}) for s in inp.schedule]
-        return inp.model_copy(update={"start_stage": next_stage, "paused": self._paused, "schedule": schedule})
+        return inp.model_copy(
+            update={
+                "start_stage": next_stage,
+                "paused": self._paused,
+                "schedule": schedule,
+                "pending_cancel": self._cancel,
+                "finished_stages": self._finished,
+            }
+        )
 
     def _set_stage(self, stage: Stage | str) -> None:
         self._stage = stage
@@ -332,6 +474,18 @@ class ReviewCycleWorkflow:
         """Compensate (e.g. withdraw unreleased results), then end as cancelled."""
         assert self._cancel is not None
         current = self._stage if isinstance(self._stage, Stage) else Stage.GOAL_SETTING
+        if workflow.patched(TYPED_HANDOFFS_PATCH):
+            ref = CycleRef(cycle_id=inp.cycle_id, department_ids=inp.department_ids, day_seconds=inp.day_seconds)
+            await workflow.execute_activity(
+                "withdraw_results",
+                ref,
+                result_type=Withdrawn,
+                start_to_close_timeout=STAGE_ACTION_TIMEOUT,
+                heartbeat_timeout=HANDOFF_HEARTBEAT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self._set_stage("cancelled")
+            return self.status()
         await workflow.execute_activity(
             "stage_action",
             StageAction(

@@ -18,8 +18,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
-from workflows.activities import CycleActivities
+from workflows.activities import CycleActivities, evaluation_config
 from workflows.department_cycle import DepartmentCycleWorkflow
+from workflows.handoffs import HandoffActivities
 from workflows.probe import StackProbeWorkflow, probe_echo
 from workflows.review_cycle import ReviewCycleWorkflow
 
@@ -35,7 +36,9 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
     from services.common.client import ServiceClient, ServiceTokens
 
     tokens = ServiceTokens(settings, sub="system:worker", roles=("hr_admin", "ops"))
-    cycle = CycleActivities(client=ServiceClient.from_settings(settings, http=http, tokens=tokens))
+    client = ServiceClient.from_settings(settings, http=http, tokens=tokens)
+    handoffs = HandoffActivities(client=client, scoring_config=evaluation_config)
+    cycle = CycleActivities(client=client, handoffs=handoffs)
     return [probe_echo, *cycle.all()]
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
+from contracts.handoffs import IncidentResolution
 from contracts.org import OrgSnapshot
 from contracts.templates import CycleTemplateSpec
 from contracts.workflow_io import CycleStatus as CycleStatusView
@@ -19,7 +20,7 @@ from services.common.deps import CurrentPrincipal, SessionDep
 from services.common.params import EVERYONE, HR, OPS_ROLES, CycleId, Limit, Offset
 from services.common.settings import Settings
 from services.cycles import control, service
-from services.cycles.control import TemporalGateway, launch_workflow
+from services.cycles.control import TemporalGateway
 from services.cycles.models import CyclesCycle
 from services.cycles.org_import import read_upload
 from services.cycles.schemas import (
@@ -303,11 +304,17 @@ async def start_cycle(
     """The snapshot holds the cycle's departments, their sub-departments and their employees as they are now;
     later imports do not change it. A stage service that cannot be reached does not fail the start: its
     distribution stays ``pending`` (see ``POST /v1/cycles/{cycle_id}/distribute``). Then the cycle's
-    durable workflow starts (``review-cycle-<id>`` in Temporal)."""
-    cycle = await service.start_cycle(session=session, cycle_id=cycle_id, actor=principal.sub)
-    await service.distribute_cycle(session=session, http=http, settings=settings, cycle_id=cycle_id)
-    if settings.cycle_workflows:
-        await launch_workflow(gateway=request.app.state.temporal, cycle=cycle, day_seconds=day_seconds)
+    durable workflow starts (``review-cycle-<id>`` in Temporal). Starting an active cycle again starts its
+    workflow if Temporal was unreachable the first time (and is a no-op if it runs)."""
+    cycle = await control.start(
+        session=session,
+        http=http,
+        settings=settings,
+        gateway=_gateway(request),
+        cycle_id=cycle_id,
+        actor=principal.sub,
+        day_seconds=day_seconds,
+    )
     return await _cycle_read(session, cycle)
 
 
@@ -402,6 +409,16 @@ async def extend_deadline(cycle_id: CycleId, body: ExtendDeadline, gateway: Gate
 )
 async def force_stage(cycle_id: CycleId, body: ForceStage, gateway: GatewayDep) -> CycleStatusView:
     return await control.force(gateway=gateway, cycle_id=cycle_id, body=body)
+
+
+@router.post(
+    "/cycles/{cycle_id}/incident",
+    summary="Resolve the cycle's open incident (a refused handoff): retry it, or skip it",
+    tags=["cycle control"],
+    **access(*OPS_ROLES),
+)
+async def resolve_incident(cycle_id: CycleId, body: IncidentResolution, gateway: GatewayDep) -> CycleStatusView:
+    return await control.resolve_incident(gateway=gateway, cycle_id=cycle_id, body=body)
 
 
 @router.post(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import Stage, department_workflow_id, review_cycle_workflow_id
+from contracts.handoffs import IncidentResolution
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
 from contracts.templates import CycleTemplateSpec
 from contracts.timing import build_cycle_input
@@ -43,6 +44,8 @@ __all__ = [
     "launch_workflow",
     "mark_closed",
     "pause",
+    "resolve_incident",
+    "start",
     "resume",
     "status_with_progress",
 ]
@@ -123,6 +126,35 @@ async def launch_workflow(*, gateway: TemporalGateway, cycle: Any, day_seconds: 
         day_seconds=day_seconds,
     )
     return await gateway.start(inp)
+
+
+async def start(
+    *,
+    session: AsyncSession,
+    http: Any,
+    settings: Settings,
+    gateway: TemporalGateway,
+    cycle_id: str,
+    actor: str,
+    day_seconds: float = 86_400,
+) -> CyclesCycle:
+    """Start a draft cycle: freeze and distribute its snapshot, then start its workflow.
+
+    Starting is consistent with the workflow either way: the workflow id is derived from the cycle
+    id, so starting again is a no-op when the workflow runs, and starting an *active* cycle whose
+    workflow never started (Temporal was down at that moment) starts it now instead of refusing.
+    """
+    from services.cycles import service
+
+    cycle = await service.get_cycle(session=session, cycle_id=cycle_id)
+    if cycle.status == "active" and settings.cycle_workflows:
+        await launch_workflow(gateway=gateway, cycle=cycle, day_seconds=day_seconds)
+        return cycle
+    cycle = await service.start_cycle(session=session, cycle_id=cycle_id, actor=actor)
+    await service.distribute_cycle(session=session, http=http, settings=settings, cycle_id=cycle_id)
+    if settings.cycle_workflows:
+        await launch_workflow(gateway=gateway, cycle=cycle, day_seconds=day_seconds)
+    return cycle
 
 
 async def status_with_progress(client: Any, cycle_id: str, *, concurrency: int = 20) -> CycleStatus:
@@ -210,6 +242,13 @@ async def extend(*, gateway: TemporalGateway, cycle_id: str, body: ExtendDeadlin
 async def force(*, gateway: TemporalGateway, cycle_id: str, body: ForceStage) -> CycleStatus:
     handle = gateway.handle(await gateway.client(), cycle_id)
     status: CycleStatus = await _run(handle.execute_update(ReviewCycleWorkflow.force_stage, body), cycle_id)
+    return status
+
+
+async def resolve_incident(*, gateway: TemporalGateway, cycle_id: str, body: IncidentResolution) -> CycleStatus:
+    """Retry the handoff the services refused (after fixing what its error names), or skip it."""
+    handle = gateway.handle(await gateway.client(), cycle_id)
+    status: CycleStatus = await _run(handle.execute_update(ReviewCycleWorkflow.resolve_incident, body), cycle_id)
     return status
 
 

@@ -32,7 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.handoffs import Blocked, Incident
 from contracts.tracking import StaleKpiReport
+from contracts.workflow_io import DepartmentProgress
 from services.common.auth import Principal, mint_token, requires
 from services.common.deps import SessionDep
 from services.common.params import OPS_ROLES
@@ -88,6 +90,21 @@ class WorkflowView(BaseModel):
     next_deadline: datetime | None
     deadline_passed: bool
     stages_done: list[str]
+    departments: list[DepartmentCompletion]
+    blocked: Blocked | None = Field(
+        default=None, description="Why the stage cannot exit (all departments may be done), and who can unblock it."
+    )
+    incident: Incident | None = Field(
+        default=None,
+        description="A handoff the services refused: the cycle waits for POST /v1/cycles/{id}/incident (retry|skip).",
+    )
+    finished_stages: list[FinishedStage] = Field(
+        default_factory=list, description="Per-department completion of every finished stage."
+    )
+
+
+class FinishedStage(BaseModel):
+    stage: str
     departments: list[DepartmentCompletion]
 
 
@@ -321,17 +338,24 @@ async def _workflow(gateway: TemporalGateway, client: Any, cycle_id: str, now: d
         next_deadline=deadline,
         deadline_passed=deadline is not None and deadline < now,
         stages_done=[s.value for s in status.stages_done],
-        departments=[
-            DepartmentCompletion(
-                department_id=d.department_id,
-                total=d.total,
-                done=d.done,
-                pending=d.pending,
-                percent=round(100 * d.done / d.total, 1) if d.total else None,
-                outcome=d.outcome,
-            )
-            for d in status.departments
+        departments=[_completion(d) for d in status.departments],
+        blocked=status.blocked,
+        incident=status.incident,
+        finished_stages=[
+            FinishedStage(stage=f.stage.value, departments=[_completion(d) for d in f.departments])
+            for f in status.finished_stages
         ],
+    )
+
+
+def _completion(d: DepartmentProgress) -> DepartmentCompletion:
+    return DepartmentCompletion(
+        department_id=d.department_id,
+        total=d.total,
+        done=d.done,
+        pending=d.pending,
+        percent=round(100 * d.done / d.total, 1) if d.total else None,
+        outcome=d.outcome,
     )
 
 

@@ -27,8 +27,6 @@ from contracts.workflow_io import (
     PendingQuery,
     PendingSummary,
     ReviewCycleInput,
-    StageAction,
-    StageActionResult,
     StageSchedule,
 )
 from services.common.auth import mint_token
@@ -37,7 +35,7 @@ from services.cycles.app import create_app
 from services.cycles.service import sample_template
 from services.tracking.app import create_app as create_tracking_app
 from tests.integration.test_cycles_org_import import import_sample
-from tests.support import api_client, auth
+from tests.support import api_client, auth, handoff_fakes
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import CYCLE_ID, STAGE, ReviewCycleWorkflow
 
@@ -113,12 +111,8 @@ class ScriptedDepartments:
         response.raise_for_status()
         return NotificationResult.model_validate(response.json())
 
-    @activity.defn(name="stage_action")
-    async def stage_action(self, _action: StageAction) -> StageActionResult:
-        return StageActionResult()
-
     def all(self) -> list[Any]:
-        return [self.check_pending, self.send_notification, self.stage_action]
+        return [self.check_pending, self.send_notification, *handoff_fakes(lambda _name, _ref: None)]
 
 
 @asynccontextmanager

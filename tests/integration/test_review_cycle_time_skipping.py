@@ -18,9 +18,11 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from contracts.cycle import STAGE_ORDER, Stage, department_workflow_id
+from contracts.handoffs import HANDOFF_RESULTS, Blocked, CycleRef, FinalResults, Handoff, IncidentResolution
 from contracts.workflow_io import (
     CancelCycle,
     ExtendDeadline,
@@ -34,6 +36,7 @@ from contracts.workflow_io import (
     StageActionResult,
     StageSchedule,
 )
+from tests.support import handoff_fakes
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import ReviewCycleWorkflow
 
@@ -70,6 +73,9 @@ class ScriptedServices:
         self.notifications: list[tuple[str, str, str, datetime]] = []
         self.keys: set[str] = set()
         self.actions: list[tuple[str, str, datetime]] = []
+        self.handoffs: list[str] = []
+        self.answers: dict[str, Handoff] = {}
+        self.refusals: dict[str, int] = {}
 
     @activity.defn(name="check_pending")
     async def check_pending(self, query: PendingQuery) -> PendingSummary:
@@ -97,6 +103,21 @@ class ScriptedServices:
     async def stage_action(self, action: StageAction) -> StageActionResult:
         self.actions.append((action.stage.value, action.action, activity.info().scheduled_time))
         return StageActionResult()
+
+    def handoff(self, name: str, _ref: CycleRef) -> Handoff | None:
+        self.handoffs.append(name)
+        if self.refusals.get(name, 0) > 0:
+            self.refusals[name] -= 1
+            raise ApplicationError(f"{name} refused: no such cycle", type="BadRequest", non_retryable=True)
+        return self.answers.get(name)
+
+    def activities(self) -> list[Any]:
+        return [
+            self.check_pending,
+            self.send_notification,
+            self.stage_action,
+            *handoff_fakes(lambda _name, _ref: None, self.handoff),
+        ]
 
     def kinds(self, department: str, stage: Stage) -> list[tuple[str, float]]:
         """(kind, day since start) for one department and stage."""
@@ -132,7 +153,7 @@ async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_ski
         client,
         task_queue=task_queue,
         workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
-        activities=[services.check_pending, services.send_notification, services.stage_action],
+        activities=services.activities(),
     ):
         handle = await client.start_workflow(
             ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
@@ -182,9 +203,13 @@ async def test_120_day_cycle_reminds_escalates_and_honours_an_extension(time_ski
     assert ("escalation_hr", 106.0) in evaluation
     assert all(day != 100.0 for kind, day in evaluation if kind.startswith("escalation"))
     assert ("reminder", 98.0) in evaluation and ("reminder", 104.0) in evaluation
-    # Each stage's enter and exit side effects ran exactly once, in order.
-    expected = [(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")] + [("closed", "enter")]
-    assert [(s, a) for s, a, _ in services.actions] == expected
+    # Each handoff ran exactly once, in order (and the legacy string-dispatched action never).
+    assert services.handoffs == [name for name in HANDOFF_RESULTS if name != "withdraw_results"]
+    assert services.actions == []
+    # Each finished stage keeps how every department finished it, after the cycle closed.
+    assert [o.stage for o in final.finished_stages] == list(STAGE_ORDER)
+    goal_setting = {d.department_id: d.outcome for d in final.finished_stages[0].departments}
+    assert goal_setting == {"sales": "completed", "production": "closed_at_deadline"}
 
 
 def short_cycle(start: datetime, departments: list[str]) -> ReviewCycleInput:
@@ -208,7 +233,7 @@ async def short_cycle_running(
         env.client,
         task_queue=task_queue,
         workflows=[ReviewCycleWorkflow, DepartmentCycleWorkflow],
-        activities=[services.check_pending, services.send_notification, services.stage_action],
+        activities=services.activities(),
     ):
         yield await env.client.start_workflow(
             ReviewCycleWorkflow.run, cycle_input, id=f"review-cycle-{cycle_input.cycle_id}", task_queue=task_queue
@@ -236,10 +261,10 @@ async def test_pause_holds_reminders_and_cancel_runs_compensation(time_skipping_
     assert final.stage == "cancelled" and final.cancelled
     # Goal setting closed at its deadline (policy: close) and tracking had begun when HR cancelled:
     # the compensation ran once, as the last action, and no later stage was entered.
-    actions = [(s, a) for s, a, _ in services.actions]
-    assert actions[-1] == ("tracking", "compensate")
-    assert [a for _, a in actions].count("compensate") == 1
-    assert not any(s == "evaluation" for s, _ in actions)
+    assert services.handoffs[-1] == "withdraw_results"
+    assert services.handoffs.count("withdraw_results") == 1
+    assert "open_evaluation" not in services.handoffs
+    assert final.stages_done == [Stage.GOAL_SETTING]
 
 
 async def test_hr_can_force_only_the_current_stage(time_skipping_env: Any) -> None:
@@ -265,3 +290,66 @@ async def test_hr_can_force_only_the_current_stage(time_skipping_env: Any) -> No
         await handle.result()
     # Forced on day 1: production was never reminded or escalated in goal setting.
     assert services.kinds("production", Stage.GOAL_SETTING) == []
+
+
+async def test_a_blocked_exit_says_why_and_who_can_unblock_it(time_skipping_env: Any) -> None:
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    blocked = Blocked(
+        reason="calibration is still open", service="evaluation", unblock_by="hr_admin", action="close calibration"
+    )
+    services.answers["close_evaluation"] = FinalResults(ready=False, blocked=blocked, detail="calibration open")
+    cycle = short_cycle(start, ["sales"])
+    async with short_cycle_running(time_skipping_env, services, cycle) as handle:
+        await time_skipping_env.sleep(32 * DAY)  # past the evaluation deadline (day 30)
+        waiting = await handle.query(ReviewCycleWorkflow.status)
+        assert waiting.stage == Stage.EVALUATION
+        assert waiting.blocked == blocked
+        del services.answers["close_evaluation"]  # HR closes calibration; the next re-check moves on
+        await time_skipping_env.sleep(2 * DAY)
+        moved = await handle.query(ReviewCycleWorkflow.status)
+        assert moved.stage == Stage.FEEDBACK and moved.blocked is None
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
+        await handle.result()
+    assert services.handoffs.count("close_evaluation") >= 2
+
+
+async def test_a_refused_handoff_opens_an_incident_instead_of_failing_the_cycle(time_skipping_env: Any) -> None:
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    services.refusals["freeze_goals"] = 1
+    async with short_cycle_running(time_skipping_env, services, short_cycle(start, ["sales"])) as handle:
+        await time_skipping_env.sleep(11 * DAY)
+        stuck = await handle.query(ReviewCycleWorkflow.status)
+        assert stuck.incident is not None
+        assert stuck.incident.handoff == "freeze_goals" and "no such cycle" in stuck.incident.error
+        assert stuck.stage == Stage.GOAL_SETTING
+        resolved = await handle.execute_update(
+            ReviewCycleWorkflow.resolve_incident, IncidentResolution(action="retry", reason="cycle restored")
+        )
+        assert resolved.stage == Stage.GOAL_SETTING
+        await time_skipping_env.sleep(DAY)
+        moved = await handle.query(ReviewCycleWorkflow.status)
+        assert moved.incident is None and moved.stage == Stage.TRACKING
+        try:
+            await handle.execute_update(
+                ReviewCycleWorkflow.resolve_incident, IncidentResolution(action="skip", reason="nothing open")
+            )
+            raise AssertionError("resolving without an open incident must be refused")
+        except WorkflowUpdateFailedError as exc:
+            assert "no open incident" in str(exc.cause)
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
+        await handle.result()
+    assert services.handoffs.count("freeze_goals") == 2
+
+
+async def test_a_cancel_pending_at_continue_as_new_is_carried_over(time_skipping_env: Any) -> None:
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    carried = short_cycle(start, ["sales"]).model_copy(
+        update={"start_stage": Stage.TRACKING, "pending_cancel": CancelCycle(reason="cancelled before the new run")}
+    )
+    async with short_cycle_running(time_skipping_env, services, carried) as handle:
+        final = await handle.result()
+    assert final.cancelled and final.stage == "cancelled"
+    assert services.handoffs == ["withdraw_results"]
