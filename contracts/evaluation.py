@@ -1,40 +1,42 @@
 """What the evaluation service exports and accepts.
 
 Exports: calibrated results (``CycleResults``) and the collaboration matrix.
-Accepts: the cycle's scoring configuration (``ScoringConfig``, from the cycle
-template) and appeal adjustments from the feedback service
-(``AppealAdjustmentRequest`` -> ``CalibrationAdjustment``).
+Accepts: the cycle's configuration (``EvaluationConfig``: the template's ``ScoringConfig`` with
+the evaluation stage's settings, built by ``evaluation_config``) and appeal adjustments from
+the feedback service (``AppealAdjustmentRequest`` -> ``CalibrationAdjustment``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.errors import rule
 from contracts.ids import Id
+from contracts.scoring import CalibrationGuideline, PeerAnonymityThreshold, ScoringConfig
+
+if TYPE_CHECKING:
+    from contracts.templates import CycleTemplateSpec
 
 __all__ = [
-    "COMPONENTS",
+    "DEFAULT_COMPETENCIES",
     "SCHEMA_EXPORTS",
     "AppealAdjustmentRequest",
-    "BandGuideline",
     "CalibrationAdjustment",
     "CollaborationCell",
     "CollaborationMatrix",
     "Competency",
     "CycleResults",
     "EmployeeResult",
+    "EvaluationConfig",
     "LookupRow",
     "RaterLimit",
-    "RatingBand",
-    "RatingScale",
     "Relation",
-    "ScoringConfig",
+    "evaluation_config",
 ]
-
 
 
 class EmployeeResult(BaseModel):
@@ -91,53 +93,6 @@ class Relation(StrEnum):
     CROSS_DEPARTMENT = "cross_department"
 
 
-COMPONENTS: Final = ("goals", "self", "manager", "peer", "cross_department", "collaboration")
-"""Names a final-score formula may use; each is normalised onto the rating scale first."""
-
-
-class RatingBand(BaseModel):
-    """One rating band: scores in ``[min, max)`` get ``label`` (the top band includes ``max``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str = Field(min_length=1, max_length=32)
-    min: float
-    max: float
-
-
-class RatingScale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    min: float = 1.0
-    max: float = 5.0
-    bands: list[RatingBand] = Field(min_length=1, max_length=20)
-
-    @model_validator(mode="after")
-    def _bands_cover_the_scale(self) -> RatingScale:
-        if self.max <= self.min:
-            raise ValueError(f"rating_scale.max ({self.max}) must be greater than rating_scale.min ({self.min})")
-        bands = sorted(self.bands, key=lambda b: b.min)
-        labels = [b.label for b in bands]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"rating band labels must be unique, got {labels}")
-        if bands[0].min != self.min or bands[-1].max != self.max:
-            raise ValueError(
-                f"rating bands must cover the scale from {self.min} to {self.max}; "
-                f"they cover {bands[0].min} to {bands[-1].max}"
-            )
-        for lower, upper in zip(bands, bands[1:], strict=False):
-            if lower.max != upper.min:
-                raise ValueError(
-                    f"rating band {lower.label!r} ends at {lower.max} but {upper.label!r} starts at {upper.min}; "
-                    "bands must be contiguous"
-                )
-        for band in bands:
-            if band.max <= band.min:
-                raise ValueError(f"rating band {band.label!r}: max must be greater than min")
-        self.bands = bands
-        return self
-
-
 class Competency(BaseModel):
     """A competency rated in review forms, on its own scale (normalised onto the rating scale)."""
 
@@ -168,16 +123,6 @@ class RaterLimit(BaseModel):
         return self
 
 
-class BandGuideline(BaseModel):
-    """Calibration guideline for one band, as shares of the population (0..1)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str = Field(min_length=1, max_length=32)
-    max_share: float = Field(default=1.0, ge=0, le=1)
-    min_share: float = Field(default=0.0, ge=0, le=1)
-
-
 class LookupRow(BaseModel):
     """Actual values in ``[min_actual, max_actual)`` score ``rating`` (on the rating scale)."""
 
@@ -188,8 +133,13 @@ class LookupRow(BaseModel):
     rating: float
 
 
-def _default_competencies() -> list[Competency]:
-    return [Competency(competency_id="overall", name="Overall contribution")]
+DEFAULT_COMPETENCIES: tuple[Competency, ...] = (
+    Competency(competency_id="delivery", name="Delivers results"),
+    Competency(competency_id="collaboration", name="Collaborates across teams"),
+    Competency(competency_id="ownership", name="Takes ownership"),
+    Competency(competency_id="growth", name="Learns and develops others"),
+)
+"""Competencies rated in review forms when the configuration names none."""
 
 
 def _default_limits() -> dict[Relation, RaterLimit]:
@@ -201,29 +151,15 @@ def _default_limits() -> dict[Relation, RaterLimit]:
     }
 
 
-class ScoringConfig(BaseModel):
-    """``PUT /v1/cycles/{id}/config`` on evaluation: the scoring rules from the cycle template."""
+class EvaluationConfig(ScoringConfig):
+    """``PUT /v1/cycles/{id}/config`` on evaluation: the cycle template's scoring rules (the
+    ``ScoringConfig`` fields: weights, rating scale, formula) and the evaluation stage's settings."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    rating_scale: RatingScale
-    competencies: list[Competency] = Field(default_factory=_default_competencies, min_length=1, max_length=50)
-    component_weights: dict[str, float] = Field(
-        default_factory=lambda: {"goals": 50.0, "manager": 30.0, "peer": 10.0, "cross_department": 10.0},
-        description=f"Weight per component ({', '.join(COMPONENTS)}); used by weighted() and renormalised "
-        "over the components an employee actually has.",
+    competencies: list[Competency] = Field(
+        default_factory=lambda: list(DEFAULT_COMPETENCIES), min_length=1, max_length=50
     )
-    formula: str = Field(
-        default="weighted()",
-        min_length=1,
-        max_length=500,
-        description="Final-score expression over the component names: numbers, + - * /, parentheses, "
-        "min(), max(), round(), abs(), weighted(). Never eval'd.",
-    )
-    calibration_guideline: list[BandGuideline] = Field(default_factory=list)
-    peer_anonymity_threshold: int = Field(
-        default=3, ge=1, le=50, description="Peer/cross-department aggregates need this many submitted ratings."
-    )
+    calibration: CalibrationGuideline = Field(default_factory=CalibrationGuideline)
+    peer_anonymity_threshold: PeerAnonymityThreshold = 3
     attainment_cap: float = Field(default=1.2, ge=1.0, le=5.0, description="Maximum goal attainment (1.2 = 120%).")
     rater_limits: dict[Relation, RaterLimit] = Field(default_factory=_default_limits)
     lookup_tables: dict[str, list[LookupRow]] = Field(
@@ -236,42 +172,39 @@ class ScoringConfig(BaseModel):
         "(below) the company mean is flagged lenient (strict).",
     )
 
-    @field_validator("component_weights")
-    @classmethod
-    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(COMPONENTS))
-        if unknown:
-            raise ValueError(f"unknown component(s) {unknown}; components are {list(COMPONENTS)}")
-        negative = sorted(k for k, w in value.items() if w < 0)
-        if negative:
-            raise ValueError(f"component weights must be >= 0; negative: {negative}")
-        if not any(w > 0 for w in value.values()):
-            raise ValueError("at least one component weight must be positive")
-        return value
-
     @model_validator(mode="after")
-    def _guideline_and_lookups(self) -> ScoringConfig:
-        labels = {b.label for b in self.rating_scale.bands}
-        for guideline in self.calibration_guideline:
-            if guideline.label not in labels:
-                raise ValueError(
-                    f"calibration_guideline names band {guideline.label!r}, which is not one of {sorted(labels)}"
-                )
-            if guideline.min_share > guideline.max_share:
-                raise ValueError(f"calibration_guideline {guideline.label!r}: min_share exceeds max_share")
+    def _settings_fit_the_scale(self) -> EvaluationConfig:
+        problems = self.calibration.problems(self.rating_scale)
         ids = [c.competency_id for c in self.competencies]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"competency ids must be unique, got {ids}")
+            problems.append(f"competency ids must be unique, got {ids}")
+        scale = self.rating_scale
         for key, rows in self.lookup_tables.items():
             for row in rows:
-                if not self.rating_scale.min <= row.rating <= self.rating_scale.max:
-                    raise ValueError(
-                        f"lookup_tables[{key!r}]: rating {row.rating} is outside the rating scale "
-                        f"{self.rating_scale.min}..{self.rating_scale.max}"
+                if not scale.min <= row.rating <= scale.max:
+                    problems.append(
+                        f"lookup_tables[{key!r}]: rating {row.rating:g} is outside the rating scale "
+                        f"{scale.min:g}..{scale.max:g}"
                     )
                 if row.min_actual is not None and row.max_actual is not None and row.max_actual <= row.min_actual:
-                    raise ValueError(f"lookup_tables[{key!r}]: max_actual must be greater than min_actual")
+                    problems.append(f"lookup_tables[{key!r}]: max_actual must be greater than min_actual")
+        if problems:
+            raise rule("; ".join(problems))
         return self
+
+
+def evaluation_config(spec: CycleTemplateSpec) -> EvaluationConfig:
+    """The evaluation service's configuration for a cycle of template ``spec``.
+
+    The template's scoring section passes unchanged (it is the same ``ScoringConfig``, one
+    grammar); the calibration guideline and the peer-anonymity threshold come from the
+    template's own fields; the other settings keep their defaults.
+    """
+    return EvaluationConfig(
+        **dict(spec.scoring),
+        calibration=spec.calibration,
+        peer_anonymity_threshold=spec.peer_anonymity_threshold,
+    )
 
 
 class AppealAdjustmentRequest(BaseModel):
@@ -318,7 +251,7 @@ class CalibrationAdjustment(BaseModel):
 SCHEMA_EXPORTS = {
     "cycle_results.v1": CycleResults,
     "collaboration_matrix.v1": CollaborationMatrix,
-    "scoring_config.v1": ScoringConfig,
+    "evaluation_config.v1": EvaluationConfig,
     "appeal_adjustment_request.v1": AppealAdjustmentRequest,
     "calibration_adjustment.v1": CalibrationAdjustment,
 }

@@ -21,7 +21,6 @@ __all__ = [
 ]
 
 
-
 class KpiActual(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,7 +42,13 @@ class ProgressExport(BaseModel):
 
 
 class LateDataPolicy(StrEnum):
-    """What tracking does with an event whose ``occurred_at`` is outside the cycle period."""
+    """What tracking does with an event whose ``occurred_at`` is outside the cycle period
+    (a cycle template's ``late_data_policy``).
+
+    * ``accept``: count it in the cycle anyway (scores may move until evaluation starts).
+    * ``reject``: do not count it; dead-letter it with the reason.
+    * ``next_period``: do not count it in this cycle; keep it for the cycle whose period covers it.
+    """
 
     ACCEPT = "accept"
     """Count it in the cycle anyway."""

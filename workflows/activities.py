@@ -16,9 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.cycle import PendingReport, Stage
-from contracts.evaluation import BandGuideline, Competency, RatingBand, RatingScale, ScoringConfig
+from contracts.evaluation import evaluation_config
 from contracts.handoffs import CycleRef
-from contracts.templates import DEFAULT_FORMULA, CycleTemplateSpec, ScoringComponent
 from contracts.workflow_io import (
     NotificationRequest,
     NotificationResult,
@@ -31,7 +30,7 @@ from services.common.client import Refused, ServiceClient, ServiceName, Unavaila
 from services.common.telemetry import trace_headers
 from workflows.handoffs import HandoffActivities
 
-__all__ = ["DEFAULT_COMPETENCIES", "STAGE_OWNER", "CycleActivities", "evaluation_config"]
+__all__ = ["LEGACY_STEPS", "STAGE_OWNER", "CycleActivities", "evaluation_config"]
 
 STAGE_OWNER: dict[Stage, ServiceName] = {
     Stage.GOAL_SETTING: "goals",
@@ -41,60 +40,6 @@ STAGE_OWNER: dict[Stage, ServiceName] = {
     Stage.RESULT_APPLICATION: "results",
 }
 """Which service answers "who is still pending" in each stage."""
-
-
-DEFAULT_COMPETENCIES = [
-    Competency(competency_id="delivery", name="Delivers results"),
-    Competency(competency_id="collaboration", name="Collaborates across teams"),
-    Competency(competency_id="ownership", name="Takes ownership"),
-    Competency(competency_id="growth", name="Learns and develops others"),
-]
-"""Competencies rated in review forms when the template names none."""
-
-_TEMPLATE_TO_EVALUATION = {ScoringComponent.KPI: "goals"}
-
-
-def evaluation_config(spec: CycleTemplateSpec) -> ScoringConfig:
-    """The evaluation service's scoring config from a cycle template.
-
-    The template speaks of ``kpi`` and ``w_kpi``; evaluation names the goal component
-    ``goals`` and renormalises missing components in ``weighted()``, which is exactly
-    the template's default weighted sum.
-    """
-    import re
-
-    names = {c: _TEMPLATE_TO_EVALUATION.get(c, c.value) for c in ScoringComponent}
-    weights = {names[c]: w for c, w in spec.scoring.weights.items()}
-    if spec.scoring.formula.replace(" ", "") == DEFAULT_FORMULA.replace(" ", ""):
-        formula = "weighted()"
-    else:
-        by_weight = {f"w_{c.value}": f"{w / 100:g}" for c, w in spec.scoring.weights.items()}
-        by_name = {c.value: names[c] for c in ScoringComponent}
-        formula = re.sub(
-            r"\b[a-z_]+\b",
-            lambda m: by_weight.get(m.group(0), by_name.get(m.group(0), m.group(0))),
-            spec.scoring.formula,
-        )
-    scale = spec.scoring.rating_scale
-    return ScoringConfig(
-        rating_scale=RatingScale(
-            min=scale.min,
-            max=scale.max,
-            bands=[RatingBand(label=b.label, min=b.min_score, max=b.max_score) for b in scale.bands],
-        ),
-        competencies=DEFAULT_COMPETENCIES,
-        component_weights=weights,
-        formula=formula,
-        calibration_guideline=[
-            BandGuideline(
-                label=limit.band,
-                max_share=(limit.max_percent if limit.max_percent is not None else 100) / 100,
-                min_share=(limit.min_percent or 0) / 100,
-            )
-            for limit in spec.calibration.limits
-        ],
-        peer_anonymity_threshold=spec.peer_anonymity_threshold,
-    )
 
 
 LEGACY_STEPS: dict[tuple[str, str], tuple[str, ...]] = {

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from contracts.probe import ProbeInput, ProbeResult
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
 from devtools.stack.kafka import admin_check
-from devtools.stack.local import redact_url
+from devtools.stack.local import NO_DATABASE, redact_url
 from services.common.db import create_engine
 
 __all__ = ["check_stack"]
@@ -85,7 +85,8 @@ async def check_stack(data: dict[str, Any]) -> list[Result]:
         _check_kafka(data["kafka"]["provider"], data["kafka"]["bootstrap_servers"]),
     ]
     services: dict[str, Any] = data.get("services", {})
-    db_targets = list(services) if "{service}" in data["database_url"] else ["shared"]
+    with_database = [name for name in services if name not in NO_DATABASE]
+    db_targets = with_database if "{service}" in data["database_url"] else ["shared"]
     checks += [_check_database(data["database_url"], name) for name in db_targets]
     checks += [_check_http(f"service {name}", svc["url"]) for name, svc in services.items()]
     checks.append(_check_worker(data["temporal"]["address"], data["worker"]["url"]))

@@ -22,7 +22,7 @@ from devtools.stack.process import ManagedProcess, port_open
 from devtools.stack.temporal import TemporalDevServer
 from services.common.db import is_sqlite
 
-__all__ = ["SERVICE_PORTS", "WORKER_METRICS_PORT", "LocalStack", "StackConfig", "read_stack_file"]
+__all__ = ["NO_DATABASE", "SERVICE_PORTS", "WORKER_METRICS_PORT", "LocalStack", "StackConfig", "read_stack_file"]
 
 SERVICE_PORTS: dict[str, int] = {
     "cycles": 8000,
@@ -31,8 +31,12 @@ SERVICE_PORTS: dict[str, int] = {
     "evaluation": 8003,
     "feedback": 8004,
     "results": 8005,
+    "console": 8006,
 }
 """Service name -> HTTP port of the local stack. A service runs when ``services/<name>/app.py`` exists."""
+
+NO_DATABASE = frozenset({"console"})
+"""Services that hold no database (``tandem status`` checks no database for them)."""
 
 WORKER_METRICS_PORT = 8009
 

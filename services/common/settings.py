@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     evaluation_url: str = Field(default="http://127.0.0.1:8003")
     feedback_url: str = Field(default="http://127.0.0.1:8004")
     results_url: str = Field(default="http://127.0.0.1:8005")
+    console_url: str = Field(
+        default="http://127.0.0.1:8006", description="The web console (services/console), for links to its pages."
+    )
     worker_url: str = Field(default="http://127.0.0.1:8009", description="The worker's /healthz and /metrics.")
 
     notify_webhook_url: str | None = Field(

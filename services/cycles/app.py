@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from services.common.app import create_service_app
 from services.common.settings import Settings
 from services.cycles.api import router
-from services.cycles.console import mount_console
 from services.cycles.control import TemporalGateway
 from services.cycles.models import CyclesAudit, CyclesOutbox
 from services.cycles.notifications import build_senders
@@ -57,7 +56,6 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         outbox_model=CyclesOutbox,
         audit_model=CyclesAudit,
     )
-    mount_console(app)
 
     @app.exception_handler(OrgImportRejected)
     async def _import_rejected(_request: Request, exc: OrgImportRejected) -> JSONResponse:

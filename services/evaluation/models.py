@@ -51,7 +51,7 @@ class EvaluationAudit(AuditMixin, Base):
 
 class EvaluationInput(Base):
     """A pushed input document of a cycle: kind 'goals' (GoalExport), 'actuals' (ProgressExport)
-    or 'config' (ScoringConfig), stored as the validated JSON and replaced on every push."""
+    or 'config' (EvaluationConfig), stored as the validated JSON and replaced on every push."""
 
     __tablename__ = "evaluation_input"
 

@@ -11,7 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.evaluation import BandGuideline, Relation
+from contracts.evaluation import Relation
+from contracts.ids import Id
+from contracts.scoring import MAX_FORMULA_LENGTH, CalibrationGuideline, ScoringComponent
 from services.evaluation.scoring import (
     ComponentBreakdown,
     DistributionReport,
@@ -24,6 +26,7 @@ __all__ = [
     "AssignmentCreate",
     "AssignmentRead",
     "AssignmentsGenerated",
+    "CalibrationClosed",
     "CollaborationLinkCreate",
     "CollaborationLinkRead",
     "CollaborationRatingCreate",
@@ -41,7 +44,6 @@ __all__ = [
     "WhatIfResult",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 Rating = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -178,6 +180,12 @@ class AdjustmentCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class CalibrationClosed(BaseModel):
+    cycle_id: str
+    calibration_closed_at: str = Field(description="When calibration closed (ISO 8601).")
+    closed_by: str
+
+
 class DeviationReport(BaseModel):
     cycle_id: str
     company_mean: float | None
@@ -189,11 +197,14 @@ class DeviationReport(BaseModel):
 
 
 class WhatIfRequest(BaseModel):
+    """Overrides of the stored configuration's fields of the same names; the result must still be a
+    valid configuration (weights summing to 100, a formula that uses every weighted component)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    component_weights: dict[str, float] | None = None
-    formula: str | None = Field(default=None, max_length=500)
-    calibration_guideline: list[BandGuideline] | None = None
+    weights: dict[ScoringComponent, float] | None = None
+    formula: str | None = Field(default=None, max_length=MAX_FORMULA_LENGTH)
+    calibration: CalibrationGuideline | None = None
 
 
 class WhatIfChange(BaseModel):

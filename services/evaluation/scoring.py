@@ -1,6 +1,8 @@
-"""Pure scoring rules: KPI attainment, goal score, scale normalisation, the final-score
-formula language, rating bands, the distribution and the deviation reports.
+"""Pure scoring rules: KPI attainment, goal score, scale normalisation, the final score and
+its breakdown, the distribution and the deviation reports.
 
+The final-score formula, its grammar and the rating scale are the scoring contract
+(``contracts.scoring``), the same one templates are validated with; this module applies them.
 Nothing here touches a database or HTTP, so every rule can be checked by hand in a
 unit test. Scores move between three kinds of scale:
 
@@ -12,37 +14,31 @@ unit test. Scores move between three kinds of scale:
 
 from __future__ import annotations
 
-import ast
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from contracts.evaluation import COMPONENTS, BandGuideline, LookupRow, RatingScale
+from contracts.evaluation import LookupRow
 from contracts.goals import Direction, ExportedGoal
+from contracts.scoring import CalibrationGuideline, Formula, RatingScale, ScoringComponent, evaluate_formula
 
 __all__ = [
     "BandShare",
     "ComponentBreakdown",
     "DistributionReport",
     "FinalScore",
-    "Formula",
-    "FormulaError",
     "GoalAttainment",
     "GoalScore",
     "GroupDeviation",
     "attainment_score",
-    "band_for",
     "deviation_report",
     "distribution_report",
-    "evaluate_formula",
     "final_score",
     "goal_attainment",
     "goal_score",
     "lookup_rating",
-    "parse_formula",
     "scale_value",
 ]
 
@@ -199,299 +195,7 @@ def goal_score(goals: Sequence[GoalAttainment]) -> GoalScore:
     return GoalScore(score=score, weight_used=used, goals=breakdown, notes=notes)
 
 
-# -- formula language -------------------------------------------------------------------------
-class FormulaError(ValueError):
-    """The formula is not in the whitelisted expression language."""
-
-
-_FUNCTIONS = frozenset({"min", "max", "round", "abs", "weighted"})
-_MAX_NODES = 200
-_MAX_CONSTANT = 1e6
-_MAX_EXPONENT = 3
-_ALLOWED_NODES: tuple[type[ast.AST], ...] = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.Constant,
-    ast.Name,
-    ast.Call,
-    ast.keyword,
-    ast.Load,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.Pow,
-    ast.USub,
-    ast.UAdd,
-)
-
-
-@dataclass(frozen=True)
-class Formula:
-    source: str
-    tree: ast.Expression
-
-
-def parse_formula(source: str, *, names: Sequence[str] = COMPONENTS) -> Formula:
-    """Parse and check ``source`` against the whitelist; raises ``FormulaError`` with the reason."""
-    if len(source) > 500:
-        raise FormulaError("formula is longer than 500 characters")
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise FormulaError(f"formula is not a valid expression: {exc.msg}") from exc
-    nodes = list(ast.walk(tree))
-    if len(nodes) > _MAX_NODES:
-        raise FormulaError(f"formula is too complex ({len(nodes)} nodes, at most {_MAX_NODES})")
-    function_names = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
-    allowed = set(names)
-    for node in nodes:
-        if isinstance(node, ast.Attribute):
-            raise FormulaError("attribute access ('.') is not allowed in a formula")
-        if not isinstance(node, _ALLOWED_NODES):
-            raise FormulaError(f"{type(node).__name__} is not allowed in a formula")
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise FormulaError(f"only numbers are allowed as constants, not {node.value!r}")
-            if abs(node.value) > _MAX_CONSTANT:
-                raise FormulaError(f"constant {node.value} is too large (at most {_MAX_CONSTANT:g})")
-        elif isinstance(node, ast.Name) and id(node) not in function_names and node.id not in allowed:
-            raise FormulaError(f"unknown name {node.id!r}; a formula may use {sorted(allowed)}")
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            exponent = node.right
-            if not (
-                isinstance(exponent, ast.Constant)
-                and isinstance(exponent.value, int | float)
-                and abs(exponent.value) <= _MAX_EXPONENT
-            ):
-                raise FormulaError(f"'**' needs a constant exponent between -{_MAX_EXPONENT} and {_MAX_EXPONENT}")
-        elif isinstance(node, ast.Call):
-            _check_call(node, allowed)
-    return Formula(source=source, tree=tree)
-
-
-def _check_call(node: ast.Call, allowed: set[str]) -> None:
-    if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-        shown = ast.unparse(node.func)
-        raise FormulaError(f"calling {shown!r} is not allowed; functions are {sorted(_FUNCTIONS)}")
-    name = node.func.id
-    if any(isinstance(a, ast.Starred) for a in node.args):
-        raise FormulaError(f"{name}(): '*' arguments are not allowed")
-    if name == "weighted":
-        if node.args:
-            raise FormulaError("weighted() takes only keyword weights, e.g. weighted(goals=60, manager=40)")
-        for kw in node.keywords:
-            if kw.arg is None:
-                raise FormulaError("weighted(): '**' arguments are not allowed")
-            if kw.arg not in allowed:
-                raise FormulaError(f"weighted(): unknown component {kw.arg!r}; components are {sorted(allowed)}")
-            if not (
-                isinstance(kw.value, ast.Constant)
-                and isinstance(kw.value.value, int | float)
-                and not isinstance(kw.value.value, bool)
-                and kw.value.value >= 0
-            ):
-                raise FormulaError(f"weighted(): the weight of {kw.arg!r} must be a number >= 0")
-        return
-    if node.keywords:
-        raise FormulaError(f"{name}() takes no keyword arguments")
-    if name in {"min", "max"} and not node.args:
-        raise FormulaError(f"{name}() needs at least one argument")
-    if name == "abs" and len(node.args) != 1:
-        raise FormulaError("abs() takes exactly one argument")
-    if name == "round":
-        if len(node.args) not in (1, 2):
-            raise FormulaError("round() takes one or two arguments")
-        if len(node.args) == 2:
-            digits = node.args[1]
-            if not (isinstance(digits, ast.Constant) and isinstance(digits.value, int) and 0 <= digits.value <= 6):
-                raise FormulaError("round(): the number of digits must be a whole number from 0 to 6")
-
-
-@dataclass
-class _Evaluation:
-    values: Mapping[str, float | None]
-    weights: Mapping[str, float]
-    notes: list[str] = field(default_factory=list)
-    effective_weights: dict[str, float] = field(default_factory=dict)
-
-    def missing(self, name: str) -> bool:
-        return self.values.get(name) is None
-
-
-def evaluate_formula(
-    formula: Formula, *, values: Mapping[str, float | None], weights: Mapping[str, float]
-) -> tuple[float | None, list[str], dict[str, float]]:
-    """Evaluate ``formula`` over component ``values`` (``None`` = missing).
-
-    Returns the value (``None`` when it cannot be computed), the notes explaining what
-    was excluded or renormalised, and the effective weights (shares summing to 1) of
-    ``weighted()`` or a linear formula.
-
-    Missing components: ``weighted()`` and any linear sub-expression (``0.6*goals +
-    0.4*manager``) drop them and scale the remaining coefficients back up to the same
-    total, so 5 and 5 stay 5. ``min``/``max`` ignore missing arguments. Anything else
-    that needs a missing value makes the result ``None``.
-    """
-    state = _Evaluation(values=values, weights=weights)
-    try:
-        value = _eval(formula.tree.body, state)
-    except (ZeroDivisionError, OverflowError) as exc:
-        state.notes.append(f"formula could not be evaluated: {exc}")
-        return None, state.notes, {}
-    if value is not None and not math.isfinite(value):
-        state.notes.append("formula result is not a finite number")
-        return None, state.notes, {}
-    if value is None:
-        missing = sorted(n for n in COMPONENTS if state.missing(n))
-        state.notes.append(f"formula could not be evaluated: missing component(s) {missing}")
-    return value, state.notes, state.effective_weights
-
-
-def _linear(node: ast.expr) -> dict[str | None, float] | None:
-    """Coefficients of ``node`` if it is linear in the names (key None = constant term)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return {None: float(node.value)}
-    if isinstance(node, ast.Name):
-        return {node.id: 1.0}
-    if isinstance(node, ast.UnaryOp):
-        inner = _linear(node.operand)
-        if inner is None:
-            return None
-        factor = -1.0 if isinstance(node.op, ast.USub) else 1.0
-        return {k: factor * c for k, c in inner.items()}
-    if not isinstance(node, ast.BinOp):
-        return None
-    left, right = _linear(node.left), _linear(node.right)
-    if left is None or right is None:
-        return None
-    if isinstance(node.op, ast.Add | ast.Sub):
-        factor = 1.0 if isinstance(node.op, ast.Add) else -1.0
-        combined = dict(left)
-        for k, c in right.items():
-            combined[k] = combined.get(k, 0.0) + factor * c
-        return combined
-    if isinstance(node.op, ast.Mult):
-        if set(left) == {None}:
-            return {k: left[None] * c for k, c in right.items()}
-        if set(right) == {None}:
-            return {k: right[None] * c for k, c in left.items()}
-        return None
-    if isinstance(node.op, ast.Div) and set(right) == {None} and right[None] != 0:
-        return {k: c / right[None] for k, c in left.items()}
-    return None
-
-
-def _renormalised(coefficients: Mapping[str, float], state: _Evaluation, label: str, *, mean: bool) -> float | None:
-    """Sum of ``c x value`` over present names, scaled back up to the full coefficient total
-    (``mean=False``, a linear formula) or divided by the present total (``mean=True``, weighted())."""
-    present = {k: c for k, c in coefficients.items() if c != 0 and not state.missing(k)}
-    absent = sorted(k for k, c in coefficients.items() if c != 0 and state.missing(k))
-    total = sum(c for c in coefficients.values() if c != 0)
-    kept = sum(present.values())
-    if not present or kept == 0 or total == 0:
-        return None
-    if absent:
-        state.notes.append(
-            f"{', '.join(absent)} excluded from {label} (no data); the remaining weights "
-            f"{', '.join(sorted(present))} were renormalised from {kept / total:.4g} to 1"
-        )
-    state.effective_weights = {k: c / kept for k, c in present.items()}
-    weighted_sum = sum(c * (state.values[k] or 0.0) for k, c in present.items())
-    return weighted_sum / kept if mean else weighted_sum * total / kept
-
-
-def _eval(node: ast.expr, state: _Evaluation) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        return state.values.get(node.id)
-    if isinstance(node, ast.UnaryOp):
-        operand = _eval(node.operand, state)
-        if operand is None:
-            return None
-        return -operand if isinstance(node.op, ast.USub) else operand
-    if isinstance(node, ast.BinOp):
-        return _eval_binop(node, state)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return _eval_call(node, node.func.id, state)
-    raise FormulaError(f"{type(node).__name__} is not allowed in a formula")  # parse_formula prevents this
-
-
-def _eval_binop(node: ast.BinOp, state: _Evaluation) -> float | None:
-    linear = _linear(node)
-    if linear is not None:
-        names = {k: c for k, c in linear.items() if k is not None}
-        constant = linear.get(None, 0.0)
-        if not names:
-            return constant
-        if any(state.missing(k) for k in names):
-            part = _renormalised(names, state, "the formula", mean=False)
-            return None if part is None else part + constant
-        total = sum(names.values())
-        state.effective_weights = {k: c / total for k, c in names.items()} if total else {}
-        return sum(c * (state.values[k] or 0.0) for k, c in names.items()) + constant
-    left = _eval(node.left, state)
-    right = _eval(node.right, state)
-    if left is None or right is None:
-        return None
-    if isinstance(node.op, ast.Add):
-        return left + right
-    if isinstance(node.op, ast.Sub):
-        return left - right
-    if isinstance(node.op, ast.Mult):
-        return left * right
-    if isinstance(node.op, ast.Div):
-        return left / right
-    if isinstance(node.op, ast.Pow):
-        result = left**right
-        if isinstance(result, complex):
-            raise OverflowError("power of a negative number")
-        return float(result)
-    raise FormulaError(f"operator {type(node.op).__name__} is not allowed")
-
-
-def _eval_call(node: ast.Call, name: str, state: _Evaluation) -> float | None:
-    if name == "weighted":
-        weights = (
-            {
-                kw.arg: float(kw.value.value)
-                for kw in node.keywords
-                if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, int | float)
-            }
-            if node.keywords
-            else dict(state.weights)
-        )
-        return _renormalised({k: w for k, w in weights.items() if w > 0}, state, "weighted()", mean=True)
-    args = [_eval(a, state) for a in node.args]
-    if name in {"min", "max"}:
-        present = [a for a in args if a is not None]
-        if len(present) < len(args):
-            state.notes.append(f"{name}(): missing arguments ignored")
-        if not present:
-            return None
-        return min(present) if name == "min" else max(present)
-    if any(a is None for a in args):
-        return None
-    values = [a for a in args if a is not None]
-    if name == "abs":
-        return abs(values[0])
-    if name == "round":
-        return round(values[0], int(values[1]) if len(values) == 2 else 0)
-    raise FormulaError(f"calling {name!r} is not allowed")
-
-
-# -- final score and bands --------------------------------------------------------------------
-def band_for(score: float, scale: RatingScale) -> str:
-    """The label of the band holding ``score`` (bands are ``[min, max)``, the top one closed)."""
-    label = scale.bands[0].label
-    for band in scale.bands:
-        if score >= band.min - _EPS:
-            label = band.label
-    return label
-
-
+# -- final score ------------------------------------------------------------------------------
 class ComponentBreakdown(BaseModel):
     name: str
     value: float | None = Field(description="On the rating scale; None when missing or hidden.")
@@ -514,21 +218,21 @@ def final_score(
     values: Mapping[str, float | None],
     statuses: Mapping[str, str],
     ratings: Mapping[str, int],
-    weights: Mapping[str, float],
+    weights: Mapping[ScoringComponent, float],
     scale: RatingScale,
 ) -> FinalScore:
     """Evaluate the formula, clamp onto the rating scale, round to 4 decimals and band it."""
     value, notes, effective = evaluate_formula(formula, values=values, weights=weights)
     components = [
         ComponentBreakdown(
-            name=name,
-            value=None if values.get(name) is None else round(values[name] or 0.0, 4),
-            status=statuses.get(name, "missing" if values.get(name) is None else "present"),
-            configured_weight=weights.get(name, 0.0),
-            effective_weight=round(effective[name], 6) if name in effective else None,
-            ratings=ratings.get(name),
+            name=c.value,
+            value=None if values.get(c) is None else round(values[c] or 0.0, 4),
+            status=statuses.get(c, "missing" if values.get(c) is None else "present"),
+            configured_weight=weights.get(c, 0.0),
+            effective_weight=round(effective[c], 6) if c in effective else None,
+            ratings=ratings.get(c),
         )
-        for name in COMPONENTS
+        for c in ScoringComponent
     ]
     if value is None:
         return FinalScore(score=None, rating=None, components=components, notes=notes)
@@ -536,7 +240,7 @@ def final_score(
     if clamped != value:
         notes.append(f"formula result {value:.4g} clamped onto the rating scale {scale.min:g}..{scale.max:g}")
     score = round(clamped, 4)
-    return FinalScore(score=score, rating=band_for(score, scale), components=components, notes=notes)
+    return FinalScore(score=score, rating=scale.band_for(score), components=components, notes=notes)
 
 
 # -- calibration reports ----------------------------------------------------------------------
@@ -557,23 +261,33 @@ class DistributionReport(BaseModel):
 
 
 def distribution_report(
-    ratings: Sequence[str], *, scale: RatingScale, guideline: Sequence[BandGuideline]
+    ratings: Sequence[str], *, scale: RatingScale, guideline: CalibrationGuideline
 ) -> DistributionReport:
-    """Actual share per band against the guideline (a share above max or below min is a violation)."""
+    """Actual share per band against the guideline's limits (above max or below min is a violation).
+
+    A limit without a maximum allows 100%, one without a minimum requires 0%. The guideline's
+    ``min_group_size`` is not applied here: every report is checked against the limits.
+    """
     total = len(ratings)
-    rules = {g.label: g for g in guideline}
+    limits = {
+        limit.band: (
+            (limit.max_percent if limit.max_percent is not None else 100) / 100,
+            (limit.min_percent or 0) / 100,
+        )
+        for limit in guideline.limits
+    }
     bands: list[BandShare] = []
     violations: list[str] = []
     for band in reversed(scale.bands):  # top band first, as HR reads it
         count = sum(1 for r in ratings if r == band.label)
         share = count / total if total else 0.0
-        rule = rules.get(band.label)
+        max_share, min_share = limits.get(band.label, (None, None))
         violation = None
-        if rule is not None and total:
-            if share > rule.max_share + _EPS:
-                violation = f"{band.label}: {share:.0%} of {total} exceeds the guideline maximum {rule.max_share:.0%}"
-            elif share < rule.min_share - _EPS:
-                violation = f"{band.label}: {share:.0%} of {total} is below the guideline minimum {rule.min_share:.0%}"
+        if max_share is not None and min_share is not None and total:
+            if share > max_share + _EPS:
+                violation = f"{band.label}: {share:.0%} of {total} exceeds the guideline maximum {max_share:.0%}"
+            elif share < min_share - _EPS:
+                violation = f"{band.label}: {share:.0%} of {total} is below the guideline minimum {min_share:.0%}"
         if violation:
             violations.append(violation)
         bands.append(
@@ -581,9 +295,9 @@ def distribution_report(
                 label=band.label,
                 count=count,
                 share=round(share, 4),
-                max_share=rule.max_share if rule else None,
-                min_share=rule.min_share if rule else None,
-                max_count=math.floor(rule.max_share * total + _EPS) if rule else None,
+                max_share=max_share,
+                min_share=min_share,
+                max_count=math.floor(max_share * total + _EPS) if max_share is not None else None,
                 violation=violation,
             )
         )

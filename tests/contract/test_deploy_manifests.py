@@ -22,7 +22,7 @@ import pytest
 import typer
 import yaml
 
-from devtools.stack.local import SERVICE_PORTS, WORKER_METRICS_PORT
+from devtools.stack.local import NO_DATABASE, SERVICE_PORTS, WORKER_METRICS_PORT
 from services.cli import app as tandem_cli
 from services.common.settings import Settings
 
@@ -369,3 +369,12 @@ def test_autoscalers_target_the_http_services_and_consumers_stay_within_partitio
     assert evaluators == ["tracking-staleness"]
     assert deployments["tracking-staleness"]["spec"]["replicas"] == 1
     assert deployments["tracking-staleness"]["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_the_console_holds_no_database_and_starts_after_the_cycles_api() -> None:
+    assert NO_DATABASE == {"console"} <= set(SERVICE_PORTS)
+    assert not (ROOT / "services" / "console" / "migrations").exists()
+    console = compose()["services"]["console"]
+    assert console["depends_on"]["cycles"]["condition"] == "service_healthy"
+    (container,) = containers(k8s("Deployment")["console"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"

@@ -1,13 +1,14 @@
 """The console in a real browser: Playwright drives Debian's Chromium (``/usr/bin/chromium``) through the
-main journeys against real services served by uvicorn on free ports (cycles with the console, goals,
-tracking with its Kafka consumer, evaluation, feedback, results; SQLite files), the session's Kafka
-broker and the Temporal dev server.
+main journeys against real services served by uvicorn on free ports (the console, cycles, goals,
+tracking with its Kafka consumer, evaluation, feedback, results; SQLite files, none for the console),
+the session's Kafka broker and the Temporal dev server. The console reaches every API over HTTP.
 
 * HR starts a cycle;
 * a manager approves a report's goal;
 * an employee acknowledges their result;
 * an employee appeals their result and HR takes it under review and resolves it;
-* ops finds the overdue department (escalated by a real ``ReviewCycleWorkflow``) and the DLQ reason.
+* ops finds the overdue department (escalated by a real ``ReviewCycleWorkflow``) and the DLQ reason;
+* the language switch shows the console in Simplified Chinese, and keeps it.
 
 Screenshots go to ``test-artifacts/screenshots/``.
 """
@@ -35,6 +36,7 @@ from devtools.stack.process import free_port
 from services.common.auth import mint_token
 from services.common.kafka import create_producer
 from services.common.settings import Settings
+from services.console.app import create_app as create_console_app
 from services.cycles.app import create_app as create_cycles_app
 from services.cycles.service import sample_template
 from services.evaluation.app import create_app as create_evaluation_app
@@ -198,7 +200,7 @@ async def console_stack(
     tmp_path_factory: pytest.TempPathFactory, settings: Settings, kafka_broker: Any, temporal_server: Any
 ) -> AsyncIterator[ConsoleStack]:
     state = tmp_path_factory.mktemp("console-browser")
-    ports = {name: free_port() for name in ("cycles", *STAGE_SERVICES)}
+    ports = {name: free_port() for name in ("cycles", *STAGE_SERVICES, "console")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     suffix = uuid.uuid4().hex[:8]
     topic, dlq_topic = f"browser.metrics.{suffix}", f"browser.metrics.dlq.{suffix}"
@@ -222,6 +224,7 @@ async def console_stack(
         "evaluation": create_evaluation_app(stack_settings),
         "feedback": create_feedback_app(stack_settings),
         "results": create_results_app(stack_settings),
+        "console": create_console_app(stack_settings),
     }
     async with AsyncExitStack() as stack:
         for name, app in apps.items():
@@ -300,7 +303,7 @@ async def console_stack(
         await wait_for(dead_lettered, timeout=45)
         yield ConsoleStack(
             settings=stack_settings,
-            console_url=urls["cycles"],
+            console_url=urls["console"],
             draft_cycle=waiting,
             active_cycle=active,
             cycles_api=cycles,
@@ -320,7 +323,9 @@ async def browser() -> AsyncIterator[Browser]:
 @asynccontextmanager
 async def signed_in_page(browser: Browser, stack: ConsoleStack, persona: str, start: str) -> AsyncIterator[Page]:
     """A fresh browser context signed in through the sign-in page's persona button, then at ``start``."""
-    context = await browser.new_context(base_url=stack.console_url, viewport={"width": 1280, "height": 900})
+    context = await browser.new_context(
+        base_url=stack.console_url, viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
     page = await context.new_page()
     try:
         await page.goto(start)
@@ -473,3 +478,20 @@ async def test_ops_finds_the_overdue_department(
             await expect(page.get_by_test_id("health-temporal")).to_contain_text("ok")
             await expect(page.get_by_test_id("health-database")).to_contain_text("ok")
             await shot(page, "09-ops-overdue-department")
+
+
+async def test_the_language_switch_shows_simplified_chinese_and_keeps_it(
+    browser: Browser, console_stack: ConsoleStack
+) -> None:
+    cycle = console_stack.active_cycle
+    async with signed_in_page(browser, console_stack, "HR admin", "/console/cycles") as page:
+        await page.get_by_role("link", name="简体中文").click()
+        await expect(page.get_by_role("heading", name="考核周期", exact=True)).to_be_visible()
+        await expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+        await page.goto(f"/console/cycles/{cycle}/progress")  # the cookie keeps the choice
+        await expect(page.get_by_role("heading", name="KPI进度")).to_be_visible()
+        await expect(page.locator("svg[aria-label='KPI达成率']")).to_be_visible()
+        await expect(page.get_by_role("link", name="目标树")).to_be_visible()
+        await shot(page, "12-kpi-progress-zh-hans")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.get_by_role("heading", name="KPI progress")).to_be_visible()

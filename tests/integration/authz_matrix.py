@@ -68,7 +68,6 @@ READERS = (*PEOPLE, "ops")
 EVERYONE = (*READERS, "department_system")
 
 _public = rule(anonymous=PUBLIC)
-_console_public = rule(anonymous=PUBLIC)
 _NOT_OWN_RESULT = "the persona's own result is not the one in the path: only the employee acknowledges it"
 _PLAN_EDITORS = "only HR, the plan's owner (the manager) and the employee's manager edit a plan; not the head"
 _ONE_ON_ONE = "a 1:1 belongs to its manager (e-m) and report (e-r); the department head is neither"
@@ -79,10 +78,6 @@ _COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/audit"): rule(*MACHINE),
 }
 _PARTICIPANTS: dict[tuple[str, str], Rule] = {("PUT", "/v1/cycles/{cycle_id}/participants"): rule(*HR)}
-
-
-def _console(*roles: str) -> Rule:
-    return rule(*roles, anonymous=SIGN_IN)
 
 
 MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
@@ -110,43 +105,12 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/cancel"): rule(*HR, neighbour="temporal"),
         ("POST", "/v1/cycles/{cycle_id}/extend"): rule(*HR, neighbour="temporal"),
         ("POST", "/v1/cycles/{cycle_id}/force-stage"): rule(*HR, neighbour="temporal"),
+        ("POST", "/v1/cycles/{cycle_id}/incident"): rule(*MACHINE, neighbour="temporal"),
         ("POST", "/v1/cycles/{cycle_id}/closed"): rule(*HR),
         ("POST", "/v1/notifications"): rule(*HR),
         ("GET", "/v1/notifications"): rule(*MACHINE),
         ("GET", "/v1/notifications/counts"): rule(*MACHINE),
         ("GET", "/v1/ops/overview"): rule(*MACHINE),
-        ("GET", "/console/sign-in"): _console_public,
-        ("POST", "/console/sign-in"): _console_public,
-        ("POST", "/console/sign-out"): _console_public,
-        ("GET", "/console"): _console(*READERS),
-        ("GET", "/console/cycles"): _console(*READERS),
-        ("POST", "/console/cycles"): _console(*HR),
-        ("POST", "/console/cycles/{cycle_id}/start"): _console(*HR),
-        ("GET", "/console/cycles/{cycle_id}"): _console(*READERS),
-        ("GET", "/console/cycles/{cycle_id}/goals"): _console(*READERS),
-        ("GET", "/console/cycles/{cycle_id}/approvals"): _console(*APPROVERS),
-        ("POST", "/console/cycles/{cycle_id}/goals/{goal_id}/approve"): _console(*APPROVERS),
-        ("POST", "/console/cycles/{cycle_id}/goals/{goal_id}/return"): _console(*APPROVERS),
-        ("GET", "/console/cycles/{cycle_id}/progress"): _console(*READERS),
-        ("GET", "/console/cycles/{cycle_id}/calibration"): _console(*HR_HEAD),
-        ("GET", "/console/cycles/{cycle_id}/collaboration"): _console("hr_admin", "dept_head", "manager", "ops"),
-        ("GET", "/console/cycles/{cycle_id}/me"): _console(*READERS),
-        ("GET", "/console/cycles/{cycle_id}/people/{employee_id}"): _console(*READERS),
-        ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/acknowledge"): _console(*READERS),
-        ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/appeal"): _console(*READERS),
-        ("POST", "/console/cycles/{cycle_id}/people/{employee_id}/check-in"): _console(*PEOPLE),
-        ("GET", "/console/cycles/{cycle_id}/appeals"): _console(*HR),
-        ("POST", "/console/cycles/{cycle_id}/appeals/{appeal_id}/review"): _console(*HR),
-        ("POST", "/console/cycles/{cycle_id}/appeals/{appeal_id}/resolve"): _console(*HR),
-        ("GET", "/console/cycles/{cycle_id}/one-on-ones"): _console(*PEOPLE),
-        ("POST", "/console/cycles/{cycle_id}/one-on-ones"): _console("dept_head", "manager", "employee"),
-        ("POST", "/console/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items"): _console(
-            "dept_head", "manager", "employee"
-        ),
-        ("POST", "/console/cycles/{cycle_id}/one-on-ones/{one_on_one_id}/action-items/{item_id}"): _console(
-            "dept_head", "manager", "employee"
-        ),
-        ("GET", "/console/ops"): _console(*MACHINE),
     },
     "goals": {
         **_COMMON,

@@ -1,9 +1,16 @@
 """Console access control over HTTP, on SQLite and PostgreSQL: every page declares its roles, signed-out
 visitors are sent to sign-in, a bad bearer token is a 401, a wrong role a 403 page, forms need the CSRF
-token, and sign-in mints dev tokens only in dev/test."""
+token, and sign-in mints dev tokens only in dev/test.
+
+The console is its own service with no database: ``console_world`` runs it in-process next to a real
+cycles service (on the test's database), and the console reaches every API over HTTP."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,15 +19,15 @@ from fastapi.routing import APIRoute
 
 from services.common.auth import mint_token
 from services.common.settings import Settings
-from services.cycles.app import create_app
-from services.cycles.console.auth import COOKIE, csrf_token
-from services.cycles.console.pages import PUBLIC_PATHS
-from services.cycles.console.pages import router as console_router
-from services.cycles.ops import router as ops_router
+from services.console.app import create_app as create_console_app
+from services.console.auth import COOKIE, csrf_token
+from services.console.views import FAMILIES, PUBLIC_PATHS
+from services.cycles.app import create_app as create_cycles_app
 from tests.integration.test_ops_overview import offline
 from tests.support import api_client, auth
 
 CYCLE = "cyc-console-test"
+CYCLES_URL = "http://cycles.test"
 
 PAGES: list[tuple[str, set[str]]] = [
     ("/console", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
@@ -37,6 +44,45 @@ PAGES: list[tuple[str, set[str]]] = [
 ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "department_system")
 
 
+@dataclass
+class ConsoleWorld:
+    client: httpx.AsyncClient
+    """The console (``client.app`` is its FastAPI app)."""
+    cycles: httpx.AsyncClient
+    """The cycles service's API (``cycles.app``)."""
+
+
+@asynccontextmanager
+async def console_world(
+    settings: Settings,
+    database_url: str,
+    *,
+    mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    **changes: Any,
+) -> AsyncIterator[ConsoleWorld]:
+    """The console and a real cycles service on ``database_url``, in-process and talking HTTP.
+
+    Other services are down (``offline``) unless ``mounts`` (URL -> transport) and ``changes``
+    (``feedback_url=...``) put an in-process one at some URL; the cycles service reaches them too.
+    """
+    service_settings = offline(settings, cycles_url=CYCLES_URL, **changes)
+    async with AsyncExitStack() as stack:
+        outbound = await stack.enter_async_context(httpx.AsyncClient(mounts=dict(mounts or {})))
+        cycles = await stack.enter_async_context(
+            api_client(functools.partial(create_cycles_app, http_client=outbound), service_settings, database_url)
+        )
+        cycles_app = cycles.app  # type: ignore[attr-defined]
+        to_services = {**(mounts or {}), CYCLES_URL: httpx.ASGITransport(app=cycles_app)}
+        http = await stack.enter_async_context(httpx.AsyncClient(mounts=to_services))
+        console = create_console_app(service_settings, http_client=http)
+        await stack.enter_async_context(console.router.lifespan_context(console))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=console), base_url="http://test")
+        )
+        client.app = console  # type: ignore[attr-defined]
+        yield ConsoleWorld(client, cycles)
+
+
 def _allowed_roles(route: APIRoute) -> set[str]:
     found: set[str] = set()
     stack = [route.dependant]
@@ -47,17 +93,24 @@ def _allowed_roles(route: APIRoute) -> set[str]:
     return found
 
 
-def test_every_console_route_declares_its_roles_and_a_summary() -> None:
-    routes = [r for r in [*console_router.routes, *ops_router.routes] if isinstance(r, APIRoute)]
-    assert len(routes) >= 20
+def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
+    routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) == 28
     for route in routes:
-        assert route.summary, f"{route.path} has no summary"
+        path = f"/console{route.path}"
+        assert route.summary, f"{path} has no summary"
         declared = set((route.openapi_extra or {}).get("x-roles", []))
-        if route.path in PUBLIC_PATHS:
-            assert declared == {"public"} and not _allowed_roles(route), route.path
+        if path in PUBLIC_PATHS:
+            assert declared == {"public"} and not _allowed_roles(route), path
             continue
-        assert declared and declared == _allowed_roles(route), f"{route.path}: x-roles {declared}"
-        assert "department_system" not in declared, route.path
+        assert declared and declared == _allowed_roles(route), f"{path}: x-roles {declared}"
+        assert "department_system" not in declared, path
+    # the console's OpenAPI document lists every route with its roles, and no database endpoint
+    spec = create_console_app(settings).openapi()
+    operations = [op for ops in spec["paths"].values() for op in ops.values()]
+    assert len(operations) == len(routes) + 2  # + /healthz and /metrics
+    assert all(op.get("x-roles") for op in operations)
+    assert "/v1/audit" not in spec["paths"]
 
 
 def signed_in(client: httpx.AsyncClient, settings: Settings, role: str, **claims: Any) -> str:
@@ -68,7 +121,8 @@ def signed_in(client: httpx.AsyncClient, settings: Settings, role: str, **claims
 
 
 async def test_pages_redirect_401_and_403_like_the_api(settings: Settings, database_url: str) -> None:
-    async with api_client(create_app, offline(settings), database_url) as client:
+    async with console_world(settings, database_url) as world:
+        client = world.client
         for path, allowed in PAGES:
             anonymous = await client.get(path)
             assert anonymous.status_code == 303, path
@@ -97,7 +151,8 @@ async def test_pages_redirect_401_and_403_like_the_api(settings: Settings, datab
 
 
 async def test_forms_need_the_role_and_the_csrf_token(settings: Settings, database_url: str) -> None:
-    async with api_client(create_app, offline(settings), database_url) as client:
+    async with console_world(settings, database_url) as world:
+        client = world.client
         csrf = signed_in(client, settings, "manager", employee_id="E0163")
         start = await client.post(f"/console/cycles/{CYCLE}/start", data={"csrf": csrf})
         assert start.status_code == 403 and "hr_admin" in start.text
@@ -127,7 +182,8 @@ async def test_forms_need_the_role_and_the_csrf_token(settings: Settings, databa
 
 
 async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings, database_url: str) -> None:
-    async with api_client(create_app, offline(settings), database_url) as client:
+    async with console_world(settings, database_url) as world:
+        client = world.client
         page = await client.get("/console/sign-in", params={"next": "/console/ops"})
         assert page.status_code == 200 and "Development sign-in" in page.text and 'value="/console/ops"' in page.text
 
@@ -151,8 +207,11 @@ async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings,
         unknown_role = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "root"})
         assert unknown_role.status_code == 303 and "error=" in unknown_role.headers["location"]
 
-    production = offline(settings, env="prod", jwt_secret="a-real-production-secret-of-32-chars-or-more")
-    async with api_client(create_app, production, database_url) as client:
+    production = settings.model_copy(
+        update={"env": "prod", "jwt_secret": "a-real-production-secret-of-32-chars-or-more"}
+    )
+    async with console_world(production, database_url) as world:
+        client = world.client
         page = await client.get("/console/sign-in")
         assert "Development sign-in" not in page.text and "Sign in with a token" in page.text
         refused = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})

@@ -6,9 +6,8 @@ roles and party rules show through."""
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,11 +19,10 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.settings import Settings
-from services.cycles.app import create_app
 from services.evaluation.app import create_app as create_evaluation_app
 from services.feedback.app import create_app as create_feedback_app
 from tests.integration.test_authz_matrix import evaluation_final
-from tests.integration.test_console_access import signed_in
+from tests.integration.test_console_access import console_world, signed_in
 from tests.integration.test_cycles_org_import import import_sample
 from tests.integration.test_evaluation_api import CYCLE, snapshot
 from tests.integration.test_ops_overview import offline
@@ -42,6 +40,7 @@ class Clock:
 @dataclass
 class Console:
     client: httpx.AsyncClient
+    cycles: httpx.AsyncClient
     feedback: httpx.AsyncClient
     clock: Clock
 
@@ -58,7 +57,7 @@ def flash(response: httpx.Response) -> tuple[str, str]:
 async def console_with_feedback(
     settings: Settings, database_url: str, *, evaluation: FastAPI | None = None
 ) -> AsyncIterator[Console]:
-    """The cycles console and a real feedback service on ``database_url``; feedback reaches ``evaluation``."""
+    """The console, a real cycles and a real feedback service on ``database_url``; feedback reaches ``evaluation``."""
     clock = Clock(datetime.now(UTC))
     feedback_settings = offline(settings, database_url=database_url, evaluation_url="http://evaluation.test")
     feedback = create_feedback_app(feedback_settings)
@@ -69,13 +68,13 @@ async def console_with_feedback(
             await feedback.state.http.aclose()
             feedback.state.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=evaluation))
         transport = httpx.ASGITransport(app=feedback)
-        http = await stack.enter_async_context(httpx.AsyncClient(mounts={"http://feedback.test": transport}))
-        make: Callable[[Settings], FastAPI] = functools.partial(create_app, http_client=http)
-        client = await stack.enter_async_context(
-            api_client(make, offline(settings, feedback_url="http://feedback.test"), database_url)
+        world = await stack.enter_async_context(
+            console_world(
+                settings, database_url, mounts={"http://feedback.test": transport}, feedback_url="http://feedback.test"
+            )
         )
         api = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://f"))
-        yield Console(client, api, clock)
+        yield Console(world.client, world.cycles, api, clock)
 
 
 async def test_hr_reviews_and_resolves_appeals_with_deadlines_and_history(
@@ -212,7 +211,7 @@ def sample_snapshot() -> dict[str, Any]:
 
 async def test_one_on_ones_on_the_manager_view_and_the_employee_page(settings: Settings, database_url: str) -> None:
     async with console_with_feedback(settings, database_url) as c:
-        await import_sample(c.client, settings)
+        await import_sample(c.cycles, settings)
         hr = auth(settings, "hr_admin")
         put = await c.feedback.put(f"/v1/cycles/{ORG_CYCLE}/participants", json=sample_snapshot(), headers=hr)
         assert put.status_code == 200, put.text

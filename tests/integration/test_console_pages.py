@@ -1,10 +1,10 @@
-"""Console pages over HTTP with real stage services in-process (evaluation, results, feedback): the
-calibration chart with before/after, the collaboration heatmap, the ops page, and the appeal form, all
-fetched with the signed-in user's token so the services' own roles and scoping apply."""
+"""Console pages over HTTP with real services in-process (cycles, evaluation, results, feedback): the
+calibration chart with before/after, the collaboration heatmap, the ops page (the cycles service's
+ops overview), and the appeal form, all fetched with the signed-in user's token so the services'
+own roles and scoping apply."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -15,15 +15,13 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.settings import Settings
-from services.cycles.app import create_app
 from services.evaluation.app import create_app as create_evaluation_app
 from services.feedback.app import create_app as create_feedback_app
 from services.results.app import create_app as create_results_app
 from tests.integration import test_evaluation_api as evaluation_fixtures
 from tests.integration import test_results_api as results_fixtures
-from tests.integration.test_console_access import signed_in
-from tests.integration.test_ops_overview import offline
-from tests.support import api_client, auth
+from tests.integration.test_console_access import console_world, signed_in
+from tests.support import auth
 
 
 @asynccontextmanager
@@ -47,12 +45,10 @@ async def test_calibration_collaboration_ops_and_appeal_pages(
             "http://results.test": httpx.ASGITransport(app=results),
             "http://feedback.test": httpx.ASGITransport(app=feedback),
         }
-        http = await stack.enter_async_context(httpx.AsyncClient(mounts=mounts))
         urls = {"evaluation_url": "http://evaluation.test", "results_url": "http://results.test",
                 "feedback_url": "http://feedback.test"}  # fmt: skip
-        client = await stack.enter_async_context(
-            api_client(functools.partial(create_app, http_client=http), offline(settings, **urls), database_url)
-        )
+        world = await stack.enter_async_context(console_world(settings, database_url, mounts=mounts, **urls))
+        client = world.client
 
         # evaluation: scores computed, one person calibrated up a band
         async with httpx.AsyncClient(transport=mounts["http://evaluation.test"], base_url="http://e") as api:
@@ -138,8 +134,9 @@ async def test_calibration_collaboration_ops_and_appeal_pages(
             listed = (await api.get(f"/v1/cycles/{cycle}/appeals", headers=hr)).json()
             assert [(a["employee_id"], a["status"]) for a in listed] == [("e-r", "submitted")]
 
-        # the ops page renders the overview (everything else is down here, and says so)
+        # the ops page renders the cycles service's overview (everything else is down here, and says so)
         signed_in(client, settings, "ops")
         ops = await client.get("/console/ops")
         assert ops.status_code == 200
         assert "Ingestion figures unavailable" in ops.text and 'data-testid="health-temporal"' in ops.text
+        assert 'data-testid="health-database"' in ops.text  # the cycles service's database, not the console's

@@ -4,18 +4,24 @@ appeal, final results, what-if and pending. Expected numbers are worked out in c
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from contracts.evaluation import evaluation_config
+from contracts.templates import CycleTemplateSpec
 from services.common.settings import Settings
 from services.evaluation.app import create_app
 from services.evaluation.models import Base, EvaluationOutbox
 from tests.support import api_client, auth
 
 CYCLE = "c-2026"
+SAMPLE_TEMPLATE = (
+    Path(__file__).resolve().parents[2] / "docs" / "examples" / "sample_org" / "template.json"
+).read_text()
 
 DEPARTMENTS = [
     {"department_id": "sales", "name": "Sales", "head_employee_id": "e-sh"},
@@ -41,19 +47,20 @@ CONFIG: dict[str, Any] = {
         "min": 1,
         "max": 5,
         "bands": [
-            {"label": "below", "min": 1, "max": 2.5},
-            {"label": "meets", "min": 2.5, "max": 3.5},
-            {"label": "exceeds", "min": 3.5, "max": 4.5},
-            {"label": "outstanding", "min": 4.5, "max": 5},
+            {"label": "below", "min_score": 1, "max_score": 2.5},
+            {"label": "meets", "min_score": 2.5, "max_score": 3.5},
+            {"label": "exceeds", "min_score": 3.5, "max_score": 4.5},
+            {"label": "outstanding", "min_score": 4.5, "max_score": 5},
         ],
     },
     "competencies": [
         {"competency_id": "collab", "name": "Collaboration", "scale_min": 1, "scale_max": 5},
         {"competency_id": "delivery", "name": "Delivery", "scale_min": 0, "scale_max": 10},
     ],
-    "component_weights": {"goals": 50, "manager": 30, "peer": 20, "collaboration": 10},
-    "formula": "weighted()",
-    "calibration_guideline": [{"label": "outstanding", "max_share": 0.2}],
+    # 50:30:20:10 as percent (the weights sum to 100); the weighted sum renormalises over present components
+    "weights": {"kpi": 5000 / 110, "manager": 3000 / 110, "peer": 2000 / 110, "collaboration": 1000 / 110},
+    "formula": "w_kpi * kpi + w_manager * manager + w_peer * peer + w_collaboration * collaboration",
+    "calibration": {"limits": [{"band": "outstanding", "max_percent": 20}]},
     "peer_anonymity_threshold": 3,
     "attainment_cap": 1.2,
     "rater_limits": {"peer": {"min": 0, "max": 3}, "cross_department": {"min": 0, "max": 2}},
@@ -268,11 +275,17 @@ async def test_inputs_are_validated_with_clear_errors(settings: Settings, databa
     async with api_client(create_app, settings, database_url) as client:
         base = f"/v1/cycles/{CYCLE}"
         h = hr(settings)
-        bad_formula = {**CONFIG, "formula": "goals.__class__"}
+        bad_formula = {**CONFIG, "formula": "kpi.__class__"}
         body = ok(await client.put(f"{base}/config", json=bad_formula, headers=h), 422)
-        assert body["field"] == "formula" and "attribute access" in body["detail"]
-        bad_bands = {**CONFIG, "rating_scale": {"min": 1, "max": 5, "bands": [{"label": "x", "min": 1, "max": 4}]}}
+        assert body["errors"][0]["field"] == "formula" and "attribute access" in body["detail"]
+        bad_bands = {
+            **CONFIG,
+            "rating_scale": {"min": 1, "max": 5, "bands": [{"label": "x", "min_score": 1, "max_score": 4}]},
+        }
         assert "cover the scale" in ok(await client.put(f"{base}/config", json=bad_bands, headers=h), 422)["detail"]
+        ignoring = {**CONFIG, "formula": "w_kpi * kpi + w_manager * manager"}
+        body = ok(await client.put(f"{base}/config", json=ignoring, headers=h), 422)
+        assert "formula ignores weighted component(s) ['collaboration', 'peer']" in body["detail"]
         wrong_way = json.loads(json.dumps(GOALS))
         wrong_way["goals"][1]["target_value"] = 20  # lower-is-better goal whose target is above its start
         body = ok(await client.put(f"{base}/goals", json=wrong_way, headers=h), 422)
@@ -286,6 +299,14 @@ async def test_inputs_are_validated_with_clear_errors(settings: Settings, databa
         ok(await client.put(f"{base}/participants", json=snapshot(), headers=h))
         body = ok(await client.post(f"{base}/scores/compute", headers=h), 409)
         assert "PUT /v1/cycles/c-2026/config first" in body["detail"]
+
+
+async def test_the_workflow_config_of_the_sample_template_is_accepted(settings: Settings, database_url: str) -> None:
+    body = evaluation_config(CycleTemplateSpec.model_validate_json(SAMPLE_TEMPLATE)).model_dump(mode="json")
+    async with api_client(create_app, settings, database_url) as client:
+        base = f"/v1/cycles/{CYCLE}"
+        assert ok(await client.put(f"{base}/config", json=body, headers=hr(settings))) == body
+        assert ok(await client.get(f"{base}/config", headers=person(settings, "e-r"))) == body
 
 
 async def test_goal_scores_and_rater_rules(settings: Settings, database_url: str) -> None:
@@ -502,10 +523,7 @@ async def test_what_if_changes_nothing(settings: Settings, database_url: str) ->
         answer = ok(
             await client.post(
                 f"{base}/what-if",
-                json={
-                    "component_weights": {"goals": 100},
-                    "calibration_guideline": [{"label": "exceeds", "max_share": 0.1}],
-                },
+                json={"weights": {"kpi": 100}, "calibration": {"limits": [{"band": "exceeds", "max_percent": 10}]}},
                 headers=h,
             )
         )
@@ -516,11 +534,14 @@ async def test_what_if_changes_nothing(settings: Settings, database_url: str) ->
         assert answer["total"] == len(PEOPLE) and answer["changed"] == len(PEOPLE)
         exceeds = next(b for b in answer["distribution"]["bands"] if b["label"] == "exceeds")
         assert exceeds["count"] == 1 and exceeds["violation"] is not None  # 1 of 1 > 10%
-        formula = ok(await client.post(f"{base}/what-if", json={"formula": "0.5*goals + 0.5*peer"}, headers=h))
+        alternative = {"formula": "0.5*kpi + 0.5*peer", "weights": {"kpi": 50, "peer": 50}}
+        formula = ok(await client.post(f"{base}/what-if", json=alternative, headers=h))
         # (0.5*3.6 + 0.5*4.0) = 3.8 for e-r
         assert next(c for c in formula["changes"] if c["employee_id"] == "e-r")["what_if_score"] == 3.8
         bad = ok(await client.post(f"{base}/what-if", json={"formula": "open('x')"}, headers=h), 422)
         assert bad["field"] == "formula"
+        ignoring = ok(await client.post(f"{base}/what-if", json={"formula": "kpi"}, headers=h), 422)
+        assert "formula ignores weighted component(s)" in ignoring["detail"]
         assert (
             await client.post(f"{base}/what-if", json={}, headers=person(settings, "e-m", "manager"))
         ).status_code == 403

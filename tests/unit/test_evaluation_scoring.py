@@ -6,18 +6,25 @@ import math
 
 import pytest
 
-from contracts.evaluation import COMPONENTS, BandGuideline, LookupRow, RatingBand, RatingScale
+from contracts.evaluation import LookupRow
 from contracts.goals import Direction, ExportedGoal, GoalLevel
+from contracts.scoring import (
+    DEFAULT_FORMULA,
+    BandLimit,
+    CalibrationGuideline,
+    RatingBand,
+    RatingScale,
+    ScoringComponent,
+    parse_formula,
+)
 from services.evaluation.scoring import (
     attainment_score,
-    band_for,
     deviation_report,
     distribution_report,
     final_score,
     goal_attainment,
     goal_score,
     lookup_rating,
-    parse_formula,
     scale_value,
 )
 
@@ -28,10 +35,10 @@ SCALE = RatingScale(
     min=1,
     max=5,
     bands=[
-        RatingBand(label="below", min=1, max=2.5),
-        RatingBand(label="meets", min=2.5, max=3.5),
-        RatingBand(label="exceeds", min=3.5, max=4.5),
-        RatingBand(label="outstanding", min=4.5, max=5),
+        RatingBand(label="below", min_score=1, max_score=2.5),
+        RatingBand(label="meets", min_score=2.5, max_score=3.5),
+        RatingBand(label="exceeds", min_score=3.5, max_score=4.5),
+        RatingBand(label="outstanding", min_score=4.5, max_score=5),
     ],
 )
 
@@ -197,76 +204,83 @@ def test_competency_scales_are_normalised_onto_the_rating_scale() -> None:
     ],
 )
 def test_band_boundaries(score: float, band: str) -> None:
-    assert band_for(score, SCALE) == band
+    assert SCALE.band_for(score) == band
 
 
 # -- final score ------------------------------------------------------------------------------
+WEIGHTS = {ScoringComponent.KPI: 50.0, ScoringComponent.MANAGER: 30.0, ScoringComponent.PEER: 20.0}
+
+
 def _final(
-    formula: str, values: dict[str, float | None], weights: dict[str, float] | None = None
+    formula: str, values: dict[str, float | None], weights: dict[ScoringComponent, float] | None = None
 ) -> tuple[float | None, list[str]]:
-    full: dict[str, float | None] = dict.fromkeys(COMPONENTS)
+    full: dict[str, float | None] = {c.value: None for c in ScoringComponent}
     full.update(values)
     result = final_score(
-        formula=parse_formula(formula),
-        values=full,
-        statuses={},
-        ratings={},
-        weights=weights or {"goals": 50, "manager": 30, "peer": 20},
-        scale=SCALE,
+        formula=parse_formula(formula), values=full, statuses={}, ratings={}, weights=weights or WEIGHTS, scale=SCALE
     )
     return result.score, result.notes
 
 
 def test_missing_component_is_excluded_not_averaged_as_zero() -> None:
     # The known failure: (5 + 5 + 0) / 3 = 3.33. Excluding peer and renormalising 50/30 gives 5.
-    score, notes = _final("weighted()", {"goals": 5, "manager": 5})
+    score, notes = _final(DEFAULT_FORMULA, {"kpi": 5, "manager": 5})
     assert score == 5.0
     assert any("peer excluded" in n and "renormalised" in n for n in notes)
 
 
-def test_weighted_with_all_components() -> None:
-    # (50*4 + 30*3 + 20*2) / 100 = (200 + 90 + 40) / 100 = 3.3
-    assert _final("weighted()", {"goals": 4, "manager": 3, "peer": 2})[0] == pytest.approx(3.3)
+def test_default_formula_is_the_weighted_sum() -> None:
+    # 0.5*4 + 0.3*3 + 0.2*2 = 2 + 0.9 + 0.4 = 3.3; components without a weight (self...) weigh 0
+    assert _final(DEFAULT_FORMULA, {"kpi": 4, "manager": 3, "peer": 2, "self": 1})[0] == pytest.approx(3.3)
 
 
-def test_inline_weights_override_the_configured_ones() -> None:
-    # (2*4 + 1*2.5) / 3 = 10.5 / 3 = 3.5
-    assert _final("round(weighted(goals=2, manager=1), 2)", {"goals": 4, "manager": 2.5})[0] == 3.5
+def test_weight_variables_follow_the_configured_weights() -> None:
+    # (2*4 + 1*2.5) / 3 = 10.5 / 3 = 3.5 with weights 2:1 given as percent 66.67/33.33
+    weights = {ScoringComponent.KPI: 200 / 3, ScoringComponent.MANAGER: 100 / 3}
+    assert _final("w_kpi * kpi + w_manager * manager", {"kpi": 4, "manager": 2.5}, weights)[0] == 3.5
 
 
 def test_linear_formula_renormalises_over_present_components() -> None:
     # 0.5*4 + 0.3*3 = 2.9 over the present weight 0.8 -> 2.9 / 0.8 = 3.625
-    score, notes = _final("0.5*goals + 0.3*manager + 0.2*peer", {"goals": 4, "manager": 3})
+    score, notes = _final("0.5*kpi + 0.3*manager + 0.2*peer", {"kpi": 4, "manager": 3})
     assert score == pytest.approx(3.625)
     assert any("peer excluded" in n for n in notes)
     # all present: 2 + 0.9 + 0.4 = 3.3
-    assert _final("0.5*goals + 0.3*manager + 0.2*peer", {"goals": 4, "manager": 3, "peer": 2})[0] == pytest.approx(3.3)
+    assert _final("0.5*kpi + 0.3*manager + 0.2*peer", {"kpi": 4, "manager": 3, "peer": 2})[0] == pytest.approx(3.3)
 
 
 def test_five_and_five_stay_five_in_a_linear_formula() -> None:
-    assert _final("(goals + manager + peer) / 3", {"goals": 5, "manager": 5})[0] == 5.0
+    assert _final("(kpi + manager + peer) / 3", {"kpi": 5, "manager": 5})[0] == 5.0
 
 
 def test_min_ignores_missing_arguments_and_nonlinear_needs_its_inputs() -> None:
-    assert _final("min(goals, peer)", {"goals": 4})[0] == 4.0
-    score, notes = _final("goals * manager / 5", {"goals": 4})
+    assert _final("min(kpi, peer)", {"kpi": 4})[0] == 4.0
+    score, notes = _final("kpi * manager / 5", {"kpi": 4})
     assert score is None
     assert any("missing component" in n for n in notes)
 
 
 def test_result_is_clamped_onto_the_scale_and_banded() -> None:
     # 4 * 2 = 8 -> clamped to 5 -> 'outstanding'
-    full: dict[str, float | None] = dict.fromkeys(COMPONENTS)
-    full["goals"] = 4.0
+    score, notes = _final("kpi * 2", {"kpi": 4.0}, {ScoringComponent.KPI: 100})
+    assert score == 5.0 and SCALE.band_for(score) == "outstanding"
+    assert any("clamped" in n for n in notes)
+
+
+def test_breakdown_lists_every_component_with_its_weights() -> None:
+    full: dict[str, float | None] = {c.value: None for c in ScoringComponent}
+    full.update(kpi=4.0, manager=3.0)
     result = final_score(
-        formula=parse_formula("goals * 2"), values=full, statuses={}, ratings={}, weights={"goals": 1}, scale=SCALE
+        formula=parse_formula(DEFAULT_FORMULA), values=full, statuses={}, ratings={}, weights=WEIGHTS, scale=SCALE
     )
-    assert result.score == 5.0 and result.rating == "outstanding"
-    assert any("clamped" in n for n in result.notes)
+    by_name = {c.name: c for c in result.components}
+    assert list(by_name) == [c.value for c in ScoringComponent]
+    assert (by_name["kpi"].configured_weight, by_name["kpi"].effective_weight) == (50.0, 0.625)  # 50 / 80
+    assert (by_name["peer"].status, by_name["peer"].effective_weight) == ("missing", None)
 
 
 def test_no_component_at_all_gives_no_score() -> None:
-    assert _final("weighted()", {})[0] is None
+    assert _final(DEFAULT_FORMULA, {})[0] is None
 
 
 # -- calibration reports ----------------------------------------------------------------------
@@ -275,13 +289,17 @@ def test_distribution_flags_a_band_above_its_guideline() -> None:
     report = distribution_report(
         ratings,
         scale=SCALE,
-        guideline=[BandGuideline(label="outstanding", max_share=0.2), BandGuideline(label="meets", min_share=0.5)],
+        guideline=CalibrationGuideline(
+            limits=[BandLimit(band="outstanding", max_percent=20), BandLimit(band="meets", min_percent=50)]
+        ),
     )
     top = report.bands[0]
     assert (top.label, top.count, top.share, top.max_count) == ("outstanding", 3, 0.3, 2)  # 20% of 10 = 2
     assert top.violation is not None and "exceeds" in top.violation
     meets = next(b for b in report.bands if b.label == "meets")
     assert meets.violation is not None and "below the guideline minimum" in meets.violation  # 40% < 50%
+    assert (meets.max_share, meets.min_share, meets.max_count) == (1.0, 0.5, 10)  # no maximum: up to 100%
+    assert next(b for b in report.bands if b.label == "below").max_share is None  # no limit for the band
     assert len(report.violations) == 2
 
 

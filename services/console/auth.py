@@ -13,16 +13,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, HTTPException, Request
 
 from services.common.auth import Principal, Role, TokenVerifier
+from services.common.params import APPROVERS, CALIBRATORS, EVERYONE, HR, LEADERS, OPS_ROLES, STAFF
 from services.common.settings import Settings
+from services.console.i18n import _
 
 __all__ = [
     "COOKIE",
+    "ONE_ON_ONE_PARTIES",
+    "Anyone",
+    "Approver",
+    "Calibrator",
+    "HrAdmin",
+    "Leader",
+    "Operator",
+    "Party",
+    "Staff",
+    "access",
     "ConsoleForbidden",
     "ConsoleUser",
     "SignInRequired",
@@ -30,6 +42,7 @@ __all__ = [
     "csrf_token",
     "read_form",
     "safe_next",
+    "sign_in_url",
 ]
 
 COOKIE = "tandem_console"
@@ -110,7 +123,7 @@ def _resolve(request: Request) -> ConsoleUser:
     settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     if header:
-        scheme, _, credentials = header.partition(" ")
+        scheme, _sep, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials:
             raise HTTPException(
                 401, "the Authorization header must be 'Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
@@ -123,7 +136,8 @@ def _resolve(request: Request) -> ConsoleUser:
     try:
         principal = verifier.verify(token)
     except HTTPException as exc:
-        raise SignInRequired(_next_of(request), f"your session ended ({exc.detail}); sign in again") from exc
+        reason = _("your session ended (%(reason)s); sign in again", reason=exc.detail)
+        raise SignInRequired(_next_of(request), reason) from exc
     return ConsoleUser(principal, token, True, csrf_token(settings, token))
 
 
@@ -140,7 +154,7 @@ def console_requires(*roles: Role) -> Any:
         if request.method == "POST" and user.via_cookie:
             form = await read_form(request)
             if not hmac.compare_digest(form.get("csrf", ""), user.csrf):
-                raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page and try again")
+                raise HTTPException(403, _("the form's CSRF token is missing or stale; reload the page and try again"))
         return user
 
     check.allowed_roles = allowed  # type: ignore[attr-defined]
@@ -152,4 +166,20 @@ def sign_in_url(next_path: str, reason: str | None = None) -> str:
     return url + (f"&reason={quote(reason, safe='')}" if reason else "")
 
 
-__all__ += ["sign_in_url"]
+def access(*roles: Role) -> dict[str, Any]:
+    """Route keyword arguments listing the roles in OpenAPI (``x-roles``); the check is ``console_requires``."""
+    return {"openapi_extra": {"x-roles": [r.value for r in roles]}}
+
+
+ONE_ON_ONE_PARTIES = (Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
+"""Who may create and change 1:1s and their action items (the feedback API then checks the parties)."""
+
+# The signed-in user, admitted by the roles of the API behind the page (one alias per role tuple).
+Anyone = Annotated[ConsoleUser, console_requires(*EVERYONE)]
+Staff = Annotated[ConsoleUser, console_requires(*STAFF)]
+HrAdmin = Annotated[ConsoleUser, console_requires(*HR)]
+Approver = Annotated[ConsoleUser, console_requires(*APPROVERS)]
+Calibrator = Annotated[ConsoleUser, console_requires(*CALIBRATORS)]
+Leader = Annotated[ConsoleUser, console_requires(*LEADERS)]
+Operator = Annotated[ConsoleUser, console_requires(*OPS_ROLES)]
+Party = Annotated[ConsoleUser, console_requires(*ONE_ON_ONE_PARTIES)]

@@ -1,0 +1,35 @@
+"""The console's routes, one module per page family; each route declares its roles.
+
+Each route lists its roles as ``x-roles`` (``access(...)``) and checks them with
+``console_requires(...)``: the same roles as the API the page reads. Forms post back here, the
+view calls the API with the user's token, then redirects (post/redirect/get) with a short message.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from services.console.views import (
+    appeals,
+    dashboard,
+    evaluation,
+    goals,
+    one_on_ones,
+    ops,
+    people,
+    results,
+    signin,
+    tracking,
+)
+from services.console.views.signin import PUBLIC_PATHS
+
+__all__ = ["FAMILIES", "PUBLIC_PATHS", "include_views"]
+
+FAMILIES = (signin, dashboard, goals, tracking, evaluation, people, appeals, one_on_ones, results, ops)
+
+
+def include_views(app: FastAPI) -> None:
+    """Every page family's routes, under ``/console``."""
+    for family in FAMILIES:
+        app.include_router(family.router, prefix="/console", tags=["console"], default_response_class=HTMLResponse)

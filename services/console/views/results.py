@@ -1,0 +1,52 @@
+"""Results: the cross-department collaboration report (heatmap, pairs, suggested actions)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from services.common.params import LEADERS, CycleId
+from services.console.auth import Leader, access
+from services.console.i18n import N_, _
+from services.console.rendering import Page, problem
+from services.console.upstream import Upstream
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+COLLABORATION = Page("results/collaboration.html", N_("Collaboration"), tab="collaboration")
+
+
+def _heatmap(report: dict[str, Any]) -> dict[str, Any]:
+    """Rows (raters) and columns (rated departments) of the matrix, and its cells by pair."""
+    matrix: list[dict[str, Any]] = report["matrix"]
+    return {
+        "names": report["departments"],
+        "raters": sorted({c["rater_department_id"] for c in matrix}),
+        "rated": sorted({c["rated_department_id"] for c in matrix}),
+        "cells": {(c["rater_department_id"], c["rated_department_id"]): c for c in matrix},
+    }
+
+
+@router.get(
+    "/cycles/{cycle_id}/collaboration",
+    summary="Cross-department collaboration heatmap, strongest and weakest pairs, suggested actions",
+    response_class=HTMLResponse,
+    **access(*LEADERS),
+)
+async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) -> HTMLResponse:
+    report = await Upstream(request, user.token).get(
+        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-report"
+    )
+    return COLLABORATION.render(
+        request,
+        user,
+        cycle_id=cycle_id,
+        problem=None if report.ok else problem(report, _("the collaboration report")),
+        r=report.data,
+        heat=_heatmap(report.data) if report.ok else None,
+    )

@@ -1,0 +1,367 @@
+"""Review assignments and reviews: generated self and manager reviews, nominated peer and
+cross-department raters, submissions, and the per-relation summary a reviewee may read.
+
+A rater's identity is never shown to the person reviewed: peer and cross-department rows about
+the caller are not listed and read as 404, and summaries hold aggregates only, shown once at
+least ``peer_anonymity_threshold`` were submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.evaluation import Relation
+from services.common.auth import Principal, Role
+from services.common.errors import DomainError
+from services.common.participants import OrgView
+from services.evaluation.models import EvaluationAssignment
+from services.evaluation.schemas import (
+    AssignmentRead,
+    AssignmentsGenerated,
+    RelationSummary,
+    ReviewDetail,
+    ReviewSummary,
+)
+from services.evaluation.service.collaboration import linked
+from services.evaluation.service.records import (
+    ANONYMOUS_RELATIONS,
+    as_utc,
+    as_utc_or_none,
+    commit_unique,
+    emit_event,
+    ensure_open,
+    load_config,
+    now,
+    org_for,
+    read_model,
+    require_participant,
+    review_score,
+)
+
+__all__ = [
+    "generate_assignments",
+    "get_assignment",
+    "list_assignments",
+    "nominate_rater",
+    "review_summary",
+    "submit_review",
+]
+
+
+def _assignment_read(row: EvaluationAssignment) -> AssignmentRead:
+    return read_model(
+        AssignmentRead, row, created_at=as_utc(row.created_at), submitted_at=as_utc_or_none(row.submitted_at)
+    )
+
+
+def _new_assignment(
+    *, cycle_id: str, reviewee_id: str, rater_id: str, relation: str, actor: str
+) -> EvaluationAssignment:
+    return EvaluationAssignment(
+        assignment_id=str(uuid.uuid4()),
+        cycle_id=cycle_id,
+        reviewee_id=reviewee_id,
+        rater_id=rater_id,
+        relation=relation,
+        status="pending",
+        nominated_by=actor,
+        created_at=now(),
+    )
+
+
+async def generate_assignments(*, session: AsyncSession, cycle_id: str, actor: str) -> AssignmentsGenerated:
+    """Create the self review of everyone and the manager review of everyone with a manager."""
+    await ensure_open(session, cycle_id, "creating assignments")
+    org = await org_for(session, cycle_id)
+    if not org.participants:
+        raise DomainError(f"cycle {cycle_id!r} has no participants yet; PUT the org snapshot first", status_code=409)
+    existing = {
+        (a.reviewee_id, a.rater_id, a.relation)
+        for a in await session.scalars(
+            select(EvaluationAssignment).where(
+                EvaluationAssignment.cycle_id == cycle_id,
+                EvaluationAssignment.relation.in_([Relation.SELF.value, Relation.MANAGER.value]),
+            )
+        )
+    }
+    wanted = [(p.employee_id, p.employee_id, Relation.SELF.value) for p in org.participants.values()]
+    wanted += [
+        (p.employee_id, p.manager_id, Relation.MANAGER.value)
+        for p in org.participants.values()
+        if p.manager_id and p.manager_id in org.participants and p.manager_id != p.employee_id
+    ]
+    created = 0
+    for reviewee, rater, relation in wanted:
+        if (reviewee, rater, relation) not in existing:
+            session.add(
+                _new_assignment(cycle_id=cycle_id, reviewee_id=reviewee, rater_id=rater, relation=relation, actor=actor)
+            )
+            created += 1
+    await session.commit()
+    return AssignmentsGenerated(cycle_id=cycle_id, created=created, existing=len(wanted) - created)
+
+
+async def _check_nomination(
+    session: AsyncSession,
+    *,
+    cycle_id: str,
+    org: OrgView,
+    principal: Principal,
+    reviewee_id: str,
+    rater_id: str,
+    relation: Relation,
+) -> None:
+    """Who may nominate whom; scope first, so nothing tells a caller about raters of someone they do not manage."""
+    require_participant(org, reviewee_id, "reviewee_id")
+    if principal.employee_id == reviewee_id:
+        raise DomainError("you cannot nominate your own raters", status_code=403, field="reviewee_id")
+    if not principal.has(Role.HR_ADMIN):
+        if relation not in (Relation.PEER, Relation.CROSS_DEPARTMENT):
+            raise DomainError(
+                "managers nominate peer and cross_department raters; self and manager reviews are generated",
+                field="relation",
+            )
+        if not principal.employee_id or reviewee_id not in org.reports_of(principal.employee_id):
+            raise DomainError(
+                f"you can nominate raters only for your reports; {reviewee_id!r} is not one",
+                status_code=403,
+                field="reviewee_id",
+            )
+    require_participant(org, rater_id, "rater_id")
+    if rater_id == reviewee_id and relation != Relation.SELF:
+        raise DomainError("nobody rates themselves outside the self review", field="rater_id")
+    if relation == Relation.SELF and rater_id != reviewee_id:
+        raise DomainError("a self review is written by the reviewee", field="rater_id")
+    reviewee, rater = org.participants[reviewee_id], org.participants[rater_id]
+    if relation == Relation.MANAGER and reviewee.manager_id != rater_id:
+        raise DomainError(f"{rater_id!r} is not the manager of {reviewee_id!r}", field="rater_id")
+    if relation == Relation.CROSS_DEPARTMENT:
+        if rater.department_id == reviewee.department_id:
+            raise DomainError(
+                "a cross_department rater must come from another department; use relation 'peer'", field="rater_id"
+            )
+        if not await linked(session, cycle_id=cycle_id, org=org, a=rater.department_id, b=reviewee.department_id):
+            raise DomainError(
+                f"departments {rater.department_id!r} and {reviewee.department_id!r} share no goal and have no "
+                "declared collaboration; declare one at POST /v1/cycles/{id}/collaborations first",
+                field="rater_id",
+            )
+
+
+async def nominate_rater(
+    *,
+    session: AsyncSession,
+    cycle_id: str,
+    principal: Principal,
+    reviewee_id: str,
+    rater_id: str,
+    relation: Relation,
+) -> AssignmentRead:
+    """A manager nominates a rater for one of their reports (HR for anyone)."""
+    org = await org_for(session, cycle_id)
+    await _check_nomination(
+        session,
+        cycle_id=cycle_id,
+        org=org,
+        principal=principal,
+        reviewee_id=reviewee_id,
+        rater_id=rater_id,
+        relation=relation,
+    )
+    await ensure_open(session, cycle_id, "nominating raters")
+    config = await load_config(session, cycle_id)
+    limit = config.rater_limits.get(relation)
+    count = await session.scalar(
+        select(func.count()).where(
+            EvaluationAssignment.cycle_id == cycle_id,
+            EvaluationAssignment.reviewee_id == reviewee_id,
+            EvaluationAssignment.relation == relation.value,
+        )
+    )
+    if limit is not None and (count or 0) >= limit.max:
+        raise DomainError(
+            f"{reviewee_id!r} already has {count or 0} {relation.value} rater(s); the maximum is {limit.max}",
+            status_code=409,
+            field="relation",
+        )
+    conflict = f"{rater_id!r} is already a {relation.value} rater of {reviewee_id!r}"
+    duplicate = await session.scalar(
+        select(EvaluationAssignment).where(
+            EvaluationAssignment.cycle_id == cycle_id,
+            EvaluationAssignment.reviewee_id == reviewee_id,
+            EvaluationAssignment.rater_id == rater_id,
+            EvaluationAssignment.relation == relation.value,
+        )
+    )
+    if duplicate is not None:
+        raise DomainError(conflict, status_code=409)
+    assignment = _new_assignment(
+        cycle_id=cycle_id, reviewee_id=reviewee_id, rater_id=rater_id, relation=relation.value, actor=principal.sub
+    )
+    session.add(assignment)
+    await commit_unique(session, conflict)
+    return _assignment_read(assignment)
+
+
+def _visibility_clause(principal: Principal, visible: set[str] | None) -> Any:
+    """Rows the caller may see: their own as rater; rows about people they can see, except
+    the peer and cross-department rows about themselves (those would name their raters)."""
+    me = principal.employee_id
+    about_others: Any = EvaluationAssignment.reviewee_id.in_(visible) if visible is not None else True
+    if visible is not None and not visible:
+        about_others = false()
+    if me:
+        hidden = and_(
+            EvaluationAssignment.reviewee_id == me, EvaluationAssignment.relation.in_(sorted(ANONYMOUS_RELATIONS))
+        )
+        return or_(EvaluationAssignment.rater_id == me, and_(about_others, not_(hidden)))
+    return about_others
+
+
+async def list_assignments(
+    *,
+    session: AsyncSession,
+    cycle_id: str,
+    principal: Principal,
+    reviewee_id: str | None,
+    rater_id: str | None,
+    relation: Relation | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[AssignmentRead]:
+    org = await org_for(session, cycle_id)
+    query = select(EvaluationAssignment).where(
+        EvaluationAssignment.cycle_id == cycle_id, _visibility_clause(principal, org.visible_employee_ids(principal))
+    )
+    if reviewee_id:
+        query = query.where(EvaluationAssignment.reviewee_id == reviewee_id)
+    if rater_id:
+        query = query.where(EvaluationAssignment.rater_id == rater_id)
+    if relation:
+        query = query.where(EvaluationAssignment.relation == relation.value)
+    if status:
+        query = query.where(EvaluationAssignment.status == status)
+    query = query.order_by(EvaluationAssignment.created_at, EvaluationAssignment.assignment_id)
+    return [_assignment_read(r) for r in await session.scalars(query.limit(limit).offset(offset))]
+
+
+def _may_read(principal: Principal, org: OrgView, row: EvaluationAssignment) -> bool:
+    me = principal.employee_id
+    if me is not None and row.rater_id == me:
+        return True
+    if me is not None and row.reviewee_id == me:
+        return row.relation not in ANONYMOUS_RELATIONS
+    return org.can_see(principal, row.reviewee_id)
+
+
+async def get_assignment(
+    *, session: AsyncSession, cycle_id: str, assignment_id: str, principal: Principal
+) -> ReviewDetail:
+    row = await session.get(EvaluationAssignment, assignment_id)
+    org = await org_for(session, cycle_id)
+    # 404 for rows the caller may not read, so their existence is not revealed either.
+    if row is None or row.cycle_id != cycle_id or not _may_read(principal, org, row):
+        raise DomainError(f"assignment {assignment_id!r} not found in cycle {cycle_id!r}", status_code=404)
+    return ReviewDetail(
+        **_assignment_read(row).model_dump(),
+        ratings=json.loads(row.ratings) if row.ratings else None,
+        comment=row.comment,
+    )
+
+
+async def submit_review(
+    *,
+    session: AsyncSession,
+    cycle_id: str,
+    assignment_id: str,
+    principal: Principal,
+    ratings: dict[str, float],
+    comment: str | None,
+) -> AssignmentRead:
+    row = await session.get(EvaluationAssignment, assignment_id)
+    if row is None or row.cycle_id != cycle_id or row.rater_id != principal.employee_id:
+        raise DomainError(
+            f"assignment {assignment_id!r} not found among your reviews in cycle {cycle_id!r}", status_code=404
+        )
+    if row.status == "submitted":
+        raise DomainError("this review was already submitted", status_code=409)
+    await ensure_open(session, cycle_id, "submitting reviews")
+    config = await load_config(session, cycle_id)
+    competencies = {c.competency_id: c for c in config.competencies}
+    unknown = sorted(set(ratings) - set(competencies))
+    if unknown:
+        raise DomainError(f"unknown competencies {unknown}; the form has {sorted(competencies)}", field="ratings")
+    missing = sorted(set(competencies) - set(ratings))
+    if missing:
+        raise DomainError(f"rate every competency; missing {missing}", field="ratings")
+    for key, value in ratings.items():
+        c = competencies[key]
+        if not c.scale_min <= value <= c.scale_max:
+            raise DomainError(
+                f"rating of {key!r} must be between {c.scale_min:g} and {c.scale_max:g}, got {value:g}",
+                field=f"ratings.{key}",
+            )
+    row.ratings = json.dumps(ratings, sort_keys=True)
+    row.comment = comment
+    row.status = "submitted"
+    row.submitted_at = now()
+    # No rater id in the event: it travels to systems that may show it to the reviewee.
+    payload = {"relation": row.relation, "reviewee_id": row.reviewee_id}
+    emit_event(session, type="ReviewSubmitted", cycle_id=cycle_id, subject_id=assignment_id, payload=payload)
+    await session.commit()
+    return _assignment_read(row)
+
+
+async def review_summary(
+    *, session: AsyncSession, cycle_id: str, employee_id: str, principal: Principal
+) -> ReviewSummary:
+    """Aggregates per relation for one reviewee; anonymous relations only at the threshold."""
+    org = await org_for(session, cycle_id)
+    if employee_id not in org.participants or not org.can_see(principal, employee_id):
+        raise DomainError(f"employee {employee_id!r} not found in cycle {cycle_id!r}", status_code=404)
+    config = await load_config(session, cycle_id)
+    rows = (
+        await session.scalars(
+            select(EvaluationAssignment).where(
+                EvaluationAssignment.cycle_id == cycle_id, EvaluationAssignment.reviewee_id == employee_id
+            )
+        )
+    ).all()
+    relations = []
+    for relation in Relation:
+        of_relation = [r for r in rows if r.relation == relation.value]
+        submitted = [r for r in of_relation if r.status == "submitted" and r.ratings]
+        anonymous = relation.value in ANONYMOUS_RELATIONS
+        threshold = config.peer_anonymity_threshold if anonymous else 1
+        summary = RelationSummary(relation=relation, assigned=len(of_relation), submitted=len(submitted), visible=False)
+        if len(submitted) < threshold:
+            reason = f"shown once at least {threshold} ratings are submitted" if anonymous else "not submitted yet"
+            relations.append(summary.model_copy(update={"hidden_reason": reason}))
+            continue
+        parsed = [json.loads(r.ratings or "{}") for r in submitted]
+        scores = [s for s in (review_score(p, config) for p in parsed) if s is not None]
+        per_competency = {
+            c.competency_id: round(statistics.fmean([p[c.competency_id] for p in parsed if c.competency_id in p]), 4)
+            for c in config.competencies
+            if any(c.competency_id in p for p in parsed)
+        }
+        shown = {
+            "visible": True,
+            "score": round(statistics.fmean(scores), 4) if scores else None,
+            "competencies": per_competency,
+            "comments": sorted(r.comment for r in submitted if r.comment),
+        }
+        relations.append(summary.model_copy(update=shown))
+    return ReviewSummary(
+        cycle_id=cycle_id,
+        employee_id=employee_id,
+        anonymity_threshold=config.peer_anonymity_threshold,
+        relations=relations,
+    )
