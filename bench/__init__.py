@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.handoffs import HANDOFF_RESULTS, CycleRef
     from contracts.workflow_io import (
         NotificationRequest,
         PendingQuery,
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StageActionResult,
     )
     from workflows.department_cycle import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
-    from workflows.review_cycle import STAGE_ACTION_TIMEOUT
+    from workflows.review_cycle import HANDOFF_HEARTBEAT, STAGE_ACTION_TIMEOUT
 
 __all__ = ["BaselineScript", "BaselineScriptWorkflow", "BaselineStep"]
 
@@ -35,6 +36,8 @@ class BaselineStep:
     query: PendingQuery | None = None
     notification: NotificationRequest | None = None
     action: StageAction | None = None
+    ref: CycleRef | None = None
+    """The input of a typed handoff (``activity`` names it)."""
 
 
 @dataclass
@@ -72,6 +75,15 @@ class BaselineScriptWorkflow:
                     step.action,
                     result_type=StageActionResult,
                     start_to_close_timeout=STAGE_ACTION_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            elif step.ref is not None:
+                await workflow.execute_activity(
+                    step.activity,
+                    step.ref,
+                    result_type=HANDOFF_RESULTS[step.activity],
+                    start_to_close_timeout=STAGE_ACTION_TIMEOUT,
+                    heartbeat_timeout=HANDOFF_HEARTBEAT,
                     retry_policy=ACTIVITY_RETRY,
                 )
             else:

@@ -3,7 +3,7 @@
     python -m bench.cycle --employees 10000 --departments 50 [--rounds 2] [--address host:port] [--json out.json]
 
 The stage services are simulated in process: activities with the real names
-(``check_pending``, ``send_notification``, ``stage_action``) backed by an
+(``check_pending``, ``send_notification`` and the typed stage handoffs) backed by an
 in-memory org. Every ``check_pending`` for (stage, department) answers who is
 still pending, then a batch of that department's people acts. A few departments
 are deliberately slow: they miss the deadline, so reminders and escalations go
@@ -62,6 +62,7 @@ from temporalio.service import RPCError
 
 from bench import BaselineScript, BaselineScriptWorkflow, BaselineStep
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
+from contracts.handoffs import HANDOFF_RESULTS, HANDOFF_STAGE, CycleRef, Handoff
 from contracts.workflow_io import (
     CycleStatus,
     DepartmentOutcome,
@@ -87,6 +88,7 @@ ACTIVITY_INPUTS: dict[str, type] = {
     "check_pending": PendingQuery,
     "send_notification": NotificationRequest,
     "stage_action": StageAction,
+    **{name: CycleRef for name in HANDOFF_RESULTS},
 }
 TARGET_RATIO = 1.5
 
@@ -177,11 +179,35 @@ class SimulatedOrg:
         self.stage_marks.setdefault((action.stage.value, action.action), time.perf_counter())
         return StageActionResult(detail=f"simulated {action.action} of {action.stage.value}")
 
+    def handoff(self, name: str) -> Callable[..., Any]:
+        """A simulated typed handoff: counted per stage like ``stage_action`` was."""
+        stage, action = HANDOFF_STAGE[name]
+        result_type = HANDOFF_RESULTS[name]
+
+        @activity.defn(name=name)
+        async def run(ref: CycleRef) -> Handoff:
+            self.calls[(stage, ALL_DEPARTMENTS, name)] += 1
+            self.actions[(stage, name)] += 1
+            self.stage_marks.setdefault((stage, action), time.perf_counter())
+            return result_type(detail=f"simulated {name}")
+
+        return run
+
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.check_pending, self.send_notification, self.stage_action]
+        handoffs = [self.handoff(name) for name in HANDOFF_RESULTS]
+        return [self.check_pending, self.send_notification, self.stage_action, *handoffs]
 
     def stage_window(self, stage: Stage) -> tuple[float, float]:
-        return self.stage_marks[(stage.value, "enter")], self.stage_marks[(stage.value, "exit")]
+        """From the stage's first opening handoff to its first closing one. Tracking opens with goal
+        setting's close, and feedback closes with result application's opening."""
+        index = STAGE_ORDER.index(stage)
+        enter = self.stage_marks.get((stage.value, "enter"))
+        if enter is None:
+            enter = self.stage_marks[(STAGE_ORDER[index - 1].value, "exit")]
+        end = self.stage_marks.get((stage.value, "exit"))
+        if end is None:
+            end = self.stage_marks[(STAGE_ORDER[index + 1].value, "enter")]
+        return enter, end
 
     def stage_seconds(self, stage: Stage) -> float:
         start, end = self.stage_window(stage)
@@ -381,8 +407,10 @@ async def script_of(client: Client, stage: Stage, department_id: str, events: Se
                 step.query = arg
             elif name == "send_notification":
                 step.notification = arg
-            else:
+            elif name == "stage_action":
                 step.action = arg
+            else:
+                step.ref = arg
             script.steps.append(step)
         elif kind == "timer_started_event_attributes":
             duration = e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
@@ -646,21 +674,25 @@ async def build_scripts(client: Client, cycle: CycleRun, histories: dict[str, li
     for stage in STAGE_ORDER:
         # The last stage's exit also carries what the workflow does once the cycle is over
         # (recording it closed in the cycles service).
-        stages = (stage, Stage.CLOSED) if stage == STAGE_ORDER[-1] else (stage,)
-        actions = [s for s in parent.steps if s.action is not None and s.action.stage in stages]
+        closing = {(stage.value, "exit")} | ({("closed", "enter")} if stage == STAGE_ORDER[-1] else set())
         out.append(
             StageScripts(
                 stage=stage,
-                enter=[s for s in actions if s.action and s.action.action == "enter" and s.action.stage == stage],
+                enter=[s for s in parent.steps if _handoff_of(s) == (stage.value, "enter")],
                 departments=[
                     await script_of(client, stage, department, histories[workflow_id])
                     for (st, department), workflow_id in cycle.child_ids.items()
                     if st == stage
                 ],
-                exit=[s for s in actions if s.action and (s.action.action != "enter" or s.action.stage != stage)],
+                exit=[s for s in parent.steps if _handoff_of(s) in closing],
             )
         )
     return out
+
+
+def _handoff_of(step: BaselineStep) -> tuple[str, str] | None:
+    """(stage, enter|exit) of a parent step that is a handoff."""
+    return HANDOFF_STAGE.get(step.activity) if step.ref is not None else None
 
 
 # -- correctness -----------------------------------------------------------------------------------------------
@@ -763,7 +795,7 @@ def verify(
         for script in (edges, *stage_scripts.departments):
             for call in script.steps:
                 if call.activity:
-                    stage = call.action.stage.value if call.action is not None else script.stage
+                    stage = HANDOFF_STAGE[call.activity][0] if call.ref is not None else script.stage
                     from_history[(stage, script.department_id, call.activity)] += 1
     checks.append(
         Check(
@@ -779,17 +811,19 @@ def verify(
             f"{sum(baseline_org.calls.values())} baseline calls vs {sum(org.calls.values())}",
         )
     )
-    # The workflow's real stage actions: enter and exit of every working stage, then the cycle
-    # recorded as closed (patch ``record-cycle-closed``).
-    expected = {(s.value, a) for s in STAGE_ORDER for a in ("enter", "exit")} | {(Stage.CLOSED.value, "enter")}
+    # The workflow's real handoffs (contracts/handoffs.py), each exactly once, then the cycle recorded
+    # closed; withdraw_results only runs when a cycle is cancelled.
+    expected = {(stage, name) for name, (stage, _) in HANDOFF_STAGE.items() if name != "withdraw_results"}
     repeated_actions = {k: n for k, n in org.actions.items() if n != 1}
+    missing_actions = sorted(expected - set(org.actions))
+    unexpected_actions = sorted(set(org.actions) - expected)
     checks.append(
         Check(
-            "each stage entered and exited exactly once, then the cycle recorded closed",
-            set(org.actions) == expected and not repeated_actions,
-            f"{sum(org.actions.values())} stage actions (expected {len(expected)})"
-            + (f"; missing {sorted(expected - set(org.actions))}" if expected - set(org.actions) else "")
-            + (f"; unexpected {sorted(set(org.actions) - expected)}" if set(org.actions) - expected else "")
+            "each stage handoff ran exactly once, then the cycle recorded closed",
+            not missing_actions and not unexpected_actions and not repeated_actions,
+            f"{sum(org.actions.values())} handoffs (expected {len(expected)})"
+            + (f"; missing {missing_actions}" if missing_actions else "")
+            + (f"; unexpected {unexpected_actions}" if unexpected_actions else "")
             + (f"; repeated {repeated_actions}" if repeated_actions else ""),
         )
     )

@@ -34,6 +34,7 @@ from contracts.ids import Id
 
 __all__ = [
     "HANDOFF_RESULTS",
+    "HANDOFF_STAGE",
     "Blocked",
     "CatalogInTracking",
     "CycleClosed",
@@ -172,3 +173,20 @@ HANDOFF_RESULTS: dict[str, type[Handoff]] = {
     "withdraw_results": Withdrawn,
 }
 """Every handoff activity and what it answers, in the order a whole cycle calls them."""
+
+HANDOFF_STAGE: dict[str, tuple[str, str]] = {
+    "open_goal_setting": ("goal_setting", "enter"),
+    "freeze_goals": ("goal_setting", "exit"),
+    "hand_catalog_to_tracking": ("goal_setting", "exit"),
+    "hand_progress_to_evaluation": ("tracking", "exit"),
+    "open_evaluation": ("evaluation", "enter"),
+    "close_evaluation": ("evaluation", "exit"),
+    "hand_results_to_feedback": ("evaluation", "exit"),
+    "hand_results_to_results": ("evaluation", "exit"),
+    "release_results": ("feedback", "enter"),
+    "open_result_application": ("result_application", "enter"),
+    "publish_results": ("result_application", "exit"),
+    "record_closed": ("closed", "enter"),
+    "withdraw_results": ("any", "compensate"),
+}
+"""Which stage each handoff opens or closes (tracking opens, and feedback closes, with no handoff)."""

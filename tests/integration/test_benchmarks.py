@@ -46,7 +46,7 @@ async def test_cycle_benchmark_small_configuration_passes_its_checks(temporal_se
     result = json.loads(report.read_text())
     assert result["all_checks_passed"] is True, result["rounds"][0]["checks"]
     checks = {c["name"]: c for c in result["rounds"][0]["checks"]}
-    assert checks["each stage entered and exited exactly once, then the cycle recorded closed"]["ok"]
+    assert checks["each stage handoff ran exactly once, then the cycle recorded closed"]["ok"]
     assert result["median_ratio"] > 0
     assert result["median_cycle_total_s"] > 0 and result["median_baseline_total_s"] > 0
 
