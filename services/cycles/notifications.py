@@ -65,7 +65,12 @@ class WebhookSender:
         self.http = http
 
     async def send(self, notification: NotificationRead) -> None:
-        response = await self.http.post(self.url, json=notification.model_dump(mode="json"))
+        # The receiver deduplicates on the key: a redelivery after a crash is the same notification.
+        response = await self.http.post(
+            self.url,
+            json=notification.model_dump(mode="json"),
+            headers={"Idempotency-Key": notification.idempotency_key},
+        )
         response.raise_for_status()
 
 
@@ -88,6 +93,9 @@ class SmtpSender:
         message["From"] = self.sender
         message["To"] = ", ".join(to)
         message["Subject"] = f"[Tandem] {notification.kind.replace('_', ' ')}: {notification.stage}"
+        # Mail clients and relays drop duplicates by Message-ID: a redelivery keeps the same one.
+        message["Message-ID"] = f"<{notification.notification_id}@tandem>"
+        message["X-Tandem-Idempotency-Key"] = notification.idempotency_key
         message.set_content(notification.message)
         await asyncio.to_thread(self._send_sync, message)
 
@@ -163,11 +171,18 @@ async def record_notification(
     idempotency_key: str,
     senders: Sequence[NotificationSender],
 ) -> NotificationResult:
-    """Record once per key and send; a repeat returns the first record and sends nothing."""
+    """Record once per key, then deliver through every sender at least once.
+
+    The record is committed before sending, with each sender's delivery state: a repeat of the key
+    (the worker's retry) returns the first record and re-sends only where delivery did not succeed,
+    so a crash or a failed sender between record and send loses nothing. When a sender fails, the
+    answer is 503, so the worker retries until every sender has delivered.
+    """
     existing = await session.scalar(
         select(CyclesNotification).where(CyclesNotification.idempotency_key == idempotency_key)
     )
     if existing is not None:
+        await _deliver(session, existing, senders)
         return NotificationResult(notification_id=existing.notification_id, created=False)
     row = CyclesNotification(
         notification_id=str(uuid.uuid4()),
@@ -188,10 +203,9 @@ async def record_notification(
         deadline=request.deadline,
         message=request.message,
         created_at=datetime.now(UTC),
-        delivery="{}",
+        delivery=json.dumps({"record": "stored"}),
     )
     session.add(row)
-    read = _read(row)
     add_event(
         session,
         CyclesOutbox,
@@ -200,7 +214,7 @@ async def record_notification(
             type="NotificationRecorded",
             cycle_id=request.cycle_id,
             subject_id=request.department_id,
-            payload=read.model_dump(mode="json"),
+            payload=_read(row).model_dump(mode="json"),
         ),
     )
     try:
@@ -214,18 +228,34 @@ async def record_notification(
         assert winner is not None
         return NotificationResult(notification_id=winner.notification_id, created=False)
     NOTIFICATIONS_SENT.labels(kind=request.kind, stage=request.stage.value).inc()
-    delivery: dict[str, str] = {"record": "stored"}
-    for sender in senders:
+    await _deliver(session, row, senders)
+    return NotificationResult(notification_id=row.notification_id, created=True)
+
+
+async def _deliver(session: AsyncSession, row: CyclesNotification, senders: Sequence[NotificationSender]) -> None:
+    """Send through each sender that has not delivered yet; 503 (retry) if any still failed."""
+    delivery: dict[str, str] = json.loads(row.delivery or "{}")
+    pending = [s for s in senders if delivery.get(s.name) != "sent"]
+    if not pending:
+        return
+    read = _read(row)
+    for sender in pending:
         try:
             await sender.send(read)
             delivery[sender.name] = "sent"
-        except Exception as exc:  # noqa: BLE001 - the record stays; delivery failures are visible to ops
+        except Exception as exc:  # noqa: BLE001 - recorded, visible to ops, and retried by the worker
             log.warning("notification %s via %s failed: %s", row.notification_id, sender.name, exc)
             delivery[sender.name] = f"failed: {exc}"
             NOTIFICATION_DELIVERY_FAILURES.labels(sender=sender.name).inc()
     row.delivery = json.dumps(delivery)
     await session.commit()
-    return NotificationResult(notification_id=row.notification_id, created=True)
+    failed = sorted(name for name, state in delivery.items() if state.startswith("failed"))
+    if failed:
+        raise DomainError(
+            f"notification {row.notification_id} is recorded but not delivered via {failed}; "
+            "retry with the same Idempotency-Key to deliver it",
+            status_code=503,
+        )
 
 
 router = APIRouter(prefix="/v1", tags=["notifications"])

@@ -94,3 +94,51 @@ async def test_only_hr_admin_records_and_mismatched_key_is_rejected(
     assert mismatch.status_code == 422 and "differ" in mismatch.json()["detail"]
     employee_list = await client.get("/v1/notifications", params={"cycle_id": "c1"}, headers=auth(settings, "employee"))
     assert employee_list.status_code == 403
+
+
+async def test_a_failed_delivery_is_kept_and_sent_by_the_retry_with_the_same_key(
+    settings: Settings, database_url: str
+) -> None:
+    """At least once: the record survives a failing sender; the worker's retry delivers it, once."""
+    received: list[tuple[str, dict]] = []
+    hooks = FastAPI()
+    failures = {"left": 1}
+
+    @hooks.post("/hook")
+    async def hook(request: Request) -> dict[str, str]:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("receiver down")
+        received.append((request.headers["Idempotency-Key"], await request.json()))
+        return {"ok": "yes"}
+
+    outbound = httpx.AsyncClient(
+        mounts={"http://hooks.test": httpx.ASGITransport(app=hooks, raise_app_exceptions=False)}
+    )
+    app = create_app(
+        settings.model_copy(update={"database_url": database_url, "notify_webhook_url": "http://hooks.test/hook"}),
+        http_client=outbound,
+    )
+    key = "c1/quality/goal_setting/escalation-hr"
+    headers = {**auth(settings, "hr_admin", sub="system:worker"), "Idempotency-Key": key}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cycles") as client,
+    ):
+        first = await client.post("/v1/notifications", json=request_body(key), headers=headers)
+        assert first.status_code == 503 and "not delivered via ['webhook']" in first.json()["detail"]
+        listed = (
+            await client.get("/v1/notifications", params={"cycle_id": "c1"}, headers=auth(settings, "ops"))
+        ).json()
+        assert len(listed) == 1 and listed[0]["delivery"]["webhook"].startswith("failed")
+        retried = await client.post("/v1/notifications", json=request_body(key), headers=headers)
+        again = await client.post("/v1/notifications", json=request_body(key), headers=headers)
+        assert retried.status_code == 200 and retried.json()["created"] is False
+        assert again.status_code == 200
+        listed = (
+            await client.get("/v1/notifications", params={"cycle_id": "c1"}, headers=auth(settings, "ops"))
+        ).json()
+    await outbound.aclose()
+    assert [k for k, _ in received] == [key]
+    assert received[0][1]["notification_id"] == listed[0]["notification_id"]
+    assert listed[0]["delivery"] == {"record": "stored", "webhook": "sent"}
