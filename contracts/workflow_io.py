@@ -126,6 +126,9 @@ class DepartmentProgress(_Model):
     done: int = 0
     pending: int = 0
     outcome: str | None = None
+    error: str | None = Field(
+        default=None, description="Why the owning service refused the last check (the child waits and re-checks)."
+    )
 
 
 class StageOutcomes(_Model):

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.timing import DepartmentState, Notice, decide, next_wake
@@ -46,6 +47,7 @@ ACTIVITY_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 PULL_PROGRESS_PATCH = "progress-pulled-by-query"
+CHECK_REFUSED_PATCH = "check-refused-waits"
 
 
 @workflow.defn
@@ -110,7 +112,10 @@ class DepartmentCycleWorkflow:
                 await workflow.wait_condition(lambda: not self._paused or self._forced)
                 continue
 
-            summary = await self._check(inp)
+            checked = await self._check(inp)
+            if checked is None:
+                continue  # the service refused the check; waited for a re-check or a nudge
+            summary = checked
             now = workflow.now()
             decision = decide(inp, state, now, summary.pending)
             for notice in decision.notices:
@@ -144,14 +149,30 @@ class DepartmentCycleWorkflow:
                 )
 
     # -- I/O -----------------------------------------------------------------------------------
-    async def _check(self, inp: DepartmentCycleInput) -> PendingSummary:
-        summary: PendingSummary = await workflow.execute_activity(
-            "check_pending",
-            PendingQuery(cycle_id=inp.cycle_id, department_id=inp.department_id, stage=inp.stage),
-            result_type=PendingSummary,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
+    async def _check(self, inp: DepartmentCycleInput) -> PendingSummary | None:
+        """Who is still pending; None when the service refused to say (shown as the progress error)."""
+        try:
+            summary: PendingSummary = await workflow.execute_activity(
+                "check_pending",
+                PendingQuery(cycle_id=inp.cycle_id, department_id=inp.department_id, stage=inp.stage),
+                result_type=PendingSummary,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        except ActivityError as exc:
+            if not workflow.patched(CHECK_REFUSED_PATCH):
+                raise
+            # A refusal (e.g. no snapshot for this cycle yet) must not fail a year-long cycle: show it
+            # and re-check at the cadence, or at once when someone nudges.
+            cause = exc.cause if exc.cause is not None else exc
+            self._progress = self._progress.model_copy(update={"error": str(cause)})
+            self._nudged = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._nudged or self._forced or self._new_deadline is not None,
+                    timeout=timedelta(hours=inp.recheck_hours),
+                )
+            return None
         progress = DepartmentProgress(
             department_id=inp.department_id, total=summary.total, done=summary.done, pending=summary.pending
         )

@@ -79,6 +79,9 @@ class ScriptedServices:
 
     @activity.defn(name="check_pending")
     async def check_pending(self, query: PendingQuery) -> PendingSummary:
+        if self.refusals.get("check_pending", 0) > 0:
+            self.refusals["check_pending"] -= 1
+            raise ApplicationError("no org snapshot for this cycle", type="BadRequest", non_retryable=True)
         now = activity.info().scheduled_time
         if query.stage == Stage.TRACKING:
             # production's KPIs go stale between day 30 and day 40
@@ -353,3 +356,23 @@ async def test_a_cancel_pending_at_continue_as_new_is_carried_over(time_skipping
         final = await handle.result()
     assert final.cancelled and final.stage == "cancelled"
     assert services.handoffs == ["withdraw_results"]
+
+
+async def test_a_refused_check_waits_and_shows_the_error_instead_of_failing_the_cycle(time_skipping_env: Any) -> None:
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    services.refusals["check_pending"] = 1
+    cycle = short_cycle(start, ["production"])
+    async with short_cycle_running(time_skipping_env, services, cycle) as handle:
+        await time_skipping_env.sleep(DAY // 2)
+        child = time_skipping_env.client.get_workflow_handle(
+            department_workflow_id(cycle.cycle_id, Stage.GOAL_SETTING, "production")
+        )
+        waiting = await child.query(DepartmentCycleWorkflow.progress)
+        assert waiting.error is not None and "no org snapshot" in waiting.error
+        await time_skipping_env.sleep(2 * DAY)  # the next re-check succeeds: the stage runs on
+        running = await child.query(DepartmentCycleWorkflow.progress)
+        assert running.total == 4 and running.error is None
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
+        final = await handle.result()
+    assert final.cancelled
