@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import evaluation_config
@@ -26,8 +25,7 @@ from contracts.workflow_io import (
     StageAction,
     StageActionResult,
 )
-from services.common.client import Refused, ServiceClient, ServiceName, Unavailable
-from services.common.telemetry import trace_headers
+from services.common.client import ServiceName
 from workflows.handoffs import HandoffActivities
 
 __all__ = ["LEGACY_STEPS", "STAGE_OWNER", "CycleActivities", "evaluation_config"]
@@ -57,43 +55,16 @@ LEGACY_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 class CycleActivities:
-    """Activities bound to one HTTP client and a token provider (built by the worker)."""
+    """The department workflows' activities, calling the services through the handoffs' client."""
 
-    def __init__(self, *, client: ServiceClient, handoffs: HandoffActivities) -> None:
-        self.client = client
+    def __init__(self, *, handoffs: HandoffActivities) -> None:
         self.handoffs = handoffs
-
-    async def _call(
-        self,
-        method: str,
-        service: ServiceName,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Any:
-        """One call through the service client; a refusal is non-retryable, an outage is retried."""
-        try:
-            return await self.client.call(
-                method,
-                service,
-                path,
-                json=json,
-                params=params,
-                idempotency_key=idempotency_key,
-                headers=trace_headers({}),
-            )
-        except Refused as exc:
-            raise ApplicationError(str(exc), type="BadRequest", non_retryable=True) from exc
-        except Unavailable as exc:
-            raise ApplicationError(str(exc)) from exc  # retryable
 
     # -- activities -----------------------------------------------------------------------------
     @activity.defn(name="check_pending")
     async def check_pending(self, query: PendingQuery) -> PendingSummary:
         service: ServiceName = STAGE_OWNER[query.stage]
-        data = await self._call(
+        data = await self.handoffs.call(
             "GET",
             service,
             f"/v1/cycles/{query.cycle_id}/pending",
@@ -110,7 +81,7 @@ class CycleActivities:
 
     @activity.defn(name="send_notification")
     async def send_notification(self, request: NotificationRequest) -> NotificationResult:
-        data = await self._call(
+        data = await self.handoffs.call(
             "POST",
             "cycles",
             "/v1/notifications",

@@ -52,28 +52,12 @@ class HandoffActivities:
         self.client = client
         self.scoring_config = scoring_config
 
-    async def call(
-        self,
-        method: str,
-        service: ServiceName,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Any:
-        """One call; a refusal is non-retryable, an outage is retried, 409 is left to the handoff."""
+    async def call(self, method: str, service: ServiceName, path: str, **options: Any) -> Any:
+        """One call (``options`` as :meth:`ServiceClient.call`); a refusal is non-retryable, an outage
+        is retried, 409 (``NotReady``) is left to the handoff."""
         activity.heartbeat(f"{method} {service}{path}")
         try:
-            return await self.client.call(
-                method,
-                service,
-                path,
-                json=json,
-                params=params,
-                idempotency_key=idempotency_key,
-                headers=trace_headers({}),
-            )
+            return await self.client.call(method, service, path, headers=trace_headers({}), **options)
         except Refused as exc:
             raise ApplicationError(str(exc), type="BadRequest", non_retryable=True) from exc
         except Unavailable as exc:

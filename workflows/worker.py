@@ -38,7 +38,7 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
     tokens = ServiceTokens(settings, sub="system:worker", roles=("hr_admin", "ops"))
     client = ServiceClient.from_settings(settings, http=http, tokens=tokens)
     handoffs = HandoffActivities(client=client, scoring_config=evaluation_config)
-    cycle = CycleActivities(client=client, handoffs=handoffs)
+    cycle = CycleActivities(handoffs=handoffs)
     return [probe_echo, *cycle.all()]
 
 
