@@ -4,6 +4,7 @@
     python bench/ingest.py --consumers 2         # also: two consumer processes in one group
     python bench/ingest.py --bootstrap HOST:PORT --database-url postgresql+asyncpg://... --repeat 1
     python bench/ingest.py --events 50000 --repeat 1 --profile /tmp/ingest.prof
+    python bench/ingest.py --latency 20000 --latency-seconds 20     # accepted -> KPI visible, p50/p99
 
 Steps: produce N sample-organisation events (``devtools.simulator.EventGenerator``)
 to a fresh topic once. Then, per round: read them all with a bare ``AIOKafkaConsumer`` (consume
@@ -336,6 +337,149 @@ async def end_to_end_processes(
     )
 
 
+# --------------------------------------------------------------------------- latency
+
+LATENCY_DEPARTMENTS = [f"lat{i}" for i in range(8)]
+LATENCY_METRIC = "production.output_units"
+
+
+def latency_catalog() -> Any:
+    from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
+
+    today = datetime.now(UTC).date()
+    return KpiCatalog(
+        cycle_id="latency",
+        period_start=date(today.year - 1, 1, 1),
+        period_end=date(today.year + 1, 12, 31),
+        kpis=[
+            KpiDefinition(
+                kpi_id=f"out-{d}", level=GoalLevel.DEPARTMENT, name=d, metric=LATENCY_METRIC, unit="units",
+                aggregation=Aggregation.SUM, direction=Direction.HIGHER_IS_BETTER, start_value=0, target_value=1e9,
+                owner_department_id=d, update_frequency_hours=1, department_id=d,
+            )
+            for d in LATENCY_DEPARTMENTS
+        ],
+    )  # fmt: skip
+
+
+async def latency(
+    bootstrap: str, database_url: str, *, rate: float, seconds: float, path: str, idempotence: bool
+) -> dict[str, Any]:
+    """Delay from an event accepted (Kafka: the producer's acknowledgement; HTTP: the 202 of
+    ``POST /v1/ingest/metrics``) to the KPI count including it being readable, at a steady ``rate``.
+
+    Events of one KPI share a key, so one partition, in order: the n-th accepted event of a KPI is
+    visible once that KPI's ``event_count`` (what the progress API reads) reaches n. The counts are
+    polled every 10 ms; the tracking consumer runs in this process (the service's own set-up).
+    """
+    import httpx
+
+    from contracts.events import MetricEvent
+    from services.common.auth import mint_token
+    from services.common.settings import DEV_JWT_SECRET, Settings
+    from services.tracking.app import create_app
+
+    topic = f"bench.latency.{uuid.uuid4().hex[:6]}"
+    from services.common.kafka_admin import create_topics
+
+    await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=4)
+    await upgrade("tracking", database_url)
+    engine = create_engine(database_url, pool_size=4)
+    async with create_session_factory(engine)() as session:
+        await service.replace_catalog(
+            session=session, catalog=latency_catalog(), late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
+            check_in_cadence_days=14,
+        )  # fmt: skip
+    accepted: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
+    visible: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
+    query = select(TrackingKpi.kpi_id, TrackingKpi.event_count).where(TrackingKpi.cycle_id == "latency")
+    stop = asyncio.Event()
+
+    async def poll() -> None:
+        seen = dict.fromkeys(LATENCY_DEPARTMENTS, 0)
+        async with engine.connect() as conn:
+            while not stop.is_set():
+                now = time.perf_counter()
+                for kpi_id, count in (await conn.execute(query)).all():
+                    department = kpi_id.removeprefix("out-")
+                    visible[department].extend([now] * (count - seen[department]))
+                    seen[department] = count
+                await conn.rollback()
+                await asyncio.sleep(0.01)
+
+    settings = Settings(
+        env="test", jwt_secret=DEV_JWT_SECRET + "-bench", outbox_relay=False, cycle_workflows=False,
+        kafka_bootstrap_servers=bootstrap, kafka_idempotence=idempotence, database_url=database_url,
+        auto_migrate=False, ingest_rate_per_second=10 * rate, ingest_rate_burst=int(10 * rate),
+    )  # fmt: skip
+    app = create_app(settings, run_consumer=True, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"lat-{topic}")
+    batch = 200 if path == "kafka" else 1000
+    tick = batch / rate
+    async with app.router.lifespan_context(app):
+        poller = asyncio.create_task(poll())
+        producer = await create_producer(bootstrap, idempotence=idempotence, linger_ms=2) if path == "kafka" else None
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tracking")
+        tokens = {
+            d: {
+                "Authorization": f"Bearer {mint_token(settings, sub=f'sys-{d}', roles=['department_system'], department_id=d)}"
+            }
+            for d in LATENCY_DEPARTMENTS
+        }
+        started = time.perf_counter()
+        sent = 0
+        try:
+            while time.perf_counter() - started < seconds:
+                due = started + (sent // batch) * tick
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                department = LATENCY_DEPARTMENTS[(sent // batch) % len(LATENCY_DEPARTMENTS)]
+                now = datetime.now(UTC)
+                events = [
+                    MetricEvent(event_id=uuid.uuid4(), source="bench", department_id=department, metric=LATENCY_METRIC,
+                                value=1.0, unit="units", occurred_at=now)
+                    for _ in range(batch)
+                ]  # fmt: skip
+                if producer is not None:
+                    futures = [
+                        await producer.send(topic, e.model_dump_json().encode(), key=e.message_key.encode())
+                        for e in events
+                    ]
+                    await asyncio.gather(*futures)
+                else:
+                    body = {"events": [e.model_dump(mode="json") for e in events]}
+                    answer = await http.post("/v1/ingest/metrics", json=body, headers=tokens[department])
+                    assert answer.status_code == 202, answer.text
+                accepted[department].extend([time.perf_counter()] * batch)
+                sent += batch
+            elapsed = time.perf_counter() - started
+            deadline = time.perf_counter() + 60
+            while any(len(visible[d]) < len(accepted[d]) for d in LATENCY_DEPARTMENTS):
+                assert time.perf_counter() < deadline, "events not visible after 60 s"
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await poller
+            if producer is not None:
+                await producer.stop()
+            await http.aclose()
+    await engine.dispose()
+    delays = sorted(v - a for d in LATENCY_DEPARTMENTS for a, v in zip(accepted[d], visible[d], strict=False))
+    quantile = statistics.quantiles(delays, n=100)
+    result = {
+        "path": path,
+        "rate_target": rate,
+        "rate_achieved": round(sent / elapsed),
+        "events": sent,
+        "p50_ms": round(quantile[49] * 1000, 1),
+        "p99_ms": round(quantile[98] * 1000, 1),
+        "max_ms": round(delays[-1] * 1000, 1),
+    }
+    log(
+        f"latency ({path}): {sent:,} events at {result['rate_achieved']:,} ev/s: accepted -> visible "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
+    return result
+
+
 async def prepare_database(database_url: str) -> None:
     await upgrade("tracking", database_url)
     engine = create_engine(database_url)
@@ -422,6 +566,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         from services.common.kafka_admin import create_topics
 
+        if args.latency:
+            rounds = []
+            for round_no in range(1, args.repeat + 1):
+                log(f"--- latency round {round_no}/{args.repeat}")
+                for path in ("kafka", "http"):
+                    url = args.database_url or await postgres.create_database(f"lat_{uuid.uuid4().hex[:8]}")
+                    rounds.append(
+                        await latency(
+                            bootstrap, url, rate=args.latency, seconds=args.latency_seconds, path=path,
+                            idempotence=idempotence,
+                        )
+                    )  # fmt: skip
+            outcome: dict[str, Any] = {"latency": {}}
+            for path in ("kafka", "http"):
+                mine = [r for r in rounds if r["path"] == path]
+                outcome["latency"][path] = {
+                    key: statistics.median(r[key] for r in mine) for key in ("rate_achieved", "p50_ms", "p99_ms")
+                } | {"rounds": mine}
+            print(json.dumps(outcome, indent=2))
+            return outcome
         topic = f"bench.metrics.{uuid.uuid4().hex[:6]}"
         await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=args.partitions)
         sums, counts = await produce(bootstrap, topic, args.events, idempotence)
@@ -506,6 +670,10 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...); one round only")
     parser.add_argument("--max-records", type=int, default=MAX_RECORDS, help="records per batch, both consumers")
     parser.add_argument("--profile", help="write a cProfile of the (last) in-process end-to-end run to this file")
+    parser.add_argument(
+        "--latency", type=float, metavar="RATE", help="instead: accepted-to-visible latency at RATE ev/s (Kafka, HTTP)"
+    )
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of each latency run")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the results as JSON to this file")
     arguments = parser.parse_args()
     MAX_RECORDS = arguments.max_records

@@ -2,37 +2,59 @@
 
 Exports: calibrated results (``CycleResults``) and the collaboration matrix.
 Accepts: the cycle's configuration (``EvaluationConfig``: the template's ``ScoringConfig`` with
-the evaluation stage's settings, built by ``evaluation_config``) and appeal adjustments from
-the feedback service (``AppealAdjustmentRequest`` -> ``CalibrationAdjustment``).
+the template's ``EvaluationSettings``, the calibration guideline and the anonymity threshold,
+built by ``evaluation_config``), the goals' keys (``GoalKeys``: which KPI template and metric
+each goal comes from, so lookup tables can name them) and appeal adjustments from the feedback
+service (``AppealAdjustmentRequest`` -> ``CalibrationAdjustment``).
+
+``EvaluationSettings`` is a template's ``evaluation`` section: competencies (with weights),
+rater limits, lookup tables keyed by KPI template key or metric, the attainment cap, the
+deviation threshold, what a reviewee sees of peer reviews and when the collaboration component
+counts. Each refused setting names its field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.errors import rule
 from contracts.ids import Id
-from contracts.scoring import CalibrationGuideline, PeerAnonymityThreshold, ScoringConfig
+from contracts.scoring import (
+    CalibrationGuideline,
+    PeerAnonymityThreshold,
+    RatingBand,
+    RatingScale,
+    ScoringConfig,
+)
 
 if TYPE_CHECKING:
     from contracts.templates import CycleTemplateSpec
 
 __all__ = [
+    "ANONYMOUS",
     "DEFAULT_COMPETENCIES",
+    "DEFAULT_RATER_LIMITS",
     "SCHEMA_EXPORTS",
     "AppealAdjustmentRequest",
     "CalibrationAdjustment",
     "CollaborationCell",
     "CollaborationMatrix",
+    "CollaborationSettings",
     "Competency",
     "CycleResults",
     "EmployeeResult",
     "EvaluationConfig",
+    "EvaluationSettings",
+    "GoalKey",
+    "GoalKeys",
     "LookupRow",
+    "LookupTable",
+    "PeerVisibility",
     "RaterLimit",
     "Relation",
     "evaluation_config",
@@ -59,6 +81,9 @@ class CycleResults(BaseModel):
     cycle_id: Id
     scale_min: float
     scale_max: float
+    bands: list[RatingBand] = Field(
+        default_factory=list, description="The rating scale's bands, lowest first (empty from older senders)."
+    )
     results: list[EmployeeResult]
 
 
@@ -93,6 +118,12 @@ class Relation(StrEnum):
     CROSS_DEPARTMENT = "cross_department"
 
 
+ANONYMOUS = (Relation.PEER, Relation.CROSS_DEPARTMENT)
+"""Relations whose raters are nominated, never named to the reviewee, and count at the anonymity threshold."""
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
 class Competency(BaseModel):
     """A competency rated in review forms, on its own scale (normalised onto the rating scale)."""
 
@@ -102,6 +133,11 @@ class Competency(BaseModel):
     name: str = Field(max_length=200)
     scale_min: float = 1.0
     scale_max: float = 5.0
+    weight: Percent | None = Field(
+        default=None,
+        description="Share of a review's score in percent; give every competency a weight (summing to 100) "
+        "or none (equal shares).",
+    )
 
     @model_validator(mode="after")
     def _scale(self) -> Competency:
@@ -133,6 +169,78 @@ class LookupRow(BaseModel):
     rating: float
 
 
+class LookupTable(BaseModel):
+    """Maps a KPI's actual value to a rating, for the goals it names: every goal bulk-assigned from a
+    KPI template (``template_key``), every goal fed by a metric (``metric``), or one goal
+    (``goal_id``). Rows cover every actual value: the lowest is open below, the highest open above,
+    and each starts where the one below ends (no gap, no overlap)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_key: Id | None = Field(default=None, description="The goals' KPI template key (bulk assignment).")
+    metric: str | None = Field(default=None, min_length=1, max_length=128, description="The goals' metric key.")
+    goal_id: Id | None = Field(default=None, description="One goal (or KPI) id.")
+    rows: list[LookupRow] = Field(min_length=1, max_length=50)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(``template_key`` | ``metric`` | ``goal_id``, value)."""
+        for name in ("template_key", "metric", "goal_id"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        raise AssertionError("a lookup table names one key")  # the validator guarantees one
+
+    @model_validator(mode="after")
+    def _one_key_and_contiguous_rows(self) -> LookupTable:
+        keys = [n for n in ("template_key", "metric", "goal_id") if getattr(self, n) is not None]
+        if len(keys) != 1:
+            raise rule(f"a lookup table names exactly one of template_key, metric or goal_id, got {keys or 'none'}")
+        name = f"lookup table for {keys[0]} {getattr(self, keys[0])!r}"
+        rows = sorted(self.rows, key=lambda r: float("-inf") if r.min_actual is None else r.min_actual)
+        problems = []
+        if rows[0].min_actual is not None:
+            problems.append(f"the lowest row must be open below (min_actual null), not start at {rows[0].min_actual:g}")
+        if rows[-1].max_actual is not None:
+            problems.append(f"the highest row must be open above (max_actual null), not end at {rows[-1].max_actual:g}")
+        for below, above in zip(rows, rows[1:], strict=False):
+            if below.max_actual is None or above.min_actual is None:
+                problems.append("only the lowest row may be open below and only the highest open above")
+            elif above.min_actual > below.max_actual:
+                problems.append(f"gap between {below.max_actual:g} and {above.min_actual:g}")
+            elif above.min_actual < below.max_actual:
+                problems.append(f"rows overlap between {above.min_actual:g} and {below.max_actual:g}")
+        for row in rows:
+            if row.min_actual is not None and row.max_actual is not None and row.max_actual <= row.min_actual:
+                problems.append(f"a row's max_actual ({row.max_actual:g}) must be above its min_actual")
+        if problems:
+            raise rule(f"{name}: " + "; ".join(dict.fromkeys(problems)))
+        self.rows = rows
+        return self
+
+
+class PeerVisibility(StrEnum):
+    """What a reviewee sees of their peer and cross-department reviews (once at the anonymity
+    threshold; their managers and HR always see the aggregates with comments)."""
+
+    AGGREGATE_WITH_COMMENTS = "aggregate_with_comments"
+    """Mean score, mean per competency and the comments (unattributed)."""
+    AGGREGATE = "aggregate"
+    """Mean score and mean per competency, no comments."""
+    COUNTS_ONLY = "counts_only"
+    """How many were asked and submitted, nothing of the content."""
+
+
+class CollaborationSettings(BaseModel):
+    """When the ``collaboration`` component (the ratings an employee's department received) counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_rater_departments: int = Field(
+        default=1, ge=1, le=50, description="It counts once at least this many departments rated the department."
+    )
+
+
 DEFAULT_COMPETENCIES: tuple[Competency, ...] = (
     Competency(competency_id="delivery", name="Delivers results"),
     Competency(competency_id="collaboration", name="Collaborates across teams"),
@@ -141,53 +249,111 @@ DEFAULT_COMPETENCIES: tuple[Competency, ...] = (
 )
 """Competencies rated in review forms when the configuration names none."""
 
+DEFAULT_RATER_LIMITS: dict[Relation, RaterLimit] = {
+    Relation.SELF: RaterLimit(min=0, max=1),
+    Relation.MANAGER: RaterLimit(min=0, max=1),
+    Relation.PEER: RaterLimit(min=0, max=8),
+    Relation.CROSS_DEPARTMENT: RaterLimit(min=0, max=5),
+}
+"""Self and manager reviews are generated (one each); peer and cross-department raters are nominated."""
 
-def _default_limits() -> dict[Relation, RaterLimit]:
-    return {
-        Relation.SELF: RaterLimit(min=0, max=1),
-        Relation.MANAGER: RaterLimit(min=0, max=1),
-        Relation.PEER: RaterLimit(min=0, max=8),
-        Relation.CROSS_DEPARTMENT: RaterLimit(min=0, max=5),
-    }
 
+class EvaluationSettings(BaseModel):
+    """The evaluation stage's settings beyond the scoring rules: a template's ``evaluation`` section."""
 
-class EvaluationConfig(ScoringConfig):
-    """``PUT /v1/cycles/{id}/config`` on evaluation: the cycle template's scoring rules (the
-    ``ScoringConfig`` fields: weights, rating scale, formula) and the evaluation stage's settings."""
+    model_config = ConfigDict(extra="forbid")
 
     competencies: list[Competency] = Field(
         default_factory=lambda: list(DEFAULT_COMPETENCIES), min_length=1, max_length=50
     )
-    calibration: CalibrationGuideline = Field(default_factory=CalibrationGuideline)
-    peer_anonymity_threshold: PeerAnonymityThreshold = 3
-    attainment_cap: float = Field(default=1.2, ge=1.0, le=5.0, description="Maximum goal attainment (1.2 = 120%).")
-    rater_limits: dict[Relation, RaterLimit] = Field(default_factory=_default_limits)
-    lookup_tables: dict[str, list[LookupRow]] = Field(
-        default_factory=dict, description="Goal id or KPI id -> rows mapping actual ranges to a rating."
+    rater_limits: dict[Relation, RaterLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATER_LIMITS),
+        description="Raters per reviewee and relation: managers owe nominations below min, none beyond max. "
+        "Relations left out keep their default; self and manager are generated, one each.",
     )
+    lookup_tables: list[LookupTable] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Actual-to-rating tables for goals by KPI template key, metric or goal id (in that order "
+        "of precedence: goal id, template key, metric).",
+    )
+    attainment_cap: float = Field(default=1.2, ge=1.0, le=5.0, description="Maximum goal attainment (1.2 = 120%).")
     deviation_z_threshold: float = Field(
         default=1.0,
         gt=0,
         description="A department or manager whose mean sits this many company standard deviations above "
         "(below) the company mean is flagged lenient (strict).",
     )
+    peer_visibility: PeerVisibility = PeerVisibility.AGGREGATE_WITH_COMMENTS
+    collaboration: CollaborationSettings = Field(default_factory=CollaborationSettings)
+
+    @field_validator("rater_limits", mode="before")
+    @classmethod
+    def _limits_keep_their_defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {**{r.value: limit for r, limit in DEFAULT_RATER_LIMITS.items()}, **value}
+        return value
+
+    @field_validator("lookup_tables", mode="before")
+    @classmethod
+    def _tables_by_goal_id(cls, value: Any) -> Any:
+        """The earlier shape, ``{goal id: rows}``, reads as tables keyed by goal id."""
+        if isinstance(value, dict):
+            return [{"goal_id": key, "rows": rows} for key, rows in value.items()]
+        return value
+
+    def problems(self, scale: RatingScale, *, where: str = "") -> list[str]:
+        """What makes these settings unusable on ``scale``; empty if none. ``where`` prefixes field names."""
+        problems: list[str] = []
+        ids = [c.competency_id for c in self.competencies]
+        if len(set(ids)) != len(ids):
+            problems.append(f"{where}competencies: competency ids must be unique, got {ids}")
+        weighted = [c for c in self.competencies if c.weight is not None]
+        if weighted and len(weighted) != len(self.competencies):
+            unweighted = [c.competency_id for c in self.competencies if c.weight is None]
+            problems.append(f"{where}competencies: give every competency a weight or none; no weight: {unweighted}")
+        elif weighted and abs(sum(c.weight or 0 for c in weighted) - 100) > 1e-6:
+            total = sum(c.weight or 0 for c in weighted)
+            problems.append(f"{where}competencies: weights must sum to 100, got {total:g}")
+        for relation in (Relation.SELF, Relation.MANAGER):
+            if self.rater_limits.get(relation) != DEFAULT_RATER_LIMITS[relation]:
+                problems.append(
+                    f"{where}rater_limits.{relation.value}: {relation.value} reviews are generated, one each; "
+                    "only peer and cross_department limits can be set"
+                )
+        seen: set[tuple[str, str]] = set()
+        for index, table in enumerate(self.lookup_tables):
+            if table.key in seen:
+                problems.append(f"{where}lookup_tables[{index}]: a second table for {table.key[0]} {table.key[1]!r}")
+            seen.add(table.key)
+            outside = sorted({row.rating for row in table.rows if not scale.min <= row.rating <= scale.max})
+            if outside:
+                problems.append(
+                    f"{where}lookup_tables[{index}] ({table.key[0]} {table.key[1]!r}): rating(s) {outside} outside "
+                    f"the rating scale {scale.min:g}..{scale.max:g}"
+                )
+        return problems
+
+    def table_for(self, *, goal_ids: Sequence[str], template_key: str | None, metric: str | None) -> LookupTable | None:
+        """A goal's lookup table: by its goal (or KPI) id first, then its KPI template key, then its metric."""
+        by_key = {table.key: table for table in self.lookup_tables}
+        wanted = [("goal_id", i) for i in goal_ids] + [("template_key", template_key), ("metric", metric)]
+        return next(
+            (by_key[(kind, value)] for kind, value in wanted if value is not None and (kind, value) in by_key), None
+        )
+
+
+class EvaluationConfig(ScoringConfig, EvaluationSettings):
+    """``PUT /v1/cycles/{id}/config`` on evaluation: the cycle template's scoring rules (the
+    ``ScoringConfig`` fields: weights, rating scale, formula), its ``EvaluationSettings``, the
+    calibration guideline and the anonymity threshold."""
+
+    calibration: CalibrationGuideline = Field(default_factory=CalibrationGuideline)
+    peer_anonymity_threshold: PeerAnonymityThreshold = 3
 
     @model_validator(mode="after")
     def _settings_fit_the_scale(self) -> EvaluationConfig:
-        problems = self.calibration.problems(self.rating_scale)
-        ids = [c.competency_id for c in self.competencies]
-        if len(set(ids)) != len(ids):
-            problems.append(f"competency ids must be unique, got {ids}")
-        scale = self.rating_scale
-        for key, rows in self.lookup_tables.items():
-            for row in rows:
-                if not scale.min <= row.rating <= scale.max:
-                    problems.append(
-                        f"lookup_tables[{key!r}]: rating {row.rating:g} is outside the rating scale "
-                        f"{scale.min:g}..{scale.max:g}"
-                    )
-                if row.min_actual is not None and row.max_actual is not None and row.max_actual <= row.min_actual:
-                    problems.append(f"lookup_tables[{key!r}]: max_actual must be greater than min_actual")
+        problems = self.calibration.problems(self.rating_scale) + self.problems(self.rating_scale)
         if problems:
             raise rule("; ".join(problems))
         return self
@@ -196,15 +362,35 @@ class EvaluationConfig(ScoringConfig):
 def evaluation_config(spec: CycleTemplateSpec) -> EvaluationConfig:
     """The evaluation service's configuration for a cycle of template ``spec``.
 
-    The template's scoring section passes unchanged (it is the same ``ScoringConfig``, one
-    grammar); the calibration guideline and the peer-anonymity threshold come from the
-    template's own fields; the other settings keep their defaults.
+    The template's scoring section and its evaluation settings pass unchanged (the same models,
+    one grammar); the calibration guideline and the peer-anonymity threshold come from the
+    template's own fields.
     """
     return EvaluationConfig(
         **dict(spec.scoring),
+        **dict(spec.evaluation),
         calibration=spec.calibration,
         peer_anonymity_threshold=spec.peer_anonymity_threshold,
     )
+
+
+class GoalKey(BaseModel):
+    """Where a goal comes from, for the lookup tables that name it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal_id: Id
+    template_key: Id | None = Field(default=None, description="The KPI template it was bulk-assigned from.")
+    metric: str | None = Field(default=None, max_length=128, description="The metric key that feeds it.")
+
+
+class GoalKeys(BaseModel):
+    """``PUT /v1/cycles/{id}/goal-keys`` on evaluation: each approved goal's template key and metric."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_id: Id
+    goals: list[GoalKey]
 
 
 class AppealAdjustmentRequest(BaseModel):
@@ -252,6 +438,8 @@ SCHEMA_EXPORTS = {
     "cycle_results.v1": CycleResults,
     "collaboration_matrix.v1": CollaborationMatrix,
     "evaluation_config.v1": EvaluationConfig,
+    "evaluation_settings.v1": EvaluationSettings,
+    "goal_keys.v1": GoalKeys,
     "appeal_adjustment_request.v1": AppealAdjustmentRequest,
     "calibration_adjustment.v1": CalibrationAdjustment,
 }

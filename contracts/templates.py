@@ -14,18 +14,36 @@ opens, and it *closes* ``duration_days`` after it opens. Reminders go out
 
 The ``scoring`` section is a :class:`contracts.scoring.ScoringConfig`: the one formula grammar,
 rating scale and weights that the evaluation service scores with (``contracts.evaluation.
-evaluation_config`` hands it over unchanged, with the calibration guideline and the
-peer-anonymity threshold). The late-data policy is tracking's (``contracts.tracking``).
+evaluation_config`` hands it over unchanged, with the ``evaluation`` settings, the calibration
+guideline and the peer-anonymity threshold). The ``feedback`` section (appeal window, HR's
+resolution deadline) goes to the feedback service, the ``results`` section (bonus curve and caps,
+promotion and development rules, the collaboration award, publication while appeals are open) to
+the results service (``contracts.results.results_policy``). The late-data policy is tracking's
+(``contracts.tracking``).
+
+Every setting either takes effect in the cycle or is refused here, at creation, with a message
+naming the field: labels that are not bands of the rating scale, weights that do not sum to 100,
+lookup tables with gaps or overlaps, rater limits that could never reach the anonymity threshold.
+
+**Template or HR.** The workflow pushes each service's settings from the cycle's copy of the
+template when the cycle opens and again at the stage handoffs, but only while HR has not changed
+them in that service: an HR edit is a new version with source ``hr`` and is never overwritten.
+Each service answers a push with ``SettingsPushed`` and shows the version it holds
+(``SettingsVersion``).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.cycle import DeadlinePolicy, Stage
 from contracts.errors import rule
+from contracts.evaluation import ANONYMOUS, EvaluationSettings
+from contracts.feedback import FeedbackSettings
+from contracts.results import ResultsPolicy
 from contracts.scoring import (
     BandLimit,
     CalibrationGuideline,
@@ -45,11 +63,17 @@ __all__ = [
     "BandLimit",
     "CalibrationGuideline",
     "CycleTemplateSpec",
+    "EvaluationSettings",
+    "FeedbackSettings",
     "LateDataPolicy",
     "RatingBand",
     "RatingScale",
     "ScoringComponent",
+    "ResultsPolicy",
     "ScoringConfig",
+    "SettingsPushed",
+    "SettingsSource",
+    "SettingsVersion",
     "StagePlan",
     "StageWindow",
 ]
@@ -83,6 +107,17 @@ class CycleTemplateSpec(BaseModel):
     calibration: CalibrationGuideline = Field(default_factory=CalibrationGuideline)
     peer_anonymity_threshold: PeerAnonymityThreshold = 3
     late_data_policy: LateDataPolicy = LateDataPolicy.ACCEPT
+    evaluation: EvaluationSettings = Field(
+        default_factory=EvaluationSettings,
+        description="Competencies, rater limits, lookup tables, attainment cap, deviation threshold, peer "
+        "visibility and the collaboration component.",
+    )
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    results: ResultsPolicy = Field(
+        default_factory=ResultsPolicy,
+        description="Bonus curve and caps, promotion and development rules (labels are rating_scale bands; "
+        "left out: the two highest and the lowest band), the collaboration award, publication policy.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -113,11 +148,31 @@ class CycleTemplateSpec(BaseModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CycleTemplateSpec:
+        scale = self.scoring.rating_scale
         problems = self.timing.problems()
-        problems += self.calibration.problems(self.scoring.rating_scale)
+        problems += self.calibration.problems(scale)
+        problems += self.evaluation.problems(scale, where="evaluation.")
+        problems += self._rater_limit_problems()
+        problems += self.results.problems([b.label for b in scale.bands], where="results.")
         if problems:
             raise rule("; ".join(problems))
         return self
+
+    def _rater_limit_problems(self) -> list[str]:
+        """Limits the template sets that would keep a weighted relation below the anonymity threshold
+        for good (its reviews could never count)."""
+        if "rater_limits" not in self.evaluation.model_fields_set:
+            return []
+        problems = []
+        for relation in ANONYMOUS:
+            limit = self.evaluation.rater_limits[relation]
+            weight = self.scoring.weights.get(ScoringComponent(relation.value), 0)
+            if weight > 0 and limit.max < self.peer_anonymity_threshold:
+                problems.append(
+                    f"evaluation.rater_limits.{relation.value}.max ({limit.max}) is below peer_anonymity_threshold "
+                    f"({self.peer_anonymity_threshold}): {relation.value} reviews (weight {weight:g}) could never count"
+                )
+        return problems
 
     @property
     def timing(self) -> CycleTiming:
@@ -146,4 +201,45 @@ class CycleTemplateSpec(BaseModel):
         return self.timing.windows(start)
 
 
-SCHEMA_EXPORTS = {"cycle_template.v1": CycleTemplateSpec}
+class SettingsSource(StrEnum):
+    """Who set the settings a service holds for a cycle."""
+
+    TEMPLATE = "template"
+    """Pushed by the workflow from the cycle's copy of its template."""
+    HR = "hr"
+    """Changed by HR in the service; the workflow never overwrites it."""
+
+
+class SettingsVersion(BaseModel):
+    """The version of a cycle's settings a service holds, and who made it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0, description="1 for the first settings of the cycle, +1 per change; 0: defaults.")
+    source: SettingsSource
+    changed_by: str
+    changed_at: datetime | None
+
+    @classmethod
+    def of(
+        cls, version: int | None, source: str | None, changed_by: str | None, changed_at: datetime | None
+    ) -> SettingsVersion:
+        """From a service's stored columns (``None``: never changed, the defaults)."""
+        return SettingsVersion(
+            version=version or 0,
+            source=SettingsSource(source or SettingsSource.TEMPLATE.value),
+            changed_by=changed_by or "defaults",
+            changed_at=changed_at,
+        )
+
+    def pushed(self, *, applied: bool) -> SettingsPushed:
+        return SettingsPushed(**self.model_dump(), applied=applied)
+
+
+class SettingsPushed(SettingsVersion):
+    """A service's answer to the workflow pushing template settings: applied, or HR's version kept."""
+
+    applied: bool = Field(description="False when HR had changed the settings: the template's were not applied.")
+
+
+SCHEMA_EXPORTS = {"cycle_template.v1": CycleTemplateSpec, "settings_version.v1": SettingsVersion}

@@ -2,8 +2,9 @@
 
 ``up``/``down``/``status`` manage the embedded local stack; ``token`` mints dev
 tokens; ``serve`` and ``worker`` run one service or the worker (what ``up``
-starts, and what production containers run). Service-specific commands are
-registered from ``services/<name>/cli.py`` when that module exists.
+starts, and what production containers run); ``audit verify`` checks each
+service's audit-log hash chain. Service-specific commands are registered from
+``services/<name>/cli.py`` when that module exists.
 """
 
 from __future__ import annotations
@@ -243,6 +244,77 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(run_worker(Settings(), metrics_port=metrics_port, host=host))
+
+
+audit_app = typer.Typer(help="The services' append-only audit logs.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+AUDITED_SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    services: Annotated[
+        list[str] | None, typer.Argument(help=f"Services to check (default: all of {', '.join(AUDITED_SERVICES)}).")
+    ] = None,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="SQLAlchemy URL; '{service}' is replaced by each service's name.", envvar="TANDEM_DATABASE_URL"
+        ),
+    ] = "sqlite+aiosqlite:///.tandem/db/{service}.db",
+) -> None:
+    """Walk each service's audit-log hash chain; exit 1 at the first broken link, naming it.
+
+    Prints each chain's head (entry number and hash): keep it somewhere outside the database,
+    because removing entries from the end of a log leaves a shorter chain that is still valid.
+    """
+    from rich.markup import escape
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.common.audit import ChainReport
+
+    chosen = services or list(AUDITED_SERVICES)
+    unknown = sorted(set(chosen) - set(AUDITED_SERVICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s) {unknown}; choose from {list(AUDITED_SERVICES)}")
+    broken = False
+    for service in chosen:
+        url = database_url.replace("{service}", service)
+        try:
+            report: ChainReport = asyncio.run(_verify_audit_chain(service, url))
+        except SQLAlchemyError as exc:
+            console.print(
+                f"[bold red]{service}: could not read the audit log[/] ({escape(f'{type(exc).__name__}: {exc}')})"
+            )
+            broken = True
+            continue
+        head = f"head #{report.head_seq} {report.head_hash}"
+        if report.intact:
+            console.print(f"{service}: {report.checked} entries, chain intact; {head}")
+        else:
+            broken = True
+            where = f" (audit row id {report.audit_id})" if report.audit_id is not None else ""
+            console.print(
+                f"[bold red]{service}: BROKEN[/]{where}: {escape(str(report.problem))}; "
+                f"{report.checked} entries verified"
+            )
+    if broken:
+        raise typer.Exit(1)
+
+
+async def _verify_audit_chain(service: str, url: str) -> Any:
+    from services.common.audit import AuditMixin, verify_chain
+    from services.common.db import create_engine
+
+    models = importlib.import_module(f"services.{service}.models")
+    model: Any = next(m.class_ for m in models.Base.registry.mappers if issubclass(m.class_, AuditMixin))
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: verify_chain(sync, model.__table__))
+    finally:
+        await engine.dispose()
 
 
 def _register_service_commands() -> None:

@@ -15,7 +15,8 @@ import time
 STEPS: list[tuple[str, list[str]]] = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
-    # pip-audit (PyPI vulnerability service); fails only on fixable vulns of direct dependencies.
+    # Every package pinned in requirements.lock, direct and indirect, against TANDEM_ADVISORY_DB (OSV records)
+    # or pip-audit's service; fails only on fixable vulns of direct dependencies, says NOT AUDITED without data.
     ("audit", [sys.executable, "-m", "tests.dependency_audit"]),
 ]
 

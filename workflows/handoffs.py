@@ -7,6 +7,11 @@ workflow calls them. A 409 from a service means "not ready yet": the handoff ans
 non-retryable (the workflow opens an incident); 5xx and network errors are retried.
 Side effects carry idempotency keys built from business identity, so a retried handoff never
 doubles a release or a publication.
+
+The cycle's template drives the services: its settings are pushed to evaluation, feedback and
+results when the cycle opens and again at the handoff into each service's stage, through each
+service's ``.../template`` endpoint, which applies them only while HR has not changed them there
+(HR's version is kept and the answer says so: ``SettingsPushed``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.evaluation import GoalKey, GoalKeys
+from contracts.feedback import AppealsState
 from contracts.handoffs import (
     Blocked,
     CatalogInTracking,
@@ -35,7 +42,8 @@ from contracts.handoffs import (
     ReviewsAssigned,
     Withdrawn,
 )
-from contracts.templates import CycleTemplateSpec
+from contracts.results import Publication, ResultsPolicy, results_policy
+from contracts.templates import CycleTemplateSpec, SettingsPushed
 from services.common.client import NotReady, Refused, ServiceClient, ServiceName, Unavailable
 from services.common.telemetry import STAGE_TRANSITIONS, trace_headers
 
@@ -43,6 +51,8 @@ __all__ = ["TRACKING_GRACE_HOURS", "HandoffActivities"]
 
 TRACKING_GRACE_HOURS = 1.0
 """Grace after a KPI's expected update frequency before it counts as stale."""
+GOALS_PAGE = 500
+"""Goals read per call when collecting each goal's template key and metric."""
 
 
 class HandoffActivities:
@@ -67,6 +77,30 @@ class HandoffActivities:
         cycle = await self.call("GET", "cycles", f"/v1/cycles/{cycle_id}")
         return CycleTemplateSpec.model_validate(cycle["template"])
 
+    async def push_settings(self, cycle_id: str, spec: CycleTemplateSpec, service: ServiceName) -> SettingsPushed:
+        """The template's settings for ``service``, applied there unless HR has changed them."""
+        body: Any
+        if service == "evaluation":
+            body, path = self.scoring_config(spec), f"/v1/cycles/{cycle_id}/config/template"
+        elif service == "feedback":
+            body, path = spec.feedback, f"/v1/cycles/{cycle_id}/config/template"
+        else:
+            body, path = results_policy(spec), f"/v1/cycles/{cycle_id}/policy/template"
+        return SettingsPushed.model_validate(await self.call("PUT", service, path, json=body))
+
+    async def goal_keys(self, cycle_id: str) -> GoalKeys:
+        """Each approved goal's KPI template key and metric, read from goals page by page."""
+        keys: list[GoalKey] = []
+        while True:
+            params = {"status": "approved", "limit": str(GOALS_PAGE), "offset": str(len(keys))}
+            page = await self.call("GET", "goals", f"/v1/cycles/{cycle_id}/goals", params=params)
+            keys += [
+                GoalKey(goal_id=g["goal_id"], template_key=g.get("template_key"), metric=g.get("metric"))
+                for g in page["items"]
+            ]
+            if not page["items"] or len(keys) >= int(page["total"]):
+                return GoalKeys(cycle_id=cycle_id, goals=keys)
+
     # -- goal setting ---------------------------------------------------------------------------
     @activity.defn(name="open_goal_setting")
     async def open_goal_setting(self, ref: CycleRef) -> GoalSettingOpened:
@@ -74,7 +108,12 @@ class HandoffActivities:
         cycle = await self.call("GET", "cycles", f"/v1/cycles/{ref.cycle_id}")
         period = {"period_start": cycle["period_start"], "period_end": cycle["period_end"]}
         await self.call("PUT", "goals", f"/v1/cycles/{ref.cycle_id}/settings", json=period)
-        return _done("goal_setting", "enter", GoalSettingOpened(**period, detail="org snapshot distributed"))
+        spec = CycleTemplateSpec.model_validate(cycle["template"])
+        services: tuple[ServiceName, ...] = ("evaluation", "feedback", "results")
+        pushed = {service: await self.push_settings(ref.cycle_id, spec, service) for service in services}
+        settings = ", ".join(f"{s} v{p.version} ({p.source.value})" for s, p in pushed.items())
+        detail = f"org snapshot distributed; template settings: {settings}"
+        return _done("goal_setting", "enter", GoalSettingOpened(**period, detail=detail))
 
     @activity.defn(name="freeze_goals")
     async def freeze_goals(self, ref: CycleRef) -> KpiCatalogFrozen:
@@ -111,17 +150,20 @@ class HandoffActivities:
         goals = await self.call("GET", "goals", f"/v1/cycles/{ref.cycle_id}/goal-export")
         await self.call("PUT", "evaluation", f"/v1/cycles/{ref.cycle_id}/goals", json=goals)
         await self.call("PUT", "evaluation", f"/v1/cycles/{ref.cycle_id}/actuals", json=progress)
-        config = self.scoring_config(await self.template(ref.cycle_id))
-        await self.call("PUT", "evaluation", f"/v1/cycles/{ref.cycle_id}/config", json=config)
+        keys = await self.goal_keys(ref.cycle_id)
+        await self.call("PUT", "evaluation", f"/v1/cycles/{ref.cycle_id}/goal-keys", json=keys)
+        # The template's configuration only while HR has not changed it (then HR's version stays).
+        pushed = await self.push_settings(ref.cycle_id, await self.template(ref.cycle_id), "evaluation")
         counts = (len(goals.get("goals", [])), len(progress.get("actuals", [])))
+        config = f"config v{pushed.version} from {pushed.source.value}" + ("" if pushed.applied else " (HR's, kept)")
         return _done(
             "tracking",
             "exit",
             EvaluationInputs(
                 goals=counts[0],
                 actuals=counts[1],
-                config_source="template",
-                detail=f"{counts[0]} goal(s) and {counts[1]} actual(s) to evaluation",
+                config_source=pushed.source.value,
+                detail=f"{counts[0]} goal(s) and {counts[1]} actual(s) to evaluation; {config}",
             ),
         )
 
@@ -160,6 +202,7 @@ class HandoffActivities:
 
     @activity.defn(name="hand_results_to_feedback")
     async def hand_results_to_feedback(self, ref: CycleRef) -> ResultsDelivered:
+        await self.push_settings(ref.cycle_id, await self.template(ref.cycle_id), "feedback")
         results = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/final-results")
         await self.call(
             "PUT", "feedback", f"/v1/cycles/{ref.cycle_id}/results", json=results, params={"calibration_closed": "true"}
@@ -169,6 +212,7 @@ class HandoffActivities:
 
     @activity.defn(name="hand_results_to_results")
     async def hand_results_to_results(self, ref: CycleRef) -> ResultsDelivered:
+        await self.push_settings(ref.cycle_id, await self.template(ref.cycle_id), "results")
         results = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/final-results")
         await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/results", json=results)
         count = len(results.get("results", []))
@@ -187,6 +231,9 @@ class HandoffActivities:
     # -- result application ---------------------------------------------------------------------
     @activity.defn(name="open_result_application")
     async def open_result_application(self, ref: CycleRef) -> ResultApplicationOpened:
+        # The final results, with the appeals resolved during feedback: pay, promotions and plans use them.
+        results = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/final-results")
+        await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/results", json=results)
         matrix = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/collaboration-matrix")
         await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/collaboration", json=matrix)
         goals = await self.call("GET", "goals", f"/v1/cycles/{ref.cycle_id}/goal-export")
@@ -194,12 +241,21 @@ class HandoffActivities:
         opened = ResultApplicationOpened(
             collaboration_cells=len(matrix.get("cells", [])),
             goals=len(goals.get("goals", [])),
-            detail="collaboration matrix and shared goals handed to results",
+            detail=f"{len(results.get('results', []))} final result(s) (appeals applied), the collaboration "
+            "matrix and shared goals handed to results",
         )
         return _done("result_application", "enter", opened)
 
     @activity.defn(name="publish_results")
     async def publish_results(self, ref: CycleRef) -> Published:
+        policy = ResultsPolicy.model_validate(await self.call("GET", "results", f"/v1/cycles/{ref.cycle_id}/policy"))
+        if policy.publication == Publication.WAIT_FOR_APPEALS and not ref.forced:
+            state = AppealsState.model_validate(
+                await self.call("GET", "feedback", f"/v1/cycles/{ref.cycle_id}/appeal-state")
+            )
+            blocked = _appeals_block(state)
+            if blocked is not None:
+                return Published(ready=False, blocked=blocked, detail=blocked.reason)
         try:
             await self.call(
                 "POST", "results", f"/v1/cycles/{ref.cycle_id}/publish", idempotency_key=f"{ref.cycle_id}/publish"
@@ -246,6 +302,29 @@ class HandoffActivities:
 
 
 H = TypeVar("H", bound=Handoff)
+
+
+def _appeals_block(state: AppealsState) -> Blocked | None:
+    """Why results wait under ``wait_for_appeals``: appeals HR has not resolved, or a window still open."""
+    if state.open_count:
+        listed = ", ".join(
+            f"#{a.appeal_id} ({a.employee_id}, HR due {a.hr_due_at:%Y-%m-%d})" for a in state.open_appeals[:10]
+        )
+        more = f" and {state.open_count - 10} more" if state.open_count > 10 else ""
+        return Blocked(
+            reason=f"{state.open_count} appeal(s) still open: {listed}{more}; the policy waits for appeals",
+            service="feedback",
+            unblock_by=state.resolved_by,
+            action="resolve the open appeals (POST /v1/appeals/{id}/resolve), or force the stage",
+        )
+    if state.window_open and state.window_closes_at is not None:
+        return Blocked(
+            reason=f"the appeal window is open until {state.window_closes_at.isoformat()}; the policy waits for it",
+            service="feedback",
+            unblock_by=state.resolved_by,
+            action="wait for the window to close, or force the stage",
+        )
+    return None
 
 
 def _done(stage: str, action: str, result: H) -> H:

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from contracts.task_queues import REVIEW_CYCLE_TASK_QUEUE
 from workflows.activities import CycleActivities, evaluation_config
+from workflows.committee import CommitteeActivities, CommitteeDecisionWorkflow, CommitteeMeetingWorkflow
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.handoffs import HandoffActivities
 from workflows.probe import StackProbeWorkflow, probe_echo
@@ -29,6 +30,7 @@ __all__ = ["WORKFLOWS", "activities_for", "build_probe_app", "build_worker", "co
 log = logging.getLogger(__name__)
 
 WORKFLOWS: list[type] = [ReviewCycleWorkflow, DepartmentCycleWorkflow, StackProbeWorkflow]
+WORKFLOWS += [CommitteeMeetingWorkflow, CommitteeDecisionWorkflow]
 
 
 def activities_for(settings: Any, http: Any) -> list[Any]:
@@ -39,7 +41,8 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
     client = ServiceClient.from_settings(settings, http=http, tokens=tokens)
     handoffs = HandoffActivities(client=client, scoring_config=evaluation_config)
     cycle = CycleActivities(handoffs=handoffs)
-    return [probe_echo, *cycle.all()]
+    committee = CommitteeActivities(handoffs=handoffs)
+    return [probe_echo, *cycle.all(), *committee.all()]
 
 
 async def connect(address: str, namespace: str = "default", *, interceptors: Sequence[Any] = ()) -> Client:

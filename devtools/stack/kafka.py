@@ -300,6 +300,10 @@ class ApacheKafka:
         sasl_scram_users: Mapping[str, str] | None = None,
         sasl_mechanism: str = "SCRAM-SHA-256",
         acl_authorizer: bool = False,
+        node_id: int = 1,
+        ports: tuple[int, int] | None = None,
+        cluster_id: str | None = None,
+        extra_settings: Mapping[str, str] | None = None,
     ) -> None:
         users = dict(sasl_scram_users or {})
         for name, password in users.items():
@@ -312,6 +316,13 @@ class ApacheKafka:
         self.sasl_scram_users = users
         self.sasl_mechanism = sasl_mechanism
         self.acl_authorizer = acl_authorizer
+        # One node of a multi-node cluster (devtools/stack/cluster.py): its id, its (client,
+        # controller) ports chosen by the cluster so the quorum can list them all, the cluster id
+        # every node is formatted with, and server.properties overrides (quorum, replication).
+        self.node_id = node_id
+        self._fixed_ports = ports
+        self._cluster_id = cluster_id
+        self.extra_settings = dict(extra_settings or {})
         self._sasl_port: int | None = None
         self.kafka_dir = self.state_dir / "kafka"
         self.data_dir = self.kafka_dir / "data"
@@ -366,10 +377,13 @@ class ApacheKafka:
             if "SASL_PLAINTEXT" in listeners:
                 self._sasl_port = _port_of(listeners["SASL_PLAINTEXT"])
             return self._ports
-        port = free_port()
-        controller = free_port()
-        while controller == port:
+        if self._fixed_ports is not None:
+            port, controller = self._fixed_ports
+        else:
+            port = free_port()
             controller = free_port()
+            while controller == port:
+                controller = free_port()
         if self.sasl_scram_users:
             sasl = free_port()
             while sasl in (port, controller):
@@ -386,8 +400,8 @@ class ApacheKafka:
     def _render_config(self, port: int, controller: int) -> str:
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{controller}",
             "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -433,6 +447,7 @@ class ApacheKafka:
             settings["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
             settings["super.users"] = "User:ANONYMOUS"
             settings["allow.everyone.if.no.acl.found"] = "false"
+        settings.update(self.extra_settings)
         lines = [
             "# Tandem local stack: single-node Apache Kafka (KRaft).",
             "# Written once on first start; the ports are reused on every restart.",
@@ -451,7 +466,7 @@ class ApacheKafka:
         return java
 
     async def _format(self, java: str, classpath: str, progress: Progress | None) -> None:
-        cluster_id = _random_cluster_id()
+        cluster_id = self._cluster_id or _random_cluster_id()
         _report(progress, f"formatting Kafka storage in {self.data_dir} (cluster id {cluster_id})")
         scram = [
             arg

@@ -32,6 +32,7 @@ SERVICE_PORTS: dict[str, int] = {
     "feedback": 8004,
     "results": 8005,
     "console": 8006,
+    "committee": 8007,
 }
 """Service name -> HTTP port of the local stack. A service runs when ``services/<name>/app.py`` exists."""
 

@@ -60,6 +60,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.token_verifier.start()  # the issuer's keys (JWKS) load in the background
         engine = create_engine(settings.database_url_for(service))
         app.state.engine = engine
         app.state.sessions = create_session_factory(engine)
@@ -70,13 +71,18 @@ def create_service_app(
         relay: OutboxRelay | None = None
         try:
             if outbox_model is not None and settings.outbox_relay:
-                app.state.producer = await create_producer(
-                    settings.kafka_bootstrap_servers,
-                    idempotence=settings.kafka_idempotence,
-                    client_id=f"tandem-{service}",
-                    security=KafkaSecurity.from_settings(settings),
+                # Connected by the relay on its first pass, not here: the service starts while Kafka
+                # is down, and the outbox is relayed once the broker is back.
+                relay = OutboxRelay(
+                    sessions=app.state.sessions,
+                    model=outbox_model,
+                    producer_factory=lambda: create_producer(
+                        settings.kafka_bootstrap_servers,
+                        idempotence=settings.kafka_idempotence,
+                        client_id=f"tandem-{service}",
+                        security=KafkaSecurity.from_settings(settings),
+                    ),
                 )
-                relay = OutboxRelay(sessions=app.state.sessions, model=outbox_model, producer=app.state.producer)
                 relay.start()
             app.state.outbox_relay = relay
             if settings.cycle_workflows:
@@ -93,8 +99,8 @@ def create_service_app(
             if nudger is not None:
                 await nudger.close()
             if relay is not None:
-                await relay.stop()
-                await app.state.producer.stop()
+                await relay.close()
+            await app.state.token_verifier.aclose()
             await engine.dispose()
             if tracing is not None:
                 tracing.shutdown()
@@ -109,9 +115,14 @@ def create_service_app(
     app.state.service = service
     app.state.token_verifier = TokenVerifier(settings)
     app.state.tracing = tracing
-    # Added first, so it runs inside the metrics middleware: rejected bodies are counted as 413s.
+    # Added first, so it runs inside the metrics middleware: rejected bodies are counted (401, 413).
+    # It needs the route table to know which routes need credentials and whom a bulk push admits;
+    # read on the first request, once every router is included.
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, bulk_max_bytes=settings.max_bulk_body_bytes
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        bulk_max_bytes=settings.max_bulk_body_bytes,
+        route_roles=lambda: route_roles(app.routes),
     )
     app.add_middleware(MetricsMiddleware, service=service)
     if audit_model is not None:

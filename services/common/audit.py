@@ -28,6 +28,14 @@ Append-only: the ORM refuses to flush a changed or deleted audit row, or to run 
 DELETE statement on the table (``AuditLogIsAppendOnly``), and the database refuses it too: each
 service's migration calls ``create_audit_triggers(op, "<svc>_audit")`` (a PL/pgSQL trigger on
 PostgreSQL, ``RAISE(ABORT)`` triggers on SQLite).
+
+Tamper-evident: the rows of a service form a hash chain. Each row carries ``chain_seq`` (1, 2,
+3, ... in the order written), the ``row_hash`` of the row before it (``prev_hash``) and its own
+``row_hash``: SHA-256 over its content and ``prev_hash`` (:func:`entry_hash`). Changing,
+deleting or inserting a row in the middle breaks a link that :func:`verify_chain` (``tandem
+audit verify``) reports. On PostgreSQL the writers of one service take a transaction-level
+advisory lock before their first audited write, so two transactions never chain onto the same
+row; on SQLite the database's single writer does the same.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,7 +52,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, event, insert, inspect
+from sqlalchemy import BigInteger, Index, Integer, String, Text, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, UOWTransaction, declared_attr, mapped_column
 from sqlalchemy.orm.base import NO_VALUE
@@ -55,23 +63,42 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.audit_chain import (
+    GENESIS_HASH,
+    HASHED_COLUMNS,
+    ChainReport,
+    app_role_grants,
+    append_entries,
+    entry_hash,
+    lock_chain,
+    verify_chain,
+)
 from services.common.db import UtcDateTime
 from services.common.outbox import OutboxMixin
 
 __all__ = [
     "ANONYMOUS_ACTOR",
+    "GENESIS_HASH",
     "REQUEST_ID_HEADER",
     "SYSTEM_ACTOR",
     "AuditContext",
     "AuditLogIsAppendOnly",
     "AuditMiddleware",
     "AuditMixin",
+    "ChainReport",
+    "add_audit_chain",
+    "app_role_grants",
+    "append_entries",
     "audit_context",
     "bind_principal",
     "create_audit_triggers",
     "current_audit_context",
+    "drop_audit_chain",
     "drop_audit_triggers",
+    "entry_hash",
     "install_audit",
+    "record_read",
+    "verify_chain",
 ]
 
 SYSTEM_ACTOR = "system"
@@ -171,9 +198,7 @@ class AuditMixin:
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset()
     """Tables of the service that are not audited (besides the audit table and the outbox)."""
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(256), index=True)
     actor_roles: Mapped[str] = mapped_column(String(512))
@@ -194,11 +219,20 @@ class AuditMixin:
     before: Mapped[str | None] = mapped_column(Text, nullable=True)
     after: Mapped[str | None] = mapped_column(Text, nullable=True)
     changed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=True)
+    """Position in the service's hash chain (1, 2, ...); null only for a row written past the application."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """``row_hash`` of the row at ``chain_seq - 1`` (:data:`GENESIS_HASH` for the first)."""
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256 of this row's content and ``prev_hash`` (:func:`entry_hash`)."""
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         table = str(vars(cls)["__tablename__"])
-        return (Index(f"ix_{table}_entity", "entity", "entity_id"),)
+        return (
+            Index(f"ix_{table}_entity", "entity", "entity_id"),
+            Index(f"ux_{table}_chain_seq", "chain_seq", unique=True),
+        )
 
 
 # -- capture ---------------------------------------------------------------------------------------
@@ -245,24 +279,21 @@ class _Recorder:
         return _table_name(mapper) not in self.excluded
 
     def _stamp(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        context = current_audit_context()
-        now = datetime.now(UTC)
-        for row in rows:
-            row.update(
-                occurred_at=now,
-                actor=context.actor,
-                actor_roles=" ".join(context.roles),
-                request_id=context.request_id,
-                service=self.service,
-            )
-        return rows
+        return _stamp(rows, service=self.service)
 
     def before_flush(self, session: Session, _flush_context: UOWTransaction, _instances: object) -> None:
+        audited = False
         for obj in (*session.dirty, *session.deleted):
             if isinstance(obj, AuditMixin) and (obj in session.deleted or session.is_modified(obj)):
                 raise AuditLogIsAppendOnly(
                     f"the audit log is append-only: {type(obj).__name__} row {obj.id} cannot be changed or deleted"
                 )
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            audited = audited or self._tracked(inspect(obj).mapper)
+        if audited:
+            # Before the flush writes (and row-locks) anything: every writer of this service takes
+            # the chain lock first, so writers wait for each other instead of deadlocking.
+            lock_chain(session.connection(), self.table)
 
     def after_flush(self, session: Session, _flush_context: UOWTransaction) -> None:
         # Still the pre-flush view here: new/dirty/deleted and the attribute history are intact,
@@ -288,7 +319,7 @@ class _Recorder:
                 before, _, _ = _row_values(state, shape)
                 rows.append(_entry("delete", state, shape, before=before))
         if rows:
-            session.connection().execute(insert(self.table), self._stamp(rows))
+            append_entries(session.connection(), self.table, self._stamp(rows))
 
     def on_execute(self, execute_state: ORMExecuteState) -> Any:
         if not (execute_state.is_insert or execute_state.is_update or execute_state.is_delete):
@@ -302,10 +333,11 @@ class _Recorder:
         mapper = execute_state.bind_mapper
         if mapper is None or not self._tracked(mapper):
             return None
+        lock_chain(execute_state.session.connection(), self.table)
         result = execute_state.invoke_statement()
         rows = _statement_entries(execute_state, mapper, result)
         if rows:
-            execute_state.session.connection().execute(insert(self.table), self._stamp(rows))
+            append_entries(execute_state.session.connection(), self.table, self._stamp(rows))
         return result
 
 
@@ -486,6 +518,40 @@ def install_audit(sessions: async_sessionmaker[AsyncSession], model: type[AuditM
     sessions.configure(sync_session_class=session_class)
 
 
+# -- the hash chain (services/common/audit_chain.py) and reads -----------------------------------
+def _stamp(rows: list[dict[str, Any]], *, service: str) -> list[dict[str, Any]]:
+    context = current_audit_context()
+    now = datetime.now(UTC)
+    for row in rows:
+        row.update(
+            occurred_at=now,
+            actor=context.actor,
+            actor_roles=" ".join(context.roles),
+            request_id=context.request_id,
+            service=service,
+        )
+    return rows
+
+
+async def record_read(
+    session: AsyncSession, model: type[AuditMixin], *, service: str, criteria: Mapping[str, Any], row_count: int
+) -> None:
+    """Record that the current actor read ``row_count`` raw entries with ``criteria`` (and commit)."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    row = {
+        "action": "read",
+        "entity": table.name,
+        "entity_id": "*",
+        "row_count": row_count,
+        "criteria": _json({k: v for k, v in criteria.items() if v is not None}),
+        "before": None,
+        "after": None,
+        "changed": None,
+    }
+    await session.run_sync(lambda sync: append_entries(sync.connection(), table, _stamp([row], service=service)))
+    await session.commit()
+
+
 # -- migrations ------------------------------------------------------------------------------------
 def create_audit_triggers(op: Any, table_name: str) -> None:
     """Make ``table_name`` append-only in the database (call it from the migration creating the table).
@@ -530,3 +596,53 @@ def drop_audit_triggers(op: Any, table_name: str) -> None:
         return
     for verb in ("update", "delete"):
         op.execute(f"DROP TRIGGER IF EXISTS {table_name}_no_{verb}")
+
+
+def add_audit_chain(op: Any, table_name: str) -> None:
+    """Add the hash-chain columns to ``table_name`` and chain the rows it already holds, in ``id`` order.
+
+    The existing rows are updated once, so the append-only triggers are lifted for the duration of
+    this migration (it runs as the table's owner) and put back at the end.
+    """
+    import sqlalchemy as sa
+
+    op.add_column(
+        table_name, sa.Column("chain_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True)
+    )
+    op.add_column(table_name, sa.Column("prev_hash", sa.String(length=64), nullable=True))
+    op.add_column(table_name, sa.Column("row_hash", sa.String(length=64), nullable=True))
+    op.create_index(f"ux_{table_name}_chain_seq", table_name, ["chain_seq"], unique=True)
+    table = sa.table(
+        table_name,
+        sa.column("id", sa.BigInteger()),
+        sa.column("occurred_at", UtcDateTime()),
+        *(sa.column(name) for name in HASHED_COLUMNS if name != "occurred_at"),
+        sa.column("row_hash"),
+    )
+    connection = op.get_bind()
+    rows = [dict(r) for r in connection.execute(select(table).order_by(table.c.id)).mappings()]
+    if not rows:
+        return
+    drop_audit_triggers(op, table_name)
+    previous = GENESIS_HASH
+    for seq, row in enumerate(rows, start=1):
+        row["chain_seq"], row["prev_hash"] = seq, previous
+        row["row_hash"] = previous = entry_hash(row)
+    connection.execute(
+        table.update().where(table.c.id == sa.bindparam("row_id")),
+        [
+            {"row_id": r["id"], "chain_seq": r["chain_seq"], "prev_hash": r["prev_hash"], "row_hash": r["row_hash"]}
+            for r in rows
+        ],
+    )
+    create_audit_triggers(op, table_name)
+
+
+def drop_audit_chain(op: Any, table_name: str) -> None:
+    """Undo ``add_audit_chain`` (downgrades)."""
+    with op.batch_alter_table(table_name) as batch:
+        batch.drop_index(f"ux_{table_name}_chain_seq")
+        batch.drop_column("row_hash")
+        batch.drop_column("prev_hash")
+        batch.drop_column("chain_seq")
+    create_audit_triggers(op, table_name)  # a SQLite batch rebuild drops them

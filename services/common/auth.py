@@ -4,6 +4,11 @@ Tokens are OIDC-style JWTs with a ``sub`` and a ``roles`` claim, plus optional
 scoping claims (``employee_id``, ``department_id``). Development tokens are
 HS256 with a local secret; production verifies RS256 against a JWKS URL.
 
+The issuer's keys are never fetched on the request path (:class:`JwksCache`): they are loaded
+in the background at start-up and refreshed when stale or when a token names an unknown key,
+with a short timeout. While no key is known, a request fails fast with 503 and ``Retry-After``
+instead of holding the event loop for the HTTP client's default 30 s.
+
 Every route declares its roles with ``requires(...)``::
 
     @router.get("/goals", dependencies=[requires(Role.HR_ADMIN, Role.MANAGER)])
@@ -13,11 +18,15 @@ Every route declares its roles with ``requires(...)``::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import httpx
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,6 +36,7 @@ from services.common.settings import Settings
 
 __all__ = [
     "ALL_ROLES",
+    "JwksCache",
     "Principal",
     "Role",
     "TokenVerifier",
@@ -43,6 +53,8 @@ class Role(StrEnum):
     EMPLOYEE = "employee"
     OPS = "ops"
     DEPARTMENT_SYSTEM = "department_system"
+    AUDITOR = "auditor"
+    """Reads the audit log unredacted (and nothing else); each of its reads is audited."""
 
 
 ALL_ROLES = tuple(Role)
@@ -109,18 +121,128 @@ _CLOCK_SKEW_SECONDS = 60
 """Tolerance for the issuer's clock when checking the maximum token lifetime."""
 
 
-class TokenVerifier:
-    """Verifies bearer tokens: RS256 via JWKS when configured, else HS256."""
+class JwksCache:
+    """The OIDC issuer's signing keys, fetched off the request path.
 
-    def __init__(self, settings: Settings) -> None:
+    ``key_for`` never does I/O: it answers from memory and, when the keys are stale (older than
+    ``refresh_seconds``), missing or do not name the token's ``kid``, schedules one background
+    fetch with a ``timeout`` of a few seconds. A fetch that fails keeps the keys already known
+    (a short issuer outage does not lock everyone out). Fetches are at most one per
+    ``retry_seconds``, so tokens with made-up ``kid`` values cannot make the service hammer the
+    issuer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 3.0,
+        refresh_seconds: float = 300.0,
+        retry_seconds: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.refresh_seconds = refresh_seconds
+        self.retry_seconds = retry_seconds
+        self._transport = transport
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._loaded_at: float | None = None
+        self._attempted_at: float | None = None
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded_at is not None
+
+    async def refresh(self) -> None:
+        """Fetch the key set now (the background task runs this; tests may await it)."""
+        self._attempted_at = self._clock()
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as http:
+                response = await http.get(self.url)
+                response.raise_for_status()
+                keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(response.json()).keys if k.key_id}
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return
+        self._keys, self._loaded_at, self.last_error = keys, self._clock(), None
+
+    def start(self) -> None:
+        """Schedule a fetch unless one is running or one was tried less than ``retry_seconds`` ago."""
+        if self._task is not None and not self._task.done():
+            return
+        now = self._clock()
+        if self._attempted_at is not None and now - self._attempted_at < self.retry_seconds:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a synchronous caller): nothing can run in the background
+            return
+        self._attempted_at = now
+        self._task = loop.create_task(self.refresh(), name="tandem-jwks-refresh")
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def key_for(self, kid: str | None) -> Any:
+        """The verification key of ``kid``; 503 while the keys are unknown, 401 for a key the issuer lacks."""
+        now = self._clock()
+        if self._loaded_at is None or now - self._loaded_at > self.refresh_seconds:
+            self.start()
+        key = self._keys.get(kid) if kid else None
+        if key is None and kid is None and len(self._keys) == 1:
+            key = next(iter(self._keys.values()))
+        if key is not None:
+            return key.key
+        if self._loaded_at is None:
+            reason = f" (last fetch: {self.last_error})" if self.last_error else ""
+            raise _unavailable(f"the token issuer's signing keys are not available yet{reason}; retry shortly")
+        if now - self._loaded_at >= self.retry_seconds:
+            self.start()  # a key rotation: the issuer may know the key by now
+            raise _unavailable(f"signing key {kid!r} is not known yet; the issuer's keys are being refreshed")
+        raise _unauthorized(f"invalid token: the issuer has no signing key {kid!r}")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens: RS256 via JWKS when configured, else HS256.
+
+    ``verify`` is synchronous and does no I/O (the JWKS keys come from :class:`JwksCache`).
+    """
+
+    def __init__(self, settings: Settings, *, jwks_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        self.jwks = (
+            JwksCache(
+                settings.jwks_url,
+                timeout=settings.jwks_timeout_seconds,
+                refresh_seconds=settings.jwks_refresh_seconds,
+                transport=jwks_transport,
+            )
+            if settings.jwks_url
+            else None
+        )
+
+    def start(self) -> None:
+        """Start loading the issuer's keys in the background (app start-up; a no-op without JWKS)."""
+        if self.jwks is not None:
+            self.jwks.start()
+
+    async def aclose(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.aclose()
 
     def verify(self, token: str) -> Principal:
         options: Any = {"require": ["exp", "sub"]}
         try:
-            if self._jwks is not None:
-                key = self._jwks.get_signing_key_from_jwt(token).key
+            if self.jwks is not None:
+                key = self.jwks.key_for(jwt.get_unverified_header(token).get("kid"))
                 claims = jwt.decode(
                     token,
                     key,
@@ -171,6 +293,17 @@ def _unauthorized(detail: str) -> HTTPException:
         status_code=status.HTTP_401_UNAUTHORIZED,
         detail=detail,
         headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+_JWKS_RETRY_AFTER_SECONDS = 2
+
+
+def _unavailable(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail=detail,
+        headers={"Retry-After": str(_JWKS_RETRY_AFTER_SECONDS)},
     )
 
 

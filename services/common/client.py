@@ -33,8 +33,8 @@ __all__ = [
     "Unavailable",
 ]
 
-ServiceName = Literal["cycles", "goals", "tracking", "evaluation", "feedback", "results"]
-SERVICES: tuple[ServiceName, ...] = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
+ServiceName = Literal["cycles", "goals", "tracking", "evaluation", "feedback", "results", "committee"]
+SERVICES: tuple[ServiceName, ...] = ("cycles", "goals", "tracking", "evaluation", "feedback", "results", "committee")
 M = TypeVar("M", bound=BaseModel)
 
 

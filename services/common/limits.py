@@ -1,10 +1,24 @@
 """Input limits shared by every service: request body size, and a per-caller rate limit.
 
-* :class:`BodySizeLimitMiddleware` (installed by ``create_service_app``) answers
-  413 when a body is larger than ``TANDEM_MAX_BODY_BYTES`` (default 1 MiB), or
-  ``TANDEM_MAX_BULK_BODY_BYTES`` (default 32 MiB) for the whole-cycle bulk pushes in
-  :data:`BULK_ROUTES`. It checks ``Content-Length`` first and also counts the bytes
-  as they arrive, so a chunked body without a length is cut off at the limit too.
+* :class:`BodySizeLimitMiddleware` (installed by ``create_service_app``) enforces the limits
+  *before any work*: before the body is read, parsed or the token checked by the route. FastAPI
+  reads and parses a route's JSON body before it runs the route's dependencies, so a 32 MiB
+  body of small JSON objects sent without a token used to cost about 870 MB of memory before
+  the 401. Now:
+
+  - a request with a body to a route that declares roles (``requires``) but carries no
+    credential (no bearer token, no ``X-API-Key``) is answered 401 before a byte of the body
+    is read;
+  - every body is limited to ``TANDEM_MAX_BODY_BYTES`` (default 1 MiB). Only the whole-cycle
+    bulk pushes in :data:`BULK_ROUTES` get ``TANDEM_MAX_BULK_BODY_BYTES`` (default 32 MiB), and
+    only for a caller whose bearer token the middleware has verified and who holds one of the
+    route's roles; anyone else gets the small limit (an invalid token is a 401, an issuer
+    whose keys are not available a 503, both before the body is read);
+  - ``Content-Length`` is checked first, and the bytes are counted as they arrive, so a
+    chunked body without a length is cut off at the limit too (413).
+
+  What an unauthenticated caller can make a service hold is therefore bounded by the small
+  limit, not the bulk one (``tests/unit/test_limits.py`` measures it).
 * :class:`RateLimiter` is an in-memory token bucket per key. The tracking ingest
   endpoint charges one token per metric event to the calling department
   (:func:`enforce_ingest_rate`): ``TANDEM_INGEST_RATE_PER_SECOND`` events per
@@ -20,11 +34,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request, status
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -32,6 +47,7 @@ __all__ = [
     "BodySizeLimitMiddleware",
     "BodyTooLarge",
     "RateLimiter",
+    "RouteRoles",
     "enforce_ingest_rate",
 ]
 
@@ -40,6 +56,11 @@ BULK_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("PUT", re.compile(r"^/v1/cycles/[^/]+/(participants|goals|actuals|results|collaboration|kpis|progress)$")),
 )
 """(method, path) of the bulk pushes that carry a whole cycle or org (service to service, hr_admin only)."""
+
+RouteRoles = Callable[[], Mapping[tuple[str, str], Iterable[str]]]
+"""Returns (METHOD, path template) -> the roles the route admits (``services.common.app.route_roles``)."""
+
+_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 
 
 class BodyTooLarge(HTTPException):
@@ -55,7 +76,12 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimitMiddleware:
-    """Pure ASGI middleware: 413 for bodies over the limit, without buffering the body."""
+    """Pure ASGI middleware: 401 or 413 before the body is read, and 413 while it streams in.
+
+    ``route_roles`` (the app's route table, read on the first request) lets it know which
+    routes need credentials and which roles a bulk push admits; without it, no route gets the
+    bulk limit and nothing is refused for lack of credentials.
+    """
 
     def __init__(
         self,
@@ -64,6 +90,7 @@ class BodySizeLimitMiddleware:
         max_bytes: int,
         bulk_max_bytes: int | None = None,
         bulk_routes: Sequence[tuple[str, re.Pattern[str]]] = BULK_ROUTES,
+        route_roles: RouteRoles | None = None,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
@@ -71,20 +98,54 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
         self.bulk_max_bytes = max(bulk_max_bytes or max_bytes, max_bytes)
         self.bulk_routes = tuple(bulk_routes)
+        self._route_roles = route_roles
+        self._protected: list[tuple[str, re.Pattern[str], frozenset[str]]] | None = None
 
     def limit_for(self, method: str, path: str) -> int:
-        if any(method == m and pattern.match(path) for m, pattern in self.bulk_routes):
+        """The limit of a route for a caller verified for it (bulk pushes: the bulk limit)."""
+        if self.is_bulk(method, path):
             return self.bulk_max_bytes
         return self.max_bytes
+
+    def is_bulk(self, method: str, path: str) -> bool:
+        return any(method == m and pattern.match(path) for m, pattern in self.bulk_routes)
+
+    def roles_for(self, method: str, path: str) -> frozenset[str]:
+        """The roles the route serving (method, path) admits; empty for public or unknown routes."""
+        if self._route_roles is None:
+            return frozenset()
+        if self._protected is None:
+            self._protected = [
+                (route_method, compile_path(template)[0], frozenset(roles))
+                for (route_method, template), roles in self._route_roles().items()
+            ]
+        for route_method, pattern, roles in self._protected:
+            if route_method == method and pattern.match(path):
+                return roles
+        return frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope.get("method", ""), scope.get("path", ""))
+        method, path = scope.get("method", ""), scope.get("path", "")
         declared = _content_length(scope)
+        limit = self.max_bytes
+        if declared != 0 and (declared is not None or _header(scope, b"transfer-encoding") is not None):
+            # A body is coming: decide who may send how much before reading any of it.
+            roles = self.roles_for(method, path)
+            if roles and not any(_header(scope, name) for name in _CREDENTIAL_HEADERS):
+                await _send_problem(send, _missing_credentials())
+                return
+            if roles and self.is_bulk(method, path):
+                try:
+                    if _verified_for(scope, roles):
+                        limit = self.bulk_max_bytes
+                except HTTPException as exc:  # an invalid token (401) or no issuer keys (503)
+                    await _send_problem(send, exc)
+                    return
         if declared is not None and declared > limit:
-            await _send_too_large(send, BodyTooLarge(limit, declared))
+            await _send_problem(send, BodyTooLarge(limit, declared))
             return
         received = 0
         started = False
@@ -111,32 +172,55 @@ class BodySizeLimitMiddleware:
             # read outside a route (another middleware), as long as nothing was sent yet.
             if started:
                 raise
-            await _send_too_large(send, exc)
+            await _send_problem(send, exc)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _verified_for(scope: Scope, roles: frozenset[str]) -> bool:
+    """Whether the request's bearer token verifies and holds one of ``roles`` (no I/O: see auth.py)."""
+    verifier = getattr(getattr(scope.get("app"), "state", None), "token_verifier", None)
+    authorization = (_header(scope, b"authorization") or b"").decode("latin-1")
+    scheme, _, token = authorization.partition(" ")
+    if verifier is None or scheme.lower() != "bearer" or not token.strip():
+        return False
+    principal = verifier.verify(token.strip())
+    return bool(principal.has(*roles))
+
+
+def _missing_credentials() -> HTTPException:
+    return HTTPException(
+        status_code=401,
+        detail="missing credentials: this endpoint needs a bearer token (the request body was not read)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+        if name.lower() == wanted:
+            return bytes(value)
     return None
 
 
-async def _send_too_large(send: Send, exc: BodyTooLarge) -> None:
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+async def _send_problem(send: Send, exc: HTTPException) -> None:
+    """Answer ``exc`` as a JSON problem and close the connection (its body was not read)."""
     body = json.dumps({"detail": exc.detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": exc.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

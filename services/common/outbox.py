@@ -2,12 +2,15 @@
 change they describe; a relay publishes them to ``cycle.events.v1`` afterwards.
 
 Delivery is at-least-once (a crash between publish and mark re-publishes);
-consumers deduplicate on ``event_id``. Each service declares its own table::
+consumers deduplicate on ``event_id``. The relay connects to Kafka lazily and reconnects after a
+failed pass, so a service starts (and keeps writing its outbox) while Kafka is down, and the rows
+are relayed once the broker is back. Each service declares its own table::
 
     class GoalsOutbox(OutboxMixin, Base):
         __tablename__ = "goals_outbox"
 
-and records events with ``add_event(session, GoalsOutbox, event)`` before committing.
+and records events with ``add_event(session, GoalsOutbox, event)`` before committing. Every event is
+checked against its model in ``contracts.domain_events`` before it is written.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import DateTime, Integer, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from contracts.domain_events import InvalidDomainEvent, TypedDomainEvent, build_event, event_model, typed
 from contracts.events import DomainEvent
 from contracts.topics import CYCLE_EVENTS
 
@@ -48,52 +53,90 @@ def new_event(
     type: str,
     cycle_id: str | None = None,
     subject_id: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> DomainEvent:
-    return DomainEvent(
-        event_id=uuid.uuid4(),
-        type=type,
-        service=service,
-        cycle_id=cycle_id,
-        subject_id=subject_id,
-        occurred_at=datetime.now(UTC),
-        payload=payload or {},
-    )
+    payload: BaseModel | Mapping[str, Any] | None = None,
+) -> TypedDomainEvent:
+    """A new event of the latest version of ``type`` (``contracts.domain_events``).
+
+    ``payload`` is the type's payload model (or a mapping of its fields); ``InvalidDomainEvent``
+    when it does not validate, ``UnknownDomainEvent`` for a type without a contract.
+    """
+    return build_event(service=service, type=type, cycle_id=cycle_id, subject_id=subject_id, payload=payload)
 
 
-def add_event(session: AsyncSession, model: type[OutboxMixin], event: DomainEvent) -> None:
-    """Stage ``event`` in the caller's transaction (published only if it commits)."""
+def add_event(session: AsyncSession, model: type[OutboxMixin], event: TypedDomainEvent | DomainEvent) -> None:
+    """Stage ``event`` in the caller's transaction (published only if it commits).
+
+    The event is checked against the model of its ``(type, schema_version)`` first, and it must be
+    the version producers write (the latest): an event that does not validate never reaches the
+    outbox, so it never reaches the topic (``InvalidDomainEvent``, the caller's transaction fails).
+    """
+    checked = typed(event)
+    latest = event_model(checked.event_type())
+    if type(checked) is not latest:
+        raise InvalidDomainEvent(
+            f"domain event '{checked.event_type()}' is written at schema_version {latest.version()}, "
+            f"not {checked.version()} (older versions are only read)"
+        )
     mapped: Any = model  # a concrete mapped subclass of the mixin
     session.add(
         mapped(
-            event_id=str(event.event_id),
+            event_id=str(checked.event_id),
             topic=CYCLE_EVENTS,
-            key=event.cycle_id,
-            event_type=event.type,
-            payload=event.model_dump_json(),
-            created_at=event.occurred_at,
+            key=checked.cycle_id,
+            event_type=checked.event_type(),
+            payload=checked.model_dump_json(),
+            created_at=checked.occurred_at,
         )
     )
 
 
 class OutboxRelay:
-    """Publishes unpublished outbox rows in order, then marks them published."""
+    """Publishes unpublished outbox rows in order, then marks them published.
+
+    Give ``producer`` (a started producer) or ``producer_factory`` (an async callable that returns
+    one): with the factory the relay connects on its first pass and, after a failed pass, drops
+    the producer and connects again on the next one, so Kafka may be down at start-up and come
+    back later (the rows wait in the table meanwhile).
+    """
 
     def __init__(
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
         model: type[OutboxMixin],
-        producer: Any,
+        producer: Any = None,
+        producer_factory: Callable[[], Awaitable[Any]] | None = None,
         batch_size: int = 500,
         interval: float = 0.5,
+        send_timeout: float = 30.0,
     ) -> None:
+        if producer is None and producer_factory is None:
+            raise ValueError("OutboxRelay needs a producer or a producer_factory")
         self.sessions = sessions
         self.model = model
         self.producer = producer
+        self.producer_factory = producer_factory
         self.batch_size = batch_size
         self.interval = interval
+        self.send_timeout = send_timeout
+        self.last_error: str | None = None
+        """Why the last pass failed (``None`` after a pass that succeeded)."""
         self._task: asyncio.Task[None] | None = None
+
+    async def _connected(self) -> Any:
+        if self.producer is None:
+            assert self.producer_factory is not None
+            self.producer = await self.producer_factory()
+        return self.producer
+
+    async def _reconnect_later(self) -> None:
+        """Drop a producer that failed (only one the relay created), so the next pass starts afresh."""
+        if self.producer_factory is None:
+            return
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
 
     async def publish_pending(self) -> int:
         """One pass; returns how many rows were published."""
@@ -106,13 +149,12 @@ class OutboxRelay:
             rows = (await session.scalars(query)).all()
             if not rows:
                 return 0
+            producer = await self._connected()
             futures = [
-                await self.producer.send(
-                    row.topic, row.payload.encode(), key=row.key.encode() if row.key else None
-                )
+                await producer.send(row.topic, row.payload.encode(), key=row.key.encode() if row.key else None)
                 for row in rows
             ]
-            await asyncio.gather(*futures)
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.send_timeout)
             await session.execute(
                 update(model).where(model.id.in_([r.id for r in rows])).values(published_at=datetime.now(UTC))
             )
@@ -120,23 +162,39 @@ class OutboxRelay:
             return len(rows)
 
     async def run(self) -> None:
+        backoff = self.interval
         while True:
             try:
                 published = await self.publish_pending()
+                self.last_error = None
+                backoff = self.interval
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep relaying after a broker hiccup
-                log.exception("outbox relay pass failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - keep relaying after a broker or database outage
+                if self.last_error is None:
+                    log.warning("outbox relay pass failed (%s: %s); retrying", type(exc).__name__, exc)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await self._reconnect_later()
                 published = 0
+                backoff = min(backoff * 2, 10.0)
             if published < self.batch_size:
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(backoff)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.model.__name__}")
 
     async def stop(self) -> None:
+        """Stop relaying (the producer stays: ``publish_pending`` still works; ``close`` ends it)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def close(self) -> None:
+        """``stop``, then stop the producer."""
+        await self.stop()
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -1,7 +1,9 @@
 """Validated settings, read from ``TANDEM_*`` environment variables.
 
 Production is configured only through the environment. The development JWT
-secret is refused unless ``TANDEM_ENV=dev``.
+secret is refused unless ``TANDEM_ENV=dev``. No part of a secret is ever printed: validation
+errors do not quote the values they were given (``hide_input_in_errors``), and the JWT secret is
+left out of the settings' ``repr`` (the Kafka passwords are ``SecretStr``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ KafkaProvider = Literal["apache", "embedded", "external", "auto"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: pydantic's error text would otherwise quote the input, and for the
+    # model-level checks below that input is every setting, the JWT secret included.
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     env: Literal["dev", "test", "prod"] = Field(default="prod", description="Deployment environment.")
     state_dir: Path = Field(default=Path(".tandem"), description="Where the local stack keeps data and logs.")
@@ -88,6 +94,7 @@ class Settings(BaseSettings):
     evaluation_url: str = Field(default="http://127.0.0.1:8003")
     feedback_url: str = Field(default="http://127.0.0.1:8004")
     results_url: str = Field(default="http://127.0.0.1:8005")
+    committee_url: str = Field(default="http://127.0.0.1:8007", description="The performance committee service.")
     console_url: str = Field(
         default="http://127.0.0.1:8006", description="The web console (services/console), for links to its pages."
     )
@@ -111,10 +118,16 @@ class Settings(BaseSettings):
         default=None, description="OTLP collector URL; unset = the exporter's default / OTEL_EXPORTER_OTLP_* env."
     )
 
-    jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for dev tokens.")
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, repr=False, description="HS256 secret for dev tokens.")
     jwt_issuer: str = Field(default="tandem-dev")
     jwt_audience: str = Field(default="tandem")
     jwks_url: str | None = Field(default=None, description="RS256 JWKS URL of the production OIDC issuer.")
+    jwks_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=30, description="Timeout of one JWKS fetch (fetched in the background, never per request)."
+    )
+    jwks_refresh_seconds: float = Field(
+        default=300.0, gt=0, description="Refetch the JWKS when the keys are older than this (or a token names a new key)."
+    )
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     token_max_ttl_seconds: int = Field(
         default=24 * 3600, gt=0, description="Tokens whose expiry is further away than this are refused (401)."

@@ -44,14 +44,18 @@ __all__ = [
     "NOTIFICATION_DELIVERY_FAILURES",
     "REQUEST_LATENCY",
     "STAGE_TRANSITIONS",
+    "HTTP_METHODS",
+    "OTHER_METHOD",
     "UNMATCHED_ROUTE",
     "MetricsMiddleware",
     "Tracing",
     "configure_tracing",
     "instrument_app",
+    "method_label",
     "metrics_response",
     "record_consumer_lag",
     "record_ingest_batch",
+    "status_label",
     "temporal_interceptors",
     "trace_headers",
 ]
@@ -103,6 +107,12 @@ NOTIFICATION_DELIVERY_FAILURES = Counter(
 
 UNMATCHED_ROUTE = "<unmatched>"
 """Route label of requests that matched no route: raw paths would make the label set unbounded."""
+OTHER_METHOD = "OTHER"
+"""Method label of every request method outside :data:`HTTP_METHODS`."""
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""The methods that get their own label value. A client may send any token as the method
+(``FOO``, ``X-1``, ...): each would otherwise create a new histogram series, kept for the life
+of the process, so unknown methods are folded into :data:`OTHER_METHOD`."""
 
 
 def record_ingest_batch(*, topic: str, inserted: int, duplicates: int, dead_lettered: int) -> None:
@@ -134,7 +144,12 @@ def metrics_response(request: Request) -> Response:
 
 
 class MetricsMiddleware:
-    """Times every HTTP request into ``REQUEST_LATENCY`` (pure ASGI: no body buffering)."""
+    """Times every HTTP request into ``REQUEST_LATENCY`` (pure ASGI: no body buffering).
+
+    Every label comes from a fixed set, whatever the client sends: the route *template* (or
+    :data:`UNMATCHED_ROUTE`), the method folded by :func:`method_label`, the status code as the
+    app answered it. The number of series is bounded by routes x methods x statuses.
+    """
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
@@ -159,9 +174,19 @@ class MetricsMiddleware:
             REQUEST_LATENCY.labels(
                 service=self.service,
                 route=_route_template(scope),
-                method=scope.get("method", ""),
-                status=str(status),
+                method=method_label(scope.get("method", "")),
+                status=status_label(status),
             ).observe(time.perf_counter() - started)
+
+
+def method_label(method: str) -> str:
+    """The method as a label value: one of :data:`HTTP_METHODS`, else :data:`OTHER_METHOD`."""
+    return method if method in HTTP_METHODS else OTHER_METHOD
+
+
+def status_label(status: int) -> str:
+    """The status code as a label value; anything outside 100..599 (no valid response) is ``other``."""
+    return str(status) if 100 <= status <= 599 else "other"
 
 
 def _route_template(scope: Scope) -> str:

@@ -22,6 +22,7 @@ from services.common.settings import Settings
 from services.common.telemetry import MetricsMiddleware, configure_tracing, instrument_app, metrics_response
 from services.console.auth import COOKIE, ConsoleForbidden, SignInRequired, sign_in_url
 from services.console.i18n import LocaleMiddleware, _
+from services.console.oidc import OidcClient, OidcSettings, SessionRefresh
 from services.console.rendering import build_templates, render
 from services.console.upstream import TIMEOUT
 from services.console.views import include_views
@@ -31,17 +32,24 @@ __all__ = ["app_from_env", "create_app"]
 SERVICE = "console"
 
 
-def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
-    """Build the console. ``http_client`` (to reach the services) is created in the lifespan unless
-    given; a given client is used as is and not closed (tests mount in-process services on it)."""
+def create_app(
+    settings: Settings, *, http_client: httpx.AsyncClient | None = None, oidc: OidcSettings | None = None
+) -> FastAPI:
+    """Build the console. ``http_client`` (to reach the services and the identity provider) is created
+    in the lifespan unless given; a given client is used as is and not closed (tests mount in-process
+    services on it). ``oidc`` defaults to the ``TANDEM_OIDC_*`` environment."""
     tracing = configure_tracing(settings, service=SERVICE)
+    oidc_settings = oidc if oidc is not None else OidcSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.http = http_client or httpx.AsyncClient(timeout=TIMEOUT)
+        app.state.oidc = OidcClient(oidc_settings, app.state.http) if oidc_settings.enabled else None
+        app.state.token_verifier.start()  # the issuer's keys (JWKS) load in the background
         try:
             yield
         finally:
+            await app.state.token_verifier.aclose()
             if http_client is None:
                 await app.state.http.aclose()
             if tracing is not None:
@@ -61,6 +69,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     app.state.token_verifier = TokenVerifier(settings)
     app.state.templates = build_templates()
     app.state.tracing = tracing
+    app.add_middleware(SessionRefresh)
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, bulk_max_bytes=settings.max_bulk_body_bytes

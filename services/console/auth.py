@@ -29,6 +29,19 @@ __all__ = [
     "Anyone",
     "Approver",
     "Calibrator",
+    "FINANCE",
+    "NOMINATORS",
+    "Nominator",
+    "HEADS",
+    "Head",
+    "Member",
+    "MEMBERS",
+    "POOL_READERS",
+    "POOL_WRITERS",
+    "PoolReader",
+    "PoolWriter",
+    "TEAM_LEADS",
+    "TeamLead",
     "HrAdmin",
     "Leader",
     "Operator",
@@ -41,6 +54,8 @@ __all__ = [
     "console_requires",
     "csrf_token",
     "read_form",
+    "read_uploads",
+    "Upload",
     "safe_next",
     "sign_in_url",
 ]
@@ -58,13 +73,14 @@ class ConsoleUser:
 
     @property
     def label(self) -> str:
-        roles = ", ".join(sorted(self.principal.roles))
+        # Identity providers add roles of their own (Keycloak: default-roles-*, offline_access): not ours.
+        roles = ", ".join(sorted(r for r in self.principal.roles if r in KNOWN_ROLES))
         who = self.principal.sub
         if self.principal.employee_id and self.principal.employee_id != who:
             who = f"{who} ({self.principal.employee_id})"
         return f"{who} · {roles}"
 
-    def has(self, *roles: Role) -> bool:
+    def has(self, *roles: Role | str) -> bool:
         return self.principal.has(*roles)
 
 
@@ -98,15 +114,59 @@ def safe_next(value: str | None) -> str:
     return "/console"
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a ``multipart/form-data`` form."""
+
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
 async def read_form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body as a dict (last value wins)."""
+    """A form's text fields as a dict (last value wins): ``application/x-www-form-urlencoded``, or the
+    text parts of ``multipart/form-data`` (its files: :func:`read_uploads`)."""
     cached: dict[str, str] | None = getattr(request.state, "console_form", None)
     if cached is not None:
         return cached
-    body = (await request.body()).decode("utf-8", errors="replace")
-    form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        uploads = _multipart(content_type, await request.body())
+        request.state.console_uploads = [u for u in uploads if u.filename is not None]
+        form = {u.name: u.data.decode("utf-8", errors="replace") for u in uploads if u.filename is None}
+    else:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
     request.state.console_form = form
     return form
+
+
+async def read_uploads(request: Request) -> list[Upload]:
+    """The files of a ``multipart/form-data`` form (none for any other body)."""
+    await read_form(request)
+    uploads: list[Upload] = getattr(request.state, "console_uploads", [])
+    return uploads
+
+
+def _multipart(content_type: str, body: bytes) -> list[Upload]:
+    """The parts of a multipart body, with the standard library's MIME parser (no extra dependency)."""
+    from email.message import Message
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    envelope = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", errors="replace")
+    message = BytesParser(policy=HTTP).parsebytes(envelope + body)
+    payload = message.get_payload() if message.is_multipart() else []
+    parts: list[Upload] = []
+    for part in payload if isinstance(payload, list) else []:
+        if not isinstance(part, Message):
+            continue
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(data, bytes):
+            parts.append(Upload(name, part.get_filename(), part.get_content_type(), data))
+    return parts
 
 
 def _next_of(request: Request) -> str:
@@ -136,16 +196,18 @@ def _resolve(request: Request) -> ConsoleUser:
     try:
         principal = verifier.verify(token)
     except HTTPException as exc:
+        if exc.status_code != 401:  # e.g. 503 while the issuer's keys load: the session itself is fine
+            raise
         reason = _("your session ended (%(reason)s); sign in again", reason=exc.detail)
         raise SignInRequired(_next_of(request), reason) from exc
     return ConsoleUser(principal, token, True, csrf_token(settings, token))
 
 
-def console_requires(*roles: Role) -> Any:
+def console_requires(*roles: Role | str) -> Any:
     """The console's ``requires``: same roles as the API behind the page, cookie or bearer."""
     if not roles:
         raise ValueError("console_requires() needs at least one role")
-    allowed = frozenset(r.value for r in roles)
+    allowed = frozenset(str(r) for r in roles)
 
     async def check(request: Request) -> ConsoleUser:
         user = _resolve(request)
@@ -166,10 +228,15 @@ def sign_in_url(next_path: str, reason: str | None = None) -> str:
     return url + (f"&reason={quote(reason, safe='')}" if reason else "")
 
 
-def access(*roles: Role) -> dict[str, Any]:
+def access(*roles: Role | str) -> dict[str, Any]:
     """Route keyword arguments listing the roles in OpenAPI (``x-roles``); the check is ``console_requires``."""
-    return {"openapi_extra": {"x-roles": [r.value for r in roles]}}
+    return {"openapi_extra": {"x-roles": [str(r) for r in roles]}}
 
+
+FINANCE = "finance"
+"""Finance sets the bonus pools. Not yet a ``Role`` of the services (services/common/auth.py): until it
+is, the APIs refuse it and the pages show their reason; the console's pages already admit it."""
+KNOWN_ROLES = frozenset({*(r.value for r in Role), FINANCE})
 
 ONE_ON_ONE_PARTIES = (Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
 """Who may create and change 1:1s and their action items (the feedback API then checks the parties)."""
@@ -183,3 +250,19 @@ Calibrator = Annotated[ConsoleUser, console_requires(*CALIBRATORS)]
 Leader = Annotated[ConsoleUser, console_requires(*LEADERS)]
 Operator = Annotated[ConsoleUser, console_requires(*OPS_ROLES)]
 Party = Annotated[ConsoleUser, console_requires(*ONE_ON_ONE_PARTIES)]
+
+MEMBERS: tuple[Role | str, ...] = (*EVERYONE, FINANCE)
+"""Everyone with a page of their own: the people roles and finance (my tasks, preferences)."""
+TEAM_LEADS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER)
+"""Who has a team page: a manager their reports, a head their department, HR anyone."""
+POOL_READERS: tuple[Role | str, ...] = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.OPS, FINANCE)
+POOL_WRITERS: tuple[Role | str, ...] = (Role.HR_ADMIN, FINANCE)
+NOMINATORS = (Role.HR_ADMIN, Role.MANAGER)
+"""Who nominates peer and cross-department raters (the evaluation API: a manager for their reports)."""
+Nominator = Annotated[ConsoleUser, console_requires(*NOMINATORS)]
+HEADS = (Role.DEPT_HEAD,)
+Head = Annotated[ConsoleUser, console_requires(*HEADS)]
+Member = Annotated[ConsoleUser, console_requires(*MEMBERS)]
+TeamLead = Annotated[ConsoleUser, console_requires(*TEAM_LEADS)]
+PoolReader = Annotated[ConsoleUser, console_requires(*POOL_READERS)]
+PoolWriter = Annotated[ConsoleUser, console_requires(*POOL_WRITERS)]

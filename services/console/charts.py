@@ -35,6 +35,7 @@ class BarRow:
     y: float
     width: float
     colour: str
+    clipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,20 @@ def _bar_colour(value: float, target: float) -> str:
     return "#c0392b"
 
 
+SCALE_CAP = 2.0
+"""The axis ends at twice the target at most: one KPI at 2,000% must not squash every other bar to a
+sliver. A longer bar is drawn to the end of the axis and marked clipped; its label keeps the true value."""
+
+
 def bar_chart(bars: Sequence[Bar], *, title: str, target: float = 100.0, unit: str = "%") -> BarChart:
-    top = max([target, *(b.value or 0.0 for b in bars)]) * 1.1 or 1.0
+    top = min(max([target, *(b.value or 0.0 for b in bars)]), target * SCALE_CAP) * 1.1 or 1.0
     rows = [
         BarRow(
             bar=bar,
             y=i * ROW_H + 4,
-            width=0.0 if bar.value is None else max(1.0, CHART_W * max(bar.value, 0.0) / top),
+            width=0.0 if bar.value is None else max(1.0, CHART_W * min(max(bar.value, 0.0), top) / top),
             colour="" if bar.value is None else _bar_colour(bar.value, target),
+            clipped=bar.value is not None and bar.value > top,
         )
         for i, bar in enumerate(bars)
     ]

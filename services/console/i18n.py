@@ -8,6 +8,10 @@ The language of a request comes from, in order: the ``lang`` query parameter (wh
 the ``lang`` cookie), the ``lang`` cookie, ``Accept-Language``, then English. The
 :class:`LocaleMiddleware` puts the request's catalog in a context variable, which both
 ``_()`` in Python and ``_()`` in the templates (``jinja2.ext.i18n``) read.
+
+Times are shown in the user's time zone: the ``tz`` cookie (an IANA name, set by the
+preferences page, or by a small script from the browser's own zone on the first page), else UTC.
+The middleware puts it in a context variable too (:func:`current_timezone`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from contextvars import ContextVar
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
@@ -27,10 +32,13 @@ __all__ = [
     "DEFAULT_LOCALE",
     "LANG_COOKIE",
     "LANGUAGES",
+    "TZ_COOKIE",
     "LocaleMiddleware",
     "N_",
     "_",
     "current_locale",
+    "current_timezone",
+    "known_timezone",
     "gettext",
     "html_lang",
     "lookup_gettext",
@@ -48,7 +56,11 @@ LANGUAGES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文"}
 LANG_COOKIE = "lang"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
+TZ_COOKIE = "tz"
+DEFAULT_TIMEZONE = "UTC"
+
 _current: ContextVar[str] = ContextVar("console_locale", default=DEFAULT_LOCALE)
+_timezone: ContextVar[str] = ContextVar("console_timezone", default=DEFAULT_TIMEZONE)
 
 
 @functools.cache
@@ -70,6 +82,22 @@ def translations(locale: str) -> stdlib_gettext.NullTranslations:
 
 def current_locale() -> str:
     return _current.get()
+
+
+def current_timezone() -> ZoneInfo:
+    return ZoneInfo(_timezone.get())
+
+
+@functools.lru_cache(maxsize=512)
+def known_timezone(name: str | None) -> str | None:
+    """``name`` if it is an IANA time zone this machine knows, else None."""
+    if not name or len(name) > 64 or ".." in name or name.startswith("/"):
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
 
 
 def use_locale(locale: str) -> None:
@@ -160,8 +188,10 @@ def LocaleMiddleware(app: ASGIApp) -> ASGIApp:  # noqa: N802 - used like a middl
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        locale, remember = negotiate(HTTPConnection(scope))
+        connection = HTTPConnection(scope)
+        locale, remember = negotiate(connection)
         token = _current.set(locale)
+        zone = _timezone.set(known_timezone(connection.cookies.get(TZ_COOKIE)) or DEFAULT_TIMEZONE)
 
         async def send_with_language(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -177,5 +207,6 @@ def LocaleMiddleware(app: ASGIApp) -> ASGIApp:  # noqa: N802 - used like a middl
             await app(scope, receive, send_with_language)
         finally:
             _current.reset(token)
+            _timezone.reset(zone)
 
     return with_locale

@@ -8,7 +8,6 @@ goes through gettext (``_()`` here and in the templates, see :mod:`services.cons
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,14 +17,18 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from services.common.params import APPROVERS, CALIBRATORS, HR, LEADERS, OPS_ROLES, STAFF
-from services.console.auth import ConsoleUser
+from services.common.auth import Role
+from services.common.params import APPROVERS, CALIBRATORS, HR, LEADERS, MACHINE, OPS_ROLES, STAFF
+from services.console.auth import POOL_READERS, TEAM_LEADS, ConsoleUser
 from services.console.charts import heat_colour
+from services.console.formats import fmt_date, fmt_dt, fmt_g, fmt_money, fmt_num, fmt_pct
 from services.console.i18n import (
     LANGUAGES,
     N_,
+    TZ_COOKIE,
     _,
     current_locale,
+    current_timezone,
     gettext,
     html_lang,
     lookup_gettext,
@@ -68,35 +71,6 @@ STATUS_WORDS = frozenset(
 """API values shown as words (pills); anything else is shown as it came."""
 
 
-# -- formatting -----------------------------------------------------------------------------------
-def fmt_num(value: Any, digits: int = 1) -> str:
-    """A number with thousands separators and at most ``digits`` decimals; None is an em dash."""
-    if value is None:
-        return "—"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
-    return str(value)
-
-
-def fmt_dt(value: Any) -> str:
-    """An ISO timestamp (or datetime) as 'YYYY-MM-DD HH:MM UTC'; None is an em dash."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M") + (" UTC" if value.tzinfo else "")
-    return str(value)
-
-
-def fmt_g(value: float) -> str:
-    """Python's ``g`` format: 3 rather than 3.0 (chart labels)."""
-    return f"{value:g}"
-
-
 # -- the environment ------------------------------------------------------------------------------
 def build_templates() -> Jinja2Templates:
     """The console's templates: autoescaped, with gettext (``jinja2.ext.i18n``) and the formatters."""
@@ -114,7 +88,10 @@ def build_templates() -> Jinja2Templates:
         gettext=lookup_gettext, ngettext=lookup_ngettext, newstyle=True
     )
     environment.globals["cycle_path"] = cycle_path
-    environment.filters.update(dt=fmt_dt, num=fmt_num, g=fmt_g, heat=heat_colour, quote=_quote, word=word)
+    environment.filters.update(
+        dt=fmt_dt, date=fmt_date, num=fmt_num, pct=fmt_pct, money=fmt_money, g=fmt_g, heat=heat_colour,
+        quote=_quote, word=word,
+    )  # fmt: skip
     return Jinja2Templates(env=environment)
 
 
@@ -167,7 +144,11 @@ def redirect(path: str, *, msg: str | None = None, error: str | None = None) -> 
 def _nav(user: ConsoleUser | None) -> list[tuple[str, str]]:
     if user is None:
         return []
-    nav = [(_("Cycles"), "/console/cycles")]
+    nav = [(_("My tasks"), "/console/tasks"), (_("Cycles"), "/console/cycles")]
+    if user.has(*HR):
+        nav += [(_("Organisation"), "/console/org"), (_("Templates"), "/console/templates")]
+    if user.has(*MACHINE):
+        nav.append((_("Audit log"), "/console/audit"))
     if user.has(*OPS_ROLES):
         nav.append((_("Ops"), "/console/ops"))
     return nav
@@ -180,14 +161,23 @@ def _cycle_nav(user: ConsoleUser, cycle_id: str, active: str) -> list[tuple[str,
         ("goals", _("Goal tree")),
         ("progress", _("KPI progress")),
     ]
+    writes_own = bool(user.principal.employee_id) and user.has(*STAFF)
+    if writes_own:
+        items += [("my-goals", _("My goals")), ("reviews", _("My reviews"))]
+    if user.has(*TEAM_LEADS):
+        items.append(("team", _("Team")))
     if user.has(*APPROVERS):
         items.append(("approvals", _("Approvals")))
+    if user.has(Role.DEPT_HEAD):
+        items.append(("department", _("Department")))
     if user.has(*CALIBRATORS):
         items.append(("calibration", _("Calibration")))
     if user.has(*LEADERS):
         items.append(("collaboration", _("Collaboration")))
     if user.has(*HR):
         items.append(("appeals", _("Appeals")))
+    if user.has(*POOL_READERS):
+        items.append(("pools", _("Bonus pools")))
     if user.has(*STAFF):  # who may list 1:1s
         items.append(("one-on-ones", _("1:1s")))
     if user.principal.employee_id:
@@ -231,6 +221,8 @@ def render(
         "cycle_nav": _cycle_nav(user, cycle_id, active) if user is not None and cycle_id else [],
         "flash": _flash(request),
         "lang": html_lang(locale),
+        "timezone": current_timezone().key,
+        "has_tz_cookie": TZ_COOKIE in request.cookies,
         "languages": [
             (name, str(request.url.include_query_params(lang=code)), code == locale) for code, name in LANGUAGES.items()
         ],

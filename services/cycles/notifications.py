@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.domain_events import NotificationRecordedPayload
 from contracts.workflow_io import NotificationRequest, NotificationResult
 from services.common.auth import Principal, Role, requires
 from services.common.deps import SessionDep
@@ -214,7 +215,7 @@ async def record_notification(
             type="NotificationRecorded",
             cycle_id=request.cycle_id,
             subject_id=request.department_id,
-            payload=_read(row).model_dump(mode="json"),
+            payload=NotificationRecordedPayload.model_validate(_read(row).model_dump(mode="json")),
         ),
     )
     try:

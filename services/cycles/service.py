@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import Stage
+from contracts.domain_events import CycleCreatedPayload, CycleStartedPayload, OrgImportedPayload
 from contracts.org import DepartmentRef, OrgSnapshot, Participant
 from contracts.templates import (
     BandLimit,
@@ -170,7 +171,7 @@ async def import_org(*, session: AsyncSession, org: OrgFile, actor: str, dry_run
     add_event(
         session,
         CyclesOutbox,
-        new_event(service=SERVICE, type="OrgImported", payload=report.model_dump(mode="json")),
+        new_event(service=SERVICE, type="OrgImported", payload=OrgImportedPayload.model_validate(report.model_dump())),
     )
     await session.commit()
     return report
@@ -447,7 +448,7 @@ async def create_cycle(
             service=SERVICE,
             type="CycleCreated",
             cycle_id=cycle.id,
-            payload={"name": name, "template_id": template.id, "department_ids": wanted},
+            payload=CycleCreatedPayload(name=name, template_id=template.id, department_ids=wanted),
         ),
     )
     try:
@@ -534,11 +535,9 @@ async def start_cycle(*, session: AsyncSession, cycle_id: str, actor: str) -> Cy
             service=SERVICE,
             type="CycleStarted",
             cycle_id=cycle_id,
-            payload={
-                "started_by": actor,
-                "departments": len(snapshot.departments),
-                "participants": len(snapshot.participants),
-            },
+            payload=CycleStartedPayload(
+                started_by=actor, departments=len(snapshot.departments), participants=len(snapshot.participants)
+            ),
         ),
     )
     await session.commit()

@@ -18,9 +18,11 @@ from contracts.evaluation import (
     CollaborationMatrix,
     CycleResults,
     EvaluationConfig,
+    GoalKeys,
     Relation,
 )
 from contracts.goals import GoalExport
+from contracts.templates import SettingsPushed
 from contracts.tracking import ProgressExport
 from services.common.auth import Principal, Role, requires
 from services.common.deps import SessionDep
@@ -39,6 +41,7 @@ from services.evaluation.schemas import (
     CollaborationRatingCreate,
     CollaborationRatingRead,
     ComputeSummary,
+    ConfigVersionRead,
     DeviationReport,
     InputAccepted,
     ResultRead,
@@ -84,11 +87,13 @@ async def put_actuals(
 
 @router.put(
     "/config",
-    summary="Replace the scoring configuration from the cycle template (idempotent)",
-    description="The template's scoring rules (weights, rating scale and bands, the final-score formula) with "
-    "the evaluation settings: competencies, calibration guideline, anonymity threshold, attainment cap, "
-    "rater limits, lookup tables and deviation threshold. The formula is checked against the grammar of "
-    "contracts.scoring; a rejected formula is a 422 naming the reason.",
+    summary="HR changes the scoring configuration (a new version with source 'hr'; idempotent)",
+    description="The scoring rules (weights, rating scale and bands, the final-score formula) with the "
+    "evaluation settings: competencies and their weights, calibration guideline, anonymity threshold, peer "
+    "visibility, attainment cap, rater limits, lookup tables, collaboration component and deviation "
+    "threshold. The formula is checked against the grammar of contracts.scoring and every setting against "
+    "the rating scale; a refusal is a 422 naming the field. From then on the workflow's template pushes "
+    "leave the configuration as HR set it.",
 )
 async def put_config(
     cycle_id: CycleId, body: EvaluationConfig, session: SessionDep, principal: HrAdmin
@@ -99,6 +104,32 @@ async def put_config(
 @router.get("/config", summary="The scoring rules of the cycle (visible to everyone taking part)")
 async def get_config(cycle_id: CycleId, session: SessionDep, _principal: Reader) -> EvaluationConfig:
     return await service.get_config(session=session, cycle_id=cycle_id)
+
+
+@router.put(
+    "/config/template",
+    summary="The workflow pushes the template's configuration (applied only while HR has not changed it)",
+    description="Answers the version the service holds: applied=false when HR's configuration was kept.",
+)
+async def push_template_config(
+    cycle_id: CycleId, body: EvaluationConfig, session: SessionDep, principal: HrAdmin
+) -> SettingsPushed:
+    return await service.push_template_config(session=session, cycle_id=cycle_id, config=body, actor=principal.sub)
+
+
+@router.get("/config/versions", summary="Every configuration of the cycle, newest first: template or HR, who, when")
+async def list_config_versions(
+    cycle_id: CycleId, session: SessionDep, _principal: Machine, limit: Limit = 100, offset: Offset = 0
+) -> list[ConfigVersionRead]:
+    return await service.config_versions(session=session, cycle_id=cycle_id, limit=limit, offset=offset)
+
+
+@router.put(
+    "/goal-keys",
+    summary="Replace each goal's KPI template key and metric (lookup tables name goals by them; idempotent)",
+)
+async def put_goal_keys(cycle_id: CycleId, body: GoalKeys, session: SessionDep, principal: HrAdmin) -> InputAccepted:
+    return await service.put_goal_keys(session=session, cycle_id=cycle_id, keys=body, actor=principal.sub)
 
 
 @router.get(
@@ -298,9 +329,17 @@ async def read_result(cycle_id: CycleId, employee_id: EmployeeId, session: Sessi
 @router.get(
     "/calibration/distribution",
     summary="Rating distribution against the guideline, with violations (scoped to the caller)",
+    description="Groups smaller than the guideline's min_group_size are not held to its limits.",
 )
-async def get_distribution(cycle_id: CycleId, session: SessionDep, principal: Calibrator) -> DistributionReport:
-    return await service.distribution(session=session, cycle_id=cycle_id, principal=principal)
+async def get_distribution(
+    cycle_id: CycleId,
+    session: SessionDep,
+    principal: Calibrator,
+    department_id: Annotated[str | None, Query(max_length=64, description="One department (and below).")] = None,
+) -> DistributionReport:
+    return await service.distribution(
+        session=session, cycle_id=cycle_id, principal=principal, department_id=department_id
+    )
 
 
 @router.get(

@@ -18,6 +18,7 @@ __all__ = [
     "EvaluationAudit",
     "EvaluationCollaborationLink",
     "EvaluationCollaborationRating",
+    "EvaluationConfigVersion",
     "EvaluationCycleState",
     "EvaluationDepartment",
     "EvaluationInput",
@@ -50,8 +51,9 @@ class EvaluationAudit(AuditMixin, Base):
 
 
 class EvaluationInput(Base):
-    """A pushed input document of a cycle: kind 'goals' (GoalExport), 'actuals' (ProgressExport)
-    or 'config' (EvaluationConfig), stored as the validated JSON and replaced on every push."""
+    """A pushed input document of a cycle: kind 'goals' (GoalExport), 'actuals' (ProgressExport),
+    'goal_keys' (GoalKeys) or 'config' (the current EvaluationConfig, whose history is
+    ``EvaluationConfigVersion``), stored as the validated JSON and replaced on every push."""
 
     __tablename__ = "evaluation_input"
 
@@ -60,6 +62,20 @@ class EvaluationInput(Base):
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_by: Mapped[str] = mapped_column(String(200))
+
+
+class EvaluationConfigVersion(Base):
+    """Every configuration a cycle has had, append-only: pushed from the template by the workflow
+    (``source`` 'template') or changed by HR ('hr'). The newest is also the current ``config`` input."""
+
+    __tablename__ = "evaluation_config_version"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class EvaluationCycleState(Base):

@@ -7,13 +7,14 @@ Nothing a reviewee can read carries a rater's identity: relation aggregates
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.evaluation import Relation
+from contracts.evaluation import PeerVisibility, Relation
 from contracts.ids import Id
 from contracts.scoring import MAX_FORMULA_LENGTH, CalibrationGuideline, ScoringComponent
+from contracts.templates import SettingsVersion
 from services.evaluation.scoring import (
     ComponentBreakdown,
     DistributionReport,
@@ -32,6 +33,7 @@ __all__ = [
     "CollaborationRatingCreate",
     "CollaborationRatingRead",
     "ComputeSummary",
+    "ConfigVersionRead",
     "DeviationReport",
     "InputAccepted",
     "RelationSummary",
@@ -51,6 +53,12 @@ class InputAccepted(BaseModel):
     cycle_id: str
     kind: str
     items: int
+
+
+class ConfigVersionRead(SettingsVersion):
+    """One version of a cycle's configuration: who set it (the template or HR), when, and what."""
+
+    config: dict[str, Any] = Field(description="The configuration as stored (an EvaluationConfig).")
 
 
 class AssignmentCreate(BaseModel):
@@ -108,6 +116,9 @@ class ReviewSummary(BaseModel):
     cycle_id: str
     employee_id: str
     anonymity_threshold: int
+    peer_visibility: PeerVisibility = Field(
+        description="What the reviewee sees of peer and cross-department reviews (others see the aggregates)."
+    )
     relations: list[RelationSummary]
 
 

@@ -202,7 +202,10 @@ class ComponentBreakdown(BaseModel):
     status: str = Field(description="'present', 'missing' or 'below_anonymity_threshold'.")
     configured_weight: float = 0.0
     effective_weight: float | None = Field(default=None, description="Share after renormalisation.")
-    ratings: int | None = Field(default=None, description="Submitted reviews behind a relation component.")
+    ratings: int | None = Field(
+        default=None,
+        description="Submitted reviews behind a relation component; rating departments behind collaboration.",
+    )
 
 
 class FinalScore(BaseModel):
@@ -258,6 +261,10 @@ class DistributionReport(BaseModel):
     total: int
     bands: list[BandShare]
     violations: list[str]
+    limits_applied: bool = Field(
+        default=True, description="False when the group is smaller than the guideline's min_group_size."
+    )
+    notes: list[str] = Field(default_factory=list)
 
 
 def distribution_report(
@@ -265,10 +272,12 @@ def distribution_report(
 ) -> DistributionReport:
     """Actual share per band against the guideline's limits (above max or below min is a violation).
 
-    A limit without a maximum allows 100%, one without a minimum requires 0%. The guideline's
-    ``min_group_size`` is not applied here: every report is checked against the limits.
+    A limit without a maximum allows 100%, one without a minimum requires 0%. A group smaller than
+    the guideline's ``min_group_size`` is not held to the limits (a share of a handful of people
+    says little): its bands are reported without violations, with a note.
     """
     total = len(ratings)
+    applied = total >= guideline.min_group_size
     limits = {
         limit.band: (
             (limit.max_percent if limit.max_percent is not None else 100) / 100,
@@ -283,7 +292,7 @@ def distribution_report(
         share = count / total if total else 0.0
         max_share, min_share = limits.get(band.label, (None, None))
         violation = None
-        if max_share is not None and min_share is not None and total:
+        if max_share is not None and min_share is not None and total and applied:
             if share > max_share + _EPS:
                 violation = f"{band.label}: {share:.0%} of {total} exceeds the guideline maximum {max_share:.0%}"
             elif share < min_share - _EPS:
@@ -301,7 +310,15 @@ def distribution_report(
                 violation=violation,
             )
         )
-    return DistributionReport(total=total, bands=bands, violations=violations)
+    notes = (
+        []
+        if applied
+        else [
+            f"a group of {total} is smaller than the guideline's min_group_size {guideline.min_group_size}: "
+            "its limits are not applied"
+        ]
+    )
+    return DistributionReport(total=total, bands=bands, violations=violations, limits_applied=applied, notes=notes)
 
 
 class GroupDeviation(BaseModel):

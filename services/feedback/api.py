@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CycleResults
-from contracts.feedback import AppealStatus
+from contracts.feedback import AppealsState, AppealStatus, FeedbackSettings
+from contracts.templates import SettingsPushed
 from services.common.action_items import ActionItemRead, ActionItemUpdate
 from services.common.auth import Principal, Role, requires
 from services.common.client import ServiceClient
@@ -38,7 +39,7 @@ from services.feedback.schemas import (
     WithdrawRead,
 )
 
-__all__ = ["EvaluationDep", "NowDep", "router"]
+__all__ = ["NowDep", "ServicesDep", "router"]
 
 router = APIRouter(prefix="/v1")
 
@@ -56,15 +57,15 @@ Staff = Annotated[Principal, requires(*STAFF)]
 Party = Annotated[Principal, requires(*PARTIES)]
 
 
-def evaluation_client(request: Request) -> ServiceClient:
-    """The service client the lifespan built, over the app's current ``app.state.http``
-    (tests swap that for an in-process evaluation)."""
+def services_client(request: Request) -> ServiceClient:
+    """The service client the lifespan built (to evaluation and results, for adjusted appeals), over the
+    app's current ``app.state.http`` (tests swap that for in-process services)."""
     client: ServiceClient = request.app.state.services
     http: httpx.AsyncClient = request.app.state.http
     return client if client.http is http else ServiceClient(http=http, urls=client.urls, tokens=client.tokens)
 
 
-EvaluationDep = Annotated[ServiceClient, Depends(evaluation_client)]
+ServicesDep = Annotated[ServiceClient, Depends(services_client)]
 
 
 # -- inputs from the workflow --------------------------------------------------------------------
@@ -88,10 +89,31 @@ async def put_results(
     )
 
 
-@router.put("/cycles/{cycle_id}/config", tags=["release"], summary="Set the appeal window, HR deadline and markers")
-async def put_config(cycle_id: CycleId, body: CycleConfigUpdate, session: SessionDep, _p: HrAdmin) -> CycleConfigRead:
-    cycle = await service.configure_cycle(session=session, cycle_id=cycle_id, changes=body)
+@router.put(
+    "/cycles/{cycle_id}/config",
+    tags=["release"],
+    summary="HR sets the appeal window, HR deadline and markers (settings become HR's: no template push replaces them)",
+)
+async def put_config(
+    cycle_id: CycleId, body: CycleConfigUpdate, session: SessionDep, now: NowDep, principal: HrAdmin
+) -> CycleConfigRead:
+    cycle = await service.configure_cycle(
+        session=session, cycle_id=cycle_id, changes=body, actor=principal.sub, now=now
+    )
     return CycleConfigRead.model_validate(cycle)
+
+
+@router.put(
+    "/cycles/{cycle_id}/config/template",
+    tags=["release"],
+    summary="The workflow pushes the template's appeal window and HR deadline (applied while HR has not changed them)",
+)
+async def push_template_settings(
+    cycle_id: CycleId, body: FeedbackSettings, session: SessionDep, now: NowDep, principal: HrAdmin
+) -> SettingsPushed:
+    return await service.push_template_settings(
+        session=session, cycle_id=cycle_id, settings=body, actor=principal.sub, now=now
+    )
 
 
 @router.get("/cycles/{cycle_id}/config", tags=["release"], summary="Read the cycle's release and appeal settings")
@@ -196,6 +218,15 @@ async def list_appeals(
 
 
 @router.get(
+    "/cycles/{cycle_id}/appeal-state",
+    tags=["appeals", "workflow"],
+    summary="Whether appeals may still change results: the appeal window and the appeals HR has not resolved",
+)
+async def appeal_state(cycle_id: CycleId, session: SessionDep, now: NowDep, _p: Machine) -> AppealsState:
+    return await service.appeal_state(session=session, cycle_id=cycle_id, now=now)
+
+
+@router.get(
     "/appeals/overdue",
     tags=["appeals", "ops"],
     summary="Open appeals past their HR resolution deadline",
@@ -227,19 +258,20 @@ async def review_appeal(appeal_id: RowId, session: SessionDep, now: NowDep, prin
 @router.post(
     "/appeals/{appeal_id}/resolve",
     tags=["appeals"],
-    summary="HR resolves an appeal: upheld, adjusted (recorded through evaluation's calibration) or rejected",
-    responses={502: {"description": "Evaluation could not record the adjustment; the appeal stays open"}},
+    summary="HR resolves an appeal: upheld, adjusted (recorded through evaluation's calibration, then results) "
+    "or rejected",
+    responses={502: {"description": "Evaluation or results could not record the adjustment; the appeal stays open"}},
 )
 async def resolve_appeal(
     appeal_id: RowId,
     body: AppealResolve,
     session: SessionDep,
     now: NowDep,
-    evaluation: EvaluationDep,
+    services: ServicesDep,
     principal: HrAdmin,
 ) -> AppealRead:
     appeal = await service.resolve_appeal(
-        session=session, appeal_id=appeal_id, principal=principal, resolution=body, now=now, evaluation=evaluation
+        session=session, appeal_id=appeal_id, principal=principal, resolution=body, now=now, services=services
     )
     return AppealRead.model_validate(appeal)
 

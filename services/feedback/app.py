@@ -18,7 +18,7 @@ __all__ = ["app_from_env", "create_app"]
 
 
 async def _open_clients(app: FastAPI) -> None:
-    # Outbound calls to evaluation (adjusted appeals); tests swap app.state.http for an in-process receiver.
+    # Outbound calls to evaluation and results (adjusted appeals); tests swap app.state.http for in-process apps.
     settings: Settings = app.state.settings
     app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     tokens = ServiceTokens(settings, sub="system:feedback", roles=(Role.HR_ADMIN.value,))

@@ -62,7 +62,8 @@ class FeedbackAudit(AuditMixin, Base):
 
 
 class FeedbackCycle(Base):
-    """Per-cycle state: whether results arrived, calibration closed, release and appeal settings."""
+    """Per-cycle state: whether results arrived, calibration closed, release and appeal settings (with
+    the version and source of those settings)."""
 
     __tablename__ = "feedback_cycle"
 
@@ -75,6 +76,11 @@ class FeedbackCycle(Base):
     hr_resolution_days: Mapped[int] = mapped_column(Integer, default=10)
     released_at: Mapped[datetime | None] = mapped_column(nullable=True)
     withdrawn_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Who set the appeal window and HR deadline: the template (pushed by the workflow) or HR (kept).
+    settings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    settings_source: Mapped[str] = mapped_column(String(16), default="template", server_default="template")
+    settings_changed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    settings_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ReleasedResult(Base):

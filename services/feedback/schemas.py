@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.feedback import AppealOutcome, AppealStatus
+from contracts.templates import SettingsSource
 from services.common.action_items import ActionItemRead
 
 __all__ = [
@@ -56,6 +57,10 @@ class CycleConfigRead(BaseModel):
     results_received_at: datetime | None
     released_at: datetime | None
     withdrawn_at: datetime | None
+    settings_version: int = Field(description="0: the defaults; +1 per change of the window or HR deadline.")
+    settings_source: SettingsSource = Field(description="template: pushed by the workflow; hr: kept from then on.")
+    settings_changed_by: str | None
+    settings_changed_at: datetime | None
 
 
 class ReleaseRead(BaseModel):

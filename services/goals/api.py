@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import PendingReport, Stage
-from contracts.goals import GoalExport, GoalLevel, KpiCatalog
+from contracts.goals import ApprovalQueue, GoalExport, GoalLevel, KpiCatalog
 from contracts.tracking import ProgressExport
 from services.common.auth import Principal, requires
 from services.common.deps import SessionDep
@@ -276,7 +276,10 @@ async def submit_goal(transition: Transition, principal: Person, body: SubmitReq
 
 @router.post(
     "/goals/{goal_id}/approve",
-    summary="Approve a submitted goal (individual: the manager; department KPI: the department head)",
+    summary="Approve the step a submitted goal waits at (its approver, or hr_admin); the last step approves it",
+    description="Who approves each step comes from the cycle's approval chains (settings): by default the "
+    "manager for individual goals, the department head for department KPIs, HR for company KPIs. Nobody "
+    "approves a goal they own, submitted, or approved at an earlier step (403 naming who may).",
     tags=["approval"],
 )
 async def approve_goal(transition: Transition, principal: Approver, body: SubmitRequest | None = None) -> GoalRead:
@@ -284,7 +287,9 @@ async def approve_goal(transition: Transition, principal: Approver, body: Submit
 
 
 @router.post(
-    "/goals/{goal_id}/return", summary="Return a submitted goal to its owner with a comment", tags=["approval"]
+    "/goals/{goal_id}/return",
+    summary="Return a submitted goal to its owner with a comment (the approver of its waiting step)",
+    tags=["approval"],
 )
 async def return_goal(transition: Transition, body: ReturnRequest, principal: Approver) -> GoalRead:
     return await transition(Action.RETURN, principal=principal, comment=body.comment)
@@ -316,10 +321,15 @@ async def tree(
 
 @router.put(
     "/progress",
-    summary="Store actual values from tracking, keyed by kpi_id (= goal_id); the workflow pushes it",
+    summary="Store actual values from tracking, keyed by kpi_id (= goal_id); the workflow pushes it (hr_admin)",
+    description=(
+        "The workflow's service token (hr_admin) pushes tracking's progress export here. Operators (ops) may "
+        "read the exports but not write the actuals that scores are computed from. 422 for a NaN or infinite "
+        "actual_value, naming it."
+    ),
     tags=["exports"],
 )
-async def put_progress(cycle_id: CycleId, body: ProgressExport, session: SessionDep, _p: Machine) -> ProgressAccepted:
+async def put_progress(cycle_id: CycleId, body: ProgressExport, session: SessionDep, _p: HrAdmin) -> ProgressAccepted:
     return await service.store_progress(session=session, cycle_id=cycle_id, export=body)
 
 
@@ -336,6 +346,22 @@ async def kpi_catalog(cycle_id: CycleId, request: Request, session: SessionDep, 
 @router.get("/goal-export", summary="Every approved goal of the cycle, for evaluation", tags=["exports"])
 async def goal_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -> GoalExport:
     return await service.goal_export(session=session, cycle_id=cycle_id)
+
+
+@router.get(
+    "/approvals",
+    summary="Approval steps waiting in a department: approver, deadline, reminders and escalation of each",
+    description="For the department workflow: each submitted goal or KPI at its waiting step, so reminders "
+    "and escalations apply per step (GET /pending lists the same goals with the step's approver as owner).",
+    tags=["exports"],
+)
+async def approvals(
+    cycle_id: CycleId,
+    session: SessionDep,
+    _p: Machine,
+    department_id: Annotated[str, Query(min_length=1, max_length=64)],
+) -> ApprovalQueue:
+    return await service.approval_queue(session=session, cycle_id=cycle_id, department_id=department_id)
 
 
 @router.get("/pending", summary="Goal-setting work still owed in a department, and who must act", tags=["exports"])

@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc
         token = mint_token(settings, sub="cli:hr_admin", roles=["hr_admin"])
+        # nobody approves what they submitted: a second HR identity approves the KPIs the first submits
+        approver = {"Authorization": f"Bearer {mint_token(settings, sub='cli:hr_approver', roles=['hr_admin'])}"}
 
         async def run() -> LoadSummary:
             async with httpx.AsyncClient(
@@ -79,7 +81,13 @@ def register(app: typer.Typer) -> None:
                         bar.update(tasks[step], completed=done)
 
                     return await load_sample(
-                        client, cycle_id=cycle, strategy=strategy, approve=approve, org=org, progress=report
+                        client,
+                        cycle_id=cycle,
+                        strategy=strategy,
+                        approve=approve,
+                        approver=approver,
+                        org=org,
+                        progress=report,
                     )
 
         try:

@@ -66,7 +66,7 @@ class GoalsAudit(AuditMixin, Base):
 
 
 class GoalsCycle(Base):
-    """Per-cycle settings of goal setting: the period (for the KPI catalog) and the freeze."""
+    """Per-cycle settings of goal setting: the period (for the KPI catalog), the approval chains and the freeze."""
 
     __tablename__ = "goals_cycle"
 
@@ -75,6 +75,8 @@ class GoalsCycle(Base):
     period_end: Mapped[date | None] = mapped_column(Date, nullable=True)
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     frozen_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approval_chains: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """``contracts.goals.ApprovalChains`` as pushed with the settings; none: the default chains."""
 
 
 class GoalsObjective(Base):
@@ -129,6 +131,9 @@ class GoalsGoal(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     status_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     status_changed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """``services.goals.schemas.GoalApproval``: the chain of the current submission, where it stands and
+    who approved each step (none: never submitted)."""
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

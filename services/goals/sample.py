@@ -8,7 +8,7 @@ approved KPIs stay approved and bulk assignment skips who already has a template
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,9 +127,16 @@ class LoadSummary:
         return sum(int(a["created"]) for a in self.assignments)
 
 
-async def _call(client: httpx.AsyncClient, what: str, method: str, path: str, body: Any = None) -> Any:
+async def _call(
+    client: httpx.AsyncClient,
+    what: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
     try:
-        response = await client.request(method, path, json=body)
+        response = await client.request(method, path, json=body, headers=headers)
     except httpx.TransportError as exc:
         raise SampleLoadError(
             f"{what}: cannot reach the goals service at {client.base_url} ({type(exc).__name__}); "
@@ -182,10 +189,15 @@ async def load_sample(
     cycle_id: str,
     strategy: StrategyFile,
     approve: bool = True,
+    approver: Mapping[str, str] | None = None,
     org: OrgSnapshot | None = None,
     progress: Progress | None = None,
 ) -> LoadSummary:
-    """Create the whole tree through the API; ``client`` carries an hr_admin token."""
+    """Create the whole tree through the API; ``client`` carries an hr_admin token.
+
+    With ``approve``, ``client`` submits the company and department KPIs and ``approver`` (the headers of
+    a second hr_admin) approves them: nobody approves what they submitted.
+    """
     report = progress or (lambda _step, _done, _total: None)
     base = f"/v1/cycles/{cycle_id}"
     summary = LoadSummary(cycle_id=cycle_id)
@@ -226,7 +238,19 @@ async def load_sample(
                 await _call(client, f"submitting KPI '{kpi.goal_id}'", "POST", f"{base}/goals/{kpi.goal_id}/submit")
                 status = "submitted"
             if status == "submitted":
-                await _call(client, f"approving KPI '{kpi.goal_id}'", "POST", f"{base}/goals/{kpi.goal_id}/approve")
+                if approver is None:
+                    raise SampleLoadError(
+                        f"approving KPI '{kpi.goal_id}' needs a second hr_admin (approver=...): nobody approves "
+                        "what they submitted"
+                    )
+                await _call(
+                    client,
+                    f"approving KPI '{kpi.goal_id}'",
+                    "POST",
+                    f"{base}/goals/{kpi.goal_id}/approve",
+                    None,
+                    approver,
+                )
                 summary.kpis_approved += 1
             report("submitting and approving KPIs", done, len(kpis))
 

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events import METRIC_KEY_PATTERN
-from contracts.goals import Aggregation, Direction, GoalLevel
+from contracts.goals import (
+    DEFAULT_APPROVAL_CHAINS,
+    Aggregation,
+    ApprovalChain,
+    ApprovalChains,
+    ApprovalRole,
+    Direction,
+    GoalLevel,
+)
 from services.goals.rules import GoalKind, GoalStatus, Perspective
 
 __all__ = [
+    "ApprovalEntry",
+    "ApprovalStepState",
     "BulkAssignRequest",
     "BulkAssignResult",
     "BulkSkip",
     "CycleSettingsRead",
     "CycleSettingsUpdate",
     "FreezeResult",
+    "GoalApproval",
     "GoalCreate",
     "GoalNode",
     "GoalPage",
@@ -33,6 +45,7 @@ __all__ = [
     "ObjectiveUpdate",
     "ProgressAccepted",
     "ReturnRequest",
+    "StepState",
     "SubmitRequest",
     "UtcDatetime",
     "WeightReport",
@@ -69,6 +82,11 @@ class CycleSettingsUpdate(BaseModel):
 
     period_start: date
     period_end: date
+    approval_chains: ApprovalChains | None = Field(
+        default=None,
+        description="Who approves goals and KPIs, step by step (from the cycle's template); none: one step per "
+        "level, as before chains existed (manager; department head; HR).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CycleSettingsUpdate:
@@ -84,6 +102,7 @@ class CycleSettingsRead(BaseModel):
     frozen: bool
     frozen_at: UtcDatetime | None
     frozen_by: str | None
+    approval_chains: ApprovalChains = Field(default_factory=lambda: DEFAULT_APPROVAL_CHAINS)
 
 
 class FreezeResult(BaseModel):
@@ -192,6 +211,59 @@ class GoalUpdate(BaseModel):
     _metric = field_validator("metric")(_check_metric)
 
 
+# -- approval chain ---------------------------------------------------------------------------------
+class StepState(StrEnum):
+    NOT_OPEN = "not_open"
+    """An earlier step is still waiting."""
+    WAITING = "waiting"
+    APPROVED = "approved"
+    RETURNED = "returned"
+
+
+class ApprovalStepState(BaseModel):
+    """One step of the goal's current submission: who approves it, by when, and what happened."""
+
+    step: int = Field(ge=1)
+    approver_role: ApprovalRole
+    approver_id: str | None = Field(
+        description="The employee who approves it, set when the step opens; none: any hr_admin."
+    )
+    state: StepState
+    opened_at: UtcDatetime | None = None
+    deadline: UtcDatetime | None = Field(default=None, description="The step's own deadline, if the chain sets one.")
+    reminders: list[UtcDatetime] = Field(default_factory=list)
+    escalate_to_id: str | None = Field(default=None, description="Whom a missed deadline goes to first; none: HR.")
+    escalate_to_hr_at: UtcDatetime | None = None
+    acted_by: str | None = Field(default=None, description="Who approved or returned it (token subject).")
+    acted_at: UtcDatetime | None = None
+    comment: str | None = None
+
+
+class ApprovalEntry(BaseModel):
+    """One act on the goal in any submission round: submit, approve (a step) or return."""
+
+    round: int = Field(ge=1)
+    action: str
+    step: int | None = None
+    actor: str
+    actor_employee_id: str | None = None
+    at: UtcDatetime
+    comment: str | None = None
+
+
+class GoalApproval(BaseModel):
+    """Where the goal is in its approval chain (``GoalRead.approval``; stored on the goal)."""
+
+    round: int = Field(ge=1, description="Submissions so far; a returned goal starts the chain again.")
+    chain: ApprovalChain = Field(description="The chain as it was when the goal was submitted.")
+    submitted_by: str
+    submitted_by_employee_id: str | None
+    submitted_at: UtcDatetime
+    current_step: int | None = Field(description="The step waiting for its approver; none once approved or returned.")
+    steps: list[ApprovalStepState]
+    history: list[ApprovalEntry] = Field(default_factory=list, description="Every submit, approval and return.")
+
+
 class GoalRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -221,6 +293,9 @@ class GoalRead(BaseModel):
     status: GoalStatus
     status_comment: str | None
     status_changed_by: str | None
+    approval: GoalApproval | None = Field(
+        default=None, description="The approval chain: its steps, the current one, and who approved each."
+    )
     created_by: str
     created_at: UtcDatetime
     updated_at: UtcDatetime

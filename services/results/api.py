@@ -10,7 +10,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import CollaborationMatrix, CycleResults
+from contracts.feedback import AppealAdjustment
 from contracts.goals import GoalExport
+from contracts.results import PolicyFromTemplate, ResultsPolicy
+from contracts.templates import SettingsPushed, SettingsVersion
 from services.common.action_items import ActionItemRead, ActionItemUpdate
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
@@ -19,12 +22,12 @@ from services.common.nudge import nudge
 from services.common.params import APPROVERS, EVERYONE, HR, LEADERS, MACHINE, CycleId, Limit, Offset
 from services.results import service
 from services.results.models import ResultsDepartment
-from services.results.policy import ResultsPolicy
 from services.results.report import render_csv, render_html
 from services.results.schemas import (
     Accepted,
     AllocationCreate,
     AllocationRead,
+    AppealApplied,
     AwardsRead,
     BonusRead,
     GenerateRead,
@@ -82,9 +85,14 @@ class CsvResponse(PlainTextResponse):
     "/cycles/{cycle_id}/results",
     tags=["inputs"],
     summary="Receive the cycle's calibrated results (idempotent replace)",
+    description="Pushed when evaluation ends and again, with appeal adjustments, when result application opens. "
+    "A changed result brings its department's allocation, nomination and plan up to date; after publication "
+    "results change only by an adjusted appeal (409).",
 )
-async def put_results(cycle_id: CycleId, body: CycleResults, session: SessionDep, now: NowDep, _p: HrAdmin) -> Accepted:
-    return await service.put_results(session=session, cycle_id=cycle_id, results=body, now=now)
+async def put_results(
+    cycle_id: CycleId, body: CycleResults, session: SessionDep, now: NowDep, principal: HrAdmin
+) -> Accepted:
+    return await service.put_results(session=session, cycle_id=cycle_id, results=body, actor=principal.sub, now=now)
 
 
 @router.put(
@@ -116,14 +124,48 @@ async def put_goals(cycle_id: CycleId, body: GoalExport, session: SessionDep, no
     return await service.put_goals(session=session, cycle_id=cycle_id, export=body, now=now)
 
 
-@router.put("/cycles/{cycle_id}/policy", tags=["policy"], summary="Set the curve, caps, promotion/development rules")
-async def put_policy(cycle_id: CycleId, body: ResultsPolicy, session: SessionDep, _p: HrAdmin) -> ResultsPolicy:
-    return await service.set_policy(session=session, cycle_id=cycle_id, policy=body)
+@router.put(
+    "/cycles/{cycle_id}/policy",
+    tags=["policy"],
+    summary="HR sets the curve, caps, promotion/development rules and publication policy (kept from then on)",
+    description="Labels must be the cycle's rating bands (once known). A new version with source 'hr': the "
+    "workflow's template pushes no longer replace it.",
+)
+async def put_policy(
+    cycle_id: CycleId, body: ResultsPolicy, session: SessionDep, now: NowDep, principal: HrAdmin
+) -> ResultsPolicy:
+    return await service.set_policy(session=session, cycle_id=cycle_id, policy=body, actor=principal.sub, now=now)
+
+
+@router.put(
+    "/cycles/{cycle_id}/policy/template",
+    tags=["policy"],
+    summary="The workflow pushes the template's policy (applied only while HR has not changed it)",
+)
+async def push_template_policy(
+    cycle_id: CycleId,
+    body: PolicyFromTemplate,
+    session: SessionDep,
+    now: NowDep,
+    principal: HrAdmin,
+) -> SettingsPushed:
+    return await service.push_template_policy(
+        session=session, cycle_id=cycle_id, pushed=body, actor=principal.sub, now=now
+    )
 
 
 @router.get("/cycles/{cycle_id}/policy", tags=["policy"], summary="The cycle's result-application rules (visible)")
 async def get_policy(cycle_id: CycleId, session: SessionDep, _p: Person) -> ResultsPolicy:
     return await service.get_policy(session=session, cycle_id=cycle_id)
+
+
+@router.get(
+    "/cycles/{cycle_id}/policy/version",
+    tags=["policy"],
+    summary="Who set the policy (the template or HR), which version, when",
+)
+async def get_policy_version(cycle_id: CycleId, session: SessionDep, _p: Person) -> SettingsVersion:
+    return await service.policy_version(session=session, cycle_id=cycle_id)
 
 
 # -- bonus pools ---------------------------------------------------------------------------------
@@ -367,6 +409,33 @@ async def report_html(
 ) -> HTMLResponse:
     report = await service.collaboration_report(session=session, cycle_id=cycle_id, previous_cycle_id=previous_cycle_id)
     return HTMLResponse(render_html(report))
+
+
+# -- appeals -------------------------------------------------------------------------------------
+@router.post(
+    "/cycles/{cycle_id}/appeal-adjustments",
+    tags=["appeals"],
+    status_code=201,
+    summary="Apply an appeal resolved as adjusted (the feedback service): pay, promotion and plan follow it",
+    description="Before publication the result, the department's allocation, the nomination and the plan change; "
+    "after it, every changed line is also published as ResultsCorrected. Idempotent on appeal_id: a retry "
+    "answers 200 with what was applied.",
+    responses={200: {"description": "A retry: the adjustment as applied the first time"}},
+)
+async def appeal_adjustment(
+    cycle_id: CycleId,
+    body: AppealAdjustment,
+    session: SessionDep,
+    now: NowDep,
+    response: Response,
+    principal: HrAdmin,
+) -> AppealApplied:
+    applied = await service.apply_appeal(
+        session=session, cycle_id=cycle_id, adjustment=body, principal=principal, now=now
+    )
+    if applied.replayed:
+        response.status_code = 200
+    return applied
 
 
 # -- publishing ----------------------------------------------------------------------------------

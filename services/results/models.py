@@ -35,6 +35,7 @@ __all__ = [
     "EmployeeResultRow",
     "Nomination",
     "Publication",
+    "ResultsAppealAdjustment",
     "ResultsAudit",
     "ResultsCycle",
     "ResultsDepartment",
@@ -77,6 +78,16 @@ class ResultsCycle(Base):
     goals_received_at: Mapped[datetime | None] = mapped_column(nullable=True)
     previous_cycle_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    rating_labels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """The rating scale's band labels, lowest first (from the results push or the template's policy)."""
+    # Who set the policy: the template (pushed by the workflow) or HR (kept from then on).
+    policy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    policy_source: Mapped[str] = mapped_column(String(16), default="template", server_default="template")
+    policy_changed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    policy_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When HR last ran the rules: an adjusted appeal re-applies them to the person it changes.
+    promotions_nominated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    plans_generated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class EmployeeResultRow(Base):
@@ -227,3 +238,25 @@ class Publication(Base):
     lines: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime]
     published_by: Mapped[str] = mapped_column(String(128))
+
+
+class ResultsAppealAdjustment(Base):
+    """An appeal HR resolved as adjusted, as applied here (once per appeal): before publication it
+    changes the result and what follows from it; after it, also a ``ResultsCorrected`` correction."""
+
+    __tablename__ = "results_appeal_adjustment"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    appeal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    before_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    before_rating: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    after_score: Mapped[float] = mapped_column(Float)
+    after_rating: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    applied_at: Mapped[datetime]
+    reallocated: Mapped[list[str]] = mapped_column(JSON, default=list)
+    correction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    correction_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    event_ids: Mapped[list[str]] = mapped_column(JSON, default=list)

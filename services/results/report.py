@@ -29,6 +29,7 @@ __all__ = [
     "collaboration_awards",
     "render_csv",
     "render_html",
+    "spreadsheet_safe",
 ]
 
 DIMENSIONS = ("responsiveness", "data_quality", "reliability")
@@ -253,28 +254,41 @@ CSV_COLUMNS = (
 )
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP, CSV injection)."""
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: strings starting a formula get a leading
+    ``'``. Names and comments are typed by people; numbers are ours and stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(report: CollaborationReport) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows (RFC 4180): the writer then quotes any cell holding a CR or LF, so a comment with a
+    # carriage return cannot start a new row whose first cell is a formula.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for c in report.cells:
         before = report.previous_overall.get((c.rater_department_id, c.rated_department_id))
-        writer.writerow(
-            [
-                c.rater_department_id,
-                report.departments.get(c.rater_department_id, c.rater_department_id),
-                c.rated_department_id,
-                report.departments.get(c.rated_department_id, c.rated_department_id),
-                c.responsiveness,
-                c.data_quality,
-                c.reliability,
-                c.overall,
-                c.ratings,
-                "" if before is None else before,
-                "" if before is None else round(c.overall - before, 3),
-                " | ".join(c.comments),
-            ]
-        )
+        cells = [
+            c.rater_department_id,
+            report.departments.get(c.rater_department_id, c.rater_department_id),
+            c.rated_department_id,
+            report.departments.get(c.rated_department_id, c.rated_department_id),
+            c.responsiveness,
+            c.data_quality,
+            c.reliability,
+            c.overall,
+            c.ratings,
+            "" if before is None else before,
+            "" if before is None else round(c.overall - before, 3),
+            " | ".join(c.comments),
+        ]
+        writer.writerow([spreadsheet_safe(value) for value in cells])
     return out.getvalue()
 
 

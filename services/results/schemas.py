@@ -23,6 +23,7 @@ __all__ = [
     "AllocationCreate",
     "AllocationLineRead",
     "AllocationRead",
+    "AppealApplied",
     "AwardRead",
     "AwardsRead",
     "BonusRead",
@@ -267,4 +268,24 @@ class PublicationRead(BaseModel):
     lines: int
     published_at: datetime
     published_by: str
+    replayed: bool = False
+
+
+class AppealApplied(BaseModel):
+    """An adjusted appeal as the results service applied it (once per appeal)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    appeal_id: str
+    employee_id: str
+    before_score: float | None = Field(description="None when the results had not arrived yet.")
+    before_rating: str | None
+    after_score: float
+    after_rating: str
+    applied_at: datetime
+    reallocated: list[str] = Field(description="Departments whose pool was allocated again.")
+    correction_id: str | None = Field(description="Set when the results were already published: the correction.")
+    correction_sequence: int | None
+    event_ids: list[str] = Field(description="The ResultsCorrected events written to the outbox.")
     replayed: bool = False

@@ -214,12 +214,19 @@ async def ingest_metrics(body: IngestRequest, request: Request, principal: Inges
 
 
 @ops.get(
-    "/ingestion", summary="Ingestion health: consumer lag per partition, DLQ count and latest reasons, unmapped events"
+    "/ingestion",
+    summary="Ingestion health: consumer lag per partition, liveness (stalled since ...), DLQ count and latest "
+    "reasons, conflicting duplicates, unmapped events",
 )
 async def ops_ingestion(request: Request, session: SessionDep, _p: Ops) -> OpsIngestion:
     state = request.app.state
     return await service.ops_ingestion(
-        session=session, settings=state.settings, group_id=state.tracking_group, topic=state.tracking_topic
+        session=session,
+        settings=state.settings,
+        group_id=state.tracking_group,
+        topic=state.tracking_topic,
+        consumer=getattr(state, "tracking_consumer", None),
+        watch=state.ingestion_watch,
     )
 
 

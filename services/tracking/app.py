@@ -6,6 +6,11 @@ Besides the API, the lifespan runs two background tasks:
   ``TANDEM_TRACKING_CONSUMER=0`` (default: on, except with ``TANDEM_ENV=test``);
 * the staleness evaluator, every ``TANDEM_TRACKING_STALENESS_INTERVAL`` seconds
   (default 60; 0 turns it off; off by default with ``TANDEM_ENV=test``).
+
+``GET /healthz`` adds the consumer's health: ``"status": "degraded"`` and an ``ingestion`` object
+(``paused`` with the error, or ``stalled since ...`` on a partition with lag whose committed
+offset does not advance) when ingestion is not running; still 200, so a readiness probe keeps
+serving the API (progress reads work while ingestion waits).
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from sqlalchemy import text
 
 from contracts.topics import METRICS, METRICS_DLQ
 from services.common.app import create_service_app
@@ -25,6 +33,7 @@ from services.common.settings import Settings
 from services.tracking import api_keys, service
 from services.tracking.api import router
 from services.tracking.consumer import CONSUMER_GROUP, TrackingConsumer
+from services.tracking.ingest.liveness import LagWatch
 from services.tracking.models import TrackingAudit, TrackingDepartment, TrackingOutbox, TrackingParticipant
 from services.tracking.publisher import MetricPublisher
 
@@ -101,7 +110,30 @@ def create_app(
     )
     app.state.tracking_topic = topic
     app.state.tracking_group = group_id
+    app.state.ingestion_watch = LagWatch()
+    # Ahead of the shared probe (same path and body, plus ingestion); the shared one stays documented.
+    app.router.routes.insert(0, APIRoute("/healthz", _healthz, methods=["GET"], include_in_schema=False))
     return app
+
+
+async def _healthz(request: Request) -> dict[str, Any]:
+    """The shared liveness and database probe, plus the in-process consumer's health."""
+    async with request.app.state.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    body: dict[str, Any] = {"status": "ok", "service": "tracking"}
+    consumer: TrackingConsumer | None = getattr(request.app.state, "tracking_consumer", None)
+    if consumer is not None:
+        health = consumer.health()
+        body["ingestion"] = {
+            "state": health.state,
+            "status": health.message,
+            "since": health.since.isoformat() if health.since else None,
+            "partition": health.partition,
+            "last_error": health.last_error,
+        }
+        if health.state in ("paused", "stalled"):
+            body["status"] = "degraded"
+    return body
 
 
 async def _staleness_loop(app: FastAPI, interval: float) -> None:

@@ -8,6 +8,8 @@
 * ``tracking_metric_event``: every accepted raw event once (unique ``event_id``),
   with what happened to it (``applied``, ``unmapped``, ``deferred``, ``rejected``).
 * ``tracking_dead_letter``: what went to the DLQ, one row per source offset.
+* ``tracking_catalog_version``: one row, bumped by every catalog PUT; the consumer's writes check
+  it under a shared lock, so events are always routed with the catalog current at commit.
 * ``tracking_check_in``: comments with a confidence level on a KPI or goal.
 * ``tracking_api_key``: department systems' API keys for the HTTP ingest, as salted hashes
   (``services.common.api_keys``; the plaintext is shown once, never stored).
@@ -41,6 +43,7 @@ __all__ = [
     "TrackingApiKey",
     "TrackingAudit",
     "TrackingCatalog",
+    "TrackingCatalogVersion",
     "TrackingCheckIn",
     "TrackingDeadLetter",
     "TrackingDepartment",
@@ -74,7 +77,9 @@ class TrackingAudit(AuditMixin, Base):
     __tablename__ = "tracking_audit"
     # Ingestion is machine data, not a human change: raw events, aggregate buckets and dead letters
     # are not audited (the KPI catalog, its progress rows and check-ins are).
-    __audit_exclude__ = frozenset({"tracking_metric_event", "tracking_kpi_bucket", "tracking_dead_letter"})
+    __audit_exclude__ = frozenset(
+        {"tracking_metric_event", "tracking_kpi_bucket", "tracking_dead_letter", "tracking_catalog_version"}
+    )
 
 
 class TrackingCatalog(Base):
@@ -89,6 +94,21 @@ class TrackingCatalog(Base):
     grace_hours: Mapped[float] = mapped_column(Float)
     check_in_cadence_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrackingCatalogVersion(Base):
+    """The version of the KPI catalog as a whole (one row, ``id`` 1).
+
+    A catalog PUT bumps it first (its row lock is held until the PUT commits); every ingestion
+    write reads it under a shared row lock (``FOR SHARE``) and re-routes its batch if the catalog
+    changed since the batch was routed. So no event is stored with an outdated routing after the
+    PUT's back-fill has read the stored events: catalog and events may arrive in any order.
+    """
+
+    __tablename__ = "tracking_catalog_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class TrackingKpi(Base):

@@ -274,6 +274,8 @@ class CatalogIndex:
     """Every registered KPI rule, indexed by metric key."""
 
     rules: list[KpiRule] = field(default_factory=list)
+    version: int = 0
+    """The catalog version (``tracking_catalog_version``) these rules were loaded at."""
     by_metric: dict[str, list[KpiRule]] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -175,6 +175,22 @@ class OpsIngestion(BaseModel):
     latest_dead_letters: list[DeadLetterRead]
     unmapped_events: int
     unmapped_metrics: list[UnmappedMetric]
+    conflicting_duplicates: int = Field(
+        default=0,
+        description="Events whose event_id was stored before with other content (the first is kept; DLQ reason "
+        "'conflicting duplicate').",
+    )
+    ingestion_state: str = Field(
+        default="unknown",
+        description="running, paused (retrying after an error), stalled (lag without committed progress), "
+        "stopped, or unknown (no consumer in this process and the lag could not be read).",
+    )
+    ingestion_status: str = Field(
+        default="", description="One line for people, e.g. 'ingestion stalled since ... on partition 2 (lag 120)'."
+    )
+    stalled_since: datetime | None = None
+    stalled_partition: int | None = None
+    last_error: str | None = Field(default=None, description="The consumer's last error, if any.")
 
 
 class IngestRequest(BaseModel):

@@ -1,6 +1,6 @@
 """Console access control over HTTP, on SQLite and PostgreSQL: every page declares its roles, signed-out
 visitors are sent to sign-in, a bad bearer token is a 401, a wrong role a 403 page, forms need the CSRF
-token, and sign-in mints dev tokens only in dev/test.
+token, and sign-in mints dev tokens only with TANDEM_ENV=dev, offering personas from the loaded organisation.
 
 The console is its own service with no database: ``console_world`` runs it in-process next to a real
 cycles service (on the test's database), and the console reaches every API over HTTP."""
@@ -17,20 +17,35 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from fastapi.routing import APIRoute
 
-from services.common.auth import mint_token
+from services.common.auth import Role, mint_token
 from services.common.settings import Settings
 from services.console.app import create_app as create_console_app
-from services.console.auth import COOKIE, csrf_token
+from services.console.auth import COOKIE, FINANCE, csrf_token
+from services.console.oidc import OidcSettings
 from services.console.views import FAMILIES, PUBLIC_PATHS
 from services.cycles.app import create_app as create_cycles_app
+from tests.integration.test_cycles_org_import import import_sample
 from tests.integration.test_ops_overview import offline
 from tests.support import api_client, auth
 
 CYCLE = "cyc-console-test"
 CYCLES_URL = "http://cycles.test"
 
+PEOPLE = {"hr_admin", "ops", "dept_head", "manager", "employee"}
+STAFF = {"hr_admin", "dept_head", "manager", "employee"}
 PAGES: list[tuple[str, set[str]]] = [
     ("/console", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    ("/console/tasks", PEOPLE),
+    ("/console/preferences", PEOPLE),
+    ("/console/templates", {"hr_admin"}),
+    ("/console/org", {"hr_admin"}),
+    ("/console/audit", {"hr_admin", "ops", "auditor"}),
+    (f"/console/cycles/{CYCLE}/my-goals", STAFF),
+    (f"/console/cycles/{CYCLE}/reviews", STAFF),
+    (f"/console/cycles/{CYCLE}/team", {"hr_admin", "dept_head", "manager"}),
+    (f"/console/cycles/{CYCLE}/department", {"dept_head"}),
+    (f"/console/cycles/{CYCLE}/what-if", {"hr_admin"}),
+    (f"/console/cycles/{CYCLE}/pools", {"hr_admin", "dept_head", "ops"}),
     ("/console/cycles", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/goals", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/progress", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
@@ -41,7 +56,7 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/one-on-ones", {"hr_admin", "dept_head", "manager", "employee"}),
     ("/console/ops", {"hr_admin", "ops"}),
 ]
-ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "department_system")
+ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "auditor", "department_system")
 
 
 @dataclass
@@ -58,6 +73,7 @@ async def console_world(
     database_url: str,
     *,
     mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    oidc: OidcSettings | None = None,
     **changes: Any,
 ) -> AsyncIterator[ConsoleWorld]:
     """The console and a real cycles service on ``database_url``, in-process and talking HTTP.
@@ -74,7 +90,7 @@ async def console_world(
         cycles_app = cycles.app  # type: ignore[attr-defined]
         to_services = {**(mounts or {}), CYCLES_URL: httpx.ASGITransport(app=cycles_app)}
         http = await stack.enter_async_context(httpx.AsyncClient(mounts=to_services))
-        console = create_console_app(service_settings, http_client=http)
+        console = create_console_app(service_settings, http_client=http, oidc=oidc or OidcSettings(issuer=None))
         await stack.enter_async_context(console.router.lifespan_context(console))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=console), base_url="http://test")
@@ -95,7 +111,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 28
+    assert len(routes) == 70
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"
@@ -105,6 +121,7 @@ def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings
             continue
         assert declared and declared == _allowed_roles(route), f"{path}: x-roles {declared}"
         assert "department_system" not in declared, path
+        assert declared <= {r.value for r in Role} | {FINANCE}, path
     # the console's OpenAPI document lists every route with its roles, and no database endpoint
     spec = create_console_app(settings).openapi()
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
@@ -181,15 +198,23 @@ async def test_forms_need_the_role_and_the_csrf_token(settings: Settings, databa
         assert "Max-Age=0" in out.headers["set-cookie"]
 
 
-async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings, database_url: str) -> None:
-    async with console_world(settings, database_url) as world:
+async def test_sign_in_mints_dev_tokens_only_in_dev(settings: Settings, database_url: str) -> None:
+    development = settings.model_copy(update={"env": "dev"})
+    async with console_world(development, database_url) as world:
         client = world.client
         page = await client.get("/console/sign-in", params={"next": "/console/ops"})
         assert page.status_code == 200 and "Development sign-in" in page.text and 'value="/console/ops"' in page.text
+        assert "No organisation is loaded yet" in page.text and "Sign in with a token" in page.text
+
+        # the personas come from the organisation loaded in the cycles service
+        await import_sample(world.cycles, development)
+        page = await client.get("/console/sign-in")
+        assert "Head: Anna Nguyen (E0155)" in page.text, page.text[:3000]
+        assert 'name="roles" value="dept_head,manager,employee"' in page.text
 
         signed = await client.post(
             "/console/sign-in",
-            data={"mode": "dev", "sub": "E0164", "role": "employee", "employee_id": "E0164", "next": "/console/ops"},
+            data={"mode": "dev", "sub": "E0164", "roles": "employee", "employee_id": "E0164", "next": "/console/ops"},
         )
         assert signed.status_code == 303 and signed.headers["location"] == "/console/ops"
         cookie = signed.headers["set-cookie"]
@@ -198,6 +223,9 @@ async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings,
         assert claims.sub == "E0164" and claims.roles == frozenset({"employee"}) and claims.employee_id == "E0164"
         # the employee may not open ops: 403 page, not a redirect loop
         assert (await client.get("/console/ops")).status_code == 403
+        # the first page after signing in is "My tasks"
+        home = await client.get("/console")
+        assert home.status_code == 303 and home.headers["location"] == "/console/tasks"
 
         # never redirect off the console after sign-in
         outside = await client.post(
@@ -206,6 +234,14 @@ async def test_sign_in_mints_dev_tokens_only_in_dev_and_test(settings: Settings,
         assert outside.headers["location"] == "/console"
         unknown_role = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "root"})
         assert unknown_role.status_code == 303 and "error=" in unknown_role.headers["location"]
+
+    # Any other environment refuses development sign-in: the test environment too.
+    async with console_world(settings, database_url) as world:
+        page = await world.client.get("/console/sign-in")
+        assert "Development sign-in" not in page.text
+        refused = await world.client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})
+        assert "only+available" in refused.headers["location"].replace("%20", "+")
+        assert COOKIE not in world.client.cookies
 
     production = settings.model_copy(
         update={"env": "prod", "jwt_secret": "a-real-production-secret-of-32-chars-or-more"}

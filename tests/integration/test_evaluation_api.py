@@ -60,7 +60,8 @@ CONFIG: dict[str, Any] = {
     # 50:30:20:10 as percent (the weights sum to 100); the weighted sum renormalises over present components
     "weights": {"kpi": 5000 / 110, "manager": 3000 / 110, "peer": 2000 / 110, "collaboration": 1000 / 110},
     "formula": "w_kpi * kpi + w_manager * manager + w_peer * peer + w_collaboration * collaboration",
-    "calibration": {"limits": [{"band": "outstanding", "max_percent": 20}]},
+    # min_group_size 1: this small test org is held to the limits (the default, 10, would waive them)
+    "calibration": {"limits": [{"band": "outstanding", "max_percent": 20}], "min_group_size": 1},
     "peer_anonymity_threshold": 3,
     "attainment_cap": 1.2,
     "rater_limits": {"peer": {"min": 0, "max": 3}, "cross_department": {"min": 0, "max": 2}},
@@ -523,7 +524,10 @@ async def test_what_if_changes_nothing(settings: Settings, database_url: str) ->
         answer = ok(
             await client.post(
                 f"{base}/what-if",
-                json={"weights": {"kpi": 100}, "calibration": {"limits": [{"band": "exceeds", "max_percent": 10}]}},
+                json={
+                    "weights": {"kpi": 100},
+                    "calibration": {"limits": [{"band": "exceeds", "max_percent": 10}], "min_group_size": 1},
+                },
                 headers=h,
             )
         )

@@ -35,7 +35,8 @@ class Clock:
 
 @dataclass
 class EvaluationReceiver:
-    """A small real FastAPI app standing in for evaluation's appeal-adjustments endpoint."""
+    """A small real FastAPI app standing in for the appeal-adjustments endpoints of evaluation and results
+    (the same path on both; ``calls`` records which service's URL was called)."""
 
     settings: Settings
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -50,7 +51,8 @@ class EvaluationReceiver:
             claims = jwt.decode(
                 token, self.settings.jwt_secret, algorithms=["HS256"], audience=self.settings.jwt_audience
             )
-            self.calls.append({"cycle_id": cycle_id, "body": await request.json(), "claims": claims})
+            service = "results" if str(request.url).startswith(self.settings.results_url) else "evaluation"
+            self.calls.append({"cycle_id": cycle_id, "body": await request.json(), "claims": claims, "service": service})
             if self.fail_with:
                 return JSONResponse({"detail": "calibration is locked"}, status_code=self.fail_with)
             return JSONResponse({"recorded": True})
@@ -192,14 +194,14 @@ async def test_release_only_after_calibrated_results_and_scoped_reads(
     assert own.status_code == 200
     assert own.json()["rating"] == "exceeds"
     other = await client.get(f"/v1/cycles/{cycle_id}/results/bob", headers=emp(settings, "alice"))
-    assert other.status_code == 403
-    assert "only your own result" in other.json()["detail"]
+    assert other.status_code == 404  # not 403: that would tell bob has a result (issue 14)
+    assert "within your scope" in other.json()["detail"]
     listed = await client.get(f"/v1/cycles/{cycle_id}/results", headers=emp(settings, "alice"))
     assert [r["employee_id"] for r in listed.json()] == ["alice"]
     manager = await client.get(f"/v1/cycles/{cycle_id}/results", headers=emp(settings, "s-head", "manager", "employee"))
     assert [r["employee_id"] for r in manager.json()] == ["alice", "bob", "s-head"]
     cross = await client.get(f"/v1/cycles/{cycle_id}/results/carol", headers=emp(settings, "s-head", "manager"))
-    assert cross.status_code == 403
+    assert cross.status_code == 404
 
     # Acknowledgement: own result only, timestamped once.
     assert (
@@ -272,7 +274,7 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
     )
     assert other.status_code == 201  # o-head appeals their own result; nobody can appeal another's
     # Scoped: alice cannot read bob's appeal; bob's manager can.
-    assert (await client.get(f"/v1/appeals/{appeal['id']}", headers=emp(settings, "alice"))).status_code == 403
+    assert (await client.get(f"/v1/appeals/{appeal['id']}", headers=emp(settings, "alice"))).status_code == 404
     mine = await client.get(f"/v1/cycles/{cycle_id}/appeals", headers=emp(settings, "s-head", "manager"))
     assert [a["employee_id"] for a in mine.json()] == ["bob"]
 
@@ -338,6 +340,9 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
         ("start_review", "submitted", "under_review"),
         ("resolve", "under_review", "adjusted"),
     ]
+    # evaluation records it first, then results (so pay follows), with the same body and the acting HR person
+    assert [c["service"] for c in receiver.calls[-2:]] == ["evaluation", "results"]
+    assert receiver.calls[-2]["body"] == receiver.calls[-1]["body"]
     last_call = receiver.calls[-1]
     assert last_call["cycle_id"] == cycle_id
     assert last_call["body"] == {
@@ -368,7 +373,8 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
         headers=hr(settings),
     )
     assert [e["to_status"] for e in rejected.json()["events"]] == ["submitted", "under_review", "rejected"]
-    assert len(receiver.calls) == 2  # the failed and the successful adjustment; rejection calls nothing
+    # the failed adjustment (evaluation only) and the successful one (evaluation, results); rejection calls nothing
+    assert [c["service"] for c in receiver.calls] == ["evaluation", "evaluation", "results"]
     overdue = await client.get("/v1/appeals/overdue", params={"cycle_id": cycle_id}, headers=auth(settings, "ops"))
     assert overdue.json() == []
     types = await outbox_types(client)
@@ -437,7 +443,7 @@ async def test_one_on_ones_and_cross_department_kudos(client: httpx.AsyncClient,
         f"/v1/one-on-ones/{meeting['id']}", json={"notes": "Good progress"}, headers=emp(settings, "alice")
     )
     assert notes.json()["notes"] == "Good progress"
-    assert (await client.get(f"/v1/one-on-ones/{meeting['id']}", headers=emp(settings, "bob"))).status_code == 403
+    assert (await client.get(f"/v1/one-on-ones/{meeting['id']}", headers=emp(settings, "bob"))).status_code == 404
     hr_read = await client.get(f"/v1/one-on-ones/{meeting['id']}", headers=hr(settings))
     assert hr_read.json()["action_items"][0]["owner_id"] == "alice"
     assert (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.settings import Settings
 from tests.integration.test_goals_helpers import goal_body, seeded
+from tests.support import auth
 
 
 async def test_individual_goal_round_trip_submit_return_resubmit_approve(settings: Settings, database_url: str) -> None:
@@ -91,7 +92,9 @@ async def test_who_may_act_in_the_chain(settings: Settings, database_url: str) -
         await w.post("/goals/i_s1/approve", None, w.hr(), expect=200)
 
 
-async def test_department_kpis_are_approved_by_their_head(settings: Settings, database_url: str) -> None:
+async def test_department_kpis_are_approved_by_the_head_above_whoever_submitted(
+    settings: Settings, database_url: str
+) -> None:
     async with seeded(settings, database_url) as w:
         await w.build_tree()
         # a plain manager cannot submit department KPIs, nor can another department's head
@@ -101,10 +104,18 @@ async def test_department_kpis_are_approved_by_their_head(settings: Settings, da
         assert response.json()["detail"] == "only the head of department 'sales' (or hr_admin) can submit its KPIs"
         await w.post("/goals/d_sales_rev/submit", None, w.head("s_head"), expect=200)
         assert (await w.post("/goals/d_sales_rev/approve", None, w.head("f_head"))).status_code == 403
-        approved = await w.post("/goals/d_sales_rev/approve", None, w.head("s_head"), expect=200)
+        # the head submitted it, so the head does not approve it: the head above (the CEO's executive) does
+        own = await w.post("/goals/d_sales_rev/approve", None, w.head("s_head"))
+        assert own.status_code == 403
+        assert own.json()["detail"] == (
+            "you submitted department KPI 'd_sales_rev', so you cannot approve it: nobody approves what they "
+            "submitted; step 1 of 1 (department_head) is for 'ceo'"
+        )
+        approved = await w.post("/goals/d_sales_rev/approve", None, w.head("ceo"), expect=200)
         assert approved.json()["status"] == "approved"
-        # company KPIs: hr_admin only
+        # company KPIs: hr_admin only, and another hr_admin approves
         response = await w.post("/goals/c_rev/submit", None, w.head("s_head"))
         assert response.status_code == 403 and response.json()["detail"] == "only hr_admin can submit company KPIs"
         await w.post("/goals/c_rev/submit", None, w.hr(), expect=200)
-        await w.post("/goals/c_rev/approve", None, w.hr(), expect=200)
+        assert (await w.post("/goals/c_rev/approve", None, w.hr())).status_code == 403
+        await w.post("/goals/c_rev/approve", None, auth(settings, "hr_admin", sub="hr-2"), expect=200)

@@ -23,7 +23,12 @@ async def test_sample_strategy_loads_onto_the_sample_org(settings: Settings, dat
     async with api_client(create_app, settings, database_url) as client:
         client.headers.update(auth(settings, "hr_admin", sub="loader"))
         summary = await load_sample(
-            client, cycle_id=cycle_id, strategy=strategy, org=org, progress=lambda s, d, t: steps.append(s)
+            client,
+            cycle_id=cycle_id,
+            strategy=strategy,
+            org=org,
+            approver=auth(settings, "hr_admin", sub="approver"),
+            progress=lambda s, d, t: steps.append(s),
         )
         assert summary.participants_pushed == len(org.participants) >= 250
         assert summary.objectives_created == 4 and summary.kpis_created == 25 and summary.kpis_approved == 25

@@ -81,16 +81,6 @@ async def test_scoping_matrix(settings: Settings, database_url: str) -> None:
                 Call("PATCH", "/goals/i_s2", {"description": "meddling"}),
                 404,
             ),
-            (
-                "ops",
-                ops,
-                Call("GET", "/kpi-catalog"),
-                Call("GET", "/goals/i_s1", cycle_id="other-cycle"),
-                404,
-                Call("PUT", "/progress", {"cycle_id": w.cycle_id, "as_of": "2026-06-30T00:00:00Z", "actuals": []}),
-                Call("POST", "/objectives", {"name": "x", "perspective": "customer"}),
-                403,
-            ),
         ]
         await w.client.put(
             f"{w.base}/settings", json={"period_start": "2026-01-01", "period_end": "2026-12-31"}, headers=w.hr()
@@ -107,6 +97,13 @@ async def test_scoping_matrix(settings: Settings, database_url: str) -> None:
             assert results[role][1] == read_no_code, (role, "forbidden read", results[role])
             assert results[role][2] in (200, 201), (role, "allowed write", results[role])
             assert results[role][3] == write_no_code, (role, "forbidden write", results[role])
+        # ops reads the exports and writes nothing: since issue 14 not even the actuals, which only
+        # the workflow's hr_admin service token pushes
+        assert await Call("GET", "/kpi-catalog").status(w, ops) == 200
+        assert await Call("GET", "/goals/i_s1", cycle_id="other-cycle").status(w, ops) == 404
+        empty = {"cycle_id": w.cycle_id, "as_of": "2026-06-30T00:00:00Z", "actuals": []}
+        assert await Call("PUT", "/progress", empty).status(w, ops) == 403
+        assert await Call("POST", "/objectives", {"name": "x", "perspective": "customer"}).status(w, ops) == 403
         # hr_admin is also an employee: they cannot approve their own goal
         await w.post("/goals/i_f1/submit", None, hr_as_f1, expect=200)
         own = await w.post("/goals/i_f1/approve", None, hr_as_f1)

@@ -117,7 +117,7 @@ async def test_goal_export_lists_only_approved_goals(settings: Settings, databas
         empty = GoalExport.model_validate((await w.client.get(f"{w.base}/goal-export", headers=w.hr())).json())
         assert empty.goals == []
         await w.post("/goals/d_fin_cost/submit", None, w.head("f_head"), expect=200)
-        await w.post("/goals/d_fin_cost/approve", None, w.head("f_head"), expect=200)
+        await w.post("/goals/d_fin_cost/approve", None, w.head("ceo"), expect=200)  # not who submitted it
         await w.post("/goals/i_f1/submit", None, w.as_("f1"), expect=200)
         await w.post("/goals/i_f1/approve", None, w.manager("f_head"), expect=200)
         export = GoalExport.model_validate((await w.client.get(f"{w.base}/goal-export", headers=w.hr())).json())

@@ -120,3 +120,17 @@ async def test_tracing_interceptor_traces_a_workflow_and_its_activity(
     ):
         assert expected in names, f"{expected} not in {sorted(names)}"
     assert len({s.context.trace_id for s in spans}) == 1, "client, workflow and activity share one trace"
+
+
+async def test_unknown_methods_and_paths_do_not_grow_the_label_set(settings: Settings, database_url: str) -> None:
+    """Issue 14: each unknown method was a new histogram series; now they fold into ``OTHER``."""
+    async with api_client(create_app, settings, database_url) as client:
+        before = _latency_counts((await client.get("/metrics")).text)
+        for i in range(50):
+            await client.request(f"PROBE{i}", "/v1/cycles/c-1/objectives")
+            await client.request(f"SCAN{i}", f"/wp-admin/{i}.php")
+        after = _latency_counts((await client.get("/metrics")).text)
+    new = set(after) - set(before)
+    assert len(new) <= 3, sorted(new)[:10]
+    assert {method for _, method, _ in new} <= {"OTHER", "GET"}
+    assert not any("wp-admin" in route for route, _, _ in after)

@@ -157,3 +157,48 @@ def test_kafka_tls_options_build_an_ssl_context(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a SASL username and password"):
         KafkaSecurity(protocol="SASL_SSL", username="tracking")
     assert re.search(r"password=", repr(KafkaSecurity(protocol="SASL_SSL", username="u", password="p"))) is None
+
+
+def leaked_parts(secret: str, text: str, width: int = 5) -> set[str]:
+    """Every ``width``-character piece of ``secret`` that appears in ``text``."""
+    return {secret[i : i + width] for i in range(len(secret) - width + 1) if secret[i : i + width] in text}
+
+
+SHORT_SECRET = "Zq9-short-s3cret-Xy"
+LONG_SECRET = "Lw7-a-long-enough-production-secret-Kp2"
+
+
+@pytest.mark.parametrize(
+    ("secret", "extra"),
+    [
+        (SHORT_SECRET, {}),
+        (LONG_SECRET, {"kafka_security_protocol": "SASL_SSL"}),
+        (LONG_SECRET, {"token_ttl_seconds": 48 * 3600}),
+        (LONG_SECRET, {"token_ttl_seconds": "not-a-number"}),
+    ],
+)
+def test_start_up_errors_never_print_any_part_of_the_jwt_secret(secret: str, extra: dict[str, object]) -> None:
+    """Issue 14: pydantic's error text quoted the settings it was given, the secret's tail included."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(env="prod", jwt_secret=secret, **extra)  # type: ignore[arg-type]
+    for text in (str(refused.value), repr(refused.value)):
+        assert not leaked_parts(secret, text), text
+    accepted = Settings(env="prod", jwt_secret=LONG_SECRET)
+    for text in (repr(accepted), str(accepted)):
+        assert not leaked_parts(LONG_SECRET, text), text
+
+
+def test_tandem_serve_and_the_worker_print_no_part_of_the_secret() -> None:
+    for argv in (["serve", "goals", "--port", "1"], ["worker", "--metrics-port", "1"]):
+        completed = subprocess.run(
+            [sys.executable, "-m", "services.cli", *argv],
+            cwd=ROOT,
+            env=clean_env(TANDEM_ENV="prod", TANDEM_JWT_SECRET=SHORT_SECRET, COLUMNS="400", NO_COLOR="1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        output = completed.stdout + completed.stderr
+        assert completed.returncode != 0, output
+        assert "at least 32 characters" in " ".join(output.split()), output
+        assert not leaked_parts(SHORT_SECRET, output), output

@@ -1,21 +1,28 @@
-"""Input limits: the body-size middleware (413), the token-bucket rate limiter and its 429 on ingest."""
+"""Input limits: the body-size middleware (401 and 413 before the body is read, 413 while it streams),
+the memory an unauthenticated oversized body can cost, the token-bucket rate limiter and its 429."""
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 
-from services.common.app import create_service_app
+from services.common.app import create_service_app, route_roles
+from services.common.auth import Role, TokenVerifier, requires
 from services.common.limits import BULK_ROUTES, BodySizeLimitMiddleware, RateLimiter
-from services.common.settings import Settings
+from services.common.settings import DEV_JWT_SECRET, Settings
+from services.goals.app import create_app as create_goals_app
 from services.tracking.app import create_app as create_tracking_app
 from tests.support import auth
+
+UNIT = Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-unit")
 
 echo = APIRouter()
 
@@ -25,12 +32,12 @@ async def echo_body(request: Request) -> dict[str, int]:
     return {"received": len(await request.body())}
 
 
-@echo.put("/v1/cycles/{cycle_id}/participants")
+@echo.put("/v1/cycles/{cycle_id}/participants", dependencies=[requires(Role.HR_ADMIN)])
 async def bulk_body(request: Request, cycle_id: str) -> dict[str, int]:
     return {"received": len(await request.body())}
 
 
-@echo.post("/v1/ingest/metrics")
+@echo.post("/v1/ingest/metrics", dependencies=[requires(Role.DEPARTMENT_SYSTEM)])
 async def small_body(request: Request) -> dict[str, int]:
     return {"received": len(await request.body())}
 
@@ -38,8 +45,18 @@ async def small_body(request: Request) -> dict[str, int]:
 def limited_app(max_bytes: int, bulk_max_bytes: int) -> FastAPI:
     app = FastAPI()
     app.include_router(echo)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_bytes, bulk_max_bytes=bulk_max_bytes)
+    app.state.token_verifier = TokenVerifier(UNIT)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=max_bytes,
+        bulk_max_bytes=bulk_max_bytes,
+        route_roles=lambda: route_roles(app.routes),
+    )
     return app
+
+
+def hr() -> dict[str, str]:
+    return auth(UNIT, "hr_admin", sub="hr")
 
 
 @pytest.fixture
@@ -91,10 +108,123 @@ async def test_a_body_read_outside_any_route_still_gets_413() -> None:
 
 
 async def test_bulk_pushes_get_the_larger_limit_and_ingest_does_not(client: httpx.AsyncClient) -> None:
-    bulk = await client.put("/v1/cycles/c1/participants", content=b"x" * 4000)
+    bulk = await client.put("/v1/cycles/c1/participants", content=b"x" * 4000, headers=hr())
     assert bulk.json() == {"received": 4000}
-    assert (await client.put("/v1/cycles/c1/participants", content=b"x" * 5001)).status_code == 413
-    assert (await client.post("/v1/ingest/metrics", content=b"x" * 4000)).status_code == 413
+    assert (await client.put("/v1/cycles/c1/participants", content=b"x" * 5001, headers=hr())).status_code == 413
+    system = auth(UNIT, "department_system", sub="crm", department_id="sales")
+    assert (await client.post("/v1/ingest/metrics", content=b"x" * 4000, headers=system)).status_code == 413
+
+
+async def test_credentials_are_checked_before_the_body_is_read(client: httpx.AsyncClient) -> None:
+    """Issue 14: a body sent without a token to a protected route is a 401 before any of it is read;
+    the bulk limit is granted only to a verified caller holding the route's role."""
+    anonymous = await client.put("/v1/cycles/c1/participants", content=b"x" * 4000)
+    assert anonymous.status_code == 401 and "body was not read" in anonymous.json()["detail"]
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    forged = await client.put(
+        "/v1/cycles/c1/participants", content=b"x" * 4000, headers={"Authorization": "Bearer not-a-jwt"}
+    )
+    assert forged.status_code == 401 and "invalid token" in forged.json()["detail"]
+    employee = auth(UNIT, "employee", sub="e-1", employee_id="e-1")
+    small = await client.put("/v1/cycles/c1/participants", content=b"x" * 1001, headers=employee)
+    assert small.status_code == 413 and "limit for this endpoint is 1000 bytes" in small.json()["detail"]
+    chunked = await client.put("/v1/cycles/c1/participants", content=chunks(6000), headers=hr())
+    assert chunked.status_code == 413 and "5000 bytes" in chunked.json()["detail"]
+    # routes without roles are untouched: the body is read and limited as before
+    assert (await client.post("/echo", content=b"x" * 10)).json() == {"received": 10}
+
+
+class StreamedBody:
+    """An ASGI ``receive`` that produces a JSON body of many small objects in 64 KiB chunks, as a
+    server streams it off the socket, and counts what the app pulled."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = 0
+        head = b'{"cycle_id":"c-1","departments":[],"participants":['
+        self.chunk_size = 64 * 1024
+        item = b'{"a":1},'
+        self.first = head + item * ((self.chunk_size - len(head)) // len(item))
+        self.item_chunk = item * (self.chunk_size // len(item))
+
+    async def __call__(self) -> dict[str, Any]:
+        if self.sent >= self.total:
+            return {"type": "http.disconnect"}
+        chunk = self.first if self.sent == 0 else self.item_chunk
+        last = self.sent + len(chunk) >= self.total
+        if last:
+            chunk = chunk[: self.total - self.sent - 2] + b"]}"
+        self.sent += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": not last}
+
+
+async def call_measured(app: Any, method: str, path: str, body: StreamedBody, headers: dict[str, str]) -> Any:
+    """(status, tracemalloc peak in bytes during the call) of one streamed request to ``app``."""
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json"), *raw_headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("test", 80),
+    }
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        await app(scope, body, send)
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    return statuses[0], peak
+
+
+BULK_BODY = 32 * 1024 * 1024
+UNAUTHENTICATED_PEAK = 1024 * 1024
+"""The promise (docs/security.md): a 32 MiB body sent without a token to a bulk route costs the
+service less than 1 MiB of allocations, and none of it is read."""
+SMALL_LIMIT_PEAK = 32 * 1024 * 1024
+"""A caller with a valid token but not the route's role is held to the 1 MiB non-bulk limit: less
+than 32 MiB of allocations (instead of the ~870 MB of parsing 32 MiB of small JSON objects)."""
+
+
+async def test_an_unauthenticated_oversized_body_stays_under_the_memory_bound(tmp_path: Path) -> None:
+    settings = UNIT.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db"})
+    app = create_goals_app(settings)
+    path = "/v1/cycles/c-1/participants"
+    length = {"content-length": str(BULK_BODY)}
+    async with app.router.lifespan_context(app):
+        anonymous = StreamedBody(BULK_BODY)
+        status, peak = await call_measured(app, "PUT", path, anonymous, length)
+        assert status == 401
+        assert anonymous.sent == 0, "the body was read"
+        assert peak < UNAUTHENTICATED_PEAK, f"{peak / 2**20:.1f} MiB"
+
+        chunked = StreamedBody(BULK_BODY)
+        status, peak = await call_measured(app, "PUT", path, chunked, {"transfer-encoding": "chunked"})
+        assert (status, chunked.sent) == (401, 0)
+
+        employee = StreamedBody(BULK_BODY)
+        status, peak = await call_measured(app, "PUT", path, employee, auth(settings, "employee", sub="e-1"))
+        assert status == 413 and employee.sent <= settings.max_body_bytes + employee.chunk_size
+        assert peak < SMALL_LIMIT_PEAK, f"{peak / 2**20:.1f} MiB"
+
+        declared = StreamedBody(BULK_BODY)
+        status, _ = await call_measured(app, "PUT", path, declared, {**length, **auth(settings, "employee")})
+        assert (status, declared.sent) == (413, 0)
 
 
 def test_bulk_routes_cover_the_whole_cycle_pushes_only() -> None:

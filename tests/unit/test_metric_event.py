@@ -42,6 +42,12 @@ def test_valid_event_round_trips_and_keys_by_department_and_metric() -> None:
         ("metric", "sales..revenue", "not a valid key"),
         ("unit", "", "at least 1 character"),
         ("schema_version", 2, "1"),
+        # overflow-prone values: refused with a reason instead of failing the batch forever
+        ("value", 1e308, "between -1e15 and 1e15"),
+        ("value", -1.5e15, "between -1e15 and 1e15"),
+        ("occurred_at", "0001-01-01T00:30:00+01:00", "from 1900-01-01"),
+        ("occurred_at", "9999-12-31T23:30:00-01:00", "from 1900-01-01"),
+        ("occurred_at", "2200-01-01T00:30:00-01:00", "up to (not including) 2200"),
     ],
 )
 def test_invalid_field_is_rejected_with_a_reason(field: str, value: Any, message: str) -> None:
@@ -59,3 +65,11 @@ def test_unit_is_required_and_unknown_fields_are_refused() -> None:
         MetricEvent.model_validate(data)
     with pytest.raises(ValidationError, match="extra"):
         MetricEvent.model_validate(event(surprise=1))
+
+
+@pytest.mark.parametrize(
+    ("value", "occurred_at"),
+    [(1e15, "1900-01-01T00:00:00Z"), (-1e15, "2199-12-31T23:59:59.999999Z"), (0.0, "1900-01-01T01:00:00+01:00")],
+)
+def test_values_and_instants_at_the_bounds_are_accepted(value: float, occurred_at: str) -> None:
+    assert MetricEvent.model_validate(event(value=value, occurred_at=occurred_at)).value == value

@@ -92,6 +92,33 @@ async def test_unmatched_paths_share_one_label_and_crashes_count_as_500(toy: htt
     assert _latency_count("toy", "/boom", "GET", "500") == before_boom + 1
 
 
+def _series(service: str) -> set[tuple[str, str, str]]:
+    """(route, method, status) of every latency series of ``service`` in the registry."""
+    return {
+        (s.labels["route"], s.labels["method"], s.labels["status"])
+        for family in REGISTRY.collect()
+        if family.name == "tandem_http_request_duration_seconds"
+        for s in family.samples
+        if s.name.endswith("_count") and s.labels["service"] == service
+    }
+
+
+async def test_unknown_methods_are_folded_so_the_series_stay_bounded() -> None:
+    """Issue 14: every unknown HTTP method used to create a new histogram series, forever."""
+    transport = httpx.ASGITransport(app=_toy_app("toy-methods"), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/items/a")).status_code == 200
+        for i in range(200):
+            await client.request(f"M{i}X", "/items/a")
+            await client.request(f"WEIRD{i}", f"/no/such/{i}")
+    series = _series("toy-methods")
+    assert len(series) <= 4, sorted(series)[:10]  # GET 200, OTHER on the route and unmatched: not 400 series
+    assert {method for _, method, _ in series} == {"GET", "OTHER"}
+    assert {route for route, _, _ in series} == {"/items/{item_id}", UNMATCHED_ROUTE}
+    assert telemetry.method_label("PATCH") == "PATCH" and telemetry.method_label("get") == telemetry.OTHER_METHOD
+    assert telemetry.status_label(0) == "other" and telemetry.status_label(404) == "404"
+
+
 def test_service_apps_can_be_built_many_times_in_one_process() -> None:
     apps = [
         create_service_app(service=f"svc{i % 2}", settings=SETTINGS, description="test", routers=[]) for i in range(3)

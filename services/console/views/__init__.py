@@ -12,21 +12,33 @@ from fastapi.responses import HTMLResponse
 
 from services.console.views import (
     appeals,
+    audit,
+    cycle_templates,
     dashboard,
+    department,
     evaluation,
+    goal_forms,
     goals,
     one_on_ones,
     ops,
+    org,
     people,
+    pools,
     results,
+    reviews,
     signin,
+    tasks,
+    team,
     tracking,
 )
 from services.console.views.signin import PUBLIC_PATHS
 
 __all__ = ["FAMILIES", "PUBLIC_PATHS", "include_views"]
 
-FAMILIES = (signin, dashboard, goals, tracking, evaluation, people, appeals, one_on_ones, results, ops)
+FAMILIES = (
+    signin, tasks, dashboard, cycle_templates, org, goals, goal_forms, department, tracking, reviews, team,
+    evaluation, people, appeals, one_on_ones, results, pools, audit, ops,
+)  # fmt: skip
 
 
 def include_views(app: FastAPI) -> None:

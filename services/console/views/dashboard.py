@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.common.auth import Role
-from services.common.params import EVERYONE, HR, OPS_ROLES, CycleId
+from services.common.params import EVERYONE, HR, MACHINE, OPS_ROLES, STAFF, CycleId
 from services.common.settings import Settings
-from services.console.auth import Anyone, HrAdmin, access, read_form
+from services.console.auth import FINANCE, MEMBERS, Anyone, ConsoleUser, HrAdmin, Member, Operator, access, read_form
+from services.console.formats import local_input, parse_local_input
+from services.console.forms import FormState
 from services.console.i18n import N_, _
-from services.console.rendering import Page, problem, redirect
+from services.console.rendering import Page, cycle_path, problem, redirect, word
 from services.console.upstream import Upstream
 
 __all__ = ["router", "temporal_ui_link"]
@@ -31,10 +33,10 @@ def temporal_ui_link(settings: Settings, cycle_id: str) -> str:
     return f"{base}?query={quote(f'CycleId={chr(34)}{cycle_id}{chr(34)}', safe='')}"
 
 
-@router.get("", summary="Console home (redirects to the cycles)", **access(*EVERYONE))
-async def home(user: Anyone) -> Response:
-    only_ops = user.has(Role.OPS) and not user.has(Role.HR_ADMIN)
-    return RedirectResponse("/console/ops" if only_ops else "/console/cycles", status_code=303)
+@router.get("", summary="Console home (redirects to my tasks; ops to the ops view)", **access(*MEMBERS))
+async def home(user: Member) -> Response:
+    only_ops = user.has(Role.OPS) and not user.has(*STAFF, FINANCE)
+    return RedirectResponse("/console/ops" if only_ops else "/console/tasks", status_code=303)
 
 
 def _current_stage(cycle: dict[str, Any]) -> str:
@@ -123,13 +125,9 @@ async def start_cycle(request: Request, cycle_id: CycleId, user: HrAdmin) -> Res
     return redirect("/console/cycles", msg=message)
 
 
-@router.get(
-    "/cycles/{cycle_id}",
-    summary="One cycle: schedule, snapshot distribution, workflow progress",
-    response_class=HTMLResponse,
-    **access(*EVERYONE),
-)
-async def cycle_page(request: Request, cycle_id: CycleId, user: Anyone) -> HTMLResponse:
+async def cycle_page_for(
+    request: Request, user: ConsoleUser, cycle_id: str, state: FormState | None = None
+) -> HTMLResponse:
     api = Upstream(request, user.token)
     cycle = await api.get("cycles", f"/v1/cycles/{quote(cycle_id, safe='')}")
     if not cycle.ok:
@@ -143,6 +141,7 @@ async def cycle_page(request: Request, cycle_id: CycleId, user: Anyone) -> HTMLR
             "status": await api.get("cycles", f"/v1/cycles/{quote(cycle_id, safe='')}/status"),
             "link": temporal_ui_link(request.app.state.settings, cycle_id),
         }
+    running = cycle.data["status"] in ("active", "paused")
     return CYCLE.render(
         request,
         user,
@@ -152,4 +151,75 @@ async def cycle_page(request: Request, cycle_id: CycleId, user: Anyone) -> HTMLR
         c=cycle.data,
         workflow=workflow,
         show_appeals=user.has(*HR),
+        control=user.has(*HR) and running,
+        resolves_incidents=user.has(*MACHINE) and running,
+        stages=[(s["stage"], word(s["stage"])) for s in cycle.data.get("schedule", [])],
+        state=state or FormState(),
+        now=local_input(),
     )
+
+
+@router.get(
+    "/cycles/{cycle_id}",
+    summary="One cycle: schedule, snapshot distribution, workflow progress; HR's cycle controls",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def cycle_page(request: Request, cycle_id: CycleId, user: Anyone) -> HTMLResponse:
+    return await cycle_page_for(request, user, cycle_id)
+
+
+ControlAction = Literal["pause", "resume", "cancel", "extend", "force-stage"]
+
+
+def _control_body(action: str, form: dict[str, str]) -> dict[str, Any] | None:
+    reason = form.get("reason", "").strip()
+    if action == "cancel":
+        return {"reason": reason}
+    if action == "force-stage":
+        return {"stage": form.get("stage", ""), "reason": reason}
+    if action == "extend":
+        moment = parse_local_input(form.get("new_deadline", ""))
+        deadline = moment.isoformat() if moment is not None else form.get("new_deadline", "")
+        return {"stage": form.get("stage", ""), "new_deadline": deadline, "reason": reason}
+    return None
+
+
+@router.post(
+    "/cycles/{cycle_id}/control/{action}",
+    summary="HR's cycle controls: pause, resume, cancel, extend a deadline, force the current stage",
+    **access(*HR),
+)
+async def control_cycle(request: Request, cycle_id: CycleId, action: ControlAction, user: HrAdmin) -> Response:
+    form = await read_form(request)
+    answer = await Upstream(request, user.token).post(
+        "cycles", f"/v1/cycles/{quote(cycle_id, safe='')}/{action}", _control_body(action, form)
+    )
+    if not answer.ok:
+        page = await cycle_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id=action))
+        page.status_code = 422
+        return page
+    done = {
+        "pause": _("Cycle paused: no reminders and no stage changes until you resume it."),
+        "resume": _("Cycle resumed."),
+        "cancel": _("Cycle cancelled; unreleased results are withdrawn."),
+        "extend": _("Deadline extended."),
+        "force-stage": _("Stage completed by HR decision; the cycle moves on."),
+    }[action]
+    return redirect(cycle_path(cycle_id) + "#control", msg=done)
+
+
+@router.post(
+    "/cycles/{cycle_id}/incident",
+    summary="Resolve the cycle's incident (a refused handoff): retry it, or skip it",
+    **access(*MACHINE),
+)
+async def resolve_incident(request: Request, cycle_id: CycleId, user: Operator) -> Response:
+    form = await read_form(request)
+    body = {"action": form.get("action", ""), "reason": form.get("reason", "").strip()}
+    answer = await Upstream(request, user.token).post("cycles", f"/v1/cycles/{quote(cycle_id, safe='')}/incident", body)
+    if not answer.ok:
+        page = await cycle_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id="incident"))
+        page.status_code = 422
+        return page
+    return redirect(cycle_path(cycle_id) + "#control", msg=_("Incident resolved: %(action)s.", action=body["action"]))

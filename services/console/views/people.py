@@ -15,7 +15,7 @@ from services.common.auth import Role
 from services.common.params import EVERYONE, STAFF, CycleId
 from services.console.auth import ONE_ON_ONE_PARTIES, Anyone, ConsoleUser, Staff, access, read_form
 from services.console.i18n import N_, _
-from services.console.params import EmployeeId
+from services.console.params import EmployeeId, RowId
 from services.console.rendering import Notice, Page, cycle_path, problem, redirect
 from services.console.upstream import Answer, Upstream, not_asked
 from services.console.views.one_on_ones import now_minute
@@ -57,13 +57,15 @@ async def person_page(request: Request, cycle_id: CycleId, employee_id: Employee
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
     emp = quote(employee_id, safe="")
     reads_one_on_ones = user.has(*STAFF)
-    person, goals, feedback, result, appeals, meetings = await asyncio.gather(
+    person, goals, feedback, result, appeals, meetings, bonuses, plans = await asyncio.gather(
         api.get("cycles", f"/v1/org/employees/{emp}"),
         api.get("goals", f"{base}/goals", {"employee_id": employee_id, "level": "individual", "limit": 100}),
         api.get("feedback", f"{base}/feedback", {"recipient_id": employee_id, "limit": 50}),
         api.get("feedback", f"{base}/results/{emp}"),
         api.get("feedback", f"{base}/appeals", {"limit": 100}),
         api.get("feedback", f"{base}/one-on-ones", {"limit": 500}) if reads_one_on_ones else not_asked(),
+        api.get("results", f"{base}/bonuses", {"limit": 500}),
+        api.get("results", f"{base}/development-plans", {"limit": 100}),
     )
     own = user.principal.employee_id == employee_id
     if not person.ok:
@@ -108,6 +110,9 @@ async def person_page(request: Request, cycle_id: CycleId, employee_id: Employee
         can_appeal=own and not open_appeal and deadline > datetime.now(UTC).isoformat(),
         feedback=feedback.data if feedback.ok else [],
         feedback_problem=None if feedback.ok else problem(feedback, _("feedback")),
+        can_give_feedback=user.has(*STAFF) and bool(user.principal.employee_id),
+        bonus=next((b for b in bonuses.items() if b["employee_id"] == employee_id), None),
+        plans=[plan for plan in plans.items() if plan["employee_id"] == employee_id],
         one_on_ones=_one_on_ones(user, p, meetings, employee_id=employee_id, own=own) if reads_one_on_ones else None,
         today=datetime.now(UTC).date().isoformat(),
         now=now_minute(),
@@ -184,3 +189,42 @@ async def check_in(request: Request, cycle_id: CycleId, employee_id: EmployeeId,
     )
     back = cycle_path(cycle_id, "people", quote(employee_id, safe=""))
     return redirect(back, error=answer.error) if not answer.ok else redirect(back, msg=_("Check-in recorded."))
+
+
+@router.post(
+    "/cycles/{cycle_id}/people/{employee_id}/feedback",
+    summary="Give feedback or kudos to a colleague (attributed, not anonymous)",
+    **access(*STAFF),
+)
+async def give_feedback(request: Request, cycle_id: CycleId, employee_id: EmployeeId, user: Staff) -> Response:
+    form = await read_form(request)
+    recipient = form.get("recipient_id", "").strip() or employee_id
+    body = {"recipient_id": recipient, "kind": form.get("kind", "kudos"), "message": form.get("message", "").strip()}
+    answer = await Upstream(request, user.token).post(
+        "feedback", f"/v1/cycles/{quote(cycle_id, safe='')}/feedback", body
+    )
+    back = cycle_path(cycle_id, "people", quote(employee_id, safe=""))
+    if not answer.ok:
+        return redirect(back, error=answer.error)
+    sent = (
+        _("Kudos sent to %(recipient)s.", recipient=recipient)
+        if body["kind"] == "kudos"
+        else _("Feedback sent to %(recipient)s.", recipient=recipient)
+    )
+    return redirect(back, msg=sent)
+
+
+@router.post(
+    "/cycles/{cycle_id}/people/{employee_id}/plans/{plan_id}/items/{item_id}",
+    summary="Mark an item of a development plan done (or not done)",
+    **access(*EVERYONE),
+)
+async def plan_item(
+    request: Request, cycle_id: CycleId, employee_id: EmployeeId, plan_id: RowId, item_id: RowId, user: Anyone
+) -> Response:
+    form = await read_form(request)
+    answer = await Upstream(request, user.token).patch(
+        "results", f"/v1/development-plans/{plan_id}/items/{item_id}", {"done": form.get("done") == "1"}
+    )
+    back = cycle_path(cycle_id, "people", quote(employee_id, safe=""))
+    return redirect(back, error=answer.error) if not answer.ok else redirect(back, msg=_("Development plan updated."))

@@ -6,10 +6,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from services.common.params import LEADERS, CycleId
 from services.console.auth import Leader, access
+from services.console.exports import csv_response
 from services.console.i18n import N_, _
 from services.console.rendering import Page, problem
 from services.console.upstream import Upstream
@@ -50,3 +51,28 @@ async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) 
         r=report.data,
         heat=_heatmap(report.data) if report.ok else None,
     )
+
+
+@router.get(
+    "/cycles/{cycle_id}/collaboration.csv",
+    summary="The collaboration report as CSV (UTF-8 with a BOM, so Excel shows Chinese names)",
+    response_class=Response,
+    **access(*LEADERS),
+)
+async def collaboration_csv(request: Request, cycle_id: CycleId, user: Leader) -> Response:
+    report = await Upstream(request, user.token).get(
+        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-report"
+    )
+    if not report.ok:
+        return Response(report.error or "", status_code=report.status or 502, media_type="text/plain")
+    header = [
+        _("Rater department"), _("Rater"), _("Rated department"), _("Rated"), _("Responsiveness"), _("Data quality"),
+        _("Reliability"), _("Overall"), _("Ratings"), _("Previous overall"), _("Comments"),
+    ]  # fmt: skip
+    rows = (
+        [c["rater_department_id"], c["rater_department"], c["rated_department_id"], c["rated_department"],
+         c["responsiveness"], c["data_quality"], c["reliability"], c["overall"], c["ratings"],
+         c.get("previous_overall"), " | ".join(c.get("comments") or [])]
+        for c in report.data["matrix"]
+    )  # fmt: skip
+    return csv_response(f"collaboration-{cycle_id}.csv", header, rows)

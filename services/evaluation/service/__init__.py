@@ -26,7 +26,15 @@ from services.evaluation.service.collaboration import (
     declare_collaboration,
     rate_collaboration,
 )
-from services.evaluation.service.inputs import get_config, put_actuals, put_config, put_goals
+from services.evaluation.service.inputs import (
+    config_versions,
+    get_config,
+    push_template_config,
+    put_actuals,
+    put_config,
+    put_goal_keys,
+    put_goals,
+)
 from services.evaluation.service.pending import pending_report
 from services.evaluation.service.records import ANONYMOUS_RELATIONS, SERVICE
 from services.evaluation.service.reviews import (
@@ -59,6 +67,7 @@ __all__ = [
     "collaboration_links",
     "collaboration_matrix",
     "compute_scores",
+    "config_versions",
     "declare_collaboration",
     "deviation",
     "distribution",
@@ -72,8 +81,10 @@ __all__ = [
     "list_results",
     "nominate_rater",
     "pending_report",
+    "push_template_config",
     "put_actuals",
     "put_config",
+    "put_goal_keys",
     "put_goals",
     "rate_collaboration",
     "read_result",

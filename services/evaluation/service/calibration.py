@@ -11,6 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.domain_events import CalibrationAdjustedPayload, CalibrationClosedPayload
 from contracts.evaluation import CalibrationAdjustment, CycleResults, EmployeeResult, EvaluationConfig, Relation
 from services.common.auth import Principal
 from services.common.errors import DomainError
@@ -44,14 +45,24 @@ __all__ = [
 
 
 # -- reports ----------------------------------------------------------------------------------
-async def distribution(*, session: AsyncSession, cycle_id: str, principal: Principal) -> DistributionReport:
+async def distribution(
+    *, session: AsyncSession, cycle_id: str, principal: Principal, department_id: str | None = None
+) -> DistributionReport:
+    """The rating distribution of the caller's scope (one department and its sub-departments when
+    ``department_id`` is given) against the guideline; a group below ``min_group_size`` is not held
+    to its limits."""
     config = await load_config(session, cycle_id)
     org = await org_for(session, cycle_id)
     visible = org.visible_employee_ids(principal)
+    departments = org.department_tree(department_id) if department_id else None
+    if department_id and department_id not in org.departments:
+        raise DomainError(f"department {department_id!r} is not in cycle {cycle_id!r}", status_code=404)
     ratings = [
         r.rating
         for r in await result_rows(session, cycle_id)
-        if r.rating is not None and (visible is None or r.employee_id in visible)
+        if r.rating is not None
+        and (visible is None or r.employee_id in visible)
+        and (departments is None or r.department_id in departments)
     ]
     return distribution_report(ratings, scale=config.rating_scale, guideline=config.calibration)
 
@@ -169,15 +180,17 @@ async def _apply(
     # The final rating itself moves: results, releases and pools all read these columns.
     row.final_score, row.rating, row.calibrated = score, rating, True
     await session.flush()
-    payload = {
-        "kind": adjustment.kind,
-        "before_score": adjustment.before_score,
-        "before_rating": adjustment.before_rating,
-        "after_score": score,
-        "after_rating": rating,
-        "appeal_id": appeal_id,
-        "actor": actor,
-    }
+    payload = CalibrationAdjustedPayload.model_validate(
+        {
+            "kind": adjustment.kind,
+            "before_score": adjustment.before_score,
+            "before_rating": adjustment.before_rating,
+            "after_score": score,
+            "after_rating": rating,
+            "appeal_id": appeal_id,
+            "actor": actor,
+        }
+    )
     emit_event(session, type="CalibrationAdjusted", cycle_id=cycle_id, subject_id=employee_id, payload=payload)
     record = _adjustment_read(adjustment)
     await session.commit()
@@ -284,7 +297,9 @@ async def close_calibration(*, session: AsyncSession, cycle_id: str, principal: 
     counts: dict[str, int] = defaultdict(int)
     for r in results:
         counts[r.rating or ""] += 1
-    payload = {"employees": len(results), "ratings": dict(sorted(counts.items())), "closed_by": principal.sub}
+    payload = CalibrationClosedPayload(
+        employees=len(results), ratings=dict(sorted(counts.items())), closed_by=principal.sub
+    )
     emit_event(session, type="CalibrationClosed", cycle_id=cycle_id, subject_id=cycle_id, payload=payload)
     await session.commit()
     return CalibrationClosed(cycle_id=cycle_id, calibration_closed_at=closed_at.isoformat(), closed_by=principal.sub)
@@ -301,6 +316,7 @@ async def final_results(*, session: AsyncSession, cycle_id: str) -> CycleResults
         cycle_id=cycle_id,
         scale_min=config.rating_scale.min,
         scale_max=config.rating_scale.max,
+        bands=config.rating_scale.bands,
         results=[
             EmployeeResult(
                 employee_id=r.employee_id,

@@ -1,18 +1,42 @@
-"""The inputs the workflow pushes (goals, KPI actuals, the configuration), each an idempotent replace
-refused once calibration is closed."""
+"""The inputs the workflow pushes (goals, their keys, KPI actuals, the configuration), each an
+idempotent replace refused once calibration is closed.
+
+The configuration is versioned: HR's changes (``PUT /config``) and the template's pushes (``PUT
+/config/template``) each make a new version with their source; a template push never replaces a
+configuration HR has changed."""
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import EvaluationConfig
+from contracts.evaluation import EvaluationConfig, GoalKeys
 from contracts.goals import Direction, ExportedGoal, GoalExport
+from contracts.templates import SettingsPushed, SettingsSource, SettingsVersion
 from contracts.tracking import ProgressExport
 from services.common.errors import DomainError
-from services.evaluation.schemas import InputAccepted
-from services.evaluation.service.records import ensure_open, load_config, store_input
+from services.evaluation.models import EvaluationConfigVersion
+from services.evaluation.schemas import ConfigVersionRead, InputAccepted
+from services.evaluation.service.records import (
+    as_utc,
+    ensure_open,
+    latest_config_version,
+    load_config,
+    store_config,
+    store_input,
+)
 
-__all__ = ["get_config", "put_actuals", "put_config", "put_goals"]
+__all__ = [
+    "config_versions",
+    "get_config",
+    "push_template_config",
+    "put_actuals",
+    "put_config",
+    "put_goal_keys",
+    "put_goals",
+]
 
 
 def _check_cycle(url_cycle_id: str, body_cycle_id: str) -> None:
@@ -67,12 +91,60 @@ async def put_actuals(*, session: AsyncSession, cycle_id: str, export: ProgressE
     return InputAccepted(cycle_id=cycle_id, kind="actuals", items=len(export.actuals))
 
 
+async def put_goal_keys(*, session: AsyncSession, cycle_id: str, keys: GoalKeys, actor: str) -> InputAccepted:
+    """Which KPI template and metric each goal comes from (lookup tables name goals by them)."""
+    _check_cycle(cycle_id, keys.cycle_id)
+    await ensure_open(session, cycle_id, "replacing goal keys")
+    await store_input(session, cycle_id=cycle_id, kind="goal_keys", payload=keys.model_dump_json(), actor=actor)
+    await session.commit()
+    return InputAccepted(cycle_id=cycle_id, kind="goal_keys", items=len(keys.goals))
+
+
 async def put_config(*, session: AsyncSession, cycle_id: str, config: EvaluationConfig, actor: str) -> EvaluationConfig:
-    """Store the configuration; the contract has already checked the formula against the grammar."""
+    """HR's configuration, a new version with source 'hr' (the contract has checked the formula and
+    every setting against the rating scale); template pushes no longer replace it."""
     await ensure_open(session, cycle_id, "changing the scoring configuration")
-    await store_input(session, cycle_id=cycle_id, kind="config", payload=config.model_dump_json(), actor=actor)
+    await store_config(session, cycle_id=cycle_id, config=config, source=SettingsSource.HR.value, actor=actor)
     await session.commit()
     return config
+
+
+def _version(row: EvaluationConfigVersion) -> SettingsVersion:
+    return SettingsVersion.of(row.version, row.source, row.changed_by, as_utc(row.changed_at))
+
+
+async def push_template_config(
+    *, session: AsyncSession, cycle_id: str, config: EvaluationConfig, actor: str
+) -> SettingsPushed:
+    """The workflow's push of the template's configuration: applied unless HR has changed the
+    configuration of this cycle (then HR's version stays and the answer says so)."""
+    await ensure_open(session, cycle_id, "changing the scoring configuration")
+    latest = await latest_config_version(session, cycle_id)
+    hr_changed = await session.scalar(
+        select(EvaluationConfigVersion.version)
+        .where(EvaluationConfigVersion.cycle_id == cycle_id, EvaluationConfigVersion.source == SettingsSource.HR.value)
+        .limit(1)
+    )
+    if latest is not None and hr_changed is not None:
+        return _version(latest).pushed(applied=False)
+    stored = await store_config(
+        session, cycle_id=cycle_id, config=config, source=SettingsSource.TEMPLATE.value, actor=actor
+    )
+    pushed = _version(stored).pushed(applied=True)
+    await session.commit()
+    return pushed
+
+
+async def config_versions(*, session: AsyncSession, cycle_id: str, limit: int, offset: int) -> list[ConfigVersionRead]:
+    """The cycle's configurations, newest first, with who set them (template or HR) and when."""
+    rows = await session.scalars(
+        select(EvaluationConfigVersion)
+        .where(EvaluationConfigVersion.cycle_id == cycle_id)
+        .order_by(EvaluationConfigVersion.version.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ConfigVersionRead(**_version(r).model_dump(), config=json.loads(r.payload)) for r in rows]
 
 
 async def get_config(*, session: AsyncSession, cycle_id: str) -> EvaluationConfig:

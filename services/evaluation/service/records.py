@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import EvaluationConfig, Relation
+from contracts.evaluation import ANONYMOUS, EvaluationConfig, GoalKey, GoalKeys
 from contracts.goals import ExportedGoal, GoalExport
 from contracts.tracking import ProgressExport
 from services.common.auth import Principal, Role
@@ -23,6 +23,7 @@ from services.common.participants import OrgView, load_org
 from services.evaluation.models import (
     EvaluationAssignment,
     EvaluationCollaborationRating,
+    EvaluationConfigVersion,
     EvaluationCycleState,
     EvaluationDepartment,
     EvaluationInput,
@@ -43,8 +44,10 @@ __all__ = [
     "emit_event",
     "ensure_open",
     "heads_department",
+    "latest_config_version",
     "load_actuals",
     "load_config",
+    "load_goal_keys",
     "load_goals",
     "load_input",
     "now",
@@ -54,6 +57,7 @@ __all__ = [
     "require_participant",
     "result_rows",
     "review_score",
+    "store_config",
     "store_input",
     "submitted_reviews",
 ]
@@ -61,7 +65,7 @@ __all__ = [
 Read = TypeVar("Read", bound=BaseModel)
 
 SERVICE = "evaluation"
-ANONYMOUS_RELATIONS = frozenset({Relation.PEER.value, Relation.CROSS_DEPARTMENT.value})
+ANONYMOUS_RELATIONS = frozenset(r.value for r in ANONYMOUS)
 """Relations whose raters are never named to the reviewee, and count only at the anonymity threshold."""
 
 
@@ -85,8 +89,9 @@ def read_model(model: type[Read], row: object, **overrides: Any) -> Read:
     return model.model_validate({**values, **overrides})
 
 
-def emit_event(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str, payload: dict[str, Any]) -> None:
-    """Add a domain event to the outbox in the caller's unit of work (the relay publishes it once committed)."""
+def emit_event(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str, payload: BaseModel) -> None:
+    """Add a domain event to the outbox in the caller's unit of work (the relay publishes it once committed);
+    ``payload`` is the type's model in ``contracts.domain_events``, checked before it is written."""
     event = new_event(service=SERVICE, type=type, cycle_id=cycle_id, subject_id=subject_id, payload=payload)
     add_event(session, EvaluationOutbox, event)
 
@@ -154,6 +159,38 @@ async def load_input(session: AsyncSession, cycle_id: str, kind: str) -> str | N
     return None if row is None else row.payload
 
 
+async def latest_config_version(session: AsyncSession, cycle_id: str) -> EvaluationConfigVersion | None:
+    query = (
+        select(EvaluationConfigVersion)
+        .where(EvaluationConfigVersion.cycle_id == cycle_id)
+        .order_by(EvaluationConfigVersion.version.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def store_config(
+    session: AsyncSession, *, cycle_id: str, config: EvaluationConfig, source: str, actor: str
+) -> EvaluationConfigVersion:
+    """Make ``config`` the cycle's current configuration, as a new version (the same content as the
+    newest version changes nothing and answers that version)."""
+    payload = config.model_dump_json()
+    latest = await latest_config_version(session, cycle_id)
+    if latest is not None and latest.payload == payload:
+        return latest
+    version = EvaluationConfigVersion(
+        cycle_id=cycle_id,
+        version=(latest.version if latest else 0) + 1,
+        source=source,
+        payload=payload,
+        changed_by=actor,
+        changed_at=now(),
+    )
+    session.add(version)
+    await store_input(session, cycle_id=cycle_id, kind="config", payload=payload, actor=actor)
+    return version
+
+
 async def load_config(session: AsyncSession, cycle_id: str) -> EvaluationConfig:
     payload = await load_input(session, cycle_id, "config")
     if payload is None:
@@ -184,6 +221,11 @@ async def load_goals(session: AsyncSession, cycle_id: str) -> list[ExportedGoal]
     return [] if payload is None else GoalExport.model_validate_json(payload).goals
 
 
+async def load_goal_keys(session: AsyncSession, cycle_id: str) -> dict[str, GoalKey]:
+    payload = await load_input(session, cycle_id, "goal_keys")
+    return {} if payload is None else {k.goal_id: k for k in GoalKeys.model_validate_json(payload).goals}
+
+
 async def load_actuals(session: AsyncSession, cycle_id: str) -> dict[str, float | None]:
     payload = await load_input(session, cycle_id, "actuals")
     if payload is None:
@@ -200,14 +242,17 @@ async def submitted_reviews(session: AsyncSession, cycle_id: str) -> list[Evalua
 
 
 def review_score(ratings: Mapping[str, float], config: EvaluationConfig) -> float | None:
-    """One review on the rating scale: the mean of its competency ratings, each mapped from its own scale."""
+    """One review on the rating scale: the mean of its competency ratings, each mapped from its own
+    scale, weighted by the competencies' weights when the configuration gives them."""
     scale = config.rating_scale
-    values = [
-        scale_value(ratings[c.competency_id], c.scale_min, c.scale_max, scale.min, scale.max)
-        for c in config.competencies
-        if c.competency_id in ratings
-    ]
-    return statistics.fmean(values) if values else None
+    rated = [c for c in config.competencies if c.competency_id in ratings]
+    if not rated:
+        return None
+    values = [scale_value(ratings[c.competency_id], c.scale_min, c.scale_max, scale.min, scale.max) for c in rated]
+    weights = [c.weight if c.weight is not None else 1.0 for c in rated]
+    if sum(weights) <= 0:
+        return statistics.fmean(values)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)
 
 
 async def collaboration_rows(session: AsyncSession, cycle_id: str) -> list[EvaluationCollaborationRating]:

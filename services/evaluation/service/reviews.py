@@ -3,7 +3,8 @@ cross-department raters, submissions, and the per-relation summary a reviewee ma
 
 A rater's identity is never shown to the person reviewed: peer and cross-department rows about
 the caller are not listed and read as 404, and summaries hold aggregates only, shown once at
-least ``peer_anonymity_threshold`` were submitted.
+least ``peer_anonymity_threshold`` were submitted; what the reviewee sees of those aggregates follows
+the configuration's ``peer_visibility``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import Relation
+from contracts.domain_events import ReviewSubmittedPayload
+from contracts.evaluation import PeerVisibility, Relation
 from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.participants import OrgView
@@ -313,7 +315,7 @@ async def submit_review(
     row.status = "submitted"
     row.submitted_at = now()
     # No rater id in the event: it travels to systems that may show it to the reviewee.
-    payload = {"relation": row.relation, "reviewee_id": row.reviewee_id}
+    payload = ReviewSubmittedPayload(relation=row.relation, reviewee_id=row.reviewee_id)
     emit_event(session, type="ReviewSubmitted", cycle_id=cycle_id, subject_id=assignment_id, payload=payload)
     await session.commit()
     return _assignment_read(row)
@@ -345,6 +347,11 @@ async def review_summary(
             reason = f"shown once at least {threshold} ratings are submitted" if anonymous else "not submitted yet"
             relations.append(summary.model_copy(update={"hidden_reason": reason}))
             continue
+        visibility = config.peer_visibility if anonymous and principal.employee_id == employee_id else None
+        if visibility == PeerVisibility.COUNTS_ONLY:
+            reason = "this cycle shows you how many were submitted, not their content"
+            relations.append(summary.model_copy(update={"hidden_reason": reason}))
+            continue
         parsed = [json.loads(r.ratings or "{}") for r in submitted]
         scores = [s for s in (review_score(p, config) for p in parsed) if s is not None]
         per_competency = {
@@ -352,16 +359,18 @@ async def review_summary(
             for c in config.competencies
             if any(c.competency_id in p for p in parsed)
         }
+        comments = sorted(r.comment for r in submitted if r.comment)
         shown = {
             "visible": True,
             "score": round(statistics.fmean(scores), 4) if scores else None,
             "competencies": per_competency,
-            "comments": sorted(r.comment for r in submitted if r.comment),
+            "comments": [] if visibility == PeerVisibility.AGGREGATE else comments,
         }
         relations.append(summary.model_copy(update=shown))
     return ReviewSummary(
         cycle_id=cycle_id,
         employee_id=employee_id,
         anonymity_threshold=config.peer_anonymity_threshold,
+        peer_visibility=config.peer_visibility,
         relations=relations,
     )

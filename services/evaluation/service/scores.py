@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import EvaluationConfig, LookupRow, Relation
+from contracts.evaluation import EvaluationConfig, GoalKey, LookupRow, Relation
 from contracts.goals import ExportedGoal
 from contracts.scoring import ScoringComponent, parse_formula
 from services.common.auth import Principal
@@ -37,6 +37,7 @@ from services.evaluation.service.records import (
     ensure_open,
     load_actuals,
     load_config,
+    load_goal_keys,
     load_goals,
     now,
     org_for,
@@ -75,8 +76,10 @@ class CycleInputs:
     goals: list[ExportedGoal]
     actuals: dict[str, float | None]
     reviews: list[EvaluationAssignment]
-    collaboration: dict[str, float]
-    """Department -> mean overall collaboration rating it received."""
+    collaboration: dict[str, list[float]]
+    """Department -> the overall collaboration rating each rating department gave it."""
+    goal_keys: dict[str, GoalKey]
+    """Goal id -> its KPI template key and metric (for lookup tables)."""
 
 
 async def load_inputs(session: AsyncSession, cycle_id: str) -> CycleInputs:
@@ -91,16 +94,25 @@ async def load_inputs(session: AsyncSession, cycle_id: str) -> CycleInputs:
         goals=await load_goals(session, cycle_id),
         actuals=await load_actuals(session, cycle_id),
         reviews=await submitted_reviews(session, cycle_id),
-        collaboration={dep: statistics.fmean(values) for dep, values in received.items()},
+        collaboration=dict(received),
+        goal_keys=await load_goal_keys(session, cycle_id),
     )
 
 
-def _lookup_for(config: EvaluationConfig, goal: ExportedGoal) -> list[LookupRow] | None:
-    """A goal's lookup table: by goal id first, then by KPI id."""
-    return config.lookup_tables.get(goal.goal_id) or (config.lookup_tables.get(goal.kpi_id) if goal.kpi_id else None)
+def _lookup_for(config: EvaluationConfig, goal: ExportedGoal, keys: dict[str, GoalKey]) -> list[LookupRow] | None:
+    """A goal's lookup table: by its goal (or KPI) id, then its KPI template key, then its metric."""
+    key = keys.get(goal.goal_id)
+    table = config.table_for(
+        goal_ids=[i for i in (goal.goal_id, goal.kpi_id) if i],
+        template_key=key.template_key if key else None,
+        metric=key.metric if key else None,
+    )
+    return table.rows if table else None
 
 
-def _goal_score(goals: list[ExportedGoal], actuals: dict[str, float | None], config: EvaluationConfig) -> GoalScore:
+def _goal_score(
+    goals: list[ExportedGoal], actuals: dict[str, float | None], config: EvaluationConfig, keys: dict[str, GoalKey]
+) -> GoalScore:
     return goal_score(
         [
             goal_attainment(
@@ -108,7 +120,7 @@ def _goal_score(goals: list[ExportedGoal], actuals: dict[str, float | None], con
                 actual=actuals.get(g.kpi_id) if g.kpi_id else None,
                 cap=config.attainment_cap,
                 scale=config.rating_scale,
-                lookup=_lookup_for(config, g),
+                lookup=_lookup_for(config, g, keys),
             )
             for g in goals
         ]
@@ -136,7 +148,7 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
         goals: GoalScore | None = None
         own_goals = goals_by_owner.get(employee_id, [])
         if own_goals:
-            goals = _goal_score(own_goals, inputs.actuals, config)
+            goals = _goal_score(own_goals, inputs.actuals, config, inputs.goal_keys)
             if goals.score is not None:
                 values[ScoringComponent.KPI] = scale_value(
                     goals.score, 0.0, config.attainment_cap, scale.min, scale.max
@@ -150,11 +162,14 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
                 statuses[relation.value] = "below_anonymity_threshold"
                 continue
             values[relation.value] = statistics.fmean(scores)
-        collaboration = inputs.collaboration.get(person.department_id)
-        if collaboration is not None:
+        received = inputs.collaboration.get(person.department_id, [])
+        counts[ScoringComponent.COLLABORATION.value] = len(received)
+        if len(received) >= config.collaboration.min_rater_departments:
             values[ScoringComponent.COLLABORATION] = scale_value(
-                collaboration, *COLLABORATION_SCALE, scale.min, scale.max
+                statistics.fmean(received), *COLLABORATION_SCALE, scale.min, scale.max
             )
+        elif received:
+            statuses[ScoringComponent.COLLABORATION.value] = "below_min_rater_departments"
         final = final_score(
             formula=formula, values=values, statuses=statuses, ratings=counts, weights=config.weights, scale=scale
         )
@@ -162,6 +177,11 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
         if hidden:
             final.notes.append(
                 f"{', '.join(hidden)} left out: fewer than {config.peer_anonymity_threshold} ratings submitted"
+            )
+        if ScoringComponent.COLLABORATION.value in statuses:
+            final.notes.append(
+                f"collaboration left out: {len(received)} department(s) rated {person.department_id!r}, "
+                f"fewer than {config.collaboration.min_rater_departments}"
             )
         if goals is not None:
             final.notes.extend(goals.notes)
@@ -176,7 +196,7 @@ async def goal_breakdown(*, session: AsyncSession, cycle_id: str, employee_id: s
         raise DomainError(f"employee {employee_id!r} not found in cycle {cycle_id!r}", status_code=404)
     config = await load_config(session, cycle_id)
     goals = [g for g in await load_goals(session, cycle_id) if g.employee_id == employee_id]
-    return _goal_score(goals, await load_actuals(session, cycle_id), config)
+    return _goal_score(goals, await load_actuals(session, cycle_id), config, await load_goal_keys(session, cycle_id))
 
 
 def _breakdown_json(score: EmployeeScore) -> str:

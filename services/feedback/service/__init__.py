@@ -4,12 +4,14 @@ Functions are keyword-only, take the session and the caller's ``now`` (a clock t
 so deadline tests never sleep) and commit their own unit of work, so each change and its outbox
 event land in one transaction. The modules follow the sections of the stage: ``release`` (cycle
 state and results), ``appeals``, ``one_on_ones``, ``notes`` (continuous feedback and kudos) and
-``pending`` (the workflow's view); ``scope`` and ``records`` hold what they share.
+``pending`` (the workflow's view), ``settings`` (appeal window and HR deadline, template or HR);
+``scope`` and ``records`` hold what they share.
 """
 
 from __future__ import annotations
 
 from services.feedback.service.appeals import (
+    appeal_state,
     get_appeal,
     list_appeals,
     overdue_appeals,
@@ -31,7 +33,6 @@ from services.feedback.service.records import OPEN_APPEAL_STATUSES
 from services.feedback.service.release import (
     acknowledge_result,
     appeal_deadline,
-    configure_cycle,
     get_cycle,
     get_result,
     list_results,
@@ -40,12 +41,14 @@ from services.feedback.service.release import (
     withdraw_results,
 )
 from services.feedback.service.scope import org_view
+from services.feedback.service.settings import configure_cycle, push_template_settings, settings_version
 
 __all__ = [
     "OPEN_APPEAL_STATUSES",
     "acknowledge_result",
     "add_action_item",
     "appeal_deadline",
+    "appeal_state",
     "configure_cycle",
     "create_one_on_one",
     "get_appeal",
@@ -61,8 +64,10 @@ __all__ = [
     "overdue_appeals",
     "pending_report",
     "push_results",
+    "push_template_settings",
     "release_results",
     "resolve_appeal",
+    "settings_version",
     "start_review",
     "submit_appeal",
     "update_action_item",

@@ -1,5 +1,6 @@
 """Appeals: an employee contests a released result within the appeal window; HR reviews and
-resolves it within its deadline; an *adjusted* outcome is recorded through evaluation first."""
+resolves it within its deadline; an *adjusted* outcome is recorded through evaluation first, then
+in results (so pay follows it), then here."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.feedback import AppealAdjustment, AppealOutcome, AppealStatus, FeedbackEventType
+from contracts.domain_events import AppealResolvedPayload, AppealSubmittedPayload
+from contracts.feedback import (
+    AppealAdjustment,
+    AppealOutcome,
+    AppealsState,
+    AppealStatus,
+    FeedbackEventType,
+    OpenAppeal,
+)
 from services.common.auth import Principal
-from services.common.client import Actor, ServiceCallError, ServiceClient
+from services.common.client import Actor, ServiceCallError, ServiceClient, ServiceName
 from services.common.errors import DomainError
 from services.common.scoping import in_scope, sees_all
 from services.feedback.models import Appeal, AppealEvent, ReleasedResult
@@ -22,6 +31,7 @@ from services.feedback.service.release import appeal_deadline, get_cycle
 from services.feedback.service.scope import my_employee_id, org_view
 
 __all__ = [
+    "appeal_state",
     "get_appeal",
     "list_appeals",
     "overdue_appeals",
@@ -82,25 +92,24 @@ async def submit_appeal(
         type=FeedbackEventType.APPEAL_SUBMITTED,
         cycle_id=cycle_id,
         subject_id=str(appeal.id),
-        payload={
-            "appeal_id": appeal.id,
-            "employee_id": me,
-            "department_id": result.department_id,
-            "hr_due_at": appeal.hr_due_at.isoformat(),
-        },
+        payload=AppealSubmittedPayload(
+            appeal_id=appeal.id, employee_id=me, department_id=result.department_id, hr_due_at=appeal.hr_due_at
+        ),
     )
     await session.commit()
     return appeal
 
 
 async def get_appeal(*, session: AsyncSession, appeal_id: int, principal: Principal) -> Appeal:
+    # One answer for "missing" and "not yours": a 403 would tell that the appeal exists.
+    not_found = DomainError(f"no appeal {appeal_id} within your scope", status_code=404)
     appeal = await session.get(Appeal, appeal_id)
     if appeal is None:
-        raise DomainError(f"appeal {appeal_id} does not exist", status_code=404)
+        raise not_found
     if not sees_all(principal):
         org = await org_view(session=session, cycle_id=appeal.cycle_id)
         if not org.can_see(principal, appeal.employee_id):
-            raise DomainError(f"appeal {appeal_id} is not in your scope", status_code=403)
+            raise not_found
     return appeal
 
 
@@ -139,9 +148,10 @@ async def resolve_appeal(
     principal: Principal,
     resolution: AppealResolve,
     now: datetime,
-    evaluation: ServiceClient,
+    services: ServiceClient,
 ) -> Appeal:
-    """HR closes an appeal; *adjusted* records the new score through evaluation first, then locally."""
+    """HR closes an appeal; *adjusted* records the new score through evaluation first, then in results,
+    then locally."""
     appeal = await get_appeal(session=session, appeal_id=appeal_id, principal=principal)
     if appeal.status not in OPEN_APPEAL_STATUSES:
         raise DomainError(
@@ -169,7 +179,13 @@ async def resolve_appeal(
             reason=resolution.note,
             appeal_id=str(appeal.id),
         )
-        await _record_adjustment(evaluation, cycle_id=appeal.cycle_id, adjustment=adjustment, principal=principal)
+        # Then results, so bonuses, promotions, plans and what payroll receives follow the adjusted rating
+        # (results applies it before publication, or publishes a correction after it).
+        targets: tuple[ServiceName, ...] = ("evaluation", "results")
+        for service in targets:
+            await _record_adjustment(
+                services, service, cycle_id=appeal.cycle_id, adjustment=adjustment, principal=principal
+            )
         result.final_score = new_score
         result.rating = new_rating
         result.adjusted_by_appeal_id = appeal.id
@@ -191,27 +207,33 @@ async def resolve_appeal(
         type=FeedbackEventType.APPEAL_RESOLVED,
         cycle_id=appeal.cycle_id,
         subject_id=str(appeal.id),
-        payload={
-            "appeal_id": appeal.id,
-            "employee_id": appeal.employee_id,
-            "outcome": outcome.value,
-            "new_score": appeal.new_score,
-            "new_rating": appeal.new_rating,
-            "late": now > appeal.hr_due_at,
-        },
+        payload=AppealResolvedPayload(
+            appeal_id=appeal.id,
+            employee_id=appeal.employee_id,
+            outcome=outcome,
+            new_score=appeal.new_score,
+            new_rating=appeal.new_rating,
+            late=now > appeal.hr_due_at,
+        ),
     )
     await session.commit()
     return appeal
 
 
 async def _record_adjustment(
-    evaluation: ServiceClient, *, cycle_id: str, adjustment: AppealAdjustment, principal: Principal
+    services: ServiceClient,
+    service: ServiceName,
+    *,
+    cycle_id: str,
+    adjustment: AppealAdjustment,
+    principal: Principal,
 ) -> None:
-    """POST the adjustment to evaluation on behalf of the HR person resolving the appeal; 502 if it fails."""
+    """POST the adjustment to ``service`` on behalf of the HR person resolving the appeal; 502 if it fails
+    (both services deduplicate on ``appeal_id``, so resolving again retries safely)."""
     try:
-        await evaluation.call(
+        await services.call(
             "POST",
-            "evaluation",
+            service,
             f"/v1/cycles/{cycle_id}/appeal-adjustments",
             json=adjustment,
             actor=Actor(sub=principal.sub, employee_id=principal.employee_id),
@@ -219,14 +241,46 @@ async def _record_adjustment(
     except ServiceCallError as exc:
         if exc.status is None:  # no answer at all: the network failure is the cause
             raise DomainError(
-                f"could not reach the evaluation service to record the adjustment ({type(exc.__cause__).__name__}); "
+                f"could not reach the {service} service to record the adjustment ({type(exc.__cause__).__name__}); "
                 "the appeal stays open, retry the resolution",
                 status_code=502,
             ) from exc
         raise DomainError(
-            f"the evaluation service refused the adjustment ({exc.status}: {exc.detail}); the appeal stays open",
+            f"the {service} service refused the adjustment ({exc.status}: {exc.detail}); the appeal stays open",
             status_code=502,
         ) from exc
+
+
+async def appeal_state(*, session: AsyncSession, cycle_id: str, now: datetime) -> AppealsState:
+    """Whether appeals may still change the cycle's results: the window (from the last release) and the
+    appeals HR has not resolved. The workflow reads it before publishing under ``wait_for_appeals``."""
+    cycle = await get_cycle(session=session, cycle_id=cycle_id, create=True)
+    released_at = await session.scalar(
+        select(func.max(ReleasedResult.released_at)).where(
+            ReleasedResult.cycle_id == cycle_id, ReleasedResult.status == "released"
+        )
+    )
+    closes_at = released_at + timedelta(days=cycle.appeal_window_days) if released_at else None
+    still_open = (Appeal.cycle_id == cycle_id, Appeal.status.in_(OPEN_APPEAL_STATUSES))
+    rows = (await session.scalars(select(Appeal).where(*still_open).order_by(Appeal.id).limit(500))).all()
+    return AppealsState(
+        cycle_id=cycle_id,
+        as_of=now,
+        released_at=released_at,
+        window_closes_at=closes_at,
+        window_open=closes_at is not None and now <= closes_at,
+        open_appeals=[
+            OpenAppeal(
+                appeal_id=a.id,
+                employee_id=a.employee_id,
+                department_id=a.department_id,
+                status=AppealStatus(a.status),
+                hr_due_at=a.hr_due_at,
+            )
+            for a in rows
+        ],
+        open_count=await count(session, Appeal, *still_open),
+    )
 
 
 async def overdue_appeals(

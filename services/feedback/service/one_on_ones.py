@@ -65,17 +65,16 @@ async def get_one_on_one(
     *, session: AsyncSession, one_on_one_id: int, principal: Principal, write: bool = False
 ) -> OneOnOne:
     meeting = await session.get(OneOnOne, one_on_one_id)
-    if meeting is None:
-        raise DomainError(f"1:1 {one_on_one_id} does not exist", status_code=404)
-    if principal.employee_id in (meeting.manager_id, meeting.employee_id):
+    if meeting is not None and principal.employee_id in (meeting.manager_id, meeting.employee_id):
         return meeting
-    if not write and is_hr(principal):
-        return meeting
-    raise DomainError(
-        f"1:1 {one_on_one_id} belongs to its manager and report"
-        + (" (HR may read it, not change it)" if write and is_hr(principal) else ""),
-        status_code=403,
-    )
+    if meeting is not None and is_hr(principal):
+        if not write:
+            return meeting
+        raise DomainError(
+            f"1:1 {one_on_one_id} belongs to its manager and report; HR may read it, not change it", status_code=403
+        )
+    # One answer for "missing" and "not yours": a 403 would tell that the meeting exists.
+    raise DomainError(f"no 1:1 {one_on_one_id} of yours (a 1:1 belongs to its manager and report)", status_code=404)
 
 
 async def list_one_on_ones(

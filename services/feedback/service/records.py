@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +18,9 @@ SERVICE = "feedback"
 OPEN_APPEAL_STATUSES = (AppealStatus.SUBMITTED.value, AppealStatus.UNDER_REVIEW.value)
 
 
-def emit(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str | None, payload: dict[str, Any]) -> None:
-    """Write a domain event to the outbox, in the transaction of the change it reports."""
+def emit(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str | None, payload: BaseModel) -> None:
+    """Write a domain event to the outbox, in the transaction of the change it reports (``payload``: the
+    type's model in ``contracts.domain_events``, checked before it is written)."""
     add_event(
         session,
         FeedbackOutbox,

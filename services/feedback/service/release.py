@@ -9,20 +9,20 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.domain_events import ResultAcknowledgedPayload, ResultsReleasedPayload
 from contracts.evaluation import CycleResults
 from contracts.feedback import FeedbackEventType
 from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.scoping import in_scope, sees_all
 from services.feedback.models import FeedbackCycle, ReleasedResult
-from services.feedback.schemas import CycleConfigUpdate, PushAccepted, ReleaseRead, ResultRead, WithdrawRead
+from services.feedback.schemas import PushAccepted, ReleaseRead, ResultRead, WithdrawRead
 from services.feedback.service.records import count, emit
 from services.feedback.service.scope import my_employee_id, org_view
 
 __all__ = [
     "acknowledge_result",
     "appeal_deadline",
-    "configure_cycle",
     "get_cycle",
     "get_result",
     "list_results",
@@ -39,14 +39,6 @@ async def get_cycle(*, session: AsyncSession, cycle_id: str, create: bool = Fals
             raise DomainError(f"cycle {cycle_id!r} has no feedback data yet", status_code=404, field="cycle_id")
         cycle = FeedbackCycle(cycle_id=cycle_id, calibration_closed=False, appeal_window_days=14, hr_resolution_days=10)
         session.add(cycle)
-    return cycle
-
-
-async def configure_cycle(*, session: AsyncSession, cycle_id: str, changes: CycleConfigUpdate) -> FeedbackCycle:
-    cycle = await get_cycle(session=session, cycle_id=cycle_id, create=True)
-    for name, value in changes.model_dump(exclude_none=True).items():
-        setattr(cycle, name, value)
-    await session.commit()
     return cycle
 
 
@@ -145,11 +137,9 @@ async def release_results(*, session: AsyncSession, cycle_id: str, now: datetime
             type=FeedbackEventType.RESULTS_RELEASED,
             cycle_id=cycle_id,
             subject_id=None,
-            payload={
-                "released": len(pending),
-                "department_ids": sorted({r.department_id for r in pending}),
-                "released_at": now.isoformat(),
-            },
+            payload=ResultsReleasedPayload(
+                released=len(pending), department_ids=sorted({r.department_id for r in pending}), released_at=now
+            ),
         )
     await session.commit()
     return ReleaseRead(
@@ -227,17 +217,20 @@ async def list_results(
 
 
 async def get_result(*, session: AsyncSession, cycle_id: str, employee_id: str, principal: Principal) -> ResultRead:
+    # One answer for "no result" and "not yours to read" (your own, your reports'): a 403 would
+    # tell that the employee has a result in this cycle.
+    not_found = DomainError(
+        f"no released result for employee {employee_id!r} in cycle {cycle_id!r} within your scope",
+        status_code=404,
+        field="employee_id",
+    )
     if not sees_all(principal):
         org = await org_view(session=session, cycle_id=cycle_id)
         if not org.can_see(principal, employee_id):
-            raise DomainError(
-                f"you may read only your own result (or your reports'); {employee_id!r} is not in your scope",
-                status_code=403,
-                field="employee_id",
-            )
+            raise not_found
     row = await session.get(ReleasedResult, (cycle_id, employee_id))
     if row is None or (row.status != "released" and not sees_all(principal)):
-        raise DomainError(f"no released result for employee {employee_id!r} in cycle {cycle_id!r}", status_code=404)
+        raise not_found
     return _result_read(row, await get_cycle(session=session, cycle_id=cycle_id))
 
 
@@ -256,7 +249,7 @@ async def acknowledge_result(
             type=FeedbackEventType.RESULT_ACKNOWLEDGED,
             cycle_id=cycle_id,
             subject_id=employee_id,
-            payload={"employee_id": employee_id, "department_id": row.department_id, "at": now.isoformat()},
+            payload=ResultAcknowledgedPayload(employee_id=employee_id, department_id=row.department_id, at=now),
         )
         await session.commit()
     return _result_read(row, await get_cycle(session=session, cycle_id=cycle_id))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from services.goals.service.approval import transition_goal
 from services.goals.service.bulk import bulk_assign
 from services.goals.service.cycle import freeze_cycle, get_settings, put_settings
-from services.goals.service.exports import goal_export, kpi_catalog, pending_report
+from services.goals.service.exports import approval_queue, goal_export, kpi_catalog, pending_report
 from services.goals.service.goals import create_goal, delete_goal, get_goal, list_goals, update_goal
 from services.goals.service.objectives import (
     create_objective,
@@ -37,6 +37,7 @@ from services.goals.service.weights import weight_report
 __all__ = [
     "SERVICE",
     "Scope",
+    "approval_queue",
     "bulk_assign",
     "create_goal",
     "create_objective",

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.domain_events import GoalsBulkAssignedPayload
 from contracts.goals import GoalLevel
 from services.common.auth import Principal
 from services.common.clock import utc_now
@@ -104,14 +105,14 @@ async def bulk_assign(
             type="GoalsBulkAssigned",
             cycle_id=cycle_id,
             subject_id=request.template_key,
-            payload={
-                "template_key": request.template_key,
-                "parent_id": parent.goal_id,
-                "department_id": request.department_id,
-                "job_title": request.job_title,
-                "created": len(rows),
-                "skipped": len(skipped),
-            },
+            payload=GoalsBulkAssignedPayload(
+                template_key=request.template_key,
+                parent_id=parent.goal_id,
+                department_id=request.department_id,
+                job_title=request.job_title,
+                created=len(rows),
+                skipped=len(skipped),
+            ),
         )
         try:
             await session.commit()

@@ -7,6 +7,8 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.domain_events import GoalsFrozenPayload
+from contracts.goals import DEFAULT_APPROVAL_CHAINS, ApprovalChains
 from services.common.auth import Principal
 from services.common.clock import utc_now
 from services.common.errors import DomainError
@@ -15,7 +17,7 @@ from services.goals.rules import GoalStatus
 from services.goals.schemas import CycleSettingsRead, CycleSettingsUpdate, FreezeResult
 from services.goals.service.records import emit_event
 
-__all__ = ["cycle_row", "ensure_open", "freeze_cycle", "get_or_add_cycle", "get_settings", "put_settings"]
+__all__ = ["chains_of", "cycle_row", "ensure_open", "freeze_cycle", "get_or_add_cycle", "get_settings", "put_settings"]
 
 
 async def cycle_row(session: AsyncSession, cycle_id: str) -> GoalsCycle | None:
@@ -49,7 +51,15 @@ def _settings_read(cycle_id: str, cycle: GoalsCycle | None) -> CycleSettingsRead
         frozen=bool(cycle and cycle.frozen_at),
         frozen_at=cycle.frozen_at if cycle else None,
         frozen_by=cycle.frozen_by if cycle else None,
+        approval_chains=chains_of(cycle),
     )
+
+
+def chains_of(cycle: GoalsCycle | None) -> ApprovalChains:
+    """The cycle's approval chains as pushed with its settings, else the defaults (one step per level)."""
+    if cycle is None or cycle.approval_chains is None:
+        return DEFAULT_APPROVAL_CHAINS
+    return ApprovalChains.model_validate(cycle.approval_chains)
 
 
 async def get_settings(*, session: AsyncSession, cycle_id: str) -> CycleSettingsRead:
@@ -61,6 +71,8 @@ async def put_settings(*, session: AsyncSession, cycle_id: str, data: CycleSetti
     cycle = await get_or_add_cycle(session, cycle_id)
     cycle.period_start = data.period_start
     cycle.period_end = data.period_end
+    # A goal already submitted keeps the chain it was submitted with; the next submissions use these.
+    cycle.approval_chains = data.approval_chains.model_dump(mode="json") if data.approval_chains else None
     await session.commit()
     return _settings_read(cycle_id, cycle)
 
@@ -82,7 +94,7 @@ async def freeze_cycle(*, session: AsyncSession, cycle_id: str, principal: Princ
             type="GoalsFrozen",
             cycle_id=cycle_id,
             subject_id=cycle_id,
-            payload={"goals_by_status": by_status, "frozen_by": principal.sub},
+            payload=GoalsFrozenPayload(goals_by_status=by_status, frozen_by=principal.sub),
         )
         await session.commit()
     assert cycle.frozen_at is not None

@@ -1,4 +1,5 @@
-"""What other stages read: the KPI catalog (tracking), approved goals (evaluation), pending work (workflow)."""
+"""What other stages read: the KPI catalog (tracking), approved goals (evaluation), pending work and the
+open approval steps (workflow)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,28 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import PendingItem, PendingReport, Stage
-from contracts.goals import ExportedGoal, GoalExport, GoalLevel, KpiCatalog, KpiDefinition
+from contracts.goals import (
+    ApprovalChains,
+    ApprovalQueue,
+    ApprovalQueueItem,
+    ExportedGoal,
+    GoalExport,
+    GoalLevel,
+    KpiCatalog,
+    KpiDefinition,
+)
+from services.common.clock import utc_now
 from services.common.errors import DomainError
-from services.common.participants import load_org
+from services.common.participants import OrgView, load_org
 from services.goals.cycle_period import PeriodSource
 from services.goals.models import GoalsDepartment, GoalsGoal, GoalsParticipant
 from services.goals.rules import GoalStatus
-from services.goals.service.approval import goal_approver
-from services.goals.service.cycle import cycle_row, get_or_add_cycle
+from services.goals.schemas import ApprovalStepState
+from services.goals.service.approval import current_approval
+from services.goals.service.cycle import chains_of, cycle_row, get_or_add_cycle
 from services.goals.service.records import goal_columns
 
-__all__ = ["PENDING_LIMIT", "goal_export", "kpi_catalog", "pending_report"]
+__all__ = ["PENDING_LIMIT", "approval_queue", "goal_export", "kpi_catalog", "pending_report"]
 
 
 async def kpi_catalog(*, session: AsyncSession, cycle_id: str, period_source: PeriodSource | None = None) -> KpiCatalog:
@@ -93,30 +105,15 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
     """Who in ``department_id`` (and its sub-departments) still owes goal-setting work.
 
     Items: people without any goal (``goals_missing``, owner: the employee), draft or returned goals
-    (owner: the employee), submitted goals (owner: the approver), department KPIs not approved (owner:
-    the head). ``total`` counts goals plus people without goals; ``done`` the approved goals.
+    (owner: the employee, or the head for department KPIs), submitted goals and KPIs (owner: the
+    approver of the step they wait at; none when it is HR's). ``total`` counts goals plus people
+    without goals; ``done`` the approved goals. ``approval_queue`` has each waiting step's deadline.
     """
     if stage is not Stage.GOAL_SETTING:
         raise DomainError(f"the goals service answers stage 'goal_setting' only, not '{stage.value}'", field="stage")
-    org = await load_org(session, GoalsParticipant, GoalsDepartment, cycle_id)
-    if department_id not in org.departments:
-        raise DomainError(
-            f"no department '{department_id}' in cycle '{cycle_id}'", status_code=404, field="department_id"
-        )
-    # a department includes its sub-departments (people sit in e.g. production-assembly)
-    departments = org.department_tree(department_id)
+    org, departments, goals = await _department_goals(session, cycle_id, department_id)
+    chains = chains_of(await cycle_row(session, cycle_id))
     members = sorted(p.employee_id for p in org.participants.values() if p.department_id in departments)
-    goals = (
-        await session.scalars(
-            select(GoalsGoal)
-            .where(
-                GoalsGoal.cycle_id == cycle_id,
-                GoalsGoal.department_id.in_(sorted(departments)),
-                GoalsGoal.level.in_([GoalLevel.DEPARTMENT.value, GoalLevel.INDIVIDUAL.value]),
-            )
-            .order_by(GoalsGoal.level, GoalsGoal.employee_id, GoalsGoal.goal_id)
-        )
-    ).all()
     with_goals = {g.employee_id for g in goals if g.level == GoalLevel.INDIVIDUAL}
     items: list[PendingItem] = [
         PendingItem(item_id=emp, kind="goals_missing", owner_id=emp) for emp in members if emp not in with_goals
@@ -126,11 +123,12 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
         if goal.status == GoalStatus.APPROVED:
             done += 1
             continue
-        if goal.level == GoalLevel.DEPARTMENT:
-            kind = "department_kpi_approval" if goal.status == GoalStatus.SUBMITTED else "department_kpi_submission"
+        if goal.status == GoalStatus.SUBMITTED:
+            kind = "department_kpi_approval" if goal.level == GoalLevel.DEPARTMENT else "goal_approval"
+            owner = _waiting_step(org, goal, chains).approver_id
+        elif goal.level == GoalLevel.DEPARTMENT:
+            kind = "department_kpi_submission"
             owner = org.departments[goal.department_id or department_id].head_employee_id
-        elif goal.status == GoalStatus.SUBMITTED:
-            kind, owner = "goal_approval", goal_approver(org, goal)
         else:
             kind = "goal_returned" if goal.status == GoalStatus.RETURNED else "goal_submission"
             owner = goal.employee_id
@@ -143,3 +141,67 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
         done=done,
         pending=items[:PENDING_LIMIT],
     )
+
+
+async def _department_goals(
+    session: AsyncSession, cycle_id: str, department_id: str
+) -> tuple[OrgView, set[str], list[GoalsGoal]]:
+    """The org, the department with its sub-departments, and their department KPIs and individual goals."""
+    org = await load_org(session, GoalsParticipant, GoalsDepartment, cycle_id)
+    if department_id not in org.departments:
+        raise DomainError(
+            f"no department '{department_id}' in cycle '{cycle_id}'", status_code=404, field="department_id"
+        )
+    # a department includes its sub-departments (people sit in e.g. production-assembly)
+    departments = org.department_tree(department_id)
+    goals = (
+        await session.scalars(
+            select(GoalsGoal)
+            .where(
+                GoalsGoal.cycle_id == cycle_id,
+                GoalsGoal.department_id.in_(sorted(departments)),
+                GoalsGoal.level.in_([GoalLevel.DEPARTMENT.value, GoalLevel.INDIVIDUAL.value]),
+            )
+            .order_by(GoalsGoal.level, GoalsGoal.employee_id, GoalsGoal.goal_id)
+        )
+    ).all()
+    return org, departments, list(goals)
+
+
+def _waiting_step(org: OrgView, goal: GoalsGoal, chains: ApprovalChains) -> ApprovalStepState:
+    approval = current_approval(org, goal, chains)
+    assert approval is not None and approval.current_step is not None  # a submitted goal waits at a step
+    return approval.steps[approval.current_step - 1]
+
+
+async def approval_queue(*, session: AsyncSession, cycle_id: str, department_id: str) -> ApprovalQueue:
+    """Every goal and KPI of ``department_id`` (and its sub-departments) waiting at an approval step, with the
+    step's approver, deadline, reminders and escalation: what the department workflow reminds and escalates."""
+    org, _departments, goals = await _department_goals(session, cycle_id, department_id)
+    chains = chains_of(await cycle_row(session, cycle_id))
+    items = []
+    for goal in goals:
+        if goal.status != GoalStatus.SUBMITTED:
+            continue
+        approval = current_approval(org, goal, chains)
+        assert approval is not None and approval.current_step is not None
+        step = approval.steps[approval.current_step - 1]
+        assert step.opened_at is not None  # the waiting step was opened
+        items.append(
+            ApprovalQueueItem(
+                goal_id=goal.goal_id,
+                level=GoalLevel(goal.level),
+                employee_id=goal.employee_id,
+                department_id=goal.department_id,
+                step=step.step,
+                steps=len(approval.steps),
+                approver_role=step.approver_role,
+                approver_id=step.approver_id,
+                opened_at=step.opened_at,
+                deadline=step.deadline,
+                reminders=step.reminders,
+                escalate_to_id=step.escalate_to_id,
+                escalate_to_hr_at=step.escalate_to_hr_at,
+            )
+        )
+    return ApprovalQueue(cycle_id=cycle_id, department_id=department_id, as_of=utc_now(), items=items[:PENDING_LIMIT])

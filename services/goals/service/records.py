@@ -38,8 +38,9 @@ def goal_columns(goal: GoalsGoal, model: type[BaseModel]) -> dict[str, Any]:
     return values
 
 
-def emit_event(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str, payload: dict[str, Any]) -> None:
-    """Add a domain event to the outbox in the caller's unit of work (the relay publishes it once committed)."""
+def emit_event(session: AsyncSession, *, type: str, cycle_id: str, subject_id: str, payload: BaseModel) -> None:
+    """Add a domain event to the outbox in the caller's unit of work (the relay publishes it once committed);
+    ``payload`` is the type's model in ``contracts.domain_events``, checked before it is written."""
     event = new_event(service=SERVICE, type=type, cycle_id=cycle_id, subject_id=subject_id, payload=payload)
     add_event(session, GoalsOutbox, event)
 

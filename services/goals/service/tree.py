@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from sqlalchemy import select
@@ -21,11 +22,22 @@ __all__ = ["goal_tree", "store_progress"]
 
 
 async def store_progress(*, session: AsyncSession, cycle_id: str, export: ProgressExport) -> ProgressAccepted:
-    """Store the latest actuals (keyed by kpi_id = goal_id). Accepted after the freeze too."""
+    """Store the latest actuals (keyed by kpi_id = goal_id). Accepted after the freeze too.
+
+    A NaN or infinite actual is refused (422 naming it): JSON parsers accept ``NaN`` and
+    ``Infinity``, and one of them would make every score rolled up from it NaN.
+    """
     if export.cycle_id != cycle_id:
         raise DomainError(
             f"progress export is for cycle '{export.cycle_id}' but the URL names '{cycle_id}'", field="cycle_id"
         )
+    for index, item in enumerate(export.actuals):
+        if item.actual_value is not None and not math.isfinite(item.actual_value):
+            raise DomainError(
+                f"actual_value of kpi '{item.kpi_id}' is {item.actual_value}; actuals must be finite numbers "
+                "(or null when no data arrived)",
+                field=f"actuals.{index}.actual_value",
+            )
     known = set((await session.scalars(select(GoalsGoal.goal_id).where(GoalsGoal.cycle_id == cycle_id))).all())
     current = {
         a.goal_id: a for a in (await session.scalars(select(GoalsActual).where(GoalsActual.cycle_id == cycle_id))).all()

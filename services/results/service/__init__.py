@@ -5,13 +5,21 @@ Functions are keyword-only and commit their own unit of work, so a change and it
 always land in one transaction; a keyed write that loses a race is answered as a retry
 (``records.commit_once``). The modules follow the sections of the stage: ``inputs`` (what the
 workflow pushes, and the policy), ``pools``, ``promotions``, ``plans``, ``collaboration``,
-``publishing`` and ``pending`` (the workflow's view); ``scope`` and ``records`` hold what they share.
+``publishing``, ``appeals`` (adjusted appeals reaching pay, corrections after publication) and
+``pending`` (the workflow's view); ``scope`` and ``records`` hold what they share.
 """
 
 from __future__ import annotations
 
+from services.results.service.appeals import apply_appeal
 from services.results.service.collaboration import awards, collaboration_report
-from services.results.service.inputs import put_collaboration, put_goals, put_results, set_policy
+from services.results.service.inputs import (
+    push_template_policy,
+    put_collaboration,
+    put_goals,
+    put_results,
+    set_policy,
+)
 from services.results.service.pending import pending_report
 from services.results.service.plans import (
     add_plan_item,
@@ -35,11 +43,13 @@ from services.results.service.pools import (
 from services.results.service.promotions import list_nominations, nominate_promotions
 from services.results.service.publishing import find_publication, publish
 from services.results.service.records import get_policy
+from services.results.service.records import read_policy_version as policy_version
 from services.results.service.scope import org_view
 
 __all__ = [
     "add_plan_item",
     "allocate",
+    "apply_appeal",
     "awards",
     "collaboration_report",
     "create_plan",
@@ -57,7 +67,9 @@ __all__ = [
     "nominate_promotions",
     "org_view",
     "pending_report",
+    "policy_version",
     "publish",
+    "push_template_policy",
     "put_collaboration",
     "put_goals",
     "put_results",

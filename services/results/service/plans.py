@@ -1,10 +1,11 @@
-"""Development plans: drafted for everyone below the cycle's threshold or created by a manager,
+"""Development plans: drafted for everyone below the cycle's threshold (redrafted for whoever an
+adjusted appeal moves across it) or created by a manager,
 with items that have an owner and a due date. HR, the plan's owner and the employee's managers
 edit a plan; an item's owner may mark it done."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -16,9 +17,9 @@ from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.participants import OrgView
 from services.common.scoping import in_scope
-from services.results.models import DevelopmentItem, DevelopmentPlan, EmployeeResultRow
+from services.results.models import DevelopmentItem, DevelopmentPlan, EmployeeResultRow, ResultsCycle
 from services.results.schemas import GenerateRead, ItemCreate, PlanCreate, PlanUpdate
-from services.results.service.records import get_cycle, get_policy, require_results
+from services.results.service.records import get_cycle, get_policy, rating_labels, require_results
 from services.results.service.scope import my_employee_id, org_view
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "generate_plans",
     "get_plan",
     "list_plans",
+    "replan",
     "update_plan",
     "update_plan_item",
 ]
@@ -60,37 +62,70 @@ def _new_plan(
     )
 
 
+def _auto_plan(r: EmployeeResultRow, now: datetime) -> DevelopmentPlan:
+    return _new_plan(
+        cycle_id=r.cycle_id,
+        employee_id=r.employee_id,
+        department_id=r.department_id,
+        owner_id=r.manager_id or r.employee_id,
+        result=r,
+        summary=f"Development plan after a '{r.rating}' rating ({r.final_score:g}).",
+        auto_created=True,
+        now=now,
+    )
+
+
+async def _qualifies(session: AsyncSession, cycle: ResultsCycle) -> Callable[[EmployeeResultRow], bool]:
+    """Who the cycle's development rule gives a plan: a rating in its bands (by default the lowest band of
+    the cycle's scale) or a score below its threshold."""
+    policy = await get_policy(session=session, cycle_id=cycle.cycle_id)
+    ratings, below_score = set(policy.development_ratings(rating_labels(cycle))), policy.development.below_score
+    return lambda r: r.rating in ratings or (below_score is not None and r.final_score < below_score)
+
+
 async def generate_plans(*, session: AsyncSession, cycle_id: str, now: datetime) -> GenerateRead:
     """Draft a plan for everyone below the development threshold (idempotent)."""
-    require_results(await get_cycle(session=session, cycle_id=cycle_id))
-    rule = (await get_policy(session=session, cycle_id=cycle_id)).development
+    cycle = await get_cycle(session=session, cycle_id=cycle_id)
+    require_results(cycle)
+    qualifies = await _qualifies(session, cycle)
     existing = set(
         (await session.scalars(select(DevelopmentPlan.employee_id).where(DevelopmentPlan.cycle_id == cycle_id))).all()
     )
     rows = (await session.scalars(select(EmployeeResultRow).where(EmployeeResultRow.cycle_id == cycle_id))).all()
-    created = kept = 0
-    for r in rows:
-        below = r.rating in rule.ratings or (rule.below_score is not None and r.final_score < rule.below_score)
-        if not below:
-            continue
-        if r.employee_id in existing:
-            kept += 1
-            continue
-        session.add(
-            _new_plan(
-                cycle_id=cycle_id,
-                employee_id=r.employee_id,
-                department_id=r.department_id,
-                owner_id=r.manager_id or r.employee_id,
-                result=r,
-                summary=f"Development plan after a '{r.rating}' rating ({r.final_score:g}).",
-                auto_created=True,
-                now=now,
-            )
-        )
-        created += 1
+    below = [r for r in rows if qualifies(r)]
+    session.add_all(_auto_plan(r, now) for r in below if r.employee_id not in existing)
+    cycle.plans_generated_at = now
     await session.commit()
-    return GenerateRead(created=created, already_had_plan=kept)
+    kept = sum(1 for r in below if r.employee_id in existing)
+    return GenerateRead(created=len(below) - kept, already_had_plan=kept)
+
+
+async def replan(session: AsyncSession, cycle: ResultsCycle, rows: Sequence[EmployeeResultRow], now: datetime) -> None:
+    """After results changed (an appeal), if HR has generated plans: a plan for whoever now qualifies, the
+    new rating on existing plans, and an untouched draft removed when its person no longer qualifies."""
+    if cycle.plans_generated_at is None or not rows:
+        return
+    qualifies = await _qualifies(session, cycle)
+    plans = {
+        p.employee_id: p
+        for p in (
+            await session.scalars(
+                select(DevelopmentPlan).where(
+                    DevelopmentPlan.cycle_id == cycle.cycle_id,
+                    DevelopmentPlan.employee_id.in_([r.employee_id for r in rows]),
+                )
+            )
+        ).all()
+    }
+    for r in rows:
+        plan = plans.get(r.employee_id)
+        if plan is None:
+            if qualifies(r):
+                session.add(_auto_plan(r, now))
+        elif not qualifies(r) and plan.auto_created and plan.status == "draft" and not plan.items:
+            await session.delete(plan)
+        else:
+            plan.rating, plan.final_score, plan.updated_at = r.rating, r.final_score, now
 
 
 def _can_edit_plan(principal: Principal, org: OrgView, plan: DevelopmentPlan) -> bool:
@@ -105,14 +140,16 @@ def _can_edit_plan(principal: Principal, org: OrgView, plan: DevelopmentPlan) ->
 async def get_plan(
     *, session: AsyncSession, plan_id: int, principal: Principal, write: bool = False
 ) -> DevelopmentPlan:
+    # One answer for "missing" and "not yours to see": a 403 would tell that the plan exists.
+    not_found = DomainError(f"no development plan {plan_id} within your scope", status_code=404)
     plan = await session.get(DevelopmentPlan, plan_id)
     if plan is None:
-        raise DomainError(f"development plan {plan_id} does not exist", status_code=404)
+        raise not_found
     org = await org_view(session=session, cycle_id=plan.cycle_id)
+    if not org.can_see(principal, plan.employee_id) and principal.employee_id != plan.owner_id:
+        raise not_found
     if write and not _can_edit_plan(principal, org, plan):
         raise DomainError("only HR, the plan's owner or the employee's manager may change this plan", status_code=403)
-    if not org.can_see(principal, plan.employee_id) and principal.employee_id != plan.owner_id:
-        raise DomainError(f"development plan {plan_id} is not in your scope", status_code=403)
     return plan
 
 

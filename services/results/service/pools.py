@@ -8,9 +8,11 @@ import json
 from datetime import datetime
 from functools import partial
 
+from pydantic import TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.results import BonusCaps, Curve
 from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.scoping import in_scope, sees_all
@@ -34,9 +36,13 @@ __all__ = [
     "get_allocation",
     "list_bonuses",
     "list_pools",
+    "reallocate",
     "request_fingerprint",
     "set_pool",
 ]
+
+_CURVE: TypeAdapter[Curve] = TypeAdapter(Curve)
+"""Reads a stored allocation's curve back (a discriminated union)."""
 
 
 async def set_pool(
@@ -162,7 +168,7 @@ async def allocate(
                     )
                 return existing, True
         allocation = await _new_allocation(
-            session, cycle=cycle, pool=pool, request=request, key=idempotency_key, by=principal, now=now
+            session, cycle=cycle, pool=pool, request=request, key=idempotency_key, actor=principal.sub, now=now
         )
         return allocation, False
 
@@ -179,7 +185,7 @@ async def _new_allocation(
     pool: BonusPool,
     request: AllocationCreate,
     key: str | None,
-    by: Principal,
+    actor: str,
     now: datetime,
 ) -> Allocation:
     """Split the pool by the request (or the cycle's policy) and make it the department's current allocation."""
@@ -212,10 +218,40 @@ async def _new_allocation(
         notes=outcome.notes,
         current=True,
         created_at=now,
-        created_by=by.sub,
+        created_by=actor,
         lines=[AllocationLine(**line.model_dump()) for line in outcome.lines],
     )
     session.add(allocation)
+    return allocation
+
+
+async def reallocate(
+    session: AsyncSession, *, cycle: ResultsCycle, department_id: str, actor: str, now: datetime, note: str
+) -> Allocation | None:
+    """Allocate the department's pool again the way its current allocation did (same curve, caps and
+    fixed amounts) after its results changed; None when it has no allocation yet (not committed)."""
+    current = await current_allocation(session=session, cycle_id=cycle.cycle_id, department_id=department_id)
+    pool = await session.get(BonusPool, (cycle.cycle_id, department_id))
+    if current is None or pool is None:
+        return None
+    members = set(
+        (
+            await session.scalars(
+                select(EmployeeResultRow.employee_id).where(
+                    EmployeeResultRow.cycle_id == cycle.cycle_id, EmployeeResultRow.department_id == department_id
+                )
+            )
+        ).all()
+    )
+    request = AllocationCreate(
+        curve=_CURVE.validate_python(current.curve),
+        caps=BonusCaps.model_validate(current.caps),
+        fixed={
+            line.employee_id: line.amount_cents for line in current.lines if line.fixed and line.employee_id in members
+        },
+    )
+    allocation = await _new_allocation(session, cycle=cycle, pool=pool, request=request, key=None, actor=actor, now=now)
+    allocation.notes = [*allocation.notes, note]
     return allocation
 
 

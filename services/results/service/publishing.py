@@ -4,7 +4,9 @@ in one transaction, once per cycle (an ``Idempotency-Key`` reads it back)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,11 +25,54 @@ from services.results.models import Allocation, BonusPool, EmployeeResultRow, No
 from services.results.schemas import PublicationRead
 from services.results.service.records import SERVICE, commit_once, get_cycle, require_results
 
-__all__ = ["find_publication", "publish"]
+__all__ = ["find_publication", "parts", "publish", "result_lines"]
+
+T = TypeVar("T")
 
 
 async def find_publication(*, session: AsyncSession, cycle_id: str) -> Publication | None:
     return await session.get(Publication, cycle_id)
+
+
+async def result_lines(
+    session: AsyncSession, cycle_id: str, departments: Collection[str] | None = None
+) -> tuple[list[PublishedResultLine], list[DepartmentBonusTotal]]:
+    """What payroll receives, now: each result with its current allocation's bonus and its nomination,
+    and each allocated department's totals (of ``departments`` only, when given)."""
+    results = select(EmployeeResultRow).where(EmployeeResultRow.cycle_id == cycle_id)
+    current = select(Allocation).where(Allocation.cycle_id == cycle_id, Allocation.current.is_(True))
+    if departments is not None:
+        results = results.where(EmployeeResultRow.department_id.in_(sorted(departments)))
+        current = current.where(Allocation.department_id.in_(sorted(departments)))
+    allocations = {a.department_id: a for a in (await session.scalars(current)).all()}
+    bonus = {line.employee_id: (line.amount_cents, a.currency) for a in allocations.values() for line in a.lines}
+    nominated = set(
+        (await session.scalars(select(Nomination.employee_id).where(Nomination.cycle_id == cycle_id))).all()
+    )
+    lines = [
+        PublishedResultLine(
+            employee_id=r.employee_id,
+            department_id=r.department_id,
+            final_score=r.final_score,
+            rating=r.rating,
+            bonus_cents=bonus.get(r.employee_id, (0, None))[0],
+            currency=bonus.get(r.employee_id, (0, None))[1],
+            promotion_nominated=r.employee_id in nominated,
+        )
+        for r in (await session.scalars(results.order_by(EmployeeResultRow.employee_id))).all()
+    ]
+    totals = [
+        DepartmentBonusTotal(
+            department_id=d, pool_cents=a.pool_cents, allocated_cents=a.allocated_cents, currency=a.currency
+        )
+        for d, a in sorted(allocations.items())
+    ]
+    return lines, totals
+
+
+def parts(lines: Sequence[T]) -> list[Sequence[T]]:
+    """``lines`` in parts of at most ``MAX_LINES_PER_EVENT`` (one empty part when there are none)."""
+    return [lines[i : i + MAX_LINES_PER_EVENT] for i in range(0, len(lines), MAX_LINES_PER_EVENT)] or [lines]
 
 
 async def publish(
@@ -77,37 +122,9 @@ async def _publish(
         raise DomainError(
             f"the pool changed after allocation for {stale}; allocate again before publishing", status_code=409
         )
-    bonus = {line.employee_id: (line.amount_cents, a.currency) for a in allocations.values() for line in a.lines}
-    nominated = set(
-        (await session.scalars(select(Nomination.employee_id).where(Nomination.cycle_id == cycle_id))).all()
-    )
-    results = (
-        await session.scalars(
-            select(EmployeeResultRow)
-            .where(EmployeeResultRow.cycle_id == cycle_id)
-            .order_by(EmployeeResultRow.employee_id)
-        )
-    ).all()
-    lines = [
-        PublishedResultLine(
-            employee_id=r.employee_id,
-            department_id=r.department_id,
-            final_score=r.final_score,
-            rating=r.rating,
-            bonus_cents=bonus.get(r.employee_id, (0, None))[0],
-            currency=bonus.get(r.employee_id, (0, None))[1],
-            promotion_nominated=r.employee_id in nominated,
-        )
-        for r in results
-    ]
-    totals = [
-        DepartmentBonusTotal(
-            department_id=d, pool_cents=a.pool_cents, allocated_cents=a.allocated_cents, currency=a.currency
-        )
-        for d, a in sorted(allocations.items())
-    ]
+    lines, totals = await result_lines(session, cycle_id)
     publication_id = str(uuid.uuid4())
-    chunks = [lines[i : i + MAX_LINES_PER_EVENT] for i in range(0, len(lines), MAX_LINES_PER_EVENT)] or [[]]
+    chunks = parts(lines)
     event_ids = []
     for part, chunk in enumerate(chunks, start=1):
         payload = ResultsPublishedPayload(
@@ -116,14 +133,14 @@ async def _publish(
             part=part,
             parts=len(chunks),
             departments=totals,
-            lines=chunk,
+            lines=list(chunk),
         )
         event = new_event(
             service=SERVICE,
             type=RESULTS_PUBLISHED,
             cycle_id=cycle_id,
             subject_id=publication_id,
-            payload=payload.model_dump(mode="json"),
+            payload=payload,
         )
         add_event(session, ResultsOutbox, event)
         event_ids.append(str(event.event_id))

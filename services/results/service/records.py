@@ -9,11 +9,22 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.templates import SettingsVersion
 from services.common.errors import DomainError
 from services.results.models import ResultsCycle
 from services.results.policy import ResultsPolicy
 
-__all__ = ["SERVICE", "commit_once", "get_cycle", "get_policy", "require_results", "same_cycle"]
+__all__ = [
+    "SERVICE",
+    "commit_once",
+    "get_cycle",
+    "get_policy",
+    "policy_version",
+    "rating_labels",
+    "read_policy_version",
+    "require_results",
+    "same_cycle",
+]
 
 SERVICE = "results"
 T = TypeVar("T")
@@ -34,6 +45,24 @@ async def get_policy(*, session: AsyncSession, cycle_id: str) -> ResultsPolicy:
     if cycle is None or cycle.policy is None:
         return ResultsPolicy()
     return ResultsPolicy.model_validate(cycle.policy)
+
+
+def rating_labels(cycle: ResultsCycle) -> list[str]:
+    """The cycle's rating bands, lowest first; empty while unknown (results pushed without bands)."""
+    return list(cycle.rating_labels or [])
+
+
+def policy_version(cycle: ResultsCycle | None) -> SettingsVersion:
+    """Who set the cycle's policy (defaults: version 0 from the template)."""
+    if cycle is None:
+        return SettingsVersion.of(None, None, None, None)
+    return SettingsVersion.of(
+        cycle.policy_version, cycle.policy_source, cycle.policy_changed_by, cycle.policy_changed_at
+    )
+
+
+async def read_policy_version(*, session: AsyncSession, cycle_id: str) -> SettingsVersion:
+    return policy_version(await session.get(ResultsCycle, cycle_id))
 
 
 def require_results(cycle: ResultsCycle) -> None:

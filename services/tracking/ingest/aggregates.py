@@ -109,12 +109,19 @@ async def apply_bucket_deltas(conn: AsyncConnection, deltas: dict[tuple[str, str
     await conn.execute(stmt, rows)
 
 
-async def record_dead_letters(conn: AsyncConnection, letters: list[DeadLetter]) -> None:
+async def record_dead_letters(conn: AsyncConnection, letters: list[DeadLetter]) -> list[DeadLetter]:
+    """Record ``letters`` (one row per source offset); return those not recorded before.
+
+    Only those go to the DLQ topic: a batch read again (after a rebalance, a restart, a retry)
+    does not publish its dead letters twice.
+    """
+    if not letters:
+        return []
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(_dead_letters).on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
-    await conn.execute(
-        stmt,
-        [
+    c = _dead_letters.c
+    new: set[tuple[str, int, int]] = set()
+    for start in range(0, len(letters), _DEAD_LETTER_CHUNK):
+        rows = [
             {
                 "topic": d.topic,
                 "partition": d.partition,
@@ -122,6 +129,17 @@ async def record_dead_letters(conn: AsyncConnection, letters: list[DeadLetter]) 
                 "reason": d.reason,
                 "rejected_at": d.rejected_at,
             }
-            for d in letters
-        ],
-    )
+            for d in letters[start : start + _DEAD_LETTER_CHUNK]
+        ]
+        stmt = (
+            insert(_dead_letters)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
+            .returning(c.topic, c.partition, c.offset)
+        )
+        new.update((t, p, o) for t, p, o in (await conn.execute(stmt)).all())
+    return [d for d in letters if (d.topic, d.partition, d.offset) in new]
+
+
+_DEAD_LETTER_CHUNK = 400
+"""Rows per multi-row insert: 5 parameters each, well below SQLite's bound-parameter limit."""

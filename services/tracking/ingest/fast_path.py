@@ -9,9 +9,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.tracking.ingest.catalog import CATALOG_VERSION_LOCK_PG
 from services.tracking.ingest.messages import BatchResult
 from services.tracking.ingest.prepare import NEW_BATCH_NAMES, PreparedBatch
-from services.tracking.ingest.store import PG_EVENTS_SOURCE, PG_INSERT_COLUMNS, RETRY_WITH_ON_CONFLICT
+from services.tracking.ingest.store import (
+    PG_EVENTS_SOURCE,
+    PG_INSERT_COLUMNS,
+    POISON_SQLSTATE_CLASSES,
+    RETRY_WITH_ON_CONFLICT,
+)
 from services.tracking.rules import EventStatus
 
 __all__ = ["store_new_batch"]
@@ -29,10 +35,16 @@ def _positional(sql: str, names: Sequence[str]) -> str:
 # batch) the unique index fails the whole statement and nothing is applied; deltas are sorted by
 # key, like store_batch's, so concurrent consumers usually lock rows in the same order (a deadlock
 # also just fails the statement, and the batch takes store_batch's path).
+#
+# The catalog version row is read under a shared lock first (every part of the statement waits
+# for it): if a catalog PUT changed it since the batch was routed, nothing is applied and the
+# statement returns the new version (see ingest.catalog.lock_catalog_version).
 _PG_STORE_NEW_BATCH = _positional(
     f"""
-    WITH src AS ({PG_EVENTS_SOURCE}),
-    ins AS ({PG_INSERT_COLUMNS} FROM src),
+    WITH v AS ({CATALOG_VERSION_LOCK_PG}),
+    ok AS (SELECT 1 FROM v WHERE version = CAST(:catalog_version AS int8)),
+    src AS ({PG_EVENTS_SOURCE}),
+    ins AS ({PG_INSERT_COLUMNS} FROM src WHERE EXISTS (SELECT 1 FROM ok)),
     kpi AS (
         UPDATE tracking_kpi AS t SET
             event_count = t.event_count + d.n,
@@ -48,7 +60,7 @@ _PG_STORE_NEW_BATCH = _positional(
             CAST(:k_min AS float8[]), CAST(:k_max AS float8[]), CAST(:k_last AS float8[]),
             CAST(:k_last_at AS timestamptz[]), CAST(:k_last_id AS varchar[])
         ) AS d(c, k, n, s, mn, mx, lv, lo, lid)
-        WHERE t.cycle_id = d.c AND t.kpi_id = d.k
+        WHERE t.cycle_id = d.c AND t.kpi_id = d.k AND EXISTS (SELECT 1 FROM ok)
     ),
     bucket AS (
         INSERT INTO tracking_kpi_bucket AS t
@@ -58,7 +70,7 @@ _PG_STORE_NEW_BATCH = _positional(
             CAST(:b_cycle AS varchar[]), CAST(:b_kpi AS varchar[]), CAST(:b_start AS timestamptz[]),
             CAST(:b_n AS int8[]), CAST(:b_sum AS float8[]), CAST(:b_min AS float8[]), CAST(:b_max AS float8[]),
             CAST(:b_last AS float8[]), CAST(:b_last_at AS timestamptz[]), CAST(:b_last_id AS varchar[])
-        )
+        ) WHERE EXISTS (SELECT 1 FROM ok)
         ON CONFLICT (cycle_id, kpi_id, bucket_start) DO UPDATE SET
             event_count = t.event_count + EXCLUDED.event_count,
             value_sum = t.value_sum + EXCLUDED.value_sum,
@@ -68,7 +80,7 @@ _PG_STORE_NEW_BATCH = _positional(
             last_event_id = CASE WHEN {{later_ex}} THEN EXCLUDED.last_event_id ELSE t.last_event_id END,
             last_occurred_at = CASE WHEN {{later_ex}} THEN EXCLUDED.last_occurred_at ELSE t.last_occurred_at END
     )
-    SELECT 1
+    SELECT version FROM v
     """.replace(
         "{later}",
         "(t.last_occurred_at IS NULL OR d.lo > t.last_occurred_at OR "
@@ -89,8 +101,9 @@ async def store_new_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchR
     ``conn`` has no transaction open (a single statement is its own transaction): the events are
     stored and the aggregates merged together, or nothing is. Returns ``None`` (nothing stored)
     when the fast path does not apply: not PostgreSQL, a transaction is open, the batch has dead
-    letters or rejected events, or an ``event_id`` is already stored (a redelivery) or twice in
-    the batch; then ``store_batch`` in a transaction does the exact work.
+    letters or rejected events, an ``event_id`` is already stored (a redelivery) or twice in
+    the batch, the catalog changed since the batch was routed, or the database refused a value;
+    then ``store_batch`` in a transaction does the exact work.
     """
     args = batch.new_batch_args
     if args is None or conn.dialect.name != "postgresql" or conn.in_transaction():
@@ -98,11 +111,16 @@ async def store_new_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchR
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
-        await driver.fetchval(_PG_STORE_NEW_BATCH, *args)
+        version = await driver.fetchval(_PG_STORE_NEW_BATCH, *args)
     except Exception as exc:  # asyncpg.PostgresError; asyncpg is only imported with the dialect
-        if getattr(exc, "sqlstate", None) in RETRY_WITH_ON_CONFLICT:
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate in RETRY_WITH_ON_CONFLICT or (sqlstate or "")[:2] in POISON_SQLSTATE_CLASSES:
+            # nothing applied: the transactional path stores the batch exactly, or isolates the
+            # event the database refuses (the consumer bisects)
             return None
         raise
+    if version != batch.catalog_version:
+        return None  # the catalog changed since routing: nothing applied, re-routed under the lock
     result = BatchResult(received=batch.received, inserted=len(batch.events))
     for routing in batch.routes:
         status = routing.status

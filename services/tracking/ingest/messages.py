@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from contracts.events import DeadLetter, MetricEvent
 
 __all__ = [
     "BatchResult",
+    "DLQ_ORIGINAL_LIMIT",
     "RawMessage",
     "TOMBSTONE_REASON",
     "dead_letter",
@@ -34,6 +36,15 @@ BATCH_ADAPTER: TypeAdapter[list[MetricEvent]] = TypeAdapter(list[Json[MetricEven
 document, exactly as ``EVENT_ADAPTER.validate_json`` would."""
 
 TOMBSTONE_REASON = "message has no value (tombstone)"
+
+DLQ_ORIGINAL_LIMIT = 256 * 1024
+"""Bytes of the original message a dead letter carries at most (base64 makes it a third larger).
+A near-limit message (about 786 KB to 1 MB) would otherwise make a DLQ record larger than the
+producer may send, and the batch could never be stored: longer originals are cut, with their size
+and SHA-256 recorded (``DeadLetter.truncated``)."""
+
+_DLQ_KEY_LIMIT = 1024
+_DLQ_REASON_LIMIT = 4096
 
 
 @contextlib.contextmanager
@@ -77,6 +88,18 @@ class BatchResult:
     deferred: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
+    def merge(self, other: BatchResult) -> BatchResult:
+        """The result of two parts of one batch (stored one after the other)."""
+        return BatchResult(
+            received=self.received + other.received,
+            inserted=self.inserted + other.inserted,
+            duplicates=self.duplicates + other.duplicates,
+            applied=self.applied + other.applied,
+            unmapped=self.unmapped + other.unmapped,
+            deferred=self.deferred + other.deferred,
+            dead_letters=self.dead_letters + other.dead_letters,
+        )
+
 
 def _reason(exc: ValidationError) -> str:
     parts = []
@@ -102,14 +125,21 @@ def parse_message(value: bytes | None) -> MetricEvent | str:
 
 
 def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetter:
+    """The DLQ record of ``message``: always small enough to send (see ``DLQ_ORIGINAL_LIMIT``)."""
+    value = message.value or b""
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    truncated = len(value) > DLQ_ORIGINAL_LIMIT or (key is not None and len(key) > _DLQ_KEY_LIMIT)
     return DeadLetter(
-        reason=reason,
+        reason=reason if len(reason) <= _DLQ_REASON_LIMIT else reason[:_DLQ_REASON_LIMIT] + "...",
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
-        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
-        original_b64=base64.b64encode(message.value or b"").decode("ascii"),
+        key=key[:_DLQ_KEY_LIMIT] if key is not None else None,
+        original_b64=base64.b64encode(value[:DLQ_ORIGINAL_LIMIT]).decode("ascii"),
         rejected_at=now,
+        original_size=len(value),
+        original_sha256=hashlib.sha256(value).hexdigest(),
+        truncated=truncated,
     )
 
 

@@ -48,6 +48,8 @@ NEW_BATCH_NAMES = (
     "k_cycle", "k_kpi", "k_n", "k_sum", "k_min", "k_max", "k_last", "k_last_at", "k_last_id",
     # per (cycle, KPI, bucket) deltas
     "b_cycle", "b_kpi", "b_start", "b_n", "b_sum", "b_min", "b_max", "b_last", "b_last_at", "b_last_id",
+    # the catalog version the batch was routed at (nothing is applied if the catalog changed)
+    "catalog_version",
 )  # fmt: skip
 """The parameters of the PostgreSQL fast path's single statement, in its positional order
 (``fast_path.store_new_batch``)."""
@@ -69,6 +71,8 @@ class PreparedBatch:
     events: list[MetricEvent]
     routes: list[Routing]
     stamps: list[float]
+    catalog_version: int = 0
+    """The catalog version the events were routed at (``CatalogIndex.version``)."""
     columns: dict[str, Any] | None = None
     """PostgreSQL only: the bound parameters of the insert (see ``serialise``)."""
     new_batch_args: tuple[Any, ...] | None = None
@@ -150,6 +154,7 @@ def _prepare(
         events=events,
         routes=routes,
         stamps=stamps,
+        catalog_version=catalog.version,
     )
     if postgres and events:
         serialise(batch)
@@ -266,7 +271,7 @@ def _new_batch_args(batch: PreparedBatch) -> tuple[Any, ...]:
         occurred=[e.occurred_at for e in events],
         event_ids=lambda i: str(events[i].event_id),
     )
-    columns = {**(batch.columns or {}), "received_at": batch.now}
+    columns = {**(batch.columns or {}), "received_at": batch.now, "catalog_version": batch.catalog_version}
     columns.update(_delta_columns("k", ("cycle", "kpi"), sorted(per_kpi.items())))
     columns.update(_delta_columns("b", ("cycle", "kpi", "start"), sorted(per_bucket.items())))
     return tuple(columns[name] for name in NEW_BATCH_NAMES)

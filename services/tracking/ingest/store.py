@@ -1,16 +1,18 @@
 """The I/O half of ingesting a batch, in the caller's transaction: insert the new events (each
-``event_id`` once), aggregate only those, record the dead letters. Never commits."""
+``event_id`` once), aggregate only those, report repeated ``event_id`` s whose content differs
+(conflicting duplicates: the first stays), record the dead letters. Never commits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Table, bindparam, text
+from sqlalchemy import DateTime, Table, bindparam, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.events import DeadLetter, MetricEvent
 from services.tracking.ingest.aggregates import apply_bucket_deltas, apply_kpi_deltas, record_dead_letters
 from services.tracking.ingest.messages import BatchResult, RawMessage, dead_letter, dimensions_json, gc_paused
 from services.tracking.ingest.prepare import PreparedBatch, prepare_batch, serialise
@@ -18,16 +20,31 @@ from services.tracking.models import TrackingMetricEvent
 from services.tracking.rules import CatalogIndex, EventStatus, as_utc, group_batch_deltas
 
 __all__ = [
+    "CONFLICT_REASON_PREFIX",
     "PG_EVENTS_SOURCE",
+    "POISON_SQLSTATE_CLASSES",
     "PG_INSERT_COLUMNS",
     "RETRY_WITH_ON_CONFLICT",
     "ingest_batch",
+    "is_poison",
     "store_batch",
 ]
 
 _events: Table = TrackingMetricEvent.__table__  # type: ignore[assignment]
 
 _SQLITE_CHUNK = 400  # 11 columns per row, well below SQLite's bound-parameter limit
+
+CONFLICT_REASON_PREFIX = "conflicting duplicate"
+"""Reason prefix of a dead letter for an ``event_id`` seen before with other content (counted on
+the ops page)."""
+
+_CONTENT_FIELDS = ("source", "department_id", "metric", "employee_id", "value", "unit", "occurred_at", "dimensions")
+
+POISON_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+"""SQLSTATE classes that say the data is at fault, not the database: data exception (an
+overflow, an out-of-range value), integrity constraint violation, program limit exceeded. A
+batch failing with one of these is bisected to isolate the event (``is_poison``); any other
+failure (connection lost, server shutting down) is retried as it is."""
 
 RETRY_WITH_ON_CONFLICT = {"23505", "40P01"}
 """unique_violation, deadlock_detected: the fast insert met an event_id stored before (or by a
@@ -77,6 +94,25 @@ _PG_INSERT_EVENTS = text(
     SELECT coalesce(array_agg(f.idx ORDER BY f.idx), '{{}}') FROM firsts AS f JOIN ins USING (event_id)
     """
 ).bindparams(_RECEIVED_AT)
+
+
+_POISON_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError, UnicodeError)
+"""Python errors raised by the data of a message (e.g. ``OverflowError`` converting a timestamp):
+never by a connection, whose failures are ``OSError`` s or driver errors."""
+
+
+def is_poison(exc: BaseException) -> bool:
+    """Whether ``exc`` says some message of the batch can never be stored (so bisect the batch),
+    rather than that the database or broker is unavailable for now (so retry)."""
+    if isinstance(exc, (IntegrityError, DataError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return bool(sqlstate) and str(sqlstate)[:2] in POISON_SQLSTATE_CLASSES
+    sqlstate = getattr(exc, "sqlstate", None)  # a driver error raised outside SQLAlchemy
+    if sqlstate:
+        return str(sqlstate)[:2] in POISON_SQLSTATE_CLASSES
+    return isinstance(exc, _POISON_ERRORS)
 
 
 async def ingest_batch(
@@ -130,9 +166,58 @@ async def store_batch(conn: AsyncConnection, batch: PreparedBatch) -> BatchResul
             )
         await apply_kpi_deltas(conn, per_kpi, received_at=now)
         await apply_bucket_deltas(conn, per_bucket)
+    if result.duplicates:
+        taken = set(inserted)
+        repeated = [i for i in range(len(batch.events)) if i not in taken]
+        result.dead_letters.extend(await _conflicting_duplicates(conn, batch, repeated))
     if result.dead_letters:
-        await record_dead_letters(conn, result.dead_letters)
+        # Only the letters not recorded before go on to the DLQ topic (a re-read batch publishes none).
+        result.dead_letters = await record_dead_letters(conn, result.dead_letters)
     return result
+
+
+def _content(event: MetricEvent) -> tuple[object, ...]:
+    return (
+        event.source,
+        event.department_id,
+        event.metric,
+        event.employee_id,
+        event.value,
+        event.unit,
+        as_utc(event.occurred_at),
+        dimensions_json(event.dimensions),
+    )
+
+
+async def _conflicting_duplicates(conn: AsyncConnection, batch: PreparedBatch, repeated: list[int]) -> list[DeadLetter]:
+    """Dead letters for the events at ``repeated`` (not inserted: their ``event_id`` is stored)
+    whose content differs from the stored event's. A plain redelivery is identical and silent."""
+    ids = sorted({str(batch.events[i].event_id) for i in repeated})
+    chunk = 5000 if conn.dialect.name == "postgresql" else _SQLITE_CHUNK
+    c = _events.c
+    stored: dict[str, tuple[object, ...]] = {}
+    for start in range(0, len(ids), chunk):
+        rows = await conn.execute(
+            select(c.event_id, *(c[name] for name in _CONTENT_FIELDS)).where(c.event_id.in_(ids[start : start + chunk]))
+        )
+        for row in rows:
+            *fields, occurred_at, dimensions = row[1:]
+            stored[row[0]] = (*fields, as_utc(occurred_at), dimensions)
+    letters = []
+    for i in repeated:
+        event = batch.events[i]
+        event_id = str(event.event_id)
+        first = stored.get(event_id)
+        if first is None:
+            continue
+        differ = [name for name, a, b in zip(_CONTENT_FIELDS, first, _content(event), strict=True) if a != b]
+        if differ:
+            reason = (
+                f"{CONFLICT_REASON_PREFIX}: event_id {event_id} was stored before with another "
+                f"{', '.join(differ)}; the first event is kept"
+            )
+            letters.append(dead_letter(batch.messages[i], reason, batch.now))
+    return letters
 
 
 async def _insert_events_pg(conn: AsyncConnection, batch: PreparedBatch) -> list[int]:

@@ -17,7 +17,13 @@ from contracts.tracking import LateDataPolicy
 from services.common.errors import DomainError
 from services.tracking.ingest import apply_bucket_deltas
 from services.tracking.ingest.catalog import kpi_rule
-from services.tracking.models import TrackingCatalog, TrackingKpi, TrackingKpiBucket, TrackingMetricEvent
+from services.tracking.models import (
+    TrackingCatalog,
+    TrackingCatalogVersion,
+    TrackingKpi,
+    TrackingKpiBucket,
+    TrackingMetricEvent,
+)
 from services.tracking.rules import Aggregate, EventStatus, as_utc, bucket_start, period_bounds
 from services.tracking.schemas import CatalogAccepted
 
@@ -93,6 +99,7 @@ async def replace_catalog(
     """
     now = as_of(now)
     _check(catalog, cycle_id=cycle_id, now=now)
+    await _bump_catalog_version(session)
     header = await session.get(TrackingCatalog, catalog.cycle_id)
     if header is None:
         header = TrackingCatalog(cycle_id=catalog.cycle_id)
@@ -141,6 +148,22 @@ async def replace_catalog(
         check_in_cadence_days=check_in_cadence_days,
         backfilled_events=backfilled,
     )
+
+
+async def _bump_catalog_version(session: AsyncSession) -> None:
+    """First statement of a catalog PUT: its row lock (held until commit) waits for the ingestion
+    writes in flight and holds back later ones, so the back-fill below sees every event stored
+    with the old routing and every later write re-routes with this catalog
+    (``ingest.catalog.lock_catalog_version``)."""
+    bumped = await session.execute(
+        update(TrackingCatalogVersion)
+        .where(TrackingCatalogVersion.id == 1)
+        .values(version=TrackingCatalogVersion.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(bumped, "rowcount", 1) == 0:  # a schema built without the migrations' seed row
+        session.add(TrackingCatalogVersion(id=1, version=1))
+        await session.flush()
 
 
 async def _delete_buckets(session: AsyncSession, cycle_id: str, kpi_ids: list[str]) -> None:

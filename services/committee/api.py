@@ -1,0 +1,375 @@
+"""Routes of the committee service. Thin: one call each into the ``service`` package.
+
+Every route declares its roles with ``requires()`` (listed as ``x-roles`` in OpenAPI by the app).
+The committee is managed by hr_admin and the department heads who sit on it; every person in the
+organisation may read the decisions assigned to them and the suggestions in their scope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+
+from contracts.committee import DecisionSnapshot, DecisionStatus
+from services.committee import service
+from services.committee.schemas import (
+    AdjustmentLinkRead,
+    CadenceUpdate,
+    CalibrationSessionCreate,
+    CalibrationSessionRead,
+    CommitteeCreate,
+    CommitteeRead,
+    CommitteeUpdate,
+    DecisionCreate,
+    DecisionRead,
+    DecisionStatusChange,
+    DecisionUpdate,
+    MeetingOpen,
+    MeetingRead,
+    MinutesUpdate,
+    SessionAdjustmentCreate,
+    SuggestionsRead,
+)
+from services.committee.service import Clients
+from services.committee.suggestions import SuggestionRules
+from services.common.auth import Principal, requires
+from services.common.clock import NowDep
+from services.common.deps import SessionDep
+from services.common.params import CALIBRATORS, EVERYONE, MACHINE, STAFF, CycleId, Limit, Offset
+
+__all__ = ["calibration", "committees", "decisions", "suggestions"]
+
+committees = APIRouter(prefix="/v1/committees", tags=["committees"])
+decisions = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+calibration = APIRouter(prefix="/v1/calibration-sessions", tags=["calibration"])
+suggestions = APIRouter(prefix="/v1/cycles/{cycle_id}/suggestions", tags=["suggestions"])
+"""One router per OpenAPI tag."""
+
+CommitteeId = Annotated[str, Path(min_length=1, max_length=64)]
+MeetingId = Annotated[str, Path(min_length=1, max_length=64)]
+DecisionId = Annotated[str, Path(min_length=1, max_length=64)]
+SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+SubjectId = Annotated[str, Path(min_length=1, max_length=64)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=300,
+        description="A retry with the same key returns the meeting the first call opened (the worker sends one).",
+    ),
+]
+Rules = Annotated[SuggestionRules, Query()]
+
+Manager = Annotated[Principal, requires(*CALIBRATORS)]
+"""hr_admin, and department heads for the committees they sit on (checked by the service layer)."""
+Reader = Annotated[Principal, requires(*EVERYONE)]
+Person = Annotated[Principal, requires(*STAFF)]
+Machine = Annotated[Principal, requires(*MACHINE)]
+
+
+def _clients(request: Request) -> Clients:
+    return Clients(services=request.app.state.services, workflows=request.app.state.workflows)
+
+
+ClientsDep = Annotated[Clients, Depends(_clients)]
+
+
+# -- committees -----------------------------------------------------------------------------------
+@committees.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a committee: members by function (HR, business, finance, IT) and role, cadence, thresholds",
+    description="A committee with a cycle_id meets about that cycle; without one it is standing and each meeting "
+    "covers the active cycle. With a cadence, a Temporal Schedule opens the meetings.",
+)
+async def create_committee(
+    body: CommitteeCreate, session: SessionDep, principal: Manager, clients: ClientsDep
+) -> CommitteeRead:
+    return await service.create_committee(session=session, data=body, principal=principal, clients=clients)
+
+
+@committees.get("", summary="Committees you manage (hr_admin: all)")
+async def list_committees(session: SessionDep, principal: Manager) -> list[CommitteeRead]:
+    return await service.list_committees(session=session, principal=principal)
+
+
+@committees.get("/{committee_id}", summary="One committee")
+async def get_committee(committee_id: CommitteeId, session: SessionDep, principal: Manager) -> CommitteeRead:
+    return await service.get_committee(session=session, committee_id=committee_id, principal=principal)
+
+
+@committees.patch("/{committee_id}", summary="Change the name, members, decision policy or agenda thresholds")
+async def update_committee(
+    committee_id: CommitteeId, body: CommitteeUpdate, session: SessionDep, principal: Manager
+) -> CommitteeRead:
+    return await service.update_committee(session=session, committee_id=committee_id, data=body, principal=principal)
+
+
+@committees.put("/{committee_id}/cadence", summary="Set or stop the meeting cadence (keeps the Temporal Schedule)")
+async def set_cadence(
+    committee_id: CommitteeId, body: CadenceUpdate, session: SessionDep, principal: Manager, clients: ClientsDep
+) -> CommitteeRead:
+    return await service.set_cadence(
+        session=session, committee_id=committee_id, data=body, principal=principal, clients=clients
+    )
+
+
+# -- meetings -------------------------------------------------------------------------------------
+@committees.post(
+    "/{committee_id}/meetings",
+    status_code=status.HTTP_201_CREATED,
+    summary="Open a meeting with an agenda generated from the cycle's data (idempotent on Idempotency-Key)",
+    description="The agenda: blocked stages, KPIs off track by department, stale data by data owner, the weakest "
+    "collaboration pairs and their trend, calibration outliers and lenient/strict raters, open appeals, overdue "
+    "decisions. 422 naming cycle_id for a cycle that does not exist.",
+    responses={200: {"description": "A retry with the same Idempotency-Key: the meeting it opened"}},
+)
+async def open_meeting(
+    committee_id: CommitteeId,
+    session: SessionDep,
+    principal: Manager,
+    clients: ClientsDep,
+    now: NowDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    body: MeetingOpen | None = None,
+) -> MeetingRead:
+    meeting = await service.open_meeting(
+        session=session,
+        committee_id=committee_id,
+        data=body or MeetingOpen(),
+        idempotency_key=idempotency_key,
+        principal=principal,
+        clients=clients,
+        now=now,
+    )
+    if not meeting.created:
+        response.status_code = status.HTTP_200_OK
+    return meeting
+
+
+@committees.get("/{committee_id}/meetings", summary="The committee's meetings, oldest first")
+async def list_meetings(committee_id: CommitteeId, session: SessionDep, principal: Manager) -> list[MeetingRead]:
+    return await service.list_meetings(session=session, committee_id=committee_id, principal=principal)
+
+
+@committees.get("/{committee_id}/meetings/{meeting_id}", summary="One meeting with its agenda and minutes")
+async def get_meeting(
+    committee_id: CommitteeId, meeting_id: MeetingId, session: SessionDep, principal: Manager
+) -> MeetingRead:
+    return await service.get_meeting(
+        session=session, committee_id=committee_id, meeting_id=meeting_id, principal=principal
+    )
+
+
+@committees.put("/{committee_id}/meetings/{meeting_id}/minutes", summary="Record the minutes and who attended")
+async def record_minutes(
+    committee_id: CommitteeId,
+    meeting_id: MeetingId,
+    body: MinutesUpdate,
+    session: SessionDep,
+    principal: Manager,
+    now: NowDep,
+) -> MeetingRead:
+    return await service.record_minutes(
+        session=session, committee_id=committee_id, meeting_id=meeting_id, data=body, principal=principal, now=now
+    )
+
+
+@committees.post(
+    "/{committee_id}/meetings/{meeting_id}/decisions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a decision with its owner and due date; a workflow tracks it to done",
+    description="422 naming owner_id or due_at when either is missing or wrong (the owner must take part in the "
+    "meeting's cycle; the due date must be after the meeting).",
+)
+async def record_decision(
+    committee_id: CommitteeId,
+    meeting_id: MeetingId,
+    body: DecisionCreate,
+    session: SessionDep,
+    principal: Manager,
+    clients: ClientsDep,
+    now: NowDep,
+) -> DecisionRead:
+    return await service.record_decision(
+        session=session,
+        committee_id=committee_id,
+        meeting_id=meeting_id,
+        data=body,
+        principal=principal,
+        clients=clients,
+        now=now,
+    )
+
+
+@committees.get("/{committee_id}/decisions", summary="The committee's decisions, by due date")
+async def committee_decisions(
+    committee_id: CommitteeId,
+    session: SessionDep,
+    principal: Manager,
+    now: NowDep,
+    decision_status: Annotated[DecisionStatus | None, Query(alias="status")] = None,
+    overdue: bool | None = None,
+) -> list[DecisionRead]:
+    return await service.committee_decisions(
+        session=session,
+        committee_id=committee_id,
+        principal=principal,
+        status=decision_status,
+        overdue=overdue,
+        now=now,
+    )
+
+
+@committees.post(
+    "/{committee_id}/meetings/{meeting_id}/calibration-sessions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Open a calibration session in a meeting; its adjustments are linked to it (and to a decision)",
+)
+async def open_calibration_session(
+    committee_id: CommitteeId,
+    meeting_id: MeetingId,
+    body: CalibrationSessionCreate,
+    session: SessionDep,
+    principal: Manager,
+    now: NowDep,
+) -> CalibrationSessionRead:
+    return await service.open_session(
+        session=session, committee_id=committee_id, meeting_id=meeting_id, data=body, principal=principal, now=now
+    )
+
+
+# -- decisions ------------------------------------------------------------------------------------
+@decisions.get("/mine", summary="Decisions assigned to you, by due date (everyone in the organisation)")
+async def my_decisions(
+    session: SessionDep,
+    principal: Reader,
+    now: NowDep,
+    decision_status: Annotated[DecisionStatus | None, Query(alias="status")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[DecisionRead]:
+    return await service.my_decisions(
+        session=session, principal=principal, status=decision_status, limit=limit, offset=offset, now=now
+    )
+
+
+@decisions.get("/{decision_id}", summary="One decision (its owner, ops, and the committee)")
+async def get_decision(decision_id: DecisionId, session: SessionDep, principal: Reader, now: NowDep) -> DecisionRead:
+    return await service.get_decision(session=session, decision_id=decision_id, principal=principal, now=now)
+
+
+@decisions.post(
+    "/{decision_id}/status",
+    summary="Move a decision: the owner to in_progress or done; the committee also cancels",
+)
+async def change_status(
+    decision_id: DecisionId,
+    body: DecisionStatusChange,
+    session: SessionDep,
+    principal: Person,
+    clients: ClientsDep,
+    now: NowDep,
+) -> DecisionRead:
+    return await service.change_status(
+        session=session, decision_id=decision_id, data=body, principal=principal, clients=clients, now=now
+    )
+
+
+@decisions.patch("/{decision_id}", summary="The committee changes a decision's text, owner or due date")
+async def update_decision(
+    decision_id: DecisionId,
+    body: DecisionUpdate,
+    session: SessionDep,
+    principal: Manager,
+    clients: ClientsDep,
+    now: NowDep,
+) -> DecisionRead:
+    return await service.update_decision(
+        session=session, decision_id=decision_id, data=body, principal=principal, clients=clients, now=now
+    )
+
+
+@decisions.post("/{decision_id}/track", summary="Start the decision's tracking workflow if it did not start")
+async def track_decision(
+    decision_id: DecisionId, session: SessionDep, principal: Machine, clients: ClientsDep, now: NowDep
+) -> DecisionRead:
+    return await service.track_decision(
+        session=session, decision_id=decision_id, principal=principal, clients=clients, now=now
+    )
+
+
+@decisions.get("/{decision_id}/snapshot", summary="What the decision's workflow reads at every check (the worker)")
+async def decision_snapshot(decision_id: DecisionId, session: SessionDep, _p: Machine) -> DecisionSnapshot:
+    return await service.decision_snapshot(session=session, decision_id=decision_id)
+
+
+# -- calibration sessions -------------------------------------------------------------------------
+@calibration.get("/{session_id}", summary="A calibration session with the adjustments made in it")
+async def get_calibration_session(
+    session_id: SessionId, session: SessionDep, principal: Manager
+) -> CalibrationSessionRead:
+    return await service.get_session(session=session, session_id=session_id, principal=principal)
+
+
+@calibration.post(
+    "/{session_id}/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Calibrate one employee in the session: recorded by evaluation for you, linked to the session",
+)
+async def adjust_in_session(
+    session_id: SessionId,
+    body: SessionAdjustmentCreate,
+    session: SessionDep,
+    principal: Manager,
+    clients: ClientsDep,
+) -> AdjustmentLinkRead:
+    return await service.adjust_in_session(
+        session=session, session_id=session_id, data=body, principal=principal, clients=clients
+    )
+
+
+# -- improvement suggestions ----------------------------------------------------------------------
+@suggestions.get(
+    "/people/{employee_id}",
+    summary="Improvement suggestions for a person, each citing its data (English and Chinese; scoped)",
+)
+async def person_suggestions(
+    cycle_id: CycleId, employee_id: SubjectId, rules: Rules, session: SessionDep, principal: Reader, clients: ClientsDep
+) -> SuggestionsRead:
+    return await service.person_suggestions(
+        session=session, cycle_id=cycle_id, employee_id=employee_id, rules=rules, principal=principal, clients=clients
+    )
+
+
+@suggestions.get("/teams/{manager_id}", summary="Improvement suggestions for a manager's team (scoped)")
+async def team_suggestions(
+    cycle_id: CycleId, manager_id: SubjectId, rules: Rules, session: SessionDep, principal: Reader, clients: ClientsDep
+) -> SuggestionsRead:
+    return await service.team_suggestions(
+        session=session, cycle_id=cycle_id, manager_id=manager_id, rules=rules, principal=principal, clients=clients
+    )
+
+
+@suggestions.get(
+    "/departments/{department_id}",
+    summary="Improvement suggestions for a department, with its comment themes counted in both languages",
+)
+async def department_suggestions(
+    cycle_id: CycleId,
+    department_id: SubjectId,
+    rules: Rules,
+    session: SessionDep,
+    principal: Reader,
+    clients: ClientsDep,
+) -> SuggestionsRead:
+    return await service.department_suggestions(
+        session=session,
+        cycle_id=cycle_id,
+        department_id=department_id,
+        rules=rules,
+        principal=principal,
+        clients=clients,
+    )

@@ -1,0 +1,245 @@
+"""Request and response bodies of the committee API (Create / Update / Read per entity)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from contracts.committee import CommitteeFunction, DecisionPolicy, DecisionStatus, MeetingCadence, MemberRole
+from contracts.ids import Id
+from services.committee.agenda import AgendaItem, AgendaRules
+from services.committee.suggestions import Scope, Suggestion, SuggestionRules
+
+__all__ = [
+    "AdjustmentLinkRead",
+    "CadenceUpdate",
+    "CalibrationSessionCreate",
+    "CalibrationSessionRead",
+    "CommitteeCreate",
+    "CommitteeRead",
+    "CommitteeUpdate",
+    "DecisionCreate",
+    "DecisionRead",
+    "DecisionStatusChange",
+    "DecisionUpdate",
+    "MeetingOpen",
+    "MeetingRead",
+    "MemberIn",
+    "MinutesUpdate",
+    "SessionAdjustmentCreate",
+    "SuggestionsRead",
+    "ThemeRead",
+]
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- committees -----------------------------------------------------------------------------------
+class MemberIn(_In):
+    employee_id: Id
+    name: str = Field(default="", max_length=200)
+    department_id: Id
+    function: CommitteeFunction = Field(description="The seat's function: hr, business, finance or it.")
+    role: MemberRole = MemberRole.MEMBER
+
+
+class CommitteeCreate(_In):
+    committee_id: Id | None = Field(default=None, description="Optional; generated when absent.")
+    name: Name
+    cycle_id: Id | None = Field(default=None, description="Per-cycle committee; omit for a standing committee.")
+    members: list[MemberIn] = Field(min_length=1, max_length=50)
+    cadence: MeetingCadence | None = Field(default=None, description="Meetings on a Temporal Schedule; omit: by hand.")
+    decision_policy: DecisionPolicy = Field(default_factory=DecisionPolicy)
+    agenda_rules: AgendaRules = Field(default_factory=AgendaRules)
+
+
+class CommitteeUpdate(_In):
+    """Partial update: the members (replaced as a whole), the decision policy, the agenda rules."""
+
+    name: Name | None = None
+    members: list[MemberIn] | None = Field(default=None, min_length=1, max_length=50)
+    decision_policy: DecisionPolicy | None = None
+    agenda_rules: AgendaRules | None = None
+
+
+class CadenceUpdate(_In):
+    cadence: MeetingCadence | None = Field(description="null stops the scheduled meetings.")
+
+
+class MemberRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    employee_id: str
+    name: str
+    department_id: str
+    function: CommitteeFunction
+    role: MemberRole
+
+
+class CommitteeRead(BaseModel):
+    committee_id: str
+    name: str
+    cycle_id: str | None
+    standing: bool
+    members: list[MemberRead]
+    cadence: MeetingCadence | None
+    schedule_state: str = Field(description="none, active, or why the Schedule could not be kept.")
+    decision_policy: DecisionPolicy
+    agenda_rules: AgendaRules
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+# -- meetings -------------------------------------------------------------------------------------
+class MeetingOpen(_In):
+    cycle_id: Id | None = Field(default=None, description="Default: the committee's cycle, else the active one.")
+    held_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+
+
+class MinutesUpdate(_In):
+    minutes: str = Field(min_length=1, max_length=50_000)
+    attendees: list[Id] = Field(default_factory=list, max_length=100)
+
+
+class MeetingRead(BaseModel):
+    meeting_id: str
+    committee_id: str
+    cycle_id: str | None
+    stage: str | None
+    held_at: datetime
+    agenda: list[AgendaItem]
+    sources: dict[str, str] = Field(description="Each source the agenda read: 'ok' or why it could not be read.")
+    minutes: str | None
+    attendees: list[str]
+    minutes_by: str | None
+    minutes_at: datetime | None
+    created: bool = Field(default=True, description="False when the idempotency key had opened it before.")
+
+
+# -- decisions ------------------------------------------------------------------------------------
+class DecisionCreate(_In):
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=10_000)
+    owner_id: Id = Field(description="The participant of the meeting's cycle who carries the decision out.")
+    due_at: AwareDatetime = Field(description="When it must be done (after the meeting).")
+    agenda_item_id: str | None = Field(default=None, max_length=200, description="The agenda item it answers.")
+
+
+class DecisionUpdate(_In):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=10_000)
+    owner_id: Id | None = None
+    due_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> DecisionUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, description, owner_id, due_at")
+        return self
+
+
+class DecisionStatusChange(_In):
+    status: DecisionStatus
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    decision_id: str
+    committee_id: str
+    meeting_id: str
+    cycle_id: str
+    stage: str
+    agenda_item_id: str | None
+    title: str
+    description: str
+    owner_id: str
+    owner_department_id: str
+    due_at: datetime
+    status: DecisionStatus
+    status_note: str | None
+    tracking: str = Field(description="'workflow' while a workflow tracks it, else why not (yet).")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None
+    overdue: bool = False
+
+
+# -- calibration sessions -------------------------------------------------------------------------
+class CalibrationSessionCreate(_In):
+    decision_id: Id | None = Field(default=None, description="The decision that asked for this calibration.")
+    note: str = Field(default="", max_length=2000)
+
+
+class SessionAdjustmentCreate(_In):
+    """A calibration change made in the session: give ``new_score`` or ``new_rating`` (or both)."""
+
+    employee_id: Id
+    new_score: float | None = None
+    new_rating: str | None = Field(default=None, max_length=32)
+    reason: str = Field(min_length=1, max_length=1800)
+    decision_id: Id | None = Field(default=None, description="Default: the session's decision.")
+
+    @model_validator(mode="after")
+    def _something_to_set(self) -> SessionAdjustmentCreate:
+        if self.new_score is None and self.new_rating is None:
+            raise ValueError("give new_score or new_rating")
+        return self
+
+
+class AdjustmentLinkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    adjustment_id: int
+    session_id: str
+    decision_id: str | None
+    cycle_id: str
+    employee_id: str
+    before_score: float | None
+    after_score: float
+    before_rating: str | None
+    after_rating: str
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+class CalibrationSessionRead(BaseModel):
+    session_id: str
+    committee_id: str
+    meeting_id: str
+    cycle_id: str
+    decision_id: str | None
+    note: str
+    opened_by: str
+    opened_at: datetime
+    adjustments: list[AdjustmentLinkRead]
+
+
+# -- suggestions ----------------------------------------------------------------------------------
+class ThemeRead(BaseModel):
+    theme: str
+    mentions: int
+    english: int
+    chinese: int
+    keywords: list[str]
+
+
+class SuggestionsRead(BaseModel):
+    cycle_id: str
+    scope: Scope
+    subject_id: str
+    rules: SuggestionRules = Field(description="The thresholds applied.")
+    suggestions: list[Suggestion]
+    themes: list[ThemeRead] = Field(default_factory=list, description="Departments: comment themes counted.")
+    unavailable: dict[str, str] = Field(default_factory=dict, description="Sources that could not be read.")

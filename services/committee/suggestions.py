@@ -1,0 +1,409 @@
+"""Improvement suggestions (绩效改进方案) for a person, a team and a department, from data, by explicit rules.
+
+Pure. Each rule reads facts the services answered and the thresholds (``SuggestionRules``, every
+one configurable per request) and returns suggestions that cite the data they stand on, with a
+link to it, in English and Chinese. No model, no weights to learn: a suggestion appears exactly
+when its rule's comparison holds, and the citation shows the numbers compared.
+
+=========================  ====================================================================
+rule                       fires when
+=========================  ====================================================================
+``kpi_gap``                a KPI with data is below ``kpi_floor_pct`` % of its target (the
+                           trend, from tracking's slope and the KPI's direction, is cited)
+``kpi_gap_team``           at least ``team_share`` of a team has a ``kpi_gap``
+``stale_data``             a KPI of the subject is stale (no data by its owner's deadline)
+``check_in_missed``        a KPI's check-in is overdue for its cadence
+``competency_gap``         a person's competency (manager's rating) is ``competency_gap`` or more
+                           below their team's mean; a team's below its department's
+``collaboration_dimension``  a department's weakest collaboration dimension, as rated by the
+                           other departments, is below ``collaboration_floor`` (1-5)
+``comment_theme``          ``theme_mentions`` or more comments about a department mention a theme
+                           (English and Chinese counted, ``themes.py``)
+``rater_leniency``         evaluation flags the department's ratings lenient or strict
+=========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.evaluation import CollaborationCell
+from services.committee.agenda import DIMENSIONS
+from services.committee.evidence import Citation, Link
+from services.committee.facts import CheckInFact, DeviationFact, KpiFact
+from services.committee.texts import Text, term, text
+from services.committee.themes import count_themes
+
+__all__ = [
+    "Scope",
+    "Suggestion",
+    "SuggestionRule",
+    "SuggestionRules",
+    "check_in_suggestions",
+    "collaboration_suggestions",
+    "competency_suggestions",
+    "kpi_gap_suggestions",
+    "leniency_suggestions",
+    "mean_competencies",
+    "stale_suggestions",
+    "team_kpi_gap_suggestions",
+]
+
+
+class SuggestionRules(BaseModel):
+    """The thresholds; every field is a query parameter of the suggestion routes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kpi_floor_pct: float = Field(default=80, ge=0, le=200, description="A KPI below this % of target has a gap.")
+    team_share: float = Field(default=0.3, gt=0, le=1, description="Share of a team with gaps that makes it a team's.")
+    competency_gap: float = Field(default=0.5, gt=0, le=10, description="Points below the reference (own scale).")
+    collaboration_floor: float = Field(default=3.5, ge=1, le=5, description="A dimension below this (1-5) is weak.")
+    theme_mentions: int = Field(default=2, ge=1, le=1000, description="Comments that make a theme worth acting on.")
+
+
+class Scope(StrEnum):
+    PERSON = "person"
+    TEAM = "team"
+    DEPARTMENT = "department"
+
+
+class SuggestionRule(StrEnum):
+    KPI_GAP = "kpi_gap"
+    KPI_GAP_TEAM = "kpi_gap_team"
+    STALE_DATA = "stale_data"
+    CHECK_IN_MISSED = "check_in_missed"
+    COMPETENCY_GAP = "competency_gap"
+    COLLABORATION_DIMENSION = "collaboration_dimension"
+    COMMENT_THEME = "comment_theme"
+    RATER_LENIENCY = "rater_leniency"
+
+
+class Suggestion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suggestion_id: str = Field(description="The rule and its subject, e.g. 'kpi_gap:rev-alice'.")
+    rule: SuggestionRule
+    scope: Scope
+    subject_id: str = Field(description="The person, the team's manager or the department.")
+    text: Text
+    citations: list[Citation]
+
+
+def _kpi_link(cycle_id: str, kpi_id: str, tail: str = "progress") -> Link:
+    return Link(service="tracking", path=f"/v1/cycles/{cycle_id}/kpis/{kpi_id}/{tail}")
+
+
+def _kpi_citation(cycle_id: str, kpi: KpiFact, rules: SuggestionRules) -> Citation:
+    return Citation(
+        kind="kpi_progress",
+        subject=kpi.kpi_id,
+        values={
+            "attainment_pct": kpi.attainment_pct,
+            "kpi_floor_pct": rules.kpi_floor_pct,
+            "current_value": kpi.current_value,
+            "target_value": kpi.target_value,
+            "trend_slope": kpi.trend_slope,
+            "trend": kpi.trend,
+            "direction": kpi.direction.value,
+        },
+        link=_kpi_link(cycle_id, kpi.kpi_id),
+    )
+
+
+def _gaps(kpis: Iterable[KpiFact], rules: SuggestionRules) -> list[KpiFact]:
+    found = [k for k in kpis if k.attainment_pct is not None and k.attainment_pct < rules.kpi_floor_pct]
+    return sorted(found, key=lambda k: (k.attainment_pct or 0, k.kpi_id))
+
+
+def kpi_gap_suggestions(
+    *, cycle_id: str, scope: Scope, subject_id: str, kpis: Iterable[KpiFact], rules: SuggestionRules
+) -> list[Suggestion]:
+    """One suggestion per KPI below the floor, worst first."""
+    return [
+        Suggestion(
+            suggestion_id=f"kpi_gap:{kpi.kpi_id}",
+            rule=SuggestionRule.KPI_GAP,
+            scope=scope,
+            subject_id=subject_id,
+            text=text("suggest.kpi_gap", kpi=kpi.name, attainment=kpi.attainment_pct, trend=term(f"trend.{kpi.trend}")),
+            citations=[_kpi_citation(cycle_id, kpi, rules)],
+        )
+        for kpi in _gaps(kpis, rules)
+    ]
+
+
+def team_kpi_gap_suggestions(
+    *, cycle_id: str, manager_id: str, members: Sequence[str], kpis: Iterable[KpiFact], rules: SuggestionRules
+) -> list[Suggestion]:
+    """One suggestion when at least ``team_share`` of the team's members have a KPI gap."""
+    gaps = [k for k in _gaps(kpis, rules) if k.employee_id in members]
+    people = sorted({k.employee_id for k in gaps if k.employee_id})
+    if not members or not people or len(people) / len(members) < rules.team_share:
+        return []
+    return [
+        Suggestion(
+            suggestion_id=f"kpi_gap_team:{manager_id}",
+            rule=SuggestionRule.KPI_GAP_TEAM,
+            scope=Scope.TEAM,
+            subject_id=manager_id,
+            text=text("suggest.kpi_gap_team", count=len(people), size=len(members), floor=rules.kpi_floor_pct),
+            citations=[_kpi_citation(cycle_id, kpi, rules) for kpi in gaps],
+        )
+    ]
+
+
+def stale_suggestions(
+    *,
+    cycle_id: str,
+    scope: Scope,
+    subject_id: str,
+    kpis: Iterable[KpiFact],
+    departments: Mapping[str, str],
+) -> list[Suggestion]:
+    """One suggestion per stale KPI of the subject, asking its data owner for the data."""
+    return [
+        Suggestion(
+            suggestion_id=f"stale_data:{kpi.kpi_id}",
+            rule=SuggestionRule.STALE_DATA,
+            scope=scope,
+            subject_id=subject_id,
+            text=text(
+                "suggest.stale_data",
+                kpi=kpi.name,
+                due=kpi.due_at.date().isoformat(),
+                owner=departments.get(kpi.owner_department_id, kpi.owner_department_id),
+            ),
+            citations=[
+                Citation(
+                    kind="stale_kpis",
+                    subject=kpi.kpi_id,
+                    values={"stale": True, "due_at": kpi.due_at.isoformat(), "owner": kpi.owner_department_id},
+                    link=Link(service="tracking", path=f"/v1/cycles/{cycle_id}/stale-kpis"),
+                )
+            ],
+        )
+        for kpi in sorted(kpis, key=lambda k: k.kpi_id)
+        if kpi.stale
+    ]
+
+
+def check_in_suggestions(
+    *,
+    cycle_id: str,
+    scope: Scope,
+    subject_id: str,
+    kpis: Iterable[KpiFact],
+    check_ins: Mapping[str, CheckInFact],
+) -> list[Suggestion]:
+    """One suggestion per KPI whose check-in is overdue for its cadence."""
+    suggestions = []
+    for kpi in sorted(kpis, key=lambda k: k.kpi_id):
+        cadence = check_ins.get(kpi.kpi_id)
+        if cadence is None or not cadence.overdue:
+            continue
+        last = cadence.last_check_in_at.date().isoformat() if cadence.last_check_in_at else "-"
+        suggestions.append(
+            Suggestion(
+                suggestion_id=f"check_in_missed:{kpi.kpi_id}",
+                rule=SuggestionRule.CHECK_IN_MISSED,
+                scope=scope,
+                subject_id=subject_id,
+                text=text("suggest.check_in_missed", kpi=kpi.name, last=last, cadence=cadence.cadence_days),
+                citations=[
+                    Citation(
+                        kind="check_ins",
+                        subject=kpi.kpi_id,
+                        values={
+                            "cadence_days": cadence.cadence_days,
+                            "last_check_in_at": cadence.last_check_in_at.isoformat()
+                            if cadence.last_check_in_at
+                            else None,
+                            "next_due_at": cadence.next_due_at.isoformat(),
+                            "overdue": True,
+                        },
+                        link=_kpi_link(cycle_id, kpi.kpi_id, "check-ins"),
+                    )
+                ],
+            )
+        )
+    return suggestions
+
+
+def mean_competencies(ratings: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Each competency's mean over the people rated on it."""
+    columns: dict[str, list[float]] = {}
+    for person in ratings:
+        for competency, score in person.items():
+            columns.setdefault(competency, []).append(score)
+    return {competency: statistics.fmean(scores) for competency, scores in columns.items()}
+
+
+def competency_suggestions(
+    *,
+    scope: Scope,
+    subject_id: str,
+    own: Mapping[str, float],
+    reference: Mapping[str, float],
+    reference_size: int,
+    rules: SuggestionRules,
+    link: Link,
+    names: Mapping[str, str],
+) -> list[Suggestion]:
+    """One suggestion per competency ``competency_gap`` or more below the reference mean
+    (a person against their team; a team against its department)."""
+    key = "suggest.competency_gap" if scope is Scope.PERSON else "suggest.competency_gap_team"
+    gaps = sorted(
+        (
+            (competency, score, reference[competency])
+            for competency, score in own.items()
+            if competency in reference and reference[competency] - score >= rules.competency_gap
+        ),
+        key=lambda gap: (gap[1] - gap[2], gap[0]),
+    )
+    return [
+        Suggestion(
+            suggestion_id=f"competency_gap:{competency}",
+            rule=SuggestionRule.COMPETENCY_GAP,
+            scope=scope,
+            subject_id=subject_id,
+            text=text(key, competency=names.get(competency, competency), score=score, reference=mean),
+            citations=[
+                Citation(
+                    kind="review_summary",
+                    subject=competency,
+                    values={
+                        "score": round(score, 4),
+                        "reference_mean": round(mean, 4),
+                        "reference_size": reference_size,
+                        "competency_gap": rules.competency_gap,
+                    },
+                    link=link,
+                )
+            ],
+        )
+        for competency, score, mean in gaps
+    ]
+
+
+def collaboration_suggestions(
+    *,
+    cycle_id: str,
+    department_id: str,
+    department_name: str,
+    cells: Iterable[CollaborationCell],
+    rules: SuggestionRules,
+) -> list[Suggestion]:
+    """The department's weakest dimension as the others rate it, and the themes of their comments."""
+    received = [c for c in cells if c.rated_department_id == department_id and c.rater_department_id != department_id]
+    if not received:
+        return []
+    link = Link(service="evaluation", path=f"/v1/cycles/{cycle_id}/collaboration-matrix")
+    weight = sum(max(c.ratings, 1) for c in received)
+    scores = {d: sum(float(getattr(c, d)) * max(c.ratings, 1) for c in received) / weight for d in DIMENSIONS}
+    weakest = min(DIMENSIONS, key=lambda d: (scores[d], d))
+    suggestions = []
+    if scores[weakest] < rules.collaboration_floor:
+        suggestions.append(
+            Suggestion(
+                suggestion_id=f"collaboration_dimension:{weakest}",
+                rule=SuggestionRule.COLLABORATION_DIMENSION,
+                scope=Scope.DEPARTMENT,
+                subject_id=department_id,
+                text=text(
+                    "suggest.collaboration_dimension",
+                    department=department_name,
+                    dimension=term(weakest),
+                    score=scores[weakest],
+                    action=term(f"action.{weakest}"),
+                ),
+                citations=[
+                    Citation(
+                        kind="collaboration_matrix",
+                        subject=weakest,
+                        values={
+                            "score": round(scores[weakest], 4),
+                            "collaboration_floor": rules.collaboration_floor,
+                            "rater_departments": len(received),
+                            "ratings": sum(c.ratings for c in received),
+                        },
+                        link=link,
+                    )
+                ],
+            )
+        )
+    for theme in count_themes(comment for c in received for comment in c.comments):
+        if theme.mentions < rules.theme_mentions:
+            continue
+        suggestions.append(
+            Suggestion(
+                suggestion_id=f"comment_theme:{theme.theme}",
+                rule=SuggestionRule.COMMENT_THEME,
+                scope=Scope.DEPARTMENT,
+                subject_id=department_id,
+                text=text(
+                    "suggest.comment_theme",
+                    mentions=theme.mentions,
+                    department=department_name,
+                    theme=term(f"theme.{theme.theme}"),
+                    action=term(f"action.theme.{theme.theme}"),
+                ),
+                citations=[
+                    Citation(
+                        kind="collaboration_comments",
+                        subject=theme.theme,
+                        values={
+                            "mentions": theme.mentions,
+                            "english": theme.english,
+                            "chinese": theme.chinese,
+                            "keywords": ", ".join(theme.keywords),
+                            "theme_mentions": rules.theme_mentions,
+                        },
+                        link=link,
+                    )
+                ],
+            )
+        )
+    return suggestions
+
+
+def leniency_suggestions(
+    *, cycle_id: str, department_id: str, department_name: str, deviation: DeviationFact | None
+) -> list[Suggestion]:
+    """The department's ratings flagged lenient or strict by evaluation's deviation report."""
+    group = next((g for g in (deviation.by_department if deviation else []) if g.group_id == department_id), None)
+    if deviation is None or group is None or group.flag not in ("lenient", "strict"):
+        return []
+    return [
+        Suggestion(
+            suggestion_id=f"rater_leniency:{department_id}",
+            rule=SuggestionRule.RATER_LENIENCY,
+            scope=Scope.DEPARTMENT,
+            subject_id=department_id,
+            text=text(
+                "suggest.rater_leniency",
+                department=department_name,
+                flag=term(group.flag),
+                mean=group.mean,
+                z=group.z_score,
+            ),
+            citations=[
+                Citation(
+                    kind="calibration_deviation",
+                    subject=department_id,
+                    values={
+                        "flag": group.flag,
+                        "mean": group.mean,
+                        "company_mean": deviation.company_mean,
+                        "z_score": group.z_score,
+                        "z_threshold": deviation.z_threshold,
+                    },
+                    link=Link(service="evaluation", path=f"/v1/cycles/{cycle_id}/calibration/deviation"),
+                )
+            ],
+        )
+    ]

@@ -1,0 +1,70 @@
+"""Forms whose mistakes come back at the field: the posted values and the API's message per field.
+
+A form posts to the console; the console sends the values to the API as they were typed (so the
+API's own validation judges them) and, when the API refuses, renders the same page again with
+the values kept and each message next to its field (:class:`FormState`). Only a success
+redirects (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.console.upstream import Answer
+
+__all__ = ["FormState", "number", "optional", "split_list"]
+
+
+@dataclass
+class FormState:
+    """One form: the values to show, the message of each field, and a message for the whole form."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+    form_id: str = ""
+    """Which of a page's forms this state belongs to (a page may hold several)."""
+
+    @classmethod
+    def refused(
+        cls, values: Mapping[str, str], answer: Answer, *, form_id: str = "", rename: Mapping[str, str] | None = None
+    ) -> FormState:
+        """The state after the API refused ``values``: field messages where the API named a field
+        (``rename`` maps an API field to the form's input name), the whole answer otherwise."""
+        errors: dict[str, str] = {}
+        for api_field, message in answer.fields.items():
+            name = (rename or {}).get(api_field, api_field)
+            errors.setdefault(name, message)
+        shown = {k: v for k, v in values.items() if k != "csrf"}
+        unplaced = [name for name in errors if name not in shown]
+        message = answer.error if not errors or unplaced else None
+        return cls(shown, errors, message, form_id)
+
+    def of(self, form_id: str) -> FormState:
+        """This state if it belongs to ``form_id``, else an empty one (the page's other forms)."""
+        return self if self.form_id == form_id else FormState(form_id=form_id)
+
+    def value(self, name: str, default: Any = "") -> Any:
+        return self.values.get(name, default)
+
+
+def optional(value: str | None) -> str | None:
+    """A form value, or None when left blank (the API's default applies)."""
+    value = (value or "").strip()
+    return value or None
+
+
+def number(value: str | None) -> str | None:
+    """A number as typed (a decimal comma becomes a point); the API validates it, so a typo is
+    reported at its field."""
+    value = optional(value)
+    return value.replace(",", ".") if value is not None and value.count(",") == 1 and "." not in value else value
+
+
+def split_list(value: str | None, separators: Iterable[str] = (",", "\n")) -> list[str]:
+    text = value or ""
+    for separator in separators:
+        text = text.replace(separator, "\n")
+    return [part.strip() for part in text.split("\n") if part.strip()]

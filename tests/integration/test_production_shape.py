@@ -1,0 +1,314 @@
+"""The production shape on one machine: a broker and a worker lost mid-cycle, everything counted once.
+
+``devtools/stack/cluster.py`` runs what ``deploy/k8s`` describes: three Apache Kafka brokers
+(KRaft, replication factor 3, ``min.insync.replicas=2``), PostgreSQL for every service, two
+replicas of each HTTP service behind a round-robin proxy, two Temporal workers and two tracking
+consumers. On it, the sample organisation's whole cycle runs (``devtools/demo/scenario.py``)
+while department systems stream metrics at a steady rate, and:
+
+* when tracking begins, the broker leading the stream's partition is killed (``kill -9``) and
+  brought back later;
+* during goal setting, the tracking replicas hang (the proxy holds new connections), so the
+  goal-setting -> tracking handoff is stuck in flight; the worker running it is killed. Its
+  request reaches tracking later anyway (a ghost), and the handoff runs again on the other worker.
+
+Then every acknowledged metric event is stored once and counted once in its KPI, and every
+handoff's effect happened once, compared in the services' own tables. No timings are asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from contracts.cycle import Stage, review_cycle_workflow_id
+from contracts.goals import Aggregation, Direction, GoalLevel, KpiCatalog, KpiDefinition
+from contracts.topics import METRICS
+from contracts.tracking import LateDataPolicy
+from devtools.demo.scenario import Scenario
+from devtools.stack.cluster import ProductionShape, ShapeConfig
+from sdk.emitter import MetricEmitter
+from services.common.db import create_engine, create_session_factory
+from services.common.settings import Settings
+from services.tracking import service as tracking
+from workflows.worker import connect
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DAY_SECONDS = 1.5
+STREAM_METRIC = "stream.units"
+STREAM_DEPARTMENTS = ("stream-a", "stream-b", "stream-c")
+STREAM_RATE = 60.0
+"""Events per second per department: a steady stream for the whole cycle."""
+STAGE_WORK = ("check_pending", "send_notification")
+"""The department workflows' activities; anything else the cycle workflow runs is a stage handoff."""
+
+
+@contextlib.asynccontextmanager
+async def production_shape(tmp_path: Path, database_url: str, settings: Settings) -> AsyncIterator[ProductionShape]:
+    shape = ProductionShape(
+        ShapeConfig(
+            state_dir=tmp_path / "shape",
+            database_url=database_url,
+            extra_env={"TANDEM_ENV": "test", "TANDEM_JWT_SECRET": settings.jwt_secret},
+        )
+    )
+    await shape.start(lambda message: print(f"[shape] {message}", flush=True))
+    try:
+        yield shape
+    finally:
+        await shape.stop()
+
+
+# -- the metric stream -------------------------------------------------------------------------------------
+class SteadyStream:
+    """One emitter per department, ``rate`` events per second each, until stopped; remembers every ack."""
+
+    def __init__(self, bootstrap_servers: str, rate: float) -> None:
+        self.acked: set[uuid.UUID] = set()
+        self.values: dict[uuid.UUID, float] = {}
+        self.rate = rate
+        self.emitters = [
+            MetricEmitter(
+                bootstrap_servers, source="mes", department_id=d, delivery_timeout=5.0, retry_backoff=0.5,
+                max_retries=20, on_ack=self.acked.add,
+            )
+            for d in STREAM_DEPARTMENTS
+        ]  # fmt: skip
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(e, n)) for n, e in enumerate(self.emitters)]
+
+    async def _run(self, emitter: MetricEmitter, seed: int) -> None:
+        loop = asyncio.get_running_loop()
+        started, sent = loop.time(), 0
+        while not self._stop.is_set():
+            value = float((sent * 7 + seed) % 97 + 1)
+            event_id = await emitter.emit(STREAM_METRIC, value, "units", datetime.now(UTC))
+            self.values[event_id] = value
+            sent += 1
+            await asyncio.sleep(max(0.0, started + sent / self.rate - loop.time()))
+
+    async def finish(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        for emitter in self.emitters:
+            await emitter.flush()  # re-sends whatever failed while a broker was down
+            await emitter.close()
+
+
+def stream_catalog() -> KpiCatalog:
+    today = datetime.now(UTC).date()
+    return KpiCatalog(
+        cycle_id=f"stream-{uuid.uuid4().hex[:8]}",
+        period_start=date(today.year - 1, 1, 1),
+        period_end=date(today.year + 1, 12, 31),
+        kpis=[
+            KpiDefinition(
+                kpi_id=f"kpi-{d}", level=GoalLevel.DEPARTMENT, name=f"Units of {d}", metric=STREAM_METRIC,
+                unit="units", aggregation=Aggregation.SUM, direction=Direction.HIGHER_IS_BETTER, start_value=0,
+                target_value=1e9, owner_department_id=d, update_frequency_hours=24, department_id=d,
+            )
+            for d in STREAM_DEPARTMENTS
+        ],
+    )  # fmt: skip
+
+
+# -- the faults --------------------------------------------------------------------------------------------
+async def kill_stream_leader(shape: ProductionShape, faults: list[str]) -> int:
+    """Kill the broker leading the partition of the first stream department's key."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    leaders = await shape.kafka.leaders(METRICS)
+    key = f"{STREAM_DEPARTMENTS[0]}:{STREAM_METRIC}".encode()
+    partition = DefaultPartitioner()(key, sorted(leaders), sorted(leaders))
+    victim = leaders[partition]
+    shape.kafka.kill(victim)
+    faults.append(f"broker {victim} (leader of {METRICS}[{partition}]) killed")
+    return victim
+
+
+async def kill_worker_in_handoff(shape: ProductionShape, client: Client, scenario: Scenario, faults: list[str]) -> None:
+    """Hold the tracking replicas during goal setting, so the handoff to tracking hangs in flight; kill its worker.
+
+    Without a heartbeat timeout on the handoff activity, the server would retry the lost attempt only
+    when its start-to-close timeout fires (minutes); the test then fails that attempt itself, which is
+    what the timeout does. With a heartbeat timeout it waits for the server.
+    """
+    while scenario.report.cycle_id == "" or (await scenario.status() or {}).get("stage") != Stage.GOAL_SETTING.value:
+        await asyncio.sleep(0.2)
+    shape.proxies["tracking"].hold()
+    handle = client.get_workflow_handle(review_cycle_workflow_id(scenario.report.cycle_id))
+    try:
+        while True:
+            description = await handle.describe()
+            stuck = [
+                a
+                for a in description.raw_description.pending_activities
+                if a.activity_type.name not in STAGE_WORK
+                and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                and shape.proxies["tracking"].held > 0
+            ]
+            if stuck:
+                break
+            await asyncio.sleep(0.2)
+        [activity] = stuck
+        identities = {shape.worker_identity(name): name for name in shape.workers}
+        victim = identities[activity.last_worker_identity]
+        shape.kill(victim)
+        faults.append(f"{victim} killed while running handoff {activity.activity_type.name}")
+        if not await _heartbeat_timeout(handle, activity.activity_id):
+            await client.get_async_activity_handle(
+                workflow_id=handle.id, run_id=description.run_id, activity_id=activity.activity_id
+            ).fail(ApplicationError(f"{victim} was killed (the start-to-close timeout would say so later)"))
+    finally:
+        shape.proxies["tracking"].release()
+
+
+async def _heartbeat_timeout(handle: Any, activity_id: str) -> bool:
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_id == activity_id:
+                return bool(attributes.heartbeat_timeout.ToTimedelta() > timedelta(0))
+    return False
+
+
+# -- what the services' tables say -------------------------------------------------------------------------
+async def scalar(engine: Any, sql: str, **params: Any) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def outbox(engine: Any, table: str, event_type: str, cycle_id: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(f"SELECT payload FROM {table} WHERE event_type = :t AND key = :c"), {"t": event_type, "c": cycle_id}
+        )
+        return [json.loads(payload) for (payload,) in rows]
+
+
+async def test_a_broker_and_a_worker_lost_mid_cycle_everything_counted_once(
+    tmp_path: Path, postgres_url: str, settings: Settings
+) -> None:
+    if os.environ.get("TANDEM_TEST_KAFKA") == "embedded":
+        pytest.skip("the production shape runs three Apache Kafka brokers (TANDEM_TEST_KAFKA=embedded asked for none)")
+    engine = create_engine(postgres_url)
+    async with production_shape(tmp_path, postgres_url, settings) as shape:
+        catalog = stream_catalog()
+        async with create_session_factory(engine)() as session:
+            await tracking.replace_catalog(
+                session=session, catalog=catalog, late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
+                check_in_cadence_days=14,
+            )  # fmt: skip
+        stream = SteadyStream(shape.kafka.bootstrap_servers, STREAM_RATE)
+        stream.start()
+        faults: list[str] = []
+        scenario = Scenario(
+            settings=settings, urls=shape.urls(), bootstrap_servers=shape.kafka.bootstrap_servers,
+            day_seconds=DAY_SECONDS, log=lambda message: print(f"[scenario] {message}", flush=True),
+        )  # fmt: skip
+        killed: list[int] = []
+
+        async def broker_down() -> None:
+            killed.append(await kill_stream_leader(shape, faults))
+
+        async def broker_back() -> None:
+            await shape.kafka.restart(killed[0])
+            faults.append(f"broker {killed[0]} restarted")
+
+        restarting: list[asyncio.Task[None]] = []
+        scenario.hooks[Stage.TRACKING] = broker_down
+        scenario.hooks[Stage.EVALUATION] = lambda: _start(restarting, broker_back())
+        client = await connect(shape.temporal.address)
+        handoff_fault = asyncio.create_task(kill_worker_in_handoff(shape, client, scenario, faults))
+        report = await scenario.run()
+        await handoff_fault
+        await asyncio.gather(*restarting)
+        await stream.finish()
+        print(f"[shape] faults: {faults}; {len(stream.acked)} events acknowledged; report {report}", flush=True)
+
+        assert report.final_status["stage"] == "closed"
+        assert [f for f in faults if "killed while running handoff" in f], faults
+        assert [f for f in faults if f.startswith("broker") and "killed" in f], faults
+
+        # Every acknowledged event stored once, and counted once in its department's KPI.
+        stored = await _wait_stored(engine, stream.acked)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT kpi_id, event_count, value_sum FROM tracking_kpi WHERE cycle_id = :c"),
+                    {"c": catalog.cycle_id},
+                )
+            ).all()
+        assert sum(r.event_count for r in rows) == len(stored)
+        assert sum(r.value_sum for r in rows) == sum(stream.values[i] for i in stored)
+
+        # Every handoff's effect once.
+        cycle_id = report.cycle_id
+        assert len(await outbox(engine, "goals_outbox", "GoalsFrozen", cycle_id)) == 1
+        kpis = await scalar(engine, "SELECT count(*) FROM tracking_kpi WHERE cycle_id = :c", c=cycle_id)
+        catalog_size = await scalar(
+            engine, "SELECT count(*) FROM goals_goal WHERE cycle_id = :c AND metric IS NOT NULL", c=cycle_id
+        )
+        assert kpis == catalog_size > 0
+        duplicates = await scalar(
+            engine,
+            "SELECT count(*) - count(DISTINCT (rater_id, reviewee_id, relation)) FROM evaluation_assignment "
+            "WHERE cycle_id = :c",
+            c=cycle_id,
+        )
+        assert duplicates == 0
+        released = await outbox(engine, "feedback_outbox", "ResultsReleased", cycle_id)
+        released_rows = await scalar(
+            engine, "SELECT count(*) FROM feedback_result WHERE cycle_id = :c AND status <> 'pending'", c=cycle_id
+        )
+        assert sum(e["payload"]["released"] for e in released) == released_rows > 0
+        published = await outbox(engine, "results_outbox", "ResultsPublished", cycle_id)
+        publication = await scalar(engine, "SELECT event_ids FROM results_publication WHERE cycle_id = :c", c=cycle_id)
+        assert {e["event_id"] for e in published} == set(
+            json.loads(publication) if isinstance(publication, str) else publication
+        )
+        assert await scalar(engine, "SELECT status FROM cycles_cycle WHERE id = :c", c=cycle_id) == "closed"
+    await engine.dispose()
+
+
+def _start(tasks: list[asyncio.Task[None]], work: Any) -> Any:
+    """A stage hook that starts ``work`` in the background (a broker restart takes seconds)."""
+    tasks.append(asyncio.create_task(work))
+    return asyncio.sleep(0)
+
+
+async def _wait_stored(engine: Any, acked: set[uuid.UUID], timeout: float = 90.0) -> set[uuid.UUID]:
+    """The acknowledged events once all are in ``tracking_metric_event`` (consumers may still be catching up)."""
+    wanted = {str(i) for i in acked}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with engine.connect() as conn:
+            stored = {
+                row[0]
+                for row in await conn.execute(
+                    text("SELECT event_id FROM tracking_metric_event WHERE metric = :m"), {"m": STREAM_METRIC}
+                )
+            }
+        if wanted <= stored or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(1)
+    missing = wanted - stored
+    assert not missing, f"{len(missing)} acknowledged events never stored, e.g. {sorted(missing)[:3]}"
+    return {uuid.UUID(i) for i in stored}
