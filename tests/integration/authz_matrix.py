@@ -118,6 +118,7 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/cycles/{cycle_id}/settings"): rule(*READERS),
         ("PUT", "/v1/cycles/{cycle_id}/settings"): rule(*HR),
         ("POST", "/v1/cycles/{cycle_id}/freeze"): rule(*HR),
+        ("GET", "/v1/cycles/{cycle_id}/approvals"): rule(*MACHINE),
         ("GET", "/v1/cycles/{cycle_id}/objectives"): rule(*READERS),
         ("POST", "/v1/cycles/{cycle_id}/objectives"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/objectives/{objective_id}"): rule(*READERS),
