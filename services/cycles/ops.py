@@ -196,6 +196,14 @@ class IngestionView(_Lenient):
     latest_dead_letters: list[DeadLetterBrief]
     unmapped_events: int
     unmapped_metrics: list[UnmappedMetricBrief]
+    conflicting_duplicates: int = Field(
+        default=0, description="Repeated event ids with other content (first kept; DLQ 'conflicting duplicate')."
+    )
+    ingestion_state: str = Field(default="unknown", description="running, paused, stalled or unknown.")
+    ingestion_status: str | None = Field(default=None, description="e.g. 'ingestion stalled since … on partition p'.")
+    stalled_since: datetime | None = None
+    stalled_partition: int | None = None
+    last_error: str | None = None
 
 
 class OpsOverview(BaseModel):
