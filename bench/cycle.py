@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +61,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from bench import BaselineScript, BaselineScriptWorkflow, BaselineStep
+from bench.cycle_scale import MemorySampler, fetch_all_runs, flatten, largest_run, print_scale, transitions
+from bench.support import split_employees
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
 from contracts.handoffs import HANDOFF_RESULTS, HANDOFF_STAGE, CycleRef, Handoff
 from contracts.workflow_io import (
@@ -217,18 +219,6 @@ class SimulatedOrg:
         return [n for n in self.notifications.values() if n.stage == stage and n.department_id == department_id]
 
 
-def split_employees(employees: int, departments: int, rng: random.Random) -> list[int]:
-    """Department sizes that vary (x0.6 to x1.4) but add up to ``employees``."""
-    weights = [rng.uniform(0.6, 1.4) for _ in range(departments)]
-    scale = employees / sum(weights)
-    sizes = [max(1, int(w * scale)) for w in weights]
-    for i in range(employees - sum(sizes)):
-        sizes[i % departments] += 1
-    while sum(sizes) > employees:  # only when many departments were rounded up to one person
-        sizes[sizes.index(max(sizes))] -= 1
-    return sizes
-
-
 @dataclass(frozen=True)
 class Plan:
     """Compressed stage durations, derived from the org so fast departments finish before the reminders."""
@@ -382,17 +372,6 @@ def _mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
-async def fetch_histories(client: Client, workflow_ids: Iterable[str], *, parallel: int = 8) -> dict[str, list[Any]]:
-    limit = asyncio.Semaphore(parallel)
-
-    async def one(workflow_id: str) -> tuple[str, list[Any]]:
-        async with limit:
-            history = await client.get_workflow_handle(workflow_id).fetch_history()
-            return workflow_id, list(history.events)
-
-    return dict(await asyncio.gather(*(one(w) for w in workflow_ids)))
-
-
 async def script_of(client: Client, stage: Stage, department_id: str, events: Sequence[HistoryEvent]) -> BaselineScript:
     """The activity calls (decoded inputs) and timers of one history, in order."""
     script = BaselineScript(stage=stage.value, department_id=department_id)
@@ -493,6 +472,7 @@ class CycleRun:
     stage_s: dict[str, float]
     queries: int
     child_ids: dict[tuple[Stage, str], str]
+    deadlines: dict[str, datetime]
 
 
 @dataclass
@@ -518,7 +498,9 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return list(missing)
 
 
-async def run_cycle(client: Client, org: SimulatedOrg, plan: Plan, progress: Progress) -> CycleRun:
+async def run_cycle(
+    client: Client, org: SimulatedOrg, plan: Plan, progress: Progress, history_limit: int | None = None
+) -> CycleRun:
     cycle_id = f"bench-{uuid.uuid4().hex[:10]}"
     task_queue = f"bench-cycle-{uuid.uuid4()}"
     departments = org.department_ids
@@ -531,6 +513,7 @@ async def run_cycle(client: Client, org: SimulatedOrg, plan: Plan, progress: Pro
         deadline_policy=DeadlinePolicy.CLOSE,
         recheck_hours=plan.recheck_s / 3600,
         max_concurrent_children=min(500, len(departments)),
+        **({"history_event_limit": history_limit} if history_limit else {}),
     )
     task = progress.add_task("review cycle", total=len(STAGE_ORDER) * len(departments))
     queries = 0
@@ -579,6 +562,7 @@ async def run_cycle(client: Client, org: SimulatedOrg, plan: Plan, progress: Pro
         stage_s={s.value: org.stage_seconds(s) for s in STAGE_ORDER},
         queries=queries,
         child_ids={(s, d): department_workflow_id(cycle_id, s, d) for s in STAGE_ORDER for d in departments},
+        deadlines={s.stage.value: s.deadline for s in inp.schedule},
     )
 
 
@@ -844,6 +828,7 @@ class Options:
     seed: int
     rounds: int
     json_path: Path | None
+    history_limit: int | None = None
 
 
 async def benchmark(opts: Options, console: Console) -> dict[str, Any]:
@@ -870,6 +855,8 @@ async def benchmark(opts: Options, console: Console) -> dict[str, Any]:
             console.print(f"registered search attributes {added}")
         cpu = CpuSampler(server_pid)
         cpu.start()
+        memory = MemorySampler(server_pid)
+        memory.start()
         progress = Progress(
             TextColumn("{task.description:<36}"),
             BarColumn(),
@@ -882,9 +869,12 @@ async def benchmark(opts: Options, console: Console) -> dict[str, Any]:
             with progress:
                 await warm_up(client, org, progress)
                 for number in range(1, opts.rounds + 1):
-                    rounds.append(await run_round(client, org.fresh_copy(), plan, opts, cpu, progress, number))
+                    rounds.append(
+                        await run_round(client, org.fresh_copy(), plan, opts, (cpu, memory), progress, number)
+                    )
         finally:
             await cpu.stop()
+            await memory.stop()
     for report in rounds:
         _print(console, report)
     summary = _summary(opts, plan, rounds)
@@ -901,27 +891,41 @@ async def run_round(
     org: SimulatedOrg,
     plan: Plan,
     opts: Options,
-    cpu: CpuSampler,
+    samplers: tuple[CpuSampler, MemorySampler],
     progress: Progress,
     number: int,
 ) -> dict[str, Any]:
     """One review cycle, then the baseline replaying exactly its calls and timers; both measured and checked."""
+    cpu, memory = samplers
     load_before = os.getloadavg()
-    cycle = await run_cycle(client, org, plan, progress)
-    histories = await fetch_histories(client, [cycle.workflow_id, *cycle.child_ids.values()])
+    cycle = await run_cycle(client, org, plan, progress, opts.history_limit)
+    runs = await fetch_all_runs(client, [cycle.workflow_id, *cycle.child_ids.values()])
+    histories = flatten(runs)
     scripts = await build_scripts(client, cycle, histories)
     baseline_org = org.fresh_copy()
     baseline = await run_baseline(client, baseline_org, scripts, min(500, opts.departments), progress)
     load_after = os.getloadavg()
-    baseline_histories = await fetch_histories(client, [w for _, _, w in baseline.workflows])
+    baseline_runs = await fetch_all_runs(client, [w for _, _, w in baseline.workflows])
+    baseline_histories = flatten(baseline_runs)
     outcomes = await _outcomes(client, cycle)
 
     parent_stats, child_stats, baseline_stats = HistoryStats(), HistoryStats(), HistoryStats()
-    parent_stats.add(histories[cycle.workflow_id])
+    for run in runs[cycle.workflow_id]:
+        parent_stats.add(run)
     for workflow_id in cycle.child_ids.values():
-        child_stats.add(histories[workflow_id])
+        for run in runs[workflow_id]:
+            child_stats.add(run)
     for events in baseline_histories.values():
         baseline_stats.add(events)
+    scale = {
+        "largest_run": largest_run(runs),
+        "baseline_largest_run": largest_run(baseline_runs),
+        "transitions": _transitions(cycle, histories, baseline, baseline_histories),
+        "memory": {
+            "cycle": memory.peak(cycle.started, cycle.started + cycle.total_s),
+            "baseline": memory.peak(baseline.started, baseline.started + baseline.total_s),
+        },
+    }
     checks = verify(org, baseline_org, cycle, outcomes, scripts, plan)
 
     floors = {s.stage: s.timer_floor_s() for s in scripts}
@@ -973,7 +977,22 @@ async def run_round(
             "baseline": baseline_stats.summary(),
         },
         "checks": [asdict(c) for c in checks],
+        "scale": scale,
     }
+
+
+def _transitions(
+    cycle: CycleRun, histories: dict[str, list[Any]], baseline: BaselineRun, baseline_histories: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    """Each stage transition in the cycle next to the same transition in the baseline."""
+    ours = transitions({(s.value, d): histories[w] for (s, d), w in cycle.child_ids.items()}, cycle.deadlines)
+    bare = transitions({(s, d): baseline_histories[w] for s, d, w in baseline.workflows if d != ALL_DEPARTMENTS})
+    by_edge = {(row["from"], row["to"]): row for row in bare}
+    for row in ours:
+        base = by_edge.get((row["from"], row["to"]), {})
+        row["baseline_last_close_to_first_task_s"] = base.get("last_close_to_first_task_s")
+        row["ratio"] = _ratio(row["last_close_to_first_task_s"], base.get("last_close_to_first_task_s") or 0.0)
+    return ours
 
 
 def _slowest(histories: dict[str, list[Any]]) -> dict[str, Any]:
@@ -1129,6 +1148,7 @@ def _print(console: Console, report: dict[str, Any]) -> None:
         mark = "[green]ok[/]" if check["ok"] else ("[yellow]warn[/]" if check["warning_only"] else "[red]FAIL[/]")
         result.add_row(check["name"], mark, check["detail"])
     console.print(result)
+    print_scale(console, number, report["scale"])
     console.print(
         f"round {number}: ratio {ratio:.3f}x (target <= {TARGET_RATIO}x), active ratio "
         f"{_x(report['active_ratio'])}; orchestration overhead "
@@ -1180,6 +1200,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=1, help="cycle + baseline pairs to run (the median is reported)")
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the results as JSON")
+    parser.add_argument(
+        "--history-limit",
+        type=int,
+        default=None,
+        help="the workflows continue as new past this many events (default: the workflow's, 10,000; min 100)",
+    )
     args = parser.parse_args(argv)
     if args.employees < args.departments or args.departments < 1:
         parser.error("--employees must be at least --departments, and --departments at least 1")
@@ -1187,6 +1213,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--departments: a review cycle takes at most 1000 departments")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.history_limit is not None and args.history_limit < 100:
+        parser.error("--history-limit must be at least 100")
     if args.batch < 1:
         parser.error("--batch must be at least 1")
     if args.recheck_seconds < 1:
@@ -1203,6 +1231,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         seed=args.seed,
         rounds=args.rounds,
         json_path=args.json_path,
+        history_limit=args.history_limit,
     )
 
 

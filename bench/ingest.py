@@ -374,7 +374,6 @@ async def latency(
     """
     import httpx
 
-    from contracts.events import MetricEvent
     from services.common.auth import mint_token
     from services.common.settings import DEV_JWT_SECRET, Settings
     from services.tracking.app import create_app
@@ -420,36 +419,47 @@ async def latency(
         producer = await create_producer(bootstrap, idempotence=idempotence, linger_ms=2) if path == "kafka" else None
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tracking")
         tokens = {
-            d: {
-                "Authorization": f"Bearer {mint_token(settings, sub=f'sys-{d}', roles=['department_system'], department_id=d)}"
-            }
+            d: mint_token(settings, sub=f"sys-{d}", roles=["department_system"], department_id=d)
             for d in LATENCY_DEPARTMENTS
         }
+        stamp = datetime.now(UTC).isoformat()
+
+        def payload(department: str) -> dict[str, Any]:
+            return {
+                "event_id": str(uuid.uuid4()), "source": "bench", "department_id": department,
+                "metric": LATENCY_METRIC, "value": 1.0, "unit": "units", "occurred_at": stamp,
+            }  # fmt: skip
+
+        acks: dict[str, list[tuple[int, float, int]]] = {d: [] for d in LATENCY_DEPARTMENTS}
+
+        async def deliver(number: int, department: str, events: list[dict[str, Any]]) -> None:
+            if producer is not None:
+                key = f"{department}:{LATENCY_METRIC}".encode()
+                futures = [await producer.send(topic, json.dumps(e).encode(), key=key) for e in events]
+                await asyncio.gather(*futures)
+            else:
+                headers = {"Authorization": f"Bearer {tokens[department]}"}
+                answer = await http.post("/v1/ingest/metrics", json={"events": events}, headers=headers)
+                assert answer.status_code == 202, answer.text
+            acks[department].append((number, time.perf_counter(), len(events)))
+
+        in_flight: set[asyncio.Task[None]] = set()
         started = time.perf_counter()
         sent = 0
         try:
+            number = 0
             while time.perf_counter() - started < seconds:
-                due = started + (sent // batch) * tick
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                department = LATENCY_DEPARTMENTS[(sent // batch) % len(LATENCY_DEPARTMENTS)]
-                now = datetime.now(UTC)
-                events = [
-                    MetricEvent(event_id=uuid.uuid4(), source="bench", department_id=department, metric=LATENCY_METRIC,
-                                value=1.0, unit="units", occurred_at=now)
-                    for _ in range(batch)
-                ]  # fmt: skip
-                if producer is not None:
-                    futures = [
-                        await producer.send(topic, e.model_dump_json().encode(), key=e.message_key.encode())
-                        for e in events
-                    ]
-                    await asyncio.gather(*futures)
-                else:
-                    body = {"events": [e.model_dump(mode="json") for e in events]}
-                    answer = await http.post("/v1/ingest/metrics", json=body, headers=tokens[department])
-                    assert answer.status_code == 202, answer.text
-                accepted[department].extend([time.perf_counter()] * batch)
+                await asyncio.sleep(max(0.0, started + number * tick - time.perf_counter()))
+                department = LATENCY_DEPARTMENTS[number % len(LATENCY_DEPARTMENTS)]
+                task = asyncio.create_task(deliver(number, department, [payload(department) for _ in range(batch)]))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                number += 1
                 sent += batch
+            await asyncio.gather(*in_flight)
+            for department, done in acks.items():  # in send order: one key, one partition, in order
+                for _number, at, size in sorted(done):
+                    accepted[department].extend([at] * size)
             elapsed = time.perf_counter() - started
             deadline = time.perf_counter() + 60
             while any(len(visible[d]) < len(accepted[d]) for d in LATENCY_DEPARTMENTS):

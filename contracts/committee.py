@@ -28,22 +28,34 @@ from contracts.ids import Id
 from contracts.timing import Notice, ReminderDays, unique_reminders
 
 __all__ = [
+    "COMMITTEE_EVENT_PAYLOADS",
+    "AgendaEntry",
+    "CalibrationAdjustmentLinkedPayload",
+    "CalibrationSessionOpenedPayload",
+    "CommitteeChangedPayload",
+    "CommitteeCreatedPayload",
     "CommitteeFunction",
     "CommitteeMeetingInput",
+    "CommitteeSeat",
     "DecisionChanged",
+    "DecisionChangedPayload",
     "DecisionOutcome",
     "DecisionPolicy",
     "DecisionQuery",
+    "DecisionRecordedPayload",
     "DecisionSnapshot",
     "DecisionState",
     "DecisionStatus",
+    "DecisionStatusChangedPayload",
     "DecisionStep",
     "DecisionTrackingInput",
     "DecisionTrackingProgress",
     "MeetingCadence",
+    "MeetingOpenedPayload",
     "MeetingPrepared",
     "MeetingRequest",
     "MemberRole",
+    "MinutesRecordedPayload",
     "committee_schedule_id",
     "decide_decision",
     "decision_workflow_id",
@@ -339,3 +351,106 @@ def next_decision_wake(policy: DecisionPolicy, state: DecisionState, now: dateti
             candidates.append(hr_at + policy.days(policy.overdue_reminder_days) * (state.overdue_reminders + 1))
     future = [c for c in candidates if c > now]
     return min(future) if future else candidates[0]
+
+
+# -- domain events ----------------------------------------------------------------------------------
+class _Payload(BaseModel):
+    """What the committee service writes on ``cycle.events.v1`` (the ``payload`` of its domain events;
+    the typed events themselves are registered in ``contracts/domain_events.py``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class CommitteeSeat(_Payload):
+    employee_id: Id
+    department_id: Id
+    function: CommitteeFunction
+    role: MemberRole
+
+
+class CommitteeCreatedPayload(_Payload):
+    committee_id: Id
+    name: str = Field(max_length=200)
+    standing: bool = Field(description="True: no cycle of its own; each meeting covers the active cycle.")
+    members: list[CommitteeSeat]
+    cadence: MeetingCadence | None
+
+
+class CommitteeChangedPayload(_Payload):
+    committee_id: Id
+    changed: list[str] = Field(description="What changed: name, members, decision_policy, agenda_rules, cadence.")
+    cadence: MeetingCadence | None = None
+    by: str = Field(max_length=200)
+
+
+class AgendaEntry(_Payload):
+    item_id: str = Field(max_length=200)
+    kind: str = Field(max_length=64)
+
+
+class MeetingOpenedPayload(_Payload):
+    committee_id: Id
+    meeting_id: Id
+    held_at: AwareDatetime
+    stage: str | None = Field(max_length=32)
+    agenda: list[AgendaEntry]
+
+
+class MinutesRecordedPayload(_Payload):
+    committee_id: Id
+    meeting_id: Id
+    attendees: list[Id]
+
+
+class DecisionRecordedPayload(_Payload):
+    committee_id: Id
+    meeting_id: Id
+    decision_id: Id
+    title: str = Field(max_length=300)
+    owner_id: Id
+    due_at: AwareDatetime
+    agenda_item_id: str | None = Field(max_length=200)
+
+
+class DecisionStatusChangedPayload(_Payload):
+    decision_id: Id
+    from_status: DecisionStatus
+    to_status: DecisionStatus
+    note: str | None = Field(max_length=2000)
+    by: str = Field(max_length=200)
+
+
+class DecisionChangedPayload(_Payload):
+    decision_id: Id
+    changed: list[str]
+    owner_id: Id
+    due_at: AwareDatetime
+    by: str = Field(max_length=200)
+
+
+class CalibrationSessionOpenedPayload(_Payload):
+    committee_id: Id
+    meeting_id: Id
+    session_id: Id
+    decision_id: Id | None
+
+
+class CalibrationAdjustmentLinkedPayload(_Payload):
+    session_id: Id
+    decision_id: Id | None
+    adjustment_id: int
+    employee_id: Id
+
+
+COMMITTEE_EVENT_PAYLOADS: dict[str, type[BaseModel]] = {
+    "CommitteeCreated": CommitteeCreatedPayload,
+    "CommitteeChanged": CommitteeChangedPayload,
+    "CommitteeMeetingOpened": MeetingOpenedPayload,
+    "CommitteeMinutesRecorded": MinutesRecordedPayload,
+    "CommitteeDecisionRecorded": DecisionRecordedPayload,
+    "CommitteeDecisionStatusChanged": DecisionStatusChangedPayload,
+    "CommitteeDecisionChanged": DecisionChangedPayload,
+    "CommitteeCalibrationSessionOpened": CalibrationSessionOpenedPayload,
+    "CommitteeCalibrationAdjustmentLinked": CalibrationAdjustmentLinkedPayload,
+}
+"""Event type -> payload model: every domain event the committee service emits (schema_version 1)."""

@@ -20,19 +20,21 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from contracts.committee import COMMITTEE_EVENT_PAYLOADS
 from contracts.events import DomainEvent, EventEnvelope
 from contracts.feedback import AppealOutcome, FeedbackEventType
 from contracts.goals import ApprovalRole, GoalLevel, GoalStatus
 from contracts.ids import Id
-from contracts.results import ResultsPublishedPayload
+from contracts.results import ResultsCorrectedPayload, ResultsPublishedPayload
 
 __all__ = [
     "DOMAIN_EVENTS",
     "SCHEMA_EXPORTS",
+    "COMMITTEE_EVENTS",
     "AppealResolved",
     "AppealResolvedPayload",
     "AppealSubmitted",
@@ -66,6 +68,7 @@ __all__ = [
     "OrgImportedPayload",
     "ResultAcknowledged",
     "ResultAcknowledgedPayload",
+    "ResultsCorrected",
     "ResultsPublished",
     "ResultsReleased",
     "ResultsReleasedPayload",
@@ -445,6 +448,36 @@ class ResultsPublished(TypedDomainEvent):
     payload: ResultsPublishedPayload
 
 
+class ResultsCorrected(TypedDomainEvent):
+    """Published results changed (an appeal resolved after publication), in parts like ``ResultsPublished``."""
+
+    SERVICE = "results"
+    type: Literal["ResultsCorrected"] = "ResultsCorrected"
+    schema_version: Literal[1] = 1
+    payload: ResultsCorrectedPayload
+
+
+# -- committee ----------------------------------------------------------------------------------------
+def _event_of(event_type: str, payload: type[BaseModel], service: str) -> type[TypedDomainEvent]:
+    """The typed event of a service that lists its payloads by type (``COMMITTEE_EVENT_PAYLOADS``), so
+    that list stays the one place its events are named; version 1 of each."""
+    literal = cast(Any, Literal)
+    model = create_model(
+        event_type,
+        __base__=TypedDomainEvent,
+        __module__=__name__,
+        __doc__=(payload.__doc__ or f"{event_type}.").strip().split("\n\n")[0],
+        type=(literal[event_type], event_type),
+        schema_version=(literal[1], 1),
+        payload=(payload, ...),
+    )
+    model.SERVICE = service
+    return model
+
+
+COMMITTEE_EVENTS: Final = tuple(_event_of(t, p, "committee") for t, p in COMMITTEE_EVENT_PAYLOADS.items())
+
+
 # -- the registry -------------------------------------------------------------------------------------
 DOMAIN_EVENTS: Final[tuple[type[TypedDomainEvent], ...]] = (
     CycleCreated,
@@ -467,6 +500,8 @@ DOMAIN_EVENTS: Final[tuple[type[TypedDomainEvent], ...]] = (
     AppealSubmitted,
     AppealResolved,
     ResultsPublished,
+    ResultsCorrected,
+    *COMMITTEE_EVENTS,
 )
 """Every reader, old versions included. The producers write the latest version of each type."""
 

@@ -249,13 +249,18 @@ def worker(
 audit_app = typer.Typer(help="The services' append-only audit logs.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-AUDITED_SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
+
+def _audited_services() -> list[str]:
+    """Every service with an Alembic history (each keeps an audit log)."""
+    from services.common.migrations import SERVICES_DIR
+
+    return sorted(p.parent.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
 
 
 @audit_app.command("verify")
 def audit_verify(
     services: Annotated[
-        list[str] | None, typer.Argument(help=f"Services to check (default: all of {', '.join(AUDITED_SERVICES)}).")
+        list[str] | None, typer.Argument(help="Services to check (default: every service with an audit log).")
     ] = None,
     database_url: Annotated[
         str,
@@ -274,10 +279,11 @@ def audit_verify(
 
     from services.common.audit import ChainReport
 
-    chosen = services or list(AUDITED_SERVICES)
-    unknown = sorted(set(chosen) - set(AUDITED_SERVICES))
+    known = _audited_services()
+    chosen = services or known
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown service(s) {unknown}; choose from {list(AUDITED_SERVICES)}")
+        raise typer.BadParameter(f"unknown service(s) {unknown}; choose from {known}")
     broken = False
     for service in chosen:
         url = database_url.replace("{service}", service)
@@ -285,7 +291,8 @@ def audit_verify(
             report: ChainReport = asyncio.run(_verify_audit_chain(service, url))
         except SQLAlchemyError as exc:
             console.print(
-                f"[bold red]{service}: could not read the audit log[/] ({escape(f'{type(exc).__name__}: {exc}')})"
+                f"[bold red]{service}: could not read the audit log[/] "
+                f"({escape(type(exc).__name__ + ': ' + str(getattr(exc, 'orig', exc)))})"
             )
             broken = True
             continue

@@ -110,10 +110,22 @@ class HandoffActivities:
         await self.call("PUT", "goals", f"/v1/cycles/{ref.cycle_id}/settings", json=period)
         spec = CycleTemplateSpec.model_validate(cycle["template"])
         services: tuple[ServiceName, ...] = ("evaluation", "feedback", "results")
-        pushed = {service: await self.push_settings(ref.cycle_id, spec, service) for service in services}
-        settings = ", ".join(f"{s} v{p.version} ({p.source.value})" for s, p in pushed.items())
+        settings = ", ".join([await self._push_early(ref.cycle_id, spec, service) for service in services])
         detail = f"org snapshot distributed; template settings: {settings}"
         return _done("goal_setting", "enter", GoalSettingOpened(**period, detail=detail))
+
+    async def _push_early(self, cycle_id: str, spec: CycleTemplateSpec, service: ServiceName) -> str:
+        """Settings pushed when the cycle opens, so they show (and HR can change them) from the start. A
+        service that is down does not hold goal setting up: the push into its own stage is the one it needs."""
+        try:
+            pushed = await self.push_settings(cycle_id, spec, service)
+        except NotReady as exc:
+            return f"{service} not ready ({exc.detail}), pushed again at its stage"
+        except ApplicationError as exc:
+            if exc.non_retryable:
+                raise
+            return f"{service} unreachable, pushed again at its stage"
+        return f"{service} v{pushed.version} ({pushed.source.value})"
 
     @activity.defn(name="freeze_goals")
     async def freeze_goals(self, ref: CycleRef) -> KpiCatalogFrozen:

@@ -45,6 +45,7 @@ __all__ = [
     "build_agenda",
     "pair_key",
     "pair_scores",
+    "weighted_mean",
 ]
 
 DIMENSIONS = ("responsiveness", "data_quality", "reliability")
@@ -130,7 +131,8 @@ def pair_key(a: str, b: str) -> str:
     return f"{first}|{second}"
 
 
-def _weighted(cells: list[CollaborationCell], attribute: str) -> float:
+def weighted_mean(cells: list[CollaborationCell], attribute: str) -> float:
+    """A dimension's mean over cells, each weighted by its number of ratings (at least one)."""
     weight = sum(max(c.ratings, 1) for c in cells)
     return sum(float(getattr(c, attribute)) * max(c.ratings, 1) for c in cells) / weight
 
@@ -146,8 +148,8 @@ def pair_scores(cells: Iterable[CollaborationCell]) -> dict[str, PairScore]:
         first, second = key.split("|")
         scores[key] = PairScore(
             department_ids=(first, second),
-            overall=round(_weighted(group, "overall"), 4),
-            dimensions={d: round(_weighted(group, d), 4) for d in DIMENSIONS},
+            overall=round(weighted_mean(group, "overall"), 4),
+            dimensions={d: round(weighted_mean(group, d), 4) for d in DIMENSIONS},
             ratings=sum(c.ratings for c in group),
             comments=tuple(comment for c in group for comment in c.comments),
         )

@@ -32,8 +32,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.evaluation import CollaborationCell
-from services.committee.agenda import DIMENSIONS
-from services.committee.evidence import Citation, Link
+from services.committee.agenda import DIMENSIONS, weighted_mean
+from services.committee.evidence import Citation, Link, Value
 from services.committee.facts import CheckInFact, DeviationFact, KpiFact
 from services.committee.texts import Text, term, text
 from services.committee.themes import count_themes
@@ -94,25 +94,42 @@ class Suggestion(BaseModel):
     citations: list[Citation]
 
 
+def _suggestion(
+    rule: SuggestionRule,
+    subject: str,
+    *,
+    scope: Scope,
+    subject_id: str,
+    text: Text,
+    kind: str,
+    values: dict[str, Value],
+    link: Link,
+) -> Suggestion:
+    """A suggestion about ``subject`` standing on one piece of data (the cited values and their link)."""
+    return Suggestion(
+        suggestion_id=f"{rule.value}:{subject}",
+        rule=rule,
+        scope=scope,
+        subject_id=subject_id,
+        text=text,
+        citations=[Citation(kind=kind, subject=subject, values=values, link=link)],
+    )
+
+
 def _kpi_link(cycle_id: str, kpi_id: str, tail: str = "progress") -> Link:
     return Link(service="tracking", path=f"/v1/cycles/{cycle_id}/kpis/{kpi_id}/{tail}")
 
 
-def _kpi_citation(cycle_id: str, kpi: KpiFact, rules: SuggestionRules) -> Citation:
-    return Citation(
-        kind="kpi_progress",
-        subject=kpi.kpi_id,
-        values={
-            "attainment_pct": kpi.attainment_pct,
-            "kpi_floor_pct": rules.kpi_floor_pct,
-            "current_value": kpi.current_value,
-            "target_value": kpi.target_value,
-            "trend_slope": kpi.trend_slope,
-            "trend": kpi.trend,
-            "direction": kpi.direction.value,
-        },
-        link=_kpi_link(cycle_id, kpi.kpi_id),
-    )
+def _kpi_values(kpi: KpiFact, rules: SuggestionRules) -> dict[str, Value]:
+    return {
+        "attainment_pct": kpi.attainment_pct,
+        "kpi_floor_pct": rules.kpi_floor_pct,
+        "current_value": kpi.current_value,
+        "target_value": kpi.target_value,
+        "trend_slope": kpi.trend_slope,
+        "trend": kpi.trend,
+        "direction": kpi.direction.value,
+    }
 
 
 def _gaps(kpis: Iterable[KpiFact], rules: SuggestionRules) -> list[KpiFact]:
@@ -125,13 +142,15 @@ def kpi_gap_suggestions(
 ) -> list[Suggestion]:
     """One suggestion per KPI below the floor, worst first."""
     return [
-        Suggestion(
-            suggestion_id=f"kpi_gap:{kpi.kpi_id}",
-            rule=SuggestionRule.KPI_GAP,
+        _suggestion(
+            SuggestionRule.KPI_GAP,
+            kpi.kpi_id,
             scope=scope,
             subject_id=subject_id,
             text=text("suggest.kpi_gap", kpi=kpi.name, attainment=kpi.attainment_pct, trend=term(f"trend.{kpi.trend}")),
-            citations=[_kpi_citation(cycle_id, kpi, rules)],
+            kind="kpi_progress",
+            values=_kpi_values(kpi, rules),
+            link=_kpi_link(cycle_id, kpi.kpi_id),
         )
         for kpi in _gaps(kpis, rules)
     ]
@@ -140,7 +159,7 @@ def kpi_gap_suggestions(
 def team_kpi_gap_suggestions(
     *, cycle_id: str, manager_id: str, members: Sequence[str], kpis: Iterable[KpiFact], rules: SuggestionRules
 ) -> list[Suggestion]:
-    """One suggestion when at least ``team_share`` of the team's members have a KPI gap."""
+    """One suggestion when at least ``team_share`` of the team's members have a KPI gap (citing each gap)."""
     gaps = [k for k in _gaps(kpis, rules) if k.employee_id in members]
     people = sorted({k.employee_id for k in gaps if k.employee_id})
     if not members or not people or len(people) / len(members) < rules.team_share:
@@ -152,7 +171,15 @@ def team_kpi_gap_suggestions(
             scope=Scope.TEAM,
             subject_id=manager_id,
             text=text("suggest.kpi_gap_team", count=len(people), size=len(members), floor=rules.kpi_floor_pct),
-            citations=[_kpi_citation(cycle_id, kpi, rules) for kpi in gaps],
+            citations=[
+                Citation(
+                    kind="kpi_progress",
+                    subject=kpi.kpi_id,
+                    values=_kpi_values(kpi, rules) | {"employee_id": kpi.employee_id, "team_share": rules.team_share},
+                    link=_kpi_link(cycle_id, kpi.kpi_id),
+                )
+                for kpi in gaps
+            ],
         )
     ]
 
@@ -167,9 +194,9 @@ def stale_suggestions(
 ) -> list[Suggestion]:
     """One suggestion per stale KPI of the subject, asking its data owner for the data."""
     return [
-        Suggestion(
-            suggestion_id=f"stale_data:{kpi.kpi_id}",
-            rule=SuggestionRule.STALE_DATA,
+        _suggestion(
+            SuggestionRule.STALE_DATA,
+            kpi.kpi_id,
             scope=scope,
             subject_id=subject_id,
             text=text(
@@ -178,14 +205,9 @@ def stale_suggestions(
                 due=kpi.due_at.date().isoformat(),
                 owner=departments.get(kpi.owner_department_id, kpi.owner_department_id),
             ),
-            citations=[
-                Citation(
-                    kind="stale_kpis",
-                    subject=kpi.kpi_id,
-                    values={"stale": True, "due_at": kpi.due_at.isoformat(), "owner": kpi.owner_department_id},
-                    link=Link(service="tracking", path=f"/v1/cycles/{cycle_id}/stale-kpis"),
-                )
-            ],
+            kind="stale_kpis",
+            values={"stale": True, "due_at": kpi.due_at.isoformat(), "owner": kpi.owner_department_id},
+            link=Link(service="tracking", path=f"/v1/cycles/{cycle_id}/stale-kpis"),
         )
         for kpi in sorted(kpis, key=lambda k: k.kpi_id)
         if kpi.stale
@@ -201,37 +223,31 @@ def check_in_suggestions(
     check_ins: Mapping[str, CheckInFact],
 ) -> list[Suggestion]:
     """One suggestion per KPI whose check-in is overdue for its cadence."""
-    suggestions = []
-    for kpi in sorted(kpis, key=lambda k: k.kpi_id):
-        cadence = check_ins.get(kpi.kpi_id)
-        if cadence is None or not cadence.overdue:
-            continue
-        last = cadence.last_check_in_at.date().isoformat() if cadence.last_check_in_at else "-"
-        suggestions.append(
-            Suggestion(
-                suggestion_id=f"check_in_missed:{kpi.kpi_id}",
-                rule=SuggestionRule.CHECK_IN_MISSED,
-                scope=scope,
-                subject_id=subject_id,
-                text=text("suggest.check_in_missed", kpi=kpi.name, last=last, cadence=cadence.cadence_days),
-                citations=[
-                    Citation(
-                        kind="check_ins",
-                        subject=kpi.kpi_id,
-                        values={
-                            "cadence_days": cadence.cadence_days,
-                            "last_check_in_at": cadence.last_check_in_at.isoformat()
-                            if cadence.last_check_in_at
-                            else None,
-                            "next_due_at": cadence.next_due_at.isoformat(),
-                            "overdue": True,
-                        },
-                        link=_kpi_link(cycle_id, kpi.kpi_id, "check-ins"),
-                    )
-                ],
-            )
+    overdue = [(k, check_ins[k.kpi_id]) for k in sorted(kpis, key=lambda k: k.kpi_id) if k.kpi_id in check_ins]
+    return [
+        _suggestion(
+            SuggestionRule.CHECK_IN_MISSED,
+            kpi.kpi_id,
+            scope=scope,
+            subject_id=subject_id,
+            text=text(
+                "suggest.check_in_missed",
+                kpi=kpi.name,
+                last=cadence.last_check_in_at.date().isoformat() if cadence.last_check_in_at else "-",
+                cadence=cadence.cadence_days,
+            ),
+            kind="check_ins",
+            values={
+                "cadence_days": cadence.cadence_days,
+                "last_check_in_at": cadence.last_check_in_at.isoformat() if cadence.last_check_in_at else None,
+                "next_due_at": cadence.next_due_at.isoformat(),
+                "overdue": True,
+            },
+            link=_kpi_link(cycle_id, kpi.kpi_id, "check-ins"),
         )
-    return suggestions
+        for kpi, cadence in overdue
+        if cadence.overdue
+    ]
 
 
 def mean_competencies(ratings: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -266,25 +282,20 @@ def competency_suggestions(
         key=lambda gap: (gap[1] - gap[2], gap[0]),
     )
     return [
-        Suggestion(
-            suggestion_id=f"competency_gap:{competency}",
-            rule=SuggestionRule.COMPETENCY_GAP,
+        _suggestion(
+            SuggestionRule.COMPETENCY_GAP,
+            competency,
             scope=scope,
             subject_id=subject_id,
             text=text(key, competency=names.get(competency, competency), score=score, reference=mean),
-            citations=[
-                Citation(
-                    kind="review_summary",
-                    subject=competency,
-                    values={
-                        "score": round(score, 4),
-                        "reference_mean": round(mean, 4),
-                        "reference_size": reference_size,
-                        "competency_gap": rules.competency_gap,
-                    },
-                    link=link,
-                )
-            ],
+            kind="review_summary",
+            values={
+                "score": round(score, 4),
+                "reference_mean": round(mean, 4),
+                "reference_size": reference_size,
+                "competency_gap": rules.competency_gap,
+            },
+            link=link,
         )
         for competency, score, mean in gaps
     ]
@@ -303,17 +314,14 @@ def collaboration_suggestions(
     if not received:
         return []
     link = Link(service="evaluation", path=f"/v1/cycles/{cycle_id}/collaboration-matrix")
-    weight = sum(max(c.ratings, 1) for c in received)
-    scores = {d: sum(float(getattr(c, d)) * max(c.ratings, 1) for c in received) / weight for d in DIMENSIONS}
+    scores = {d: weighted_mean(received, d) for d in DIMENSIONS}
     weakest = min(DIMENSIONS, key=lambda d: (scores[d], d))
     suggestions = []
     if scores[weakest] < rules.collaboration_floor:
         suggestions.append(
-            Suggestion(
-                suggestion_id=f"collaboration_dimension:{weakest}",
-                rule=SuggestionRule.COLLABORATION_DIMENSION,
-                scope=Scope.DEPARTMENT,
-                subject_id=department_id,
+            _suggestion(
+                SuggestionRule.COLLABORATION_DIMENSION,
+                weakest,
                 text=text(
                     "suggest.collaboration_dimension",
                     department=department_name,
@@ -321,53 +329,44 @@ def collaboration_suggestions(
                     score=scores[weakest],
                     action=term(f"action.{weakest}"),
                 ),
-                citations=[
-                    Citation(
-                        kind="collaboration_matrix",
-                        subject=weakest,
-                        values={
-                            "score": round(scores[weakest], 4),
-                            "collaboration_floor": rules.collaboration_floor,
-                            "rater_departments": len(received),
-                            "ratings": sum(c.ratings for c in received),
-                        },
-                        link=link,
-                    )
-                ],
+                kind="collaboration_matrix",
+                values={
+                    "score": round(scores[weakest], 4),
+                    "collaboration_floor": rules.collaboration_floor,
+                    "rater_departments": len(received),
+                    "ratings": sum(c.ratings for c in received),
+                },
+                scope=Scope.DEPARTMENT,
+                subject_id=department_id,
+                link=link,
             )
         )
     for theme in count_themes(comment for c in received for comment in c.comments):
-        if theme.mentions < rules.theme_mentions:
-            continue
-        suggestions.append(
-            Suggestion(
-                suggestion_id=f"comment_theme:{theme.theme}",
-                rule=SuggestionRule.COMMENT_THEME,
-                scope=Scope.DEPARTMENT,
-                subject_id=department_id,
-                text=text(
-                    "suggest.comment_theme",
-                    mentions=theme.mentions,
-                    department=department_name,
-                    theme=term(f"theme.{theme.theme}"),
-                    action=term(f"action.theme.{theme.theme}"),
-                ),
-                citations=[
-                    Citation(
-                        kind="collaboration_comments",
-                        subject=theme.theme,
-                        values={
-                            "mentions": theme.mentions,
-                            "english": theme.english,
-                            "chinese": theme.chinese,
-                            "keywords": ", ".join(theme.keywords),
-                            "theme_mentions": rules.theme_mentions,
-                        },
-                        link=link,
-                    )
-                ],
+        if theme.mentions >= rules.theme_mentions:
+            suggestions.append(
+                _suggestion(
+                    SuggestionRule.COMMENT_THEME,
+                    theme.theme,
+                    text=text(
+                        "suggest.comment_theme",
+                        mentions=theme.mentions,
+                        department=department_name,
+                        theme=term(f"theme.{theme.theme}"),
+                        action=term(f"action.theme.{theme.theme}"),
+                    ),
+                    kind="collaboration_comments",
+                    values={
+                        "mentions": theme.mentions,
+                        "english": theme.english,
+                        "chinese": theme.chinese,
+                        "keywords": ", ".join(theme.keywords),
+                        "theme_mentions": rules.theme_mentions,
+                    },
+                    scope=Scope.DEPARTMENT,
+                    subject_id=department_id,
+                    link=link,
+                )
             )
-        )
     return suggestions
 
 
@@ -379,9 +378,9 @@ def leniency_suggestions(
     if deviation is None or group is None or group.flag not in ("lenient", "strict"):
         return []
     return [
-        Suggestion(
-            suggestion_id=f"rater_leniency:{department_id}",
-            rule=SuggestionRule.RATER_LENIENCY,
+        _suggestion(
+            SuggestionRule.RATER_LENIENCY,
+            department_id,
             scope=Scope.DEPARTMENT,
             subject_id=department_id,
             text=text(
@@ -391,19 +390,14 @@ def leniency_suggestions(
                 mean=group.mean,
                 z=group.z_score,
             ),
-            citations=[
-                Citation(
-                    kind="calibration_deviation",
-                    subject=department_id,
-                    values={
-                        "flag": group.flag,
-                        "mean": group.mean,
-                        "company_mean": deviation.company_mean,
-                        "z_score": group.z_score,
-                        "z_threshold": deviation.z_threshold,
-                    },
-                    link=Link(service="evaluation", path=f"/v1/cycles/{cycle_id}/calibration/deviation"),
-                )
-            ],
+            kind="calibration_deviation",
+            values={
+                "flag": group.flag,
+                "mean": group.mean,
+                "company_mean": deviation.company_mean,
+                "z_score": group.z_score,
+                "z_threshold": deviation.z_threshold,
+            },
+            link=Link(service="evaluation", path=f"/v1/cycles/{cycle_id}/calibration/deviation"),
         )
     ]

@@ -41,9 +41,17 @@ def _failed(what: str, exc: Exception) -> str:
 class CommitteeWorkflows:
     """Starts decision workflows, signals them, and keeps each committee's meeting Schedule."""
 
-    def __init__(self, *, address: str, namespace: str = "default", client: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        address: str,
+        namespace: str = "default",
+        client: Any = None,
+        task_queue: str = REVIEW_CYCLE_TASK_QUEUE,
+    ) -> None:
         self.address = address
         self.namespace = namespace
+        self.task_queue = task_queue
         self._client = client
         self._lock = asyncio.Lock()
 
@@ -68,7 +76,7 @@ class CommitteeWorkflows:
                     CommitteeDecisionWorkflow.run,
                     DecisionTrackingInput(decision_id=decision_id, policy=policy),
                     id=decision_workflow_id(decision_id),
-                    task_queue=REVIEW_CYCLE_TASK_QUEUE,
+                    task_queue=self.task_queue,
                 )
         except Exception as exc:  # noqa: BLE001 - recorded on the decision; POST .../track retries
             return _failed(f"starting the workflow of decision {decision_id}", exc)
@@ -112,7 +120,7 @@ class CommitteeWorkflows:
                     CommitteeMeetingWorkflow.run,
                     CommitteeMeetingInput(committee_id=committee_id, cycle_id=cycle_id),
                     id=meeting_workflow_id(committee_id),
-                    task_queue=REVIEW_CYCLE_TASK_QUEUE,
+                    task_queue=self.task_queue,
                 ),
                 spec=ScheduleSpec(
                     intervals=[ScheduleIntervalSpec(every=cadence.every, offset=cadence.offset)],

@@ -147,7 +147,7 @@ def verify_chain(connection: Connection, table: Any, *, page: int = 1000) -> Cha
                     audit_id=row["id"],
                     problem=f"entry #{seq} does not link to entry #{seq - 1}: a row was replaced or inserted",
                 )
-            if entry_hash(row) != row["row_hash"]:
+            if entry_hash(dict(row)) != row["row_hash"]:
                 return report(
                     broken_at=seq, audit_id=row["id"], problem=f"entry #{seq} was changed after it was written"
                 )

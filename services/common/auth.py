@@ -142,12 +142,9 @@ class JwksCache:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.refresh_seconds = refresh_seconds
-        self.retry_seconds = retry_seconds
-        self._transport = transport
-        self._clock = clock
+        self.url, self.timeout = url, timeout
+        self.refresh_seconds, self.retry_seconds = refresh_seconds, retry_seconds
+        self._transport, self._clock = transport, clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._loaded_at: float | None = None
         self._attempted_at: float | None = None
@@ -184,6 +181,11 @@ class JwksCache:
             return
         self._attempted_at = now
         self._task = loop.create_task(self.refresh(), name="tandem-jwks-refresh")
+
+    async def wait(self) -> None:
+        """Until the fetch in flight, if any, has finished (start-up probes and tests)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():

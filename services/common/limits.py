@@ -189,7 +189,10 @@ def _verified_for(scope: Scope, roles: frozenset[str]) -> bool:
 def _missing_credentials() -> HTTPException:
     return HTTPException(
         status_code=401,
-        detail="missing credentials: this endpoint needs a bearer token (the request body was not read)",
+        detail=(
+            "missing credentials: send a bearer token (or an X-API-Key header where the endpoint takes one); "
+            "the request body was not read"
+        ),
         headers={"WWW-Authenticate": "Bearer"},
     )
 

@@ -123,10 +123,15 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(default="tandem")
     jwks_url: str | None = Field(default=None, description="RS256 JWKS URL of the production OIDC issuer.")
     jwks_timeout_seconds: float = Field(
-        default=3.0, gt=0, le=30, description="Timeout of one JWKS fetch (fetched in the background, never per request)."
+        default=3.0,
+        gt=0,
+        le=30,
+        description="Timeout of one JWKS fetch (fetched in the background, never per request).",
     )
     jwks_refresh_seconds: float = Field(
-        default=300.0, gt=0, description="Refetch the JWKS when the keys are older than this (or a token names a new key)."
+        default=300.0,
+        gt=0,
+        description="Refetch the JWKS when the keys are older than this (or a token names a new key).",
     )
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     token_max_ttl_seconds: int = Field(

@@ -136,7 +136,7 @@ def consume(
         stats = consumer.stats
         console.print(
             f"stopped: {stats.received:,} received, {stats.inserted:,} stored, "
-            f"{stats.duplicates:,} duplicates, {stats.dead_lettered:,} dead-lettered"
+            f"{stats.duplicates:,} duplicates, {stats.redelivered:,} re-read, {stats.dead_lettered:,} dead-lettered"
         )
 
     asyncio.run(run())

@@ -142,6 +142,9 @@ class ConsumerStats:
     """Batches routed again at write time because a catalog PUT came in since they were routed."""
     dlq_retries: int = 0
     """Times a batch was rolled back because the dead-letter topic did not acknowledge."""
+    redelivered: int = 0
+    """Records fetched again at an offset this consumer had fetched before (after a session
+    restart or a rebalance): the at-least-once re-reads, whether or not their batch was stored."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -211,6 +214,8 @@ class TrackingConsumer:
         self.dlq_timeout = dlq_timeout
         self._watch = LagWatch(stall_after)
         self._committed: dict[Any, int | None] = {}
+        self._fetched: dict[Any, int] = {}
+        """Per partition, the highest offset fetched by this consumer (kept across sessions)."""
         self._running = False
         self._paused_since: datetime | None = None
         self._last_error: str | None = None
@@ -324,6 +329,7 @@ class TrackingConsumer:
                     continue
                 records = [r for rs in batch.values() for r in rs]
                 offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+                self._count_redelivered(batch)
                 catalog = await self._catalog()
                 # Validation and routing (CPU) overlap with the previous batch's database write.
                 try:
@@ -376,6 +382,16 @@ class TrackingConsumer:
                 self._catalog_index = await self.catalog.get(conn)
             self._catalog_checked_at = now
         return self._catalog_index
+
+    def _count_redelivered(self, batch: dict[Any, list[Any]]) -> None:
+        fetched = self._fetched
+        for tp, records in batch.items():
+            if not records:
+                continue
+            highest = fetched.get(tp, -1)
+            if records[0].offset <= highest:
+                self.stats.redelivered += sum(1 for r in records if r.offset <= highest)
+            fetched[tp] = max(highest, records[-1].offset)
 
     def _prepare(self, messages: list[Any], catalog: CatalogIndex) -> PreparedBatch:
         return prepare_batch(

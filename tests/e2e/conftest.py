@@ -12,6 +12,9 @@ import pytest
 from devtools.stack.local import SERVICE_PORTS, LocalStack, StackConfig
 from devtools.stack.process import free_port
 from services.common.settings import Settings
+from tests.keycloak import keycloak_server
+
+__all__ = ["keycloak_server", "running_stack"]
 
 
 @pytest.fixture(scope="session")

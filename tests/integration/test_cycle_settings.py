@@ -104,7 +104,7 @@ def full_template(name: str, **changes: Any) -> dict[str, Any]:
         feedback={"appeal_window_days": 5, "hr_resolution_days": 3},
         results={
             "curve": {"type": "rating_multiplier", "multipliers": {b: float(i) for i, b in enumerate(BANDS)}},
-            "caps": {"max_pct_of_pool": 60},
+            "caps": {"max_pct_of_pool": 30},
             "promotion": {"ratings": ["outstanding"]},
             "development": {"ratings": ["needs improvement", "partially meets"], "default_due_days": 30},
             "awards": {"collaboration_weight": 0.5, "shared_goals_weight": 0.5, "min_rater_departments": 1},
@@ -494,7 +494,7 @@ async def test_a_template_leaving_out_components_is_accepted_and_they_weigh_noth
     template["scoring"].pop("formula")
     async with cycle_stack(settings, database_url) as stack:
         created = await stack.call("cycles", "POST", "/v1/templates", json=template, ok=201)
-    assert created["template"]["scoring"]["weights"] == {"kpi": 50.0, "manager": 30.0, "self": 20.0}
+    assert created["spec"]["scoring"]["weights"] == {"kpi": 50.0, "manager": 30.0, "self": 20.0}
 
 
 # -- every setting takes effect ---------------------------------------------------------------------
@@ -567,7 +567,7 @@ async def test_every_template_setting_takes_effect_in_the_services(settings: Set
         assert fourth.status_code == 409 and "the maximum is 3" in fourth.json()["detail"]
         pending = await stack.call("evaluation", "GET", f"{base}/pending", params={"department_id": "sales"})
         owed = sorted(i["item_id"] for i in pending["pending"] if i["kind"] == "peer_nomination")
-        assert owed == ["S2:peer", "S3:peer", "S4:peer"]  # fewer than the 2 peers the template asks for
+        assert owed == ["S0:peer", "S2:peer", "S3:peer", "S4:peer"]  # fewer than the 2 peers the template asks for
         await review(
             stack, cycle_id, rater="S2", reviewee="S1", relation="peer", results=4, teamwork=4, comment="solid"
         )
@@ -651,13 +651,18 @@ async def test_every_template_setting_takes_effect_in_the_services(settings: Set
         nominated = await stack.call("results", "POST", f"{base}/promotions/nominate")
         assert sorted(n["employee_id"] for n in nominated) == ["F1", "S1"]
         plans = await stack.call("results", "POST", f"{base}/development-plans/generate")
-        assert plans["created"] == 1
+        assert plans["created"] == 2
         listed = await stack.call("results", "GET", f"{base}/development-plans")
-        assert [(p["employee_id"], p["rating"]) for p in listed] == [("S4", "partially meets")]
+        # S3 scored (1*0.4 + 3*0.3 + 3*0.1 + 5*0.1) / 0.9 = 2.33; S4 was calibrated down
+        assert sorted((p["employee_id"], p["rating"]) for p in listed) == [
+            ("S3", "partially meets"),
+            ("S4", "partially meets"),
+        ]
+        s4_plan = next(p for p in listed if p["employee_id"] == "S4")
         item = await stack.call(
             "results",
             "POST",
-            f"/v1/development-plans/{listed[0]['id']}/items",
+            f"/v1/development-plans/{s4_plan['id']}/items",
             json={"description": "Pair with S1", "owner_id": "S4"},
             ok=201,
         )
@@ -666,10 +671,15 @@ async def test_every_template_setting_takes_effect_in_the_services(settings: Set
         allocation = await stack.call("results", "POST", f"{base}/pools/sales/allocations", json={}, ok=201)
         amounts = {line["employee_id"]: line["amount_cents"] for line in allocation["lines"]}
         assert allocation["curve"]["type"] == "rating_multiplier"
-        assert amounts["S1"] == 60_000 and allocation["lines"][1]["capped"]  # outstanding: capped at 60% of the pool
-        # Publication waits for the appeal window by the template's policy (it closed at day 5; results' clock says day 0).
+        # outstanding weighs 4 of the department's 11 (36%): capped at 30% of the pool
+        assert amounts["S1"] == 30_000 and next(x for x in allocation["lines"] if x["employee_id"] == "S1")["capped"]
+        # Publication waits for the appeal window by the template's policy ('wait_for_appeals').
+        stack.clocks["feedback"].now = T0 + timedelta(days=1)
         blocked = await stack.handoff("publish_results", cycle_id)
         assert not blocked.ready and blocked.blocked.service == "feedback"
+        assert "the appeal window is open until 2026-06-06T09:00:00+00:00" in blocked.blocked.reason
+        stack.clocks["feedback"].now = T0 + timedelta(days=6)
+        assert (await stack.handoff("publish_results", cycle_id)).ready
 
 
 # -- HR's changes survive the handoffs --------------------------------------------------------------
@@ -680,12 +690,12 @@ async def test_hr_changes_during_a_stage_survive_its_end_handoff(settings: Setti
         base = f"/v1/cycles/{cycle_id}"
         await stack.handoff("freeze_goals", cycle_id)
 
-        # During tracking HR changes the evaluation settings: one competency, a wider peer maximum.
+        # During tracking HR changes the evaluation settings: equal competency weights, a wider peer maximum.
         config = await stack.call("evaluation", "GET", f"{base}/config")
         edited = copy.deepcopy(config)
-        edited["competencies"] = [{"competency_id": "overall", "name": "Overall", "scale_min": 1, "scale_max": 5}]
+        edited["competencies"][0]["weight"] = edited["competencies"][1]["weight"] = 50
         edited["rater_limits"]["peer"] = {"min": 0, "max": 6}
-        await stack.call("evaluation", "PUT", f"{base}/config", json=edited, headers=stack.hr("hr-hana"))
+        edited = await stack.call("evaluation", "PUT", f"{base}/config", json=edited, headers=stack.hr("hr-hana"))
         # ...and the feedback and results settings.
         await stack.call(
             "feedback", "PUT", f"{base}/config", json={"appeal_window_days": 21}, headers=stack.hr("hr-hana")
@@ -703,16 +713,29 @@ async def test_hr_changes_during_a_stage_survive_its_end_handoff(settings: Setti
             (2, "hr", "hr-hana"),
             (1, "template", "system:worker"),
         ]
-        assert versions[1]["config"]["competencies"][0]["competency_id"] == "results"  # what the template pushed
-        # The same holds for the pushes into feedback and results (hand_results_to_feedback / _to_results).
-        spec = await stack.handoffs.template(cycle_id)
-        kept = await stack.handoffs.push_settings(cycle_id, spec, "feedback")
-        assert (kept.applied, kept.source, kept.version, kept.changed_by) == (False, "hr", 2, "hr-hana")
+        assert versions[1]["config"]["competencies"][0]["weight"] == 75  # what the template pushed
+
+        # The evaluation stage scores with HR's settings: results 5, teamwork 1 -> 3.0 with equal weights.
+        await stack.handoff("open_evaluation", cycle_id)
+        scores = {e: (5.0, 1.0) for e, d, _ in PEOPLE if d in CYCLE_DEPARTMENTS}
+        await everyone_reviewed(stack, cycle_id, scores)
+        await stack.call("evaluation", "POST", f"{base}/scores/compute")
+        assert component(await stack.call("evaluation", "GET", f"{base}/results/S1"), "self")["value"] == 3.0
+        await stack.call("evaluation", "POST", f"{base}/calibration/close")
+
+        # Handing the results on pushes the template's feedback and results settings, which HR changed: kept.
+        for name in ("close_evaluation", "hand_results_to_feedback", "hand_results_to_results"):
+            assert (await stack.handoff(name, cycle_id)).ready, name
         feedback = await stack.call("feedback", "GET", f"{base}/config")
         assert (feedback["appeal_window_days"], feedback["hr_resolution_days"]) == (21, 3)
-        kept = await stack.handoffs.push_settings(cycle_id, spec, "results")
-        assert (kept.applied, kept.source) == (False, "hr")
+        assert (feedback["settings_version"], feedback["settings_source"], feedback["settings_changed_by"]) == (
+            2,
+            "hr",
+            "hr-hana",
+        )
         assert (await stack.call("results", "GET", f"{base}/policy"))["publication"] == "publish_and_correct"
+        version = await stack.call("results", "GET", f"{base}/policy/version")
+        assert (version["version"], version["source"], version["changed_by"]) == (2, "hr", "hr-hana")
 
         # An HR edit must pass the same rules as the template (the bands came with the template's policy).
         bad = copy.deepcopy(policy)

@@ -76,7 +76,9 @@ async def test_a_reviewed_hr_or_ops_person_never_sees_their_raters_or_ratings(
                         assert values.get(hidden) in (None, "[redacted]"), (hidden, entry)
                 assert entry["request_id"] in (None, "[redacted]") and entry["row_hash"] is None
             submitted = [e for e in about_me if e["action"] == "update"]
-            assert submitted and all({"actor", "after.rater_id", "after.ratings"} <= set(e["redacted"]) for e in submitted)
+            assert submitted and all(
+                {"actor", "after.rater_id", "after.ratings"} <= set(e["redacted"]) for e in submitted
+            )
             # filtering by a rater's subject or request id is not an oracle either
             for rater in RATERS:
                 found = await read_log(client, reviewee, entity="evaluation_assignment", actor=f"user-{rater}")

@@ -144,4 +144,3 @@ async def test_the_application_role_cannot_lift_the_triggers(postgres_url: str) 
         await admin.execute(f"DROP OWNED BY {role}")
         await admin.execute(f"DROP ROLE {role}")
         await admin.close()
-

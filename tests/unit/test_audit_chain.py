@@ -36,9 +36,7 @@ async def write_five(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 async def verify(sessions: async_sessionmaker[AsyncSession]) -> ChainReport:
     async with sessions() as session:
-        report: ChainReport = await session.run_sync(
-            lambda sync: verify_chain(sync.connection(), DemoAudit.__table__)
-        )
+        report: ChainReport = await session.run_sync(lambda sync: verify_chain(sync.connection(), DemoAudit.__table__))
     return report
 
 

@@ -60,9 +60,7 @@ def test_the_reader_sees_what_their_routes_show() -> None:
 def test_a_reviewee_never_sees_the_rater_the_ratings_or_the_request() -> None:
     entry = review()
     hidden = redact_entry(entry, HR_REVIEWEE)
-    assert {"after.rater_id", "before.rater_id", "after.ratings", "actor", "actor_roles", "request_id"} <= set(
-        hidden
-    )
+    assert {"after.rater_id", "before.rater_id", "after.ratings", "actor", "actor_roles", "request_id"} <= set(hidden)
     assert entry["after"]["rater_id"] == REDACTED and entry["actor"] == REDACTED and entry["actor_roles"] == []
     assert entry["after"]["status"] == "submitted", "what is not classified stays"
     own_self_review = review(rater="e-r", actor="user-e-r")

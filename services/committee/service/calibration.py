@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.committee import CalibrationAdjustmentLinkedPayload, CalibrationSessionOpenedPayload
 from services.committee.models import CommitteeCalibrationLink, CommitteeCalibrationSession, CommitteeDecision
 from services.committee.schemas import (
     AdjustmentLinkRead,
@@ -42,6 +43,20 @@ def session_reason(reason: str, *, committee_id: str, session_id: str, decision_
     if decision_id:
         where += f", decision {decision_id}"
     return f"{reason} [{where}]"
+
+
+_LINKED = {
+    "adjustment_id",
+    "cycle_id",
+    "employee_id",
+    "before_score",
+    "after_score",
+    "before_rating",
+    "after_rating",
+    "reason",
+    "actor",
+}
+"""What the link keeps of evaluation's adjustment (as evaluation recorded it)."""
 
 
 def _aware(moment: datetime) -> datetime:
@@ -102,13 +117,10 @@ async def open_session(
         opened_at=now,
     )
     session.add(row)
-    emit_event(
-        session,
-        type="CommitteeCalibrationSessionOpened",
-        subject_id=row.session_id,
-        cycle_id=row.cycle_id,
-        payload={"committee_id": committee_id, "meeting_id": meeting_id, "decision_id": row.decision_id},
+    opened = CalibrationSessionOpenedPayload(
+        committee_id=committee_id, meeting_id=meeting_id, session_id=row.session_id, decision_id=row.decision_id
     )
+    emit_event(session, opened, subject_id=row.session_id, cycle_id=row.cycle_id)
     await session.commit()
     return await _session_read(session, row)
 
@@ -141,30 +153,17 @@ async def adjust_in_session(
     adjustment = await clients.data(actor_of(principal)).adjust(row.cycle_id, body | {"reason": reason})
     link = CommitteeCalibrationLink(
         session_id=session_id,
-        adjustment_id=adjustment.adjustment_id,
-        cycle_id=row.cycle_id,
         decision_id=decision_id,
-        employee_id=adjustment.employee_id,
-        before_score=adjustment.before_score,
-        after_score=adjustment.after_score,
-        before_rating=adjustment.before_rating,
-        after_rating=adjustment.after_rating,
-        reason=adjustment.reason,
-        actor=adjustment.actor,
         created_at=_aware(adjustment.created_at),
+        **adjustment.model_dump(include=_LINKED),
     )
     session.add(link)
-    emit_event(
-        session,
-        type="CommitteeCalibrationAdjustmentLinked",
-        subject_id=session_id,
-        cycle_id=row.cycle_id,
-        payload={
-            "session_id": session_id,
-            "decision_id": decision_id,
-            "adjustment_id": adjustment.adjustment_id,
-            "employee_id": adjustment.employee_id,
-        },
+    linked = CalibrationAdjustmentLinkedPayload(
+        session_id=session_id,
+        decision_id=decision_id,
+        adjustment_id=adjustment.adjustment_id,
+        employee_id=adjustment.employee_id,
     )
+    emit_event(session, linked, subject_id=session_id, cycle_id=row.cycle_id)
     await session.commit()
     return AdjustmentLinkRead.model_validate(link)

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.committee import DecisionPolicy, MeetingCadence
+from contracts.committee import (
+    CommitteeChangedPayload,
+    CommitteeCreatedPayload,
+    CommitteeSeat,
+    DecisionPolicy,
+    MeetingCadence,
+)
 from services.committee.agenda import AgendaRules
 from services.committee.models import CommitteeCommittee, CommitteeMember
 from services.committee.rules import Seat, composition_problems
@@ -112,19 +118,14 @@ async def create_committee(
     members = _member_rows(committee_id, data.members)
     session.add(committee)
     session.add_all(members)
-    emit_event(
-        session,
-        type="CommitteeCreated",
-        subject_id=committee_id,
-        cycle_id=data.cycle_id,
-        payload={
-            "committee_id": committee_id,
-            "name": data.name,
-            "standing": data.cycle_id is None,
-            "members": [m.model_dump(mode="json") for m in data.members],
-            "cadence": committee.cadence,
-        },
+    created = CommitteeCreatedPayload(
+        committee_id=committee_id,
+        name=data.name,
+        standing=data.cycle_id is None,
+        members=[CommitteeSeat.model_validate(m.model_dump(exclude={"name"})) for m in data.members],
+        cadence=data.cadence,
     )
+    emit_event(session, created, subject_id=committee_id, cycle_id=data.cycle_id)
     await session.commit()
     await _keep_schedule(session, committee, clients)
     return committee_read(committee, members)
@@ -164,13 +165,10 @@ async def update_committee(
         session.add_all(_member_rows(committee_id, data.members))
     committee.updated_at = utc_now()
     committee.version += 1
-    emit_event(
-        session,
-        type="CommitteeChanged",
-        subject_id=committee_id,
-        cycle_id=committee.cycle_id,
-        payload={"committee_id": committee_id, "changed": sorted(data.model_fields_set), "by": principal.sub},
+    changed = CommitteeChangedPayload(
+        committee_id=committee_id, changed=sorted(data.model_fields_set), by=principal.sub
     )
+    emit_event(session, changed, subject_id=committee_id, cycle_id=committee.cycle_id)
     await session.commit()
     return committee_read(committee, await members_of(session, committee_id))
 
@@ -184,13 +182,10 @@ async def set_cadence(
     committee.cadence = data.cadence.model_dump(mode="json") if data.cadence else None
     committee.updated_at = utc_now()
     committee.version += 1
-    emit_event(
-        session,
-        type="CommitteeCadenceChanged",
-        subject_id=committee_id,
-        cycle_id=committee.cycle_id,
-        payload={"committee_id": committee_id, "cadence": committee.cadence, "by": principal.sub},
+    changed = CommitteeChangedPayload(
+        committee_id=committee_id, changed=["cadence"], cadence=data.cadence, by=principal.sub
     )
+    emit_event(session, changed, subject_id=committee_id, cycle_id=committee.cycle_id)
     await session.commit()
     await _keep_schedule(session, committee, clients)
     return committee_read(committee, await members_of(session, committee_id))

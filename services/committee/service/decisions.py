@@ -13,7 +13,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.committee import DecisionPolicy, DecisionSnapshot, DecisionStatus, MemberRole
+from contracts.committee import (
+    DecisionChangedPayload,
+    DecisionPolicy,
+    DecisionRecordedPayload,
+    DecisionSnapshot,
+    DecisionStatus,
+    DecisionStatusChangedPayload,
+    MemberRole,
+)
 from contracts.cycle import Stage
 from services.committee.models import CommitteeCommittee, CommitteeDecision, CommitteeMeeting
 from services.committee.rules import TransitionError, next_decision_status
@@ -131,21 +139,16 @@ async def record_decision(
         version=1,
     )
     session.add(row)
-    emit_event(
-        session,
-        type="CommitteeDecisionRecorded",
-        subject_id=row.decision_id,
-        cycle_id=row.cycle_id,
-        payload={
-            "committee_id": committee_id,
-            "meeting_id": meeting_id,
-            "decision_id": row.decision_id,
-            "title": row.title,
-            "owner_id": row.owner_id,
-            "due_at": row.due_at.isoformat(),
-            "agenda_item_id": row.agenda_item_id,
-        },
+    recorded = DecisionRecordedPayload(
+        committee_id=committee_id,
+        meeting_id=meeting_id,
+        decision_id=row.decision_id,
+        title=row.title,
+        owner_id=row.owner_id,
+        due_at=row.due_at,
+        agenda_item_id=row.agenda_item_id,
     )
+    emit_event(session, recorded, subject_id=row.decision_id, cycle_id=row.cycle_id)
     await session.commit()
     await _track(session, row, committee, clients)
     return decision_read(row, now)
@@ -226,19 +229,10 @@ async def change_status(
     row.done_at = now if status is DecisionStatus.DONE else None
     row.updated_at = now
     row.version += 1
-    emit_event(
-        session,
-        type="CommitteeDecisionStatusChanged",
-        subject_id=decision_id,
-        cycle_id=row.cycle_id,
-        payload={
-            "decision_id": decision_id,
-            "from_status": previous.value,
-            "to_status": status.value,
-            "note": data.note,
-            "by": principal.sub,
-        },
+    moved = DecisionStatusChangedPayload(
+        decision_id=decision_id, from_status=previous, to_status=status, note=data.note, by=principal.sub
     )
+    emit_event(session, moved, subject_id=decision_id, cycle_id=row.cycle_id)
     await session.commit()
     await _nudge(row, clients, f"status {status.value}")
     return decision_read(row, now)
@@ -273,19 +267,14 @@ async def update_decision(
         row.description = data.description
     row.updated_at = now
     row.version += 1
-    emit_event(
-        session,
-        type="CommitteeDecisionChanged",
-        subject_id=decision_id,
-        cycle_id=row.cycle_id,
-        payload={
-            "decision_id": decision_id,
-            "changed": sorted(data.model_fields_set),
-            "owner_id": row.owner_id,
-            "due_at": row.due_at.isoformat(),
-            "by": principal.sub,
-        },
+    changed = DecisionChangedPayload(
+        decision_id=decision_id,
+        changed=sorted(data.model_fields_set),
+        owner_id=row.owner_id,
+        due_at=row.due_at,
+        by=principal.sub,
     )
+    emit_event(session, changed, subject_id=decision_id, cycle_id=row.cycle_id)
     await session.commit()
     await _nudge(row, clients, "changed: " + ", ".join(sorted(data.model_fields_set)))
     return decision_read(row, now)

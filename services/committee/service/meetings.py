@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.committee import MemberRole
+from contracts.committee import AgendaEntry, MeetingOpenedPayload, MemberRole, MinutesRecordedPayload
 from services.committee.agenda import AgendaFacts, AgendaItem, AgendaRules, build_agenda, pair_scores
 from services.committee.facts import DecisionFact
 from services.committee.models import CommitteeCommittee, CommitteeDecision, CommitteeMeeting
@@ -207,19 +207,14 @@ async def open_meeting(
         opened_by=principal.sub,
     )
     session.add(meeting)
-    emit_event(
-        session,
-        type="CommitteeMeetingOpened",
-        subject_id=meeting.meeting_id,
-        cycle_id=cycle_id,
-        payload={
-            "committee_id": committee_id,
-            "meeting_id": meeting.meeting_id,
-            "held_at": held_at.isoformat(),
-            "stage": stage,
-            "agenda": [{"item_id": item.item_id, "kind": item.kind.value} for item in agenda],
-        },
+    opened = MeetingOpenedPayload(
+        committee_id=committee_id,
+        meeting_id=meeting.meeting_id,
+        held_at=held_at,
+        stage=stage,
+        agenda=[AgendaEntry(item_id=item.item_id, kind=item.kind.value) for item in agenda],
     )
+    emit_event(session, opened, subject_id=meeting.meeting_id, cycle_id=cycle_id)
     try:
         await session.commit()
     except IntegrityError:
@@ -270,12 +265,7 @@ async def record_minutes(
     meeting.attendees = list(data.attendees)
     meeting.minutes_by = principal.sub
     meeting.minutes_at = now
-    emit_event(
-        session,
-        type="CommitteeMinutesRecorded",
-        subject_id=meeting_id,
-        cycle_id=meeting.cycle_id,
-        payload={"committee_id": committee_id, "meeting_id": meeting_id, "attendees": meeting.attendees},
-    )
+    recorded = MinutesRecordedPayload(committee_id=committee_id, meeting_id=meeting_id, attendees=data.attendees)
+    emit_event(session, recorded, subject_id=meeting_id, cycle_id=meeting.cycle_id)
     await session.commit()
     return meeting_read(meeting)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.committee import COMMITTEE_EVENT_PAYLOADS
 from services.committee.models import CommitteeCommittee, CommitteeMember, CommitteeOutbox
 from services.committee.sources import CycleData
 from services.committee.temporal import CommitteeWorkflows
@@ -53,15 +54,16 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(sub=principal.sub, employee_id=principal.employee_id)
 
 
-def emit_event(
-    session: AsyncSession, *, type: str, subject_id: str, cycle_id: str | None, payload: dict[str, Any]
-) -> None:
-    """Add a domain event to the outbox in the caller's unit of work (published once committed)."""
-    add_event(
-        session,
-        CommitteeOutbox,
-        new_event(service=SERVICE, type=type, cycle_id=cycle_id, subject_id=subject_id, payload=payload),
+_EVENT_TYPES = {payload: event_type for event_type, payload in COMMITTEE_EVENT_PAYLOADS.items()}
+
+
+def emit_event(session: AsyncSession, payload: BaseModel, *, subject_id: str, cycle_id: str | None) -> None:
+    """Add the domain event ``payload`` belongs to (``contracts.committee.COMMITTEE_EVENT_PAYLOADS``) to
+    the outbox, in the caller's unit of work (published once committed)."""
+    event = new_event(
+        service=SERVICE, type=_EVENT_TYPES[type(payload)], cycle_id=cycle_id, subject_id=subject_id, payload=payload
     )
+    add_event(session, CommitteeOutbox, event)
 
 
 async def load_committee(session: AsyncSession, committee_id: str) -> CommitteeCommittee:

@@ -141,19 +141,28 @@ async def my_goals_page(request: Request, cycle_id: CycleId, user: Staff) -> HTM
     return await my_goals(request, user, cycle_id)
 
 
+PAGES = {"department": "department", "company": "goals"}
+"""The page each level's forms live on (individual goals: "my-goals")."""
+
+
 def _back(form: dict[str, str], cycle_id: str) -> str:
-    """The page a goal form came from: the department page or your goals (nothing else)."""
-    return cycle_path(cycle_id, "department") if form.get("level") == "department" else cycle_path(cycle_id, "my-goals")
+    """The page a goal form came from: the goal tree, the department page or your goals (nothing else)."""
+    return cycle_path(cycle_id, PAGES.get(form.get("level", ""), "my-goals"))
 
 
 async def _again(
     request: Request, user: ConsoleUser, cycle_id: str, form: dict[str, str], state: FormState
 ) -> Response:
     """The page the form came from, rendered again with the form's state (status 422)."""
+    # Imported here: those pages build their goal forms from this module.
     from services.console.views.department import department_page_for
+    from services.console.views.goals import goals_page_for
 
-    if form.get("level") == "department":
+    level = form.get("level")
+    if level == "department":
         page = await department_page_for(request, user, cycle_id, state)
+    elif level == "company":
+        page = await goals_page_for(request, user, cycle_id, state=state)
     else:
         page = await my_goals(request, user, cycle_id, state)
     page.status_code = 422
@@ -168,11 +177,15 @@ async def create_goal(request: Request, cycle_id: CycleId, user: Staff) -> Respo
         if not user.has(Role.DEPT_HEAD):
             return redirect(_back(form, cycle_id), error=_("only a department head writes department KPIs"))
         body.update(level="department", department_id=user.principal.department_id)
+    elif form.get("level") == "company":
+        body.update(level="company", objective_id=optional(form.get("objective_id")))
+        body.pop("parent_id", None)
     else:
         body.update(level="individual", employee_id=user.principal.employee_id)
     answer = await Upstream(request, user.token).post("goals", f"/v1/cycles/{quote(cycle_id, safe='')}/goals", body)
     if not answer.ok:
-        return await _again(request, user, cycle_id, form, FormState.refused(form, answer, form_id="new-goal"))
+        form_id = f"company-{form.get('objective_id', '')}" if form.get("level") == "company" else "new-goal"
+        return await _again(request, user, cycle_id, form, FormState.refused(form, answer, form_id=form_id))
     return redirect(_back(form, cycle_id), msg=_("Created '%(name)s'.", name=answer.data["name"]))
 
 

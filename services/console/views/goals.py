@@ -1,4 +1,4 @@
-"""Goals: the goal tree, and the approvals of reports' submitted goals."""
+"""Goals: the goal tree (where HR adds objectives and company KPIs), and the approvals of submitted goals."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.common.params import APPROVERS, EVERYONE, CycleId
-from services.console.auth import Anyone, Approver, ConsoleUser, access, read_form
+from services.common.params import APPROVERS, EVERYONE, HR, CycleId
+from services.console.auth import Anyone, Approver, ConsoleUser, HrAdmin, access, read_form
+from services.console.forms import FormState
 from services.console.i18n import N_, _
 from services.console.params import DepartmentFilter, GoalId
-from services.console.rendering import Page, cycle_path, problem, redirect
+from services.console.rendering import Page, cycle_path, problem, redirect, word
 from services.console.upstream import Upstream
+from services.console.views.goal_forms import aggregation_options, direction_options, kind_options
 
 __all__ = ["router"]
 
@@ -23,15 +25,10 @@ TREE = Page("goals/tree.html", N_("Goal tree"), tab="goals")
 APPROVALS = Page("goals/approvals.html", N_("Goal approvals"), tab="approvals")
 
 
-@router.get(
-    "/cycles/{cycle_id}/goals",
-    summary="Goal tree: objectives, company, department and individual goals",
-    response_class=HTMLResponse,
-    **access(*EVERYONE),
-)
-async def goals_page(
-    request: Request, cycle_id: CycleId, user: Anyone, department_id: DepartmentFilter = None
-) -> HTMLResponse:
+async def goals_page_for(
+    request: Request, user: ConsoleUser, cycle_id: str, department_id: str | None = None,
+    state: FormState | None = None,
+) -> HTMLResponse:  # fmt: skip
     tree = await Upstream(request, user.token).get(
         "goals", f"/v1/cycles/{quote(cycle_id, safe='')}/tree", {"department_id": department_id}
     )
@@ -42,7 +39,44 @@ async def goals_page(
         problem=None if tree.ok else problem(tree, _("the goal tree")),
         tree=tree.data,
         department_id=department_id,
+        hr=user.has(*HR),
+        state=state or FormState(),
+        perspectives=perspective_options(),
+        kinds=kind_options(),
+        directions=direction_options(),
+        aggregations=aggregation_options(),
     )
+
+
+def perspective_options() -> list[tuple[str, str]]:
+    return [(p, word(p)) for p in ("financial", "customer", "internal_process", "learning_growth")]
+
+
+@router.get(
+    "/cycles/{cycle_id}/goals",
+    summary="Goal tree: objectives, company, department and individual goals; HR adds objectives and company KPIs",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def goals_page(
+    request: Request, cycle_id: CycleId, user: Anyone, department_id: DepartmentFilter = None
+) -> HTMLResponse:
+    return await goals_page_for(request, user, cycle_id, department_id)
+
+
+@router.post("/cycles/{cycle_id}/objectives", summary="Add a strategy objective (HR)", **access(*HR))
+async def create_objective(request: Request, cycle_id: CycleId, user: HrAdmin) -> Response:
+    form = await read_form(request)
+    body = {"name": form.get("name", "").strip(), "perspective": form.get("perspective", ""),
+            "description": form.get("description", "").strip()}  # fmt: skip
+    answer = await Upstream(request, user.token).post(
+        "goals", f"/v1/cycles/{quote(cycle_id, safe='')}/objectives", body
+    )
+    if not answer.ok:
+        page = await goals_page_for(request, user, cycle_id, state=FormState.refused(form, answer, form_id="objective"))
+        page.status_code = 422
+        return page
+    return redirect(cycle_path(cycle_id, "goals"), msg=_("Objective '%(name)s' added.", name=answer.data["name"]))
 
 
 @router.get(

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.common.auth import Role
-from services.common.params import EVERYONE, STAFF, CycleId
-from services.console.auth import ONE_ON_ONE_PARTIES, Anyone, ConsoleUser, Staff, access, read_form
+from services.common.params import APPROVERS, EVERYONE, STAFF, CycleId
+from services.console.auth import ONE_ON_ONE_PARTIES, Anyone, Approver, ConsoleUser, Staff, access, read_form
 from services.console.i18n import N_, _
 from services.console.params import EmployeeId, RowId
 from services.console.rendering import Notice, Page, cycle_path, problem, redirect
@@ -113,6 +113,7 @@ async def person_page(request: Request, cycle_id: CycleId, employee_id: Employee
         can_give_feedback=user.has(*STAFF) and bool(user.principal.employee_id),
         bonus=next((b for b in bonuses.items() if b["employee_id"] == employee_id), None),
         plans=[plan for plan in plans.items() if plan["employee_id"] == employee_id],
+        can_plan=user.has(*APPROVERS) and not own,
         one_on_ones=_one_on_ones(user, p, meetings, employee_id=employee_id, own=own) if reads_one_on_ones else None,
         today=datetime.now(UTC).date().isoformat(),
         now=now_minute(),
@@ -228,3 +229,22 @@ async def plan_item(
     )
     back = cycle_path(cycle_id, "people", quote(employee_id, safe=""))
     return redirect(back, error=answer.error) if not answer.ok else redirect(back, msg=_("Development plan updated."))
+
+
+@router.post(
+    "/cycles/{cycle_id}/people/{employee_id}/plans/{plan_id}/items",
+    summary="Add an action to a development plan (HR, the manager or the head)",
+    **access(*APPROVERS),
+)
+async def add_plan_item(
+    request: Request, cycle_id: CycleId, employee_id: EmployeeId, plan_id: RowId, user: Approver
+) -> Response:
+    form = await read_form(request)
+    body = {
+        "description": form.get("description", "").strip(),
+        "owner_id": form.get("owner_id", "").strip() or employee_id,
+        "due_date": form.get("due_date") or None,
+    }
+    answer = await Upstream(request, user.token).post("results", f"/v1/development-plans/{plan_id}/items", body)
+    back = cycle_path(cycle_id, "people", quote(employee_id, safe=""))
+    return redirect(back, error=answer.error) if not answer.ok else redirect(back, msg=_("Action added to the plan."))

@@ -179,3 +179,18 @@ async def allocation_csv(
         for line in data["lines"]
     )  # fmt: skip
     return csv_response(f"allocation-{cycle_id}-{department_id}.csv", header, rows)
+
+
+@router.post(
+    "/cycles/{cycle_id}/development-plans/generate",
+    summary="Draft a development plan for everyone below the cycle's threshold (HR; idempotent)",
+    **access(*HR),
+)
+async def generate_plans(request: Request, cycle_id: CycleId, user: HrAdmin) -> Response:
+    answer = await Upstream(request, user.token).post(
+        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/development-plans/generate"
+    )
+    back = cycle_path(cycle_id, "pools")
+    if not answer.ok:
+        return redirect(back, error=answer.error)
+    return redirect(back, msg=_("%(created)s development plan(s) drafted.", created=answer.data.get("created", 0)))

@@ -126,9 +126,7 @@ async def set_policy(
     """HR's policy: checked against the cycle's rating bands (when known), a new version with source 'hr';
     from then on the workflow's template pushes leave it as HR set it."""
     cycle = await get_cycle(session=session, cycle_id=cycle_id, create=True)
-    problems = policy.problems(rating_labels(cycle))
-    if problems:
-        raise DomainError("; ".join(problems), field=problems[0].split(":", 1)[0])
+    _check_labels(cycle, policy)
     _store_policy(cycle, policy, source=SettingsSource.HR, actor=actor, now=now)
     await session.commit()
     return policy
@@ -148,13 +146,18 @@ async def push_template_policy(
         kept = policy_version(cycle).pushed(applied=False)
         await session.commit()
         return kept
+    _check_labels(cycle, policy)
+    _store_policy(cycle, policy, source=SettingsSource.TEMPLATE, actor=actor, now=now)
+    applied = policy_version(cycle).pushed(applied=True)
+    await session.commit()
+    return applied
+
+
+def _check_labels(cycle: ResultsCycle, policy: ResultsPolicy) -> None:
+    """422 naming the rule whose labels are not the cycle's bands (nothing to check while they are unknown)."""
     problems = policy.problems(rating_labels(cycle))
     if problems:
         raise DomainError("; ".join(problems), field=problems[0].split(":", 1)[0])
-    _store_policy(cycle, policy, source=SettingsSource.TEMPLATE, actor=actor, now=now)
-    pushed = policy_version(cycle).pushed(applied=True)
-    await session.commit()
-    return pushed
 
 
 def _store_policy(

@@ -1,0 +1,575 @@
+"""A whole review cycle for a small organisation, run through the console only, each person signed in
+through Keycloak (OIDC, authorization code with PKCE) in a real browser (Playwright on Debian's Chromium).
+
+The organisation is four people with Chinese names in two departments (销售部, 财务部). HR (陈静, in
+English) imports it from CSV, creates a template and the cycle, starts it and sets the strategy; the
+head of sales (张伟, in Chinese) writes the department KPI, approves his report's goal, nominates a
+peer, writes the manager review and rates the finance department; an employee (李娜, in Chinese)
+writes and submits her goal (a mistake first, shown at the field), checks in, writes her self review
+and acknowledges her result; HR calibrates with a reason, closes calibration, sets and allocates the
+bonus pools and publishes; the head of finance (刘洋) reads his bonus and development plan. HR forces
+the stages whose other participants do not act in this story. Every person starts from "My tasks".
+
+The services run under uvicorn on free ports with the session's Temporal dev server (a namespace of
+their own) and a real worker; they verify the Keycloak access tokens with RS256 against the realm's
+JWKS, and their own service tokens with HS256 (``tests.keycloak.PeopleAndServiceTokens``). Key pages
+are screenshotted in English and Chinese (``test-artifacts/screenshots/journey/``) and checked with
+axe-core (``tools/axe``): no serious or critical violation. Chinese names must appear intact on every
+page a person visits and in the CSV exports (UTF-8 with a BOM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.client import Client
+
+from devtools.stack.keycloak import KeycloakServer, RealmUser
+from devtools.stack.process import free_port
+from devtools.stack.temporal import SEARCH_ATTRIBUTES
+from services.common.auth import mint_token
+from services.common.settings import Settings
+from services.console.app import create_app as create_console_app
+from services.cycles.app import create_app as create_cycles_app
+from services.evaluation.app import create_app as create_evaluation_app
+from services.feedback.app import create_app as create_feedback_app
+from services.goals.app import create_app as create_goals_app
+from services.results.app import create_app as create_results_app
+from services.tracking.app import create_app as create_tracking_app
+from tests.e2e.test_console_browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.keycloak import KeycloakRealm, PeopleAndServiceTokens, keycloak_settings, load_realm
+from workflows.worker import activities_for, build_worker, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "journey"
+AXE_DIR = ROOT / "tools" / "axe"
+AXE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+SAMPLE_TEMPLATE = ROOT / "docs" / "examples" / "sample_org" / "template.json"
+
+DEPARTMENTS_CSV = "department_id,name,parent_id,head_employee_id\nsales,销售部,,E1\nfinance,财务部,,E4\n"
+EMPLOYEES_CSV = (
+    "employee_id,name,email,department_id,manager_id,job_title,grade,salary_band\n"
+    "E1,张伟,zhang.wei@example.cn,sales,,销售总监,G12,B5\n"
+    "E2,李娜,li.na@example.cn,sales,E1,客户经理,G8,B3\n"
+    "E3,王芳,wang.fang@example.cn,sales,E1,客户经理,G8,B3\n"
+    "E4,刘洋,liu.yang@example.cn,finance,,财务总监,G12,B5\n"
+)
+PEOPLE = {"E1": "张伟", "E2": "李娜", "E3": "王芳", "E4": "刘洋"}
+USERS = [
+    RealmUser("chenjing", "pw-chenjing", ["hr_admin"], "静", "陈"),
+    RealmUser("zhangwei", "pw-zhangwei", ["dept_head", "manager", "employee"], "伟", "张",
+              employee_id="E1", department_id="sales"),
+    RealmUser("lina", "pw-lina", ["employee"], "娜", "李", employee_id="E2", department_id="sales"),
+    RealmUser("wangfang", "pw-wangfang", ["employee"], "芳", "王", employee_id="E3", department_id="sales"),
+    RealmUser("liuyang", "pw-liuyang", ["dept_head", "employee"], "洋", "刘", employee_id="E4",
+              department_id="finance"),
+]  # fmt: skip
+PASSWORDS = {u.username: u.password for u in USERS}
+STAGE_TIMEOUT = 60.0
+
+
+# -- the stack ------------------------------------------------------------------------------------
+@dataclass
+class JourneyStack:
+    console_url: str
+    urls: dict[str, str]
+    settings: Settings
+    realm: KeycloakRealm
+    files: Path
+    cycle_id: str = ""
+    visited: list[str] = field(default_factory=list)
+
+    def hr_headers(self) -> dict[str, str]:
+        """An HS256 token the services accept (the test observes the workflow with it; it acts through the console)."""
+        return {"Authorization": f"Bearer {mint_token(self.settings, sub='journey-observer', roles=['hr_admin'])}"}
+
+    async def status(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(
+                f"{self.urls['cycles']}/v1/cycles/{self.cycle_id}/status", headers=self.hr_headers()
+            )
+        return dict(response.json()) if response.status_code == 200 else {}
+
+    async def wait_for_stage(self, *stages: str, timeout: float = STAGE_TIMEOUT) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status.get("stage") in stages:
+                return status
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"the cycle did not reach {stages}; last status: {json.dumps(status)[:800]}")
+
+
+async def fresh_namespace(client: Client) -> str:
+    """A Temporal namespace of this module's own, with Tandem's search attributes: the worker of another
+    test on the default namespace can never take this cycle's tasks, nor this worker theirs."""
+    namespace = f"journey-{uuid.uuid4().hex[:8]}"
+    service = client.workflow_service
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period={"seconds": 86_400})
+    )
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+        )
+    )
+    for _ in range(100):
+        try:
+            await service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+            return namespace
+        except Exception:  # noqa: BLE001 - the namespace registry catches up in a moment
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"namespace {namespace} did not become available")
+
+
+def with_verifier(app: FastAPI, people: Settings, services: Settings) -> FastAPI:
+    app.state.token_verifier = PeopleAndServiceTokens(people, services)
+    return app
+
+
+@pytest.fixture(scope="module")
+async def journey(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, temporal_server: Any,
+    temporal_client: Client, keycloak_server: KeycloakServer,
+) -> AsyncIterator[JourneyStack]:  # fmt: skip
+    state = tmp_path_factory.mktemp("console-journey")
+    ports = {name: free_port() for name in ("cycles", "goals", "tracking", "evaluation", "feedback", "results",
+                                             "console")}  # fmt: skip
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    realm = await load_realm(keycloak_server, console_urls=[urls["console"]], users=USERS)
+    namespace = await fresh_namespace(temporal_client)
+    services = settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{state}/{{service}}.db",
+            "temporal_address": temporal_server.address,
+            "temporal_namespace": namespace,
+            "cycle_workflows": True,
+            **{f"{name}_url": url for name, url in urls.items()},
+        }
+    )
+    people = keycloak_settings(services, realm)
+    apps: dict[str, FastAPI] = {
+        "cycles": create_cycles_app(services),
+        "goals": create_goals_app(services),
+        "tracking": create_tracking_app(services),
+        "evaluation": create_evaluation_app(services),
+        "feedback": create_feedback_app(services),
+        "results": create_results_app(services),
+        "console": create_console_app(services, oidc=realm.oidc()),
+    }
+    files = state / "upload"
+    files.mkdir()
+    (files / "departments.csv").write_text(DEPARTMENTS_CSV, encoding="utf-8")
+    (files / "employees.csv").write_text(EMPLOYEES_CSV, encoding="utf-8")
+    template = json.loads(SAMPLE_TEMPLATE.read_text())
+    template["name"] = "年度绩效考核 (journey)"
+    (files / "template.json").write_text(json.dumps(template, ensure_ascii=False, indent=2), encoding="utf-8")
+    async with AsyncExitStack() as stack:
+        for name, app in apps.items():
+            await stack.enter_async_context(served(with_verifier(app, people, services), ports[name]))
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)))
+        worker_client = await connect(temporal_server.address, namespace)
+        await stack.enter_async_context(build_worker(worker_client, activities=activities_for(services, http)))
+        yield JourneyStack(urls["console"], urls, services, realm, files)
+
+
+# -- the browser ----------------------------------------------------------------------------------
+def ensure_axe() -> Path:
+    """axe-core from tools/axe (package-lock.json pins it); installed on first use, never skipped."""
+    if not AXE.is_file():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, check=True, timeout=300)
+    assert AXE.is_file(), f"axe-core is missing after npm ci in {AXE_DIR}"
+    return AXE
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    ensure_axe()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@dataclass
+class Person:
+    """One person's browser: their own context (cookies), signed in through Keycloak."""
+
+    username: str
+    context: BrowserContext
+    page: Page
+    language: str
+
+    async def open(self, path: str) -> Page:
+        await self.page.goto(path)
+        return self.page
+
+
+async def sign_in(browser: Browser, stack: JourneyStack, username: str, *, chinese: bool) -> Person:
+    """From "My tasks" to the Keycloak login page and back, as a person would."""
+    context = await browser.new_context(
+        base_url=stack.console_url,
+        viewport={"width": 1280, "height": 900},
+        locale="zh-CN" if chinese else "en-US",
+        timezone_id="Asia/Shanghai" if chinese else "Europe/Berlin",
+    )
+    page = await context.new_page()
+    await page.goto("/console/tasks")
+    await expect(page).to_have_url(f"{stack.console_url}/console/sign-in?next=%2Fconsole%2Ftasks")
+    await page.get_by_test_id("oidc-sign-in").click()
+    await page.locator("#username").fill(username)
+    await page.locator("#password").fill(PASSWORDS[username])
+    await page.locator("#kc-login").click()
+    await page.wait_for_url(f"{stack.console_url}/console/tasks")
+    await expect(page.locator("[data-testid=tasks]")).to_be_visible()
+    return Person(username, context, page, "zh_Hans" if chinese else "en")
+
+
+async def check_page(page: Page, *names: str) -> None:
+    """Every visited page: the names shown intact, and no serious or critical accessibility problem."""
+    content = await page.content()
+    for name in names:
+        assert name in content, f"{name} is missing on {page.url}"
+    assert "\ufffd" not in content and "å¼ " not in content, f"mojibake on {page.url}"
+    await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+        ".map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))"
+    )
+    assert not found, f"accessibility problems on {page.url}: {found}"
+
+
+async def shots(person: Person, name: str) -> None:
+    """The page in both languages (the person's own first), each checked with axe."""
+    page = person.page
+    other = "en" if person.language == "zh_Hans" else "zh_Hans"
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}-{person.language}.png"), full_page=True)
+    url = page.url.split("#")[0]
+    join = "&" if "?" in url else "?"
+    await page.goto(f"{url}{join}lang={other}")
+    await check_page(page)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}-{other}.png"), full_page=True)
+    await page.goto(f"{url}{join}lang={person.language}")
+
+
+async def task_link(person: Person, kind: str) -> None:
+    """Follow the task of ``kind`` on "My tasks" (the first page after signing in)."""
+    await person.open("/console/tasks")
+    task = person.page.get_by_test_id(f"task-{kind}").first
+    await expect(task).to_be_visible()
+    await task.get_by_role("link").click()
+
+
+async def submit_form(page: Page, test_id: str, button: str | None = None) -> None:
+    form = page.get_by_test_id(test_id)
+    await (form.get_by_role("button", name=button) if button else form.locator("button[type=submit]")).first.click()
+
+
+# -- the journey ----------------------------------------------------------------------------------
+async def test_a_whole_cycle_through_the_console(browser: Browser, journey: JourneyStack) -> None:
+    stack = journey
+    hr = await sign_in(browser, stack, "chenjing", chinese=False)
+    zhang = await sign_in(browser, stack, "zhangwei", chinese=True)
+    lina = await sign_in(browser, stack, "lina", chinese=True)
+    await check_page(hr.page)
+    await expect(hr.page.get_by_test_id("no-tasks")).to_be_visible()
+    await shots(hr, "01-hr-tasks-empty")
+
+    await hr_sets_up_the_cycle(hr, stack)
+    await hr_sets_the_strategy(hr, stack)
+    await head_writes_the_department_kpi(zhang, hr, stack)
+    await employee_writes_her_goal(lina, stack)
+    await manager_approves(zhang, stack)
+
+    await force(hr, stack, "goal_setting", "tracking")
+    await employee_checks_in(lina, stack)
+    await force(hr, stack, "tracking", "evaluation")
+
+    await employee_reviews_herself(lina, stack)
+    await manager_reviews_and_nominates(zhang, stack)
+    await head_rates_finance(zhang, stack)
+    await hr_calibrates(hr, stack)
+    await force(hr, stack, "evaluation", "feedback")
+
+    await employee_acknowledges(lina, stack)
+    await force(hr, stack, "feedback", "result_application")
+
+    await hr_allocates_and_publishes(hr, stack)
+    await stack.wait_for_stage("closed")
+    await after_publication(browser, zhang, lina, stack)
+    for person in (hr, zhang, lina):
+        await person.context.close()
+
+
+async def hr_sets_up_the_cycle(hr: Person, stack: JourneyStack) -> None:
+    page = hr.page
+    await page.get_by_role("link", name="Organisation").click()
+    await page.locator("#org-departments").set_input_files(str(stack.files / "departments.csv"))
+    await page.locator("#org-employees").set_input_files(str(stack.files / "employees.csv"))
+    await page.get_by_test_id("org-import").get_by_role("button", name="Import").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Organisation imported: 4 people added")
+    await check_page(page, "销售部", "财务部")
+    await shots(hr, "02-hr-organisation")
+
+    await page.get_by_role("link", name="Templates").click()
+    await page.locator("#new-template-document").fill((stack.files / "template.json").read_text(encoding="utf-8"))
+    await page.get_by_role("button", name="Create template").click()
+    await expect(page.get_by_role("status").first).to_contain_text("version 1")
+    await check_page(page, "年度绩效考核")
+    await shots(hr, "03-hr-template")
+
+    await page.get_by_role("link", name="Cycles").click()
+    form = page.get_by_test_id("create-cycle")
+    await form.locator("input[name=name]").fill(f"FY{date.today().year} 考核周期")
+    await form.locator("input[name=period_start]").fill((date.today() - timedelta(days=10)).isoformat())
+    await form.locator("input[name=department_ids]").fill("sales, finance")
+    await form.get_by_role("button", name="Create draft").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Created draft cycle")
+    row = page.locator("tr", has_text="考核周期")
+    stack.cycle_id = (await row.locator(".muted").first.inner_text()).strip()
+    await row.get_by_role("button", name="Start cycle").click()
+    await expect(page.get_by_role("status").first).to_contain_text("snapshot delivered everywhere")
+    await stack.wait_for_stage("goal_setting")
+    await check_page(page)
+
+
+async def hr_sets_the_strategy(hr: Person, stack: JourneyStack) -> None:
+    page = await hr.open(f"/console/cycles/{stack.cycle_id}/goals")
+    objective = page.get_by_test_id("new-objective")
+    await objective.locator("input[name=name]").fill("盈利增长")
+    await objective.get_by_role("button", name="Add objective").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Objective '盈利增长' added")
+    await page.get_by_text("New company KPI for this objective").click()
+    kpi = page.get_by_test_id("new-goal")
+    await kpi.locator("input[name=name]").fill("公司营收")
+    await kpi.locator("input[name=weight]").fill("100")
+    await kpi.locator("input[name=unit]").fill("CNY")
+    await kpi.locator("input[name=target_value]").fill("1000000")
+    await kpi.get_by_role("button", name="Add goal").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Created '公司营收'")
+    await page.locator("li", has_text="公司营收").get_by_role("button", name="Submit").click()
+    await expect(page.get_by_role("status").first).to_contain_text("for approval")
+    # Separation of duties: whoever submitted it may not approve it (a second HR admin would).
+    await page.get_by_role("link", name="Approvals").click()
+    await page.locator("tr", has_text="公司营收").get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status").first).to_contain_text("nobody approves what they submitted")
+
+
+async def head_writes_the_department_kpi(zhang: Person, hr: Person, stack: JourneyStack) -> None:
+    await task_link(zhang, "author_kpis")
+    page = zhang.page
+    await check_page(page)
+    form = page.get_by_test_id("new-goal")
+    await form.locator("input[name=name]").fill("销售部营收")
+    await form.locator("input[name=weight]").fill("100")
+    await form.locator("input[name=unit]").fill("CNY")
+    await form.locator("input[name=target_value]").fill("600000")
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("销售部营收")
+    await page.locator("tr", has_text="销售部营收").locator("[data-testid^=submit-]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("销售部营收")
+    await shots(zhang, "04-head-department")
+    # HR approves the department KPI
+    page = await hr.open(f"/console/cycles/{stack.cycle_id}/approvals")
+    await page.locator("tr", has_text="销售部营收").get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Approved goal '销售部营收'")
+
+
+async def employee_writes_her_goal(lina: Person, stack: JourneyStack) -> None:
+    await task_link(lina, "write_goals")
+    page = lina.page
+    form = page.get_by_test_id("new-goal")
+    await form.locator("input[name=name]").fill("华东区新签合同额")
+    await form.locator("input[name=unit]").fill("CNY")
+    await form.locator("input[name=target_value]").fill("一百万")  # not a number: refused at the field
+    await form.locator("input[name=weight]").fill("100")
+    await expect(form.get_by_test_id("weight-sum")).to_have_text("100")
+    await form.locator("button[type=submit]").click()
+    error = page.get_by_test_id("error-target_value")
+    await expect(error).to_be_visible()
+    assert await page.locator("input[name=target_value]").first.get_attribute("aria-invalid") == "true"
+    assert await page.locator("input[name=name]").first.input_value() == "华东区新签合同额"  # the values are kept
+    await check_page(page, "李娜")
+    await shots(lina, "05-employee-goal-error")
+    await page.locator("input[name=target_value]").first.fill("300000")
+    await page.get_by_test_id("new-goal").locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("华东区新签合同额")
+    await page.locator("tr", has_text="华东区新签合同额").locator("[data-testid^=submit-]").click()
+    await expect(page.locator("tr", has_text="华东区新签合同额").locator(".pill")).to_have_text("已提交")
+    await shots(lina, "06-employee-goal-submitted")
+
+
+async def manager_approves(zhang: Person, stack: JourneyStack) -> None:
+    await task_link(zhang, "approve_goals")
+    page = zhang.page
+    await expect(page.locator("tr", has_text="华东区新签合同额")).to_be_visible()
+    await check_page(page)
+    await shots(zhang, "07-manager-approvals")
+    await page.locator("tr", has_text="华东区新签合同额").locator("[data-testid^=approve-]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("华东区新签合同额")
+
+
+async def force(hr: Person, stack: JourneyStack, stage: str, then: str) -> None:
+    """HR completes a stage whose other participants do not act in this story."""
+    await stack.wait_for_stage(stage)
+    page = await hr.open(f"/console/cycles/{stack.cycle_id}")
+    form = page.get_by_test_id("force-stage")
+    await form.locator("select[name=stage]").select_option(stage)
+    await form.locator("input[name=reason]").fill("The rest of the organisation is out of this story.")
+    await form.get_by_role("button", name="Force stage").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Stage completed by HR decision")
+    if stage == "goal_setting":
+        await check_page(page)
+        await shots(hr, "08-hr-cycle-controls")
+    await stack.wait_for_stage(then, "closed")
+
+
+async def employee_checks_in(lina: Person, stack: JourneyStack) -> None:
+    page = await lina.open(f"/console/cycles/{stack.cycle_id}/me")
+    form = page.get_by_test_id("check-in")
+    await form.locator("input[name=comment]").fill("两份合同已进入法务审核。")
+    await form.locator("select[name=confidence]").select_option("4")
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_be_visible()
+    await expect(page.get_by_text("两份合同已进入法务审核。")).to_be_visible()
+
+
+async def employee_reviews_herself(lina: Person, stack: JourneyStack) -> None:
+    await task_link(lina, "review_self")
+    page = lina.page
+    form = page.get_by_test_id("review-form")
+    radios = form.locator("fieldset.scale")
+    count = await radios.count()
+    assert count >= 2
+    for index in range(count - 1):  # one competency left out: refused, said where
+        await radios.nth(index).locator("input[value='4']").check()
+    await form.get_by_role("button").last.click()
+    await expect(page.get_by_test_id("error-ratings")).to_be_visible()
+    await shots(lina, "09-employee-review-error")
+    form = page.get_by_test_id("review-form")
+    await form.locator("fieldset.scale").nth(count - 1).locator("input[value='5']").check()
+    await form.locator("textarea[name=comment]").fill("今年完成了华东区的两个重点客户。")
+    await form.get_by_role("button").last.click()
+    await expect(page.get_by_role("status").first).to_be_visible()
+    await check_page(page)
+
+
+async def manager_reviews_and_nominates(zhang: Person, stack: JourneyStack) -> None:
+    await task_link(zhang, "nominate_raters")
+    page = zhang.page
+    await check_page(page, "李娜", "王芳")
+    form = page.get_by_test_id("nominate")
+    await form.locator("select[name=reviewee_id]").select_option("E2")
+    await form.locator("input[name=rater_id]").fill("E3")
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("E3")
+    await shots(zhang, "10-manager-team")
+    csv = await zhang.context.request.get(f"/console/cycles/{stack.cycle_id}/team.csv")
+    body = await csv.body()
+    assert body.startswith(b"\xef\xbb\xbf") and "李娜".encode() in body and "王芳".encode() in body
+
+    await task_link(zhang, "review_manager")
+    page = zhang.page
+    form = page.get_by_test_id("review-form")
+    scales = form.locator("fieldset.scale")
+    for index in range(await scales.count()):
+        await scales.nth(index).locator("input[value='4']").check()
+    await form.locator("textarea[name=comment]").fill("客户关系维护得很好。")
+    await form.get_by_role("button").last.click()
+    await expect(page.get_by_role("status").first).to_be_visible()
+
+
+async def head_rates_finance(zhang: Person, stack: JourneyStack) -> None:
+    page = await zhang.open(f"/console/cycles/{stack.cycle_id}/department#collaboration")
+    declare = page.locator("form", has=page.locator("input[name=department_b]"))
+    await declare.locator("input[name=department_b]").fill("finance")
+    await declare.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("finance")
+    rate = page.get_by_test_id("rate-finance")
+    for name, value in (("responsiveness", "4"), ("data_quality", "3"), ("reliability", "4")):
+        await rate.locator(f"select[name={name}]").select_option(value)
+    await rate.locator("input[name=comment]").fill("月末数据有时延迟。")
+    await rate.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("finance")
+    await check_page(page)
+    await shots(zhang, "11-head-collaboration")
+
+
+async def hr_calibrates(hr: Person, stack: JourneyStack) -> None:
+    page = await hr.open(f"/console/cycles/{stack.cycle_id}/calibration")
+    await page.get_by_test_id("compute").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Scores computed")
+    form = page.get_by_test_id("adjust-E2")
+    await form.locator("select[name=new_rating]").select_option("exceeds")
+    await form.locator("input[name=reason]").fill("Won the two largest accounts in the east region.")
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Calibrated E2")
+    check = await hr.open(f"/console/cycles/{stack.cycle_id}/calibration")
+    await check_page(check, "李娜")
+    await shots(hr, "12-hr-calibration")
+    await check.get_by_test_id("close-calibration").click()
+    await expect(check.get_by_role("status").first).to_contain_text("Calibration closed")
+
+
+async def employee_acknowledges(lina: Person, stack: JourneyStack) -> None:
+    await task_link(lina, "acknowledge_result")
+    page = lina.page
+    await expect(page.get_by_test_id("rating")).to_have_text("exceeds")
+    await check_page(page, "李娜")
+    await shots(lina, "13-employee-result")
+    await page.get_by_test_id("acknowledge").click()
+    await expect(page.get_by_test_id("acknowledged")).to_be_visible()
+
+
+async def hr_allocates_and_publishes(hr: Person, stack: JourneyStack) -> None:
+    await task_link(hr, "set_pool")
+    page = hr.page
+    for department, amount in (("sales", "80,000.00"),):
+        card = page.get_by_test_id(f"pool-{department}")
+        await card.locator("input[name=amount]").fill(amount)
+        await card.locator("input[name=currency]").fill("CNY")
+        await card.get_by_role("button", name="Set pool").click()
+        await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} set")
+        await page.get_by_test_id(f"allocate-{department}").click()
+        await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} allocated")
+    await check_page(page, "李娜")
+    await shots(hr, "14-hr-pools")
+    allocation = await hr.context.request.get(f"/console/cycles/{stack.cycle_id}/pools/sales/allocation.csv")
+    body = await allocation.body()
+    assert body.startswith(b"\xef\xbb\xbf") and "李娜".encode() in body
+    await page.get_by_test_id("publish").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Results published")
+
+
+async def after_publication(browser: Browser, zhang: Person, lina: Person, stack: JourneyStack) -> None:
+    page = await lina.open(f"/console/cycles/{stack.cycle_id}/me")
+    await expect(page.get_by_test_id("bonus-amount")).to_contain_text("¥")
+    await check_page(page, "李娜")
+    await shots(lina, "15-employee-bonus")
+    page = await zhang.open(f"/console/cycles/{stack.cycle_id}/collaboration")
+    await check_page(page, "销售部", "财务部")
+    csv = await zhang.context.request.get(f"/console/cycles/{stack.cycle_id}/collaboration.csv")
+    body = await csv.body()
+    assert body.startswith(b"\xef\xbb\xbf") and "销售部".encode() in body and "财务部".encode() in body
+    await shots(zhang, "16-head-collaboration-report")
