@@ -37,7 +37,7 @@ from services.common.settings import DEV_JWT_SECRET, Settings
 
 __all__ = ["SERVICES", "Finding", "ServiceReport", "fuzz_service", "main"]
 
-SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
+SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results", "committee")
 ALL_ROLES = ["hr_admin", "dept_head", "manager", "employee", "ops", "department_system"]
 UNREACHABLE_HTTP = "http://127.0.0.1:9"
 UNREACHABLE_HOSTPORT = "127.0.0.1:9"
@@ -81,6 +81,10 @@ def app_factory(service: str) -> Callable[[Settings], FastAPI]:
         from services.results.app import create_app as results
 
         return results
+    if service == "committee":
+        from services.committee.app import create_app as committee
+
+        return committee
     raise ValueError(f"unknown service {service!r}; one of {SERVICES}")
 
 

@@ -53,6 +53,8 @@ class Role(StrEnum):
     EMPLOYEE = "employee"
     OPS = "ops"
     DEPARTMENT_SYSTEM = "department_system"
+    FINANCE = "finance"
+    """Department budgets for bonus pools, pool approval, the payroll export."""
     AUDITOR = "auditor"
     """Reads the audit log unredacted (and nothing else); each of its reads is audited."""
 

@@ -9,7 +9,7 @@ import pytest
 from services.common.auth import Role
 from services.common.settings import Settings
 
-SERVICES = ["cycles", "goals", "tracking", "evaluation", "feedback", "results"]
+SERVICES = ["cycles", "goals", "tracking", "evaluation", "feedback", "results", "committee"]
 KNOWN = {r.value for r in Role} | {"public"}
 
 
