@@ -15,7 +15,8 @@ locally:
 **The claims are mapped in one place**, the realm's ``tandem`` client scope (:func:`realm`), to
 what ``services.common.auth.TokenVerifier`` reads: ``roles`` (the user's realm roles, a list of
 strings), ``employee_id`` and ``department_id`` (user attributes), ``aud`` including ``tandem``,
-and ``sub`` as the username (so audit logs name people, not Keycloak's user UUIDs). A production
+and ``sub`` as the username (so audit logs name people, not Keycloak's user UUIDs); plus ``name``
+(the console's header shows it). A production
 identity provider must issue the same claims; see docs/console.md.
 """
 
@@ -164,9 +165,13 @@ class RealmUser:
     employee_id: str | None = None
     department_id: str | None = None
     locale: str | None = None
+    display_name: str | None = None
+    """The ``name`` claim, as people write their name (张伟, not "伟 张"); default: first and last name."""
 
     def representation(self) -> dict[str, Any]:
-        attributes: dict[str, list[str]] = {}
+        attributes: dict[str, list[str]] = {
+            "display_name": [self.display_name or f"{self.first_name} {self.last_name}".strip() or self.username]
+        }
         if self.employee_id:
             attributes["employee_id"] = [self.employee_id]
         if self.department_id:
@@ -198,6 +203,8 @@ TANDEM_CLAIMS: list[dict[str, Any]] = [
             {"user.attribute": "employee_id", "claim.name": "employee_id", "jsonType.label": "String"}),
     _mapper("department_id", "oidc-usermodel-attribute-mapper",
             {"user.attribute": "department_id", "claim.name": "department_id", "jsonType.label": "String"}),
+    _mapper("name", "oidc-usermodel-attribute-mapper",
+            {"user.attribute": "display_name", "claim.name": "name", "jsonType.label": "String"}),
     _mapper("sub is the username", "oidc-usermodel-property-mapper",
             {"user.attribute": "username", "claim.name": "sub", "jsonType.label": "String"}),
     {**_mapper("audience tandem", "oidc-audience-mapper",
@@ -260,7 +267,7 @@ def realm(
     }
 
 
-USER_PROFILE_ATTRIBUTES = ("employee_id", "department_id")
+USER_PROFILE_ATTRIBUTES = ("employee_id", "department_id", "display_name")
 """Declared in the realm's user profile (Keycloak drops undeclared attributes)."""
 
 

@@ -75,7 +75,8 @@ class ConsoleUser:
     def label(self) -> str:
         # Identity providers add roles of their own (Keycloak: default-roles-*, offline_access): not ours.
         roles = ", ".join(sorted(r for r in self.principal.roles if r in KNOWN_ROLES))
-        who = self.principal.sub
+        name = self.principal.claims.get("name")
+        who = name if isinstance(name, str) and name.strip() else self.principal.sub
         if self.principal.employee_id and self.principal.employee_id != who:
             who = f"{who} ({self.principal.employee_id})"
         return f"{who} · {roles}"

@@ -73,12 +73,12 @@ EMPLOYEES_CSV = (
 )
 PEOPLE = {"E1": "张伟", "E2": "李娜", "E3": "王芳", "E4": "刘洋"}
 USERS = [
-    RealmUser("chenjing", "pw-chenjing", ["hr_admin"], "静", "陈"),
-    RealmUser("zhangwei", "pw-zhangwei", ["dept_head", "manager", "employee"], "伟", "张",
+    RealmUser("chenjing", "pw-chenjing", ["hr_admin"], "静", "陈", display_name="陈静"),
+    RealmUser("zhangwei", "pw-zhangwei", ["dept_head", "manager", "employee"], "伟", "张", display_name="张伟",
               employee_id="E1", department_id="sales"),
-    RealmUser("lina", "pw-lina", ["employee"], "娜", "李", employee_id="E2", department_id="sales"),
-    RealmUser("wangfang", "pw-wangfang", ["employee"], "芳", "王", employee_id="E3", department_id="sales"),
-    RealmUser("liuyang", "pw-liuyang", ["dept_head", "employee"], "洋", "刘", employee_id="E4",
+    RealmUser("lina", "pw-lina", ["employee"], "娜", "李", display_name="李娜", employee_id="E2", department_id="sales"),
+    RealmUser("wangfang", "pw-wangfang", ["employee"], "芳", "王", display_name="王芳", employee_id="E3", department_id="sales"),
+    RealmUser("liuyang", "pw-liuyang", ["dept_head", "employee"], "洋", "刘", display_name="刘洋", employee_id="E4",
               department_id="finance"),
 ]  # fmt: skip
 PASSWORDS = {u.username: u.password for u in USERS}

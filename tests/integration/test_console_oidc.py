@@ -25,7 +25,7 @@ __all__ = ["keycloak_server"]
 
 ZHANG_WEI = RealmUser(
     "zhangwei", "pw-zhangwei", ["dept_head", "manager", "employee"], "伟", "张",
-    employee_id="E1001", department_id="sales",
+    employee_id="E1001", department_id="sales", display_name="张伟",
 )  # fmt: skip
 
 
@@ -49,7 +49,7 @@ async def test_sign_in_refresh_and_logout_through_keycloak(
             client, "/console/oidc/login?next=/console/tasks", username="zhangwei", password="pw-zhangwei"
         )
         assert landed.status_code == 200 and str(landed.url).endswith("/console/tasks"), landed.text[:500]
-        assert "zhangwei (E1001) · dept_head, employee, manager" in landed.text  # Keycloak's own roles left out
+        assert "张伟 (E1001) · dept_head, employee, manager" in landed.text  # Keycloak's own roles left out
         assert {COOKIE, REFRESH_COOKIE, ID_COOKIE} <= set(client.cookies.keys())
 
         # The services accept the access token: RS256 from the realm's JWKS, the claims mapped by the realm.
@@ -63,7 +63,7 @@ async def test_sign_in_refresh_and_logout_through_keycloak(
         # An access token about to expire is renewed with the refresh token before the page runs.
         client.cookies.set(COOKIE, _expired_token(), domain="test.local", path="/console")
         renewed = await client.get("/console/tasks")
-        assert renewed.status_code == 200 and "zhangwei (E1001)" in renewed.text
+        assert renewed.status_code == 200 and "张伟 (E1001)" in renewed.text
         assert any(h.startswith(f"{COOKIE}=ey") for h in renewed.headers.get_list("set-cookie"))
 
         # A refused refresh ends the session: back to sign-in, the cookies dropped.

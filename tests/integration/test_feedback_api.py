@@ -52,7 +52,9 @@ class EvaluationReceiver:
                 token, self.settings.jwt_secret, algorithms=["HS256"], audience=self.settings.jwt_audience
             )
             service = "results" if str(request.url).startswith(self.settings.results_url) else "evaluation"
-            self.calls.append({"cycle_id": cycle_id, "body": await request.json(), "claims": claims, "service": service})
+            self.calls.append(
+                {"cycle_id": cycle_id, "body": await request.json(), "claims": claims, "service": service}
+            )
             if self.fail_with:
                 return JSONResponse({"detail": "calibration is locked"}, status_code=self.fail_with)
             return JSONResponse({"recorded": True})
