@@ -163,6 +163,9 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
     "evaluation": {
         **_COMMON,
         **_PARTICIPANTS,
+        ("PUT", "/v1/cycles/{cycle_id}/config/template"): rule(*HR),
+        ("GET", "/v1/cycles/{cycle_id}/config/versions"): rule(*MACHINE),
+        ("PUT", "/v1/cycles/{cycle_id}/goal-keys"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/goals"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/actuals"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/config"): rule(*HR),
@@ -194,6 +197,8 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
     "feedback": {
         **_COMMON,
         **_PARTICIPANTS,
+        ("PUT", "/v1/cycles/{cycle_id}/config/template"): rule(*HR),
+        ("GET", "/v1/cycles/{cycle_id}/appeal-state"): rule(*MACHINE),
         ("PUT", "/v1/cycles/{cycle_id}/results"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/config"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/config"): rule(*MACHINE),
@@ -237,6 +242,9 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
     "results": {
         **_COMMON,
         **_PARTICIPANTS,
+        ("PUT", "/v1/cycles/{cycle_id}/policy/template"): rule(*HR),
+        ("GET", "/v1/cycles/{cycle_id}/policy/version"): rule(*READERS),
+        ("POST", "/v1/cycles/{cycle_id}/appeal-adjustments"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/results"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/collaboration"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/goals"): rule(*HR),
