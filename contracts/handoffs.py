@@ -5,18 +5,23 @@
 ================================  =======================================================================
 handoff (activity)                what moves
 ================================  =======================================================================
-``open_goal_setting``             the cycle's org snapshot to every stage service; the period to goals
+``open_goal_setting``             the cycle's org snapshot to every stage service; the period and the
+                                  approval chains to goals; the template's settings to evaluation,
+                                  feedback and results (each applied only while HR has not changed it)
 ``freeze_goals``                  goals frozen; the KPI catalog read from goals
 ``hand_catalog_to_tracking``      that catalog (and the template's late-data policy) to tracking
 ``hand_progress_to_evaluation``   tracking's progress to goals; goals and actuals to evaluation; the
                                   template's scoring config to evaluation unless HR changed it
 ``open_evaluation``               review forms assigned
 ``close_evaluation``              scores computed and calibration closed (or waited for)
-``hand_results_to_feedback``      the calibrated results to feedback
-``hand_results_to_results``       the calibrated results to the results service
+``hand_results_to_feedback``      the calibrated results (and feedback's template settings) to feedback
+``hand_results_to_results``       the calibrated results (and the results policy) to the results service
 ``release_results``               results released to employees
-``open_result_application``       the collaboration matrix and shared goals to results
-``publish_results``               results published (``ResultsPublished`` through the outbox)
+``open_result_application``       the collaboration matrix, shared goals and the final results with
+                                  appeal adjustments to results
+``publish_results``               results published (``ResultsPublished`` through the outbox); with the
+                                  ``wait_for_appeals`` policy, blocked until the appeal window closes and
+                                  no appeal is open; later adjustments emit ``ResultsCorrected``
 ``record_closed``                 the cycles service records the cycle as closed
 ``withdraw_results``              compensation when a cycle is cancelled
 ================================  =======================================================================

@@ -43,6 +43,7 @@ from contracts.cycle import DeadlinePolicy, Stage
 from contracts.errors import rule
 from contracts.evaluation import ANONYMOUS, EvaluationSettings
 from contracts.feedback import FeedbackSettings
+from contracts.goals import ApprovalChains
 from contracts.results import ResultsPolicy
 from contracts.scoring import (
     BandLimit,
@@ -113,6 +114,11 @@ class CycleTemplateSpec(BaseModel):
         "visibility and the collaboration component.",
     )
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    approval_chains: ApprovalChains | None = Field(
+        default=None,
+        description="Who approves individual goals, department and company KPIs, step by step (default: the "
+        "manager, the department head, HR; nobody approves what they submitted).",
+    )
     results: ResultsPolicy = Field(
         default_factory=ResultsPolicy,
         description="Bonus curve and caps, promotion and development rules (labels are rating_scale bands; "

@@ -107,8 +107,11 @@ class HandoffActivities:
         await self.call("POST", "cycles", f"/v1/cycles/{ref.cycle_id}/distribute")
         cycle = await self.call("GET", "cycles", f"/v1/cycles/{ref.cycle_id}")
         period = {"period_start": cycle["period_start"], "period_end": cycle["period_end"]}
-        await self.call("PUT", "goals", f"/v1/cycles/{ref.cycle_id}/settings", json=period)
         spec = CycleTemplateSpec.model_validate(cycle["template"])
+        goal_settings: dict[str, Any] = dict(period)
+        if spec.approval_chains is not None:
+            goal_settings["approval_chains"] = spec.approval_chains.model_dump(mode="json")
+        await self.call("PUT", "goals", f"/v1/cycles/{ref.cycle_id}/settings", json=goal_settings)
         services: tuple[ServiceName, ...] = ("evaluation", "feedback", "results")
         settings = ", ".join([await self._push_early(ref.cycle_id, spec, service) for service in services])
         detail = f"org snapshot distributed; template settings: {settings}"

@@ -292,7 +292,14 @@ class Scenario:
             update={"period_start": today, "period_end": today + timedelta(days=364)}
         )
         async with httpx.AsyncClient(base_url=f"{self.urls['goals']}/", headers=self.hr, timeout=60) as goals_client:
-            summary = await load_sample(goals_client, cycle_id=self.report.cycle_id, strategy=strategy, approve=True)
+            # Nobody approves what they submitted: a second HR person approves the KPIs HR loaded.
+            summary = await load_sample(
+                goals_client,
+                cycle_id=self.report.cycle_id,
+                strategy=strategy,
+                approve=True,
+                approver=self.headers("hr.approver", "hr_admin"),
+            )
         self.log(f"strategy loaded: {summary.goals_created} KPIs and goals")
         base = f"/v1/cycles/{self.report.cycle_id}"
         drafts: list[dict[str, Any]] = []
