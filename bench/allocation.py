@@ -23,9 +23,8 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bench.support import Report, console
+from bench.support import Report, bench_arguments, console
 from services.results.allocation import AllocationOutcome, Candidate, allocate_pool
 from services.results.policy import BonusCaps, LinearCurve, RatingMultiplierCurve
 
@@ -122,23 +121,11 @@ def run(args: argparse.Namespace) -> Report:
     capped = sum(1 for line in outcome_rated.lines if line.capped)
     rated.note = f"{capped:,} capped"
     report.extra["capped"] = capped
-    report.print(out)
-    report.write(args.json_path)
-    return report
+    return report.finish(out, args.json_path)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.allocation", description=__doc__.split("\n\n")[0] if __doc__ else None
-    )
-    parser.add_argument("--employees", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", dest="json_path", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if args.employees < 1 or args.rounds < 1:
-        parser.error("--employees and --rounds must be at least 1")
-    return args
+    return bench_arguments(argv, "bench.allocation", __doc__, departments=False, database=False, rounds=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,16 @@ import httpx
 from rich.table import Table
 
 from bench.goals_bulk import ROOT_KPI, bulk_request, install_strategy
-from bench.support import SyntheticOrg, bearer, bench_settings, console, fresh_database, postgres_server, synthetic_org
+from bench.support import (
+    SyntheticOrg,
+    bearer,
+    bench_settings,
+    console,
+    fresh_database,
+    postgres_server,
+    proc_jiffies,
+    synthetic_org,
+)
 from devtools.stack.process import ManagedProcess, free_port
 
 __all__ = ["Sample", "main", "open_loop", "percentile"]
@@ -128,11 +137,7 @@ def summary(samples: Sequence[Sample], cpu_seconds: float) -> dict[str, float]:
 
 # -- the processes ------------------------------------------------------------------------------------------
 def _cpu_seconds(pid: int | None) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, TypeError):
-        return 0.0
-    return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return proc_jiffies(pid) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

@@ -61,8 +61,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from bench import BaselineScript, BaselineScriptWorkflow, BaselineStep
-from bench.cycle_scale import MemorySampler, fetch_all_runs, flatten, largest_run, print_scale, transitions
-from bench.support import split_employees
+from bench.cycle_scale import (
+    MemorySampler,
+    PeriodicSampler,
+    fetch_all_runs,
+    flatten,
+    largest_run,
+    print_scale,
+    transitions,
+)
+from bench.support import proc_jiffies, split_employees
 from contracts.cycle import STAGE_ORDER, DeadlinePolicy, Stage, department_workflow_id, review_cycle_workflow_id
 from contracts.handoffs import HANDOFF_RESULTS, HANDOFF_STAGE, CycleRef, Handoff
 from contracts.workflow_io import (
@@ -398,15 +406,7 @@ async def script_of(client: Client, stage: Stage, department_id: str, events: Se
 
 
 # -- who used the CPU ---------------------------------------------------------------------------------------
-def _proc_jiffies(pid: int | str) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return float(fields[11]) + float(fields[12])  # utime + stime (fields 14 and 15 of the whole line)
-
-
-class CpuSampler:
+class CpuSampler(PeriodicSampler):
     """Samples /proc twice a second: how busy the machine was, and how much of it was us or the server.
 
     The machine is shared, so "others" (everything but this process and the Temporal
@@ -414,10 +414,9 @@ class CpuSampler:
     """
 
     def __init__(self, server_pid: int | None, interval: float = 0.5) -> None:
+        super().__init__(interval)
         self.server_pid = server_pid
-        self.interval = interval
         self.samples: list[tuple[float, float, float, float, float]] = []
-        self._task: asyncio.Task[None] | None = None
         self.available = Path("/proc/stat").exists()
 
     def sample(self) -> None:
@@ -425,23 +424,8 @@ class CpuSampler:
             return
         cpu = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
         total, idle = sum(cpu), cpu[3] + cpu[4]
-        server = _proc_jiffies(self.server_pid) if self.server_pid else 0.0
-        self.samples.append((time.perf_counter(), total, idle, _proc_jiffies("self"), server))
-
-    async def _run(self) -> None:
-        while True:
-            self.sample()
-            await asyncio.sleep(self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.sample()
+        server = proc_jiffies(self.server_pid) if self.server_pid else 0.0
+        self.samples.append((time.perf_counter(), total, idle, proc_jiffies("self"), server))
 
     def usage(self, start: float, end: float) -> dict[str, float]:
         """Percent of all cores between two perf_counter() times: busy, bench, server, others."""
@@ -779,8 +763,8 @@ def verify(
         for script in (edges, *stage_scripts.departments):
             for call in script.steps:
                 if call.activity:
-                    stage = HANDOFF_STAGE[call.activity][0] if call.ref is not None else script.stage
-                    from_history[(stage, script.department_id, call.activity)] += 1
+                    called_in = HANDOFF_STAGE[call.activity][0] if call.ref is not None else script.stage
+                    from_history[(called_in, script.department_id, call.activity)] += 1
     checks.append(
         Check(
             "activity calls per (stage, department): services == histories",
@@ -797,17 +781,17 @@ def verify(
     )
     # The workflow's real handoffs (contracts/handoffs.py), each exactly once, then the cycle recorded
     # closed; withdraw_results only runs when a cycle is cancelled.
-    expected = {(stage, name) for name, (stage, _) in HANDOFF_STAGE.items() if name != "withdraw_results"}
+    handoffs_expected = {(owner, name) for name, (owner, _) in HANDOFF_STAGE.items() if name != "withdraw_results"}
     repeated_actions = {k: n for k, n in org.actions.items() if n != 1}
-    missing_actions = sorted(expected - set(org.actions))
-    unexpected_actions = sorted(set(org.actions) - expected)
+    missing_actions = sorted(handoffs_expected - set(org.actions))
+    unhandoffs_expected_actions = sorted(set(org.actions) - handoffs_expected)
     checks.append(
         Check(
             "each stage handoff ran exactly once, then the cycle recorded closed",
-            not missing_actions and not unexpected_actions and not repeated_actions,
-            f"{sum(org.actions.values())} handoffs (expected {len(expected)})"
+            not missing_actions and not unhandoffs_expected_actions and not repeated_actions,
+            f"{sum(org.actions.values())} handoffs (handoffs_expected {len(handoffs_expected)})"
             + (f"; missing {missing_actions}" if missing_actions else "")
-            + (f"; unexpected {unexpected_actions}" if unexpected_actions else "")
+            + (f"; unhandoffs_expected {unhandoffs_expected_actions}" if unhandoffs_expected_actions else "")
             + (f"; repeated {repeated_actions}" if repeated_actions else ""),
         )
     )

@@ -30,6 +30,7 @@ from contracts.cycle import STAGE_ORDER
 
 __all__ = [
     "MemorySampler",
+    "PeriodicSampler",
     "fetch_all_runs",
     "fetch_runs",
     "flatten",
@@ -133,18 +134,15 @@ def rss_mb(pid: int | str) -> float:
     return 0.0
 
 
-class MemorySampler:
-    """Resident memory of this process (the worker runs in it) and of the Temporal server, twice a second."""
+class PeriodicSampler:
+    """Calls :meth:`sample` every ``interval`` seconds in the background, and once more when stopped."""
 
-    def __init__(self, server_pid: int | None, interval: float = 0.5) -> None:
-        self.server_pid = server_pid
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
-        self.samples: list[tuple[float, float, float]] = []
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
-        server = rss_mb(self.server_pid) if self.server_pid else 0.0
-        self.samples.append((time.perf_counter(), rss_mb("self"), server))
+        raise NotImplementedError
 
     async def _run(self) -> None:
         while True:
@@ -159,6 +157,20 @@ class MemorySampler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.sample()
+
+
+class MemorySampler(PeriodicSampler):
+    """Resident memory of this process (the worker runs in it) and of the Temporal server, twice a second."""
+
+    def __init__(self, server_pid: int | None, interval: float = 0.5) -> None:
+        super().__init__(interval)
+        self.server_pid = server_pid
+        self.samples: list[tuple[float, float, float]] = []
+
+    def sample(self) -> None:
+        server = rss_mb(self.server_pid) if self.server_pid else 0.0
+        self.samples.append((time.perf_counter(), rss_mb("self"), server))
 
     def peak(self, start: float, end: float) -> dict[str, float]:
         """Peak RSS (MB) of the benchmark process (worker) and the server between two perf_counter() times."""

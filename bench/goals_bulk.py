@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,6 +28,7 @@ from bench.support import (
     SyntheticOrg,
     asyncpg_dsn,
     bearer,
+    bench_arguments,
     bench_settings,
     console,
     fresh_database,
@@ -192,32 +192,15 @@ async def run(args: argparse.Namespace) -> Report:
                 f"round {number}: snapshot {report.figures[0].ours[-1]:.2f}s, bulk {report.figures[1].ours[-1]:.2f}s "
                 f"(COPY {report.figures[1].baseline[-1]:.2f}s)"
             )
-    report.print(out)
-    report.write(args.json_path)
-    return report
+    return report.finish(out, args.json_path)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.goals_bulk", description=__doc__.split("\n\n")[0] if __doc__ else None
-    )
-    parser.add_argument("--employees", type=int, default=100_000)
-    parser.add_argument("--departments", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--database-url", default=None, help="a PostgreSQL server to use (default: a throwaway cluster)"
-    )
-    parser.add_argument("--json", dest="json_path", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if args.departments < 1 or args.employees < args.departments:
-        parser.error("--employees must be at least --departments, and --departments at least 1")
-    return args
+    return bench_arguments(argv, "bench.goals_bulk", __doc__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    report = asyncio.run(run(parse_args(argv)))
-    return 0 if report.passed else 1
+    return 0 if asyncio.run(run(parse_args(argv))).passed else 1
 
 
 if __name__ == "__main__":

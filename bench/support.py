@@ -8,6 +8,7 @@ runs and the report says how busy the machine was (load average before and after
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import json
@@ -29,6 +30,7 @@ from rich.table import Table
 __all__ = [
     "Figure",
     "asyncpg_dsn",
+    "bench_arguments",
     "bearer",
     "bench_settings",
     "in_process",
@@ -38,6 +40,7 @@ __all__ = [
     "console",
     "fresh_database",
     "peak_rss_mb",
+    "proc_jiffies",
     "postgres_server",
     "split_employees",
     "synthetic_org",
@@ -51,6 +54,15 @@ GRADES = tuple(f"G{n}" for n in range(1, 10))
 def console() -> Console:
     out = Console()
     return out if out.is_terminal else Console(width=160)  # piped to a file: keep the tables readable
+
+
+def proc_jiffies(pid: int | str | None) -> float:
+    """CPU time (user + system, in clock ticks) a process has used, from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return float(fields[11]) + float(fields[12])  # utime + stime (fields 14 and 15 of the whole line)
 
 
 def peak_rss_mb() -> float:
@@ -179,6 +191,26 @@ def synthetic_org(*, employees: int, departments: int, seed: int = 7) -> Synthet
         for d in ids
     ]
     return SyntheticOrg(departments=rows, people=people, root_id=ids[0], heads=heads)
+
+
+# -- the command line -----------------------------------------------------------------------------------------
+def bench_arguments(
+    argv: Any, module: str, doc: str | None, *, departments: bool = True, database: bool = True, rounds: int = 3
+) -> argparse.Namespace:
+    """The options every data benchmark shares: size, rounds, seed, database, JSON output; checked."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--employees", type=int, default=100_000)
+    if departments:
+        parser.add_argument("--departments", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--seed", type=int, default=7)
+    if database:
+        parser.add_argument("--database-url", default=None, help="a PostgreSQL server (default: a throwaway cluster)")
+    parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.employees < getattr(args, "departments", 1) or getattr(args, "departments", 1) < 1:
+        parser.error("--rounds and --departments must be at least 1, --employees at least --departments")
+    return args
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
@@ -378,6 +410,12 @@ class Report:
     def write(self, path: Path | None) -> None:
         if path is not None:
             path.write_text(json.dumps(self.as_dict(), indent=2, default=str))
+
+    def finish(self, out: Console, path: Path | None) -> Report:
+        """Print the table and the checks, write the JSON when asked; the report itself."""
+        self.print(out)
+        self.write(path)
+        return self
 
 
 def _seconds(value: float) -> str:

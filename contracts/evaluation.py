@@ -11,6 +11,12 @@ service (``AppealAdjustmentRequest`` -> ``CalibrationAdjustment``).
 rater limits, lookup tables keyed by KPI template key or metric, the attainment cap, the
 deviation threshold, what a reviewee sees of peer reviews and when the collaboration component
 counts. Each refused setting names its field.
+
+Who sees peer and cross-department reviews is set per template and locked once the cycle's
+review assignments exist (the evaluation service refuses a change that would show raters more
+than they were promised when they wrote): ``peer_visibility`` is what the reviewee sees of the
+aggregates, ``peer_visibility_for_managers`` whether the reviewee's managers and department heads
+see the aggregates only (the default) or each review with its rater's name.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ __all__ = [
     "GoalKeys",
     "LookupRow",
     "LookupTable",
+    "ManagerPeerVisibility",
     "PeerVisibility",
     "RaterLimit",
     "Relation",
@@ -221,7 +228,8 @@ class LookupTable(BaseModel):
 
 class PeerVisibility(StrEnum):
     """What a reviewee sees of their peer and cross-department reviews (once at the anonymity
-    threshold; their managers and HR always see the aggregates with comments)."""
+    threshold; their managers and HR always see the aggregates with comments). Ordered from the
+    most to the least revealing."""
 
     AGGREGATE_WITH_COMMENTS = "aggregate_with_comments"
     """Mean score, mean per competency and the comments (unattributed)."""
@@ -231,13 +239,35 @@ class PeerVisibility(StrEnum):
     """How many were asked and submitted, nothing of the content."""
 
 
+class ManagerPeerVisibility(StrEnum):
+    """What the reviewee's managers and department heads (and ops) see of peer and
+    cross-department reviews. HR reads every review whatever this says."""
+
+    AGGREGATE = "aggregate"
+    """The relation's anonymous aggregate (mean, per-competency means, unattributed comments), never
+    one review or who wrote what. The default: raters are told their review is anonymous."""
+    ATTRIBUTED = "attributed"
+    """The reviewee's managers and heads also read each review with its rater's name; raters are
+    told so on the assignment (``shown_to_managers``) before they write. Ops still sees aggregates."""
+
+
 class CollaborationSettings(BaseModel):
-    """When the ``collaboration`` component (the ratings an employee's department received) counts."""
+    """When the ``collaboration`` component (the ratings an employee's department received) counts.
+
+    Only ratings along a confirmed link count (a shared goal, or a collaboration declared by HR or
+    by the heads of both departments), and the component never moves a person's score by more
+    than its weight's share of the rating scale (``weight / 100 × (max − min)``), whatever the
+    other components are: one department cannot sink another beyond what the template allows.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     min_rater_departments: int = Field(
-        default=1, ge=1, le=50, description="It counts once at least this many departments rated the department."
+        default=1,
+        ge=1,
+        le=50,
+        description="It counts once at least this many departments, each linked by a confirmed collaboration "
+        "or a shared goal, rated the department.",
     )
 
 
@@ -285,6 +315,12 @@ class EvaluationSettings(BaseModel):
         "(below) the company mean is flagged lenient (strict).",
     )
     peer_visibility: PeerVisibility = PeerVisibility.AGGREGATE_WITH_COMMENTS
+    peer_visibility_for_managers: ManagerPeerVisibility = Field(
+        default=ManagerPeerVisibility.AGGREGATE,
+        description="Whether the reviewee's managers and department heads see peer and cross-department "
+        "reviews only as the anonymous aggregate ('aggregate', the default) or each with its rater "
+        "('attributed', shown as such to the raters).",
+    )
     collaboration: CollaborationSettings = Field(default_factory=CollaborationSettings)
 
     @field_validator("rater_limits", mode="before")

@@ -14,9 +14,10 @@ The rules, as the department workflow applies them (:func:`decide`):
 * **Deadline policy.** When HR has been told: ``close`` ends the department's stage with what is
   missing; ``extend`` moves the deadline ``extension_days`` on, once, with fresh reminders and
   escalations, and closes at the new deadline.
-* **Tracking** has no items to complete: it runs to its deadline; a department whose KPIs go stale
-  is reminded once per stale episode, and escalated to its head if still stale
-  ``escalate_days_after_deadline`` days later.
+* **Tracking** has no items to complete: it runs to its deadline; the people who answer for a
+  department's stale KPIs (their data owners' stewards, as tracking reports them) are reminded
+  once per stale episode, and if still stale ``escalate_days_after_deadline`` days later the
+  escalation goes to them and to the department head.
 
 ``day_seconds`` compresses every duration together (demos and benchmarks run a year in minutes).
 """
@@ -230,7 +231,7 @@ class Notice:
     kind: str
     step: str
     audience: str
-    """``pending`` (the people still pending), ``data_owners``, ``head`` or ``hr``."""
+    """``pending`` (the people still pending), ``data_owners``, ``data_owners_and_head``, ``head`` or ``hr``."""
     message: str
 
 
@@ -278,7 +279,7 @@ def decide(inp: DepartmentCycleInput, state: DepartmentState, now: datetime, pen
                     Notice(
                         "stale_kpi_escalation",
                         f"stale-{state.stale_episode}-escalation",
-                        "head",
+                        "data_owners_and_head",
                         f"{pending} KPI(s) owned by {inp.department_id} are still stale",
                     ),
                 ),

@@ -203,7 +203,7 @@ class DepartmentCycleWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
-        self._counts["escalations" if notice.kind.startswith("escalation") else "reminders"] += 1
+        self._counts["escalations" if "escalation" in notice.kind else "reminders"] += 1
 
     def _outcome(self, inp: DepartmentCycleInput, kind: str, summary: PendingSummary) -> DepartmentOutcome:
         self._progress = self._progress.model_copy(update={"outcome": kind})
@@ -226,11 +226,15 @@ class DepartmentCycleWorkflow:
 
 
 def _recipients(audience: str, summary: PendingSummary) -> list[str]:
-    """Who a notice goes to, from the pending summary the owning service reported."""
+    """Who a notice goes to, from the pending summary the owning service reported (in tracking, the
+    people who answer for the stale KPIs' data; without any, the department head)."""
+    head = summary.head_employee_id or "department_head"
     if audience == "head":
-        return [summary.head_employee_id or "department_head"]
+        return [head]
     if audience == "hr":
         return ["hr"]
     if audience == "data_owners":
-        return summary.owner_ids or ["department"]
+        return summary.owner_ids or [head]
+    if audience == "data_owners_and_head":
+        return list(dict.fromkeys([*summary.owner_ids, head]))
     return summary.owner_ids

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,10 +45,29 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
     return [probe_echo, *cycle.all(), *committee.all()]
 
 
-async def connect(address: str, namespace: str = "default", *, interceptors: Sequence[Any] = ()) -> Client:
-    """A client with the pydantic converter; ``interceptors`` (e.g. tracing) also apply to its workers."""
+async def connect(
+    address: str,
+    namespace: str = "default",
+    *,
+    interceptors: Sequence[Any] = (),
+    options: Mapping[str, Any] | None = None,
+) -> Client:
+    """A client with the pydantic converter; ``interceptors`` (e.g. tracing) also apply to its workers.
+
+    ``options`` are the TLS and API-key arguments (``Settings.temporal_client_options()``). Left out,
+    they are read from the ``TANDEM_TEMPORAL_TLS*`` / ``TANDEM_TEMPORAL_API_KEY`` environment, so a
+    caller holding only an address (the committee service) connects the way the rest of the process does.
+    """
+    if options is None:
+        from services.common.settings import TemporalClientSettings
+
+        options = TemporalClientSettings().temporal_client_options()
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, interceptors=list(interceptors)
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=list(interceptors),
+        **options,
     )
 
 
@@ -96,7 +115,10 @@ async def run_worker(settings: Any, *, metrics_port: int, host: str = "127.0.0.1
 
     tracing = configure_tracing(settings, service="worker")
     client = await connect(
-        settings.temporal_address, settings.temporal_namespace, interceptors=temporal_interceptors(tracing)
+        settings.temporal_address,
+        settings.temporal_namespace,
+        interceptors=temporal_interceptors(tracing),
+        options=settings.temporal_client_options(),
     )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
     worker = build_worker(client, activities=activities_for(settings, http))

@@ -41,6 +41,8 @@ Progress = Callable[[str], None]
 
 SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
 """The HTTP services of a cycle (the console holds no data and is left out)."""
+CONSUMER_GROUP = "tandem-tracking"
+"""The group ``tandem tracking consume`` joins by default."""
 
 
 def _quiet(_message: str) -> None:
@@ -162,6 +164,21 @@ class KafkaCluster:
         if not await wait_until(settled, timeout=timeout, interval=0.5):
             raise StartupError(f"partitions of {topic} without a leader after {timeout:.0f}s: {found}")
         return found
+
+    async def group_members(self, group: str) -> int:
+        """How many members the consumer group has right now (0 while it rebalances or is empty)."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            [response] = await admin.describe_consumer_groups([group])
+            # DescribeGroups: groups = [(error_code, group_id, state, protocol_type, protocol, members, ...)]
+            [described] = response.groups
+            return len(described[5]) if described[2] == "Stable" else 0
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
 
     def __repr__(self) -> str:
         return f"KafkaCluster(state_dir={str(self.state_dir)!r}, nodes={len(self.nodes)})"
@@ -351,6 +368,7 @@ class ProductionShape:
             for n in range(1, self.config.consumers + 1):
                 self.processes[f"consumer-{n}"] = self._spawn(f"consumer-{n}")
             await asyncio.gather(*(self._wait_ready(name) for name in self.processes))
+            await self._wait_for_consumers(self.config.consumers)
         except BaseException:
             await self.stop()
             raise
@@ -383,14 +401,26 @@ class ProductionShape:
         return process
 
     async def _wait_ready(self, name: str) -> None:
-        process = self.processes[name]
         if name.startswith("consumer-"):
-            # No probe port: alive after a few seconds means connected (it exits on a bad config).
-            await asyncio.sleep(3)
-            if not process.alive():
-                raise process.fail("it exited")
-            return
-        await process.wait_ready(_http_ok(f"http://127.0.0.1:{self.ports[name]}/healthz"), timeout=90)
+            return  # no probe port: ready when the group has every member (_wait_for_consumers)
+        await self.processes[name].wait_ready(_http_ok(f"http://127.0.0.1:{self.ports[name]}/healthz"), timeout=90)
+
+    async def _wait_for_consumers(self, members: int, timeout: float = 90.0) -> None:
+        """Until the tracking consumers' group is stable with every member (each then owns partitions)."""
+
+        async def joined() -> bool:
+            return await self.kafka.group_members(CONSUMER_GROUP) == members
+
+        alive = lambda: all(self.processes[n].alive() for n in self.consumers)  # noqa: E731
+        if not await wait_until(joined, timeout=timeout, interval=0.5, alive=alive):
+            dead = [n for n in self.consumers if not self.processes[n].alive()]
+            raise (
+                self.processes[dead[0]].fail("it exited")
+                if dead
+                else StartupError(
+                    f"the consumer group {CONSUMER_GROUP} did not reach {members} members in {timeout:.0f}s"
+                )
+            )
 
     def kill(self, name: str) -> None:
         """SIGKILL one process (``goals-1``, ``worker-2``, ``consumer-1``...)."""
@@ -400,6 +430,8 @@ class ProductionShape:
         self.processes[name].kill()
         self.processes[name] = self._spawn(name)
         await self._wait_ready(name)
+        if name.startswith("consumer-"):
+            await self._wait_for_consumers(len(self.consumers))
 
     async def stop(self) -> None:
         for process in reversed(list(self.processes.values())):

@@ -1,8 +1,18 @@
 """JWT bearer authentication and role checks.
 
 Tokens are OIDC-style JWTs with a ``sub`` and a ``roles`` claim, plus optional
-scoping claims (``employee_id``, ``department_id``). Development tokens are
+scoping claims (``employee_id``, ``department_id``). Development and test tokens are
 HS256 with a local secret; production verifies RS256 against a JWKS URL.
+
+**Service keys.** An HS256 secret that verifies tokens also mints them, so with one secret in
+every pod any pod could mint an ``hr_admin`` token. In production (``TANDEM_ENV=prod``) no token
+is minted or accepted with the shared secret: people's tokens come from the identity provider
+(``TANDEM_JWKS_URL``), and each service that calls another signs its service tokens with its own
+private key (``TANDEM_SERVICE_SIGNING_KEY``, ES256 or RS256). Every verifier trusts the public
+keys listed in ``TANDEM_SERVICE_KEYS``, each naming the service it belongs to, and a token signed
+by a service key may carry only what that service needs (:data:`SERVICE_KEY_POLICIES`): its own
+subject, its roles, an ``act`` claim where the service acts only for a person, and never a
+person's or a department's scoping claims.
 
 The issuer's keys are never fetched on the request path (:class:`JwksCache`): they are loaded
 in the background at start-up and refreshed when stale or when a token names an unknown key,
@@ -19,30 +29,44 @@ Every route declares its roles with ``requires(...)``::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
+import hashlib
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from services.common.audit import bind_principal
-from services.common.settings import Settings
+from services.common.settings import DEV_JWT_SECRET, Settings
 
 __all__ = [
     "ALL_ROLES",
+    "IDENTITY_PROVIDER",
+    "SERVICE_KEY_POLICIES",
     "JwksCache",
     "Principal",
     "Role",
+    "ServiceKeyPolicy",
     "TokenVerifier",
+    "TrustedKey",
     "current_principal",
+    "key_thumbprint",
+    "load_service_keys",
     "mint_token",
+    "public_jwk",
     "requires",
+    "signing_key_id",
 ]
 
 
@@ -94,9 +118,11 @@ def mint_token(
     ttl_seconds: int | None = None,
     actor: dict[str, str] | None = None,
 ) -> str:
-    """Mint an HS256 token with the configured secret (development, tests and service calls).
+    """Mint a token: with this process's ``TANDEM_SERVICE_SIGNING_KEY`` when it has one, else HS256.
 
-    ``actor`` becomes the ``act`` claim (RFC 8693): the person a service acts for.
+    ``actor`` becomes the ``act`` claim (RFC 8693): the person a service acts for. HS256 (the shared
+    secret) is for development and tests only; in production a process without its own key cannot
+    mint, and a ``ValueError`` says so.
     """
     unknown = sorted(set(roles) - {r.value for r in Role})
     if unknown:
@@ -116,7 +142,210 @@ def mint_token(
         claims["department_id"] = department_id
     if actor:
         claims["act"] = dict(actor)
+    if settings.service_signing_key is not None:
+        signer = _signer(settings.service_signing_key, settings.service_signing_key_id)
+        return jwt.encode(claims, signer.key, algorithm=signer.algorithm, headers={"kid": signer.kid})
+    if settings.env == "prod":
+        raise ValueError(
+            "production does not mint tokens with the shared HS256 secret (any pod holding it could mint any "
+            "token): give this process its own TANDEM_SERVICE_SIGNING_KEY and list its public key in "
+            "TANDEM_SERVICE_KEYS"
+        )
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+# -- service keys ------------------------------------------------------------------------------
+IDENTITY_PROVIDER = "identity-provider"
+"""The ``tandem_service`` of a key that signs people's tokens, for deployments without an OIDC issuer
+(``bootstrap.py --service-keys`` makes one whose private key no container holds). Its tokens are
+accepted like the issuer's: any subject, any roles."""
+
+
+@dataclass(frozen=True)
+class ServiceKeyPolicy:
+    """What a token signed with one service's key may carry."""
+
+    subjects: frozenset[str]
+    """The ``sub`` values it may sign: the service's own identity, never a person's."""
+    roles: frozenset[str]
+    """The roles its calls need; any other role makes the token invalid."""
+    act_required: bool = False
+    """Only on behalf of a person: the token must carry an ``act`` claim, never acts for the service itself."""
+
+
+def _policy(*subjects: str, roles: tuple[Role, ...], act_required: bool = False) -> ServiceKeyPolicy:
+    return ServiceKeyPolicy(frozenset(subjects), frozenset(r.value for r in roles), act_required)
+
+
+SERVICE_KEY_POLICIES: Mapping[str, ServiceKeyPolicy] = {
+    # The workflow's activities read and write every stage as HR and read the ops views.
+    "worker": _policy("system:worker", roles=(Role.HR_ADMIN, Role.OPS)),
+    # Feeds an adjusted appeal to evaluation and results, always for the HR person resolving it.
+    "feedback": _policy("system:feedback", roles=(Role.HR_ADMIN,), act_required=True),
+    # Reads a cycle's period from the cycles service, for nobody in particular.
+    "goals": _policy("system:goals", roles=(Role.HR_ADMIN,)),
+    # Pushes the frozen org snapshot to every stage; its ops overview reads them as system:console.
+    "cycles": _policy("system:cycles", "system:console", roles=(Role.HR_ADMIN, Role.OPS)),
+    # Reads calibration reports and SLA views for the secretary or the caller (or for nobody: agendas).
+    "committee": _policy("system:committee", roles=(Role.HR_ADMIN, Role.OPS)),
+    # Pushes the live KPI roll-up to goals and the check-in reminders due to cycles, for nobody in particular.
+    "tracking": _policy("system:tracking", roles=(Role.HR_ADMIN,)),
+}
+"""Per service: what its key may sign. The console signs nothing in production (its pages call the
+services with the signed-in person's own token), so it has no entry and no key."""
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    """One public key of the trusted-keys file: whose it is and how it signs."""
+
+    kid: str
+    service: str
+    algorithm: str
+    key: Any = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Signer:
+    kid: str
+    algorithm: str
+    key: Any = field(repr=False)
+
+
+def _algorithm_of(key: Any, *, source: str) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError(f"{source}: EC keys must be on P-256 (ES256), not {key.curve.name}")
+        return "ES256"
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ValueError(f"{source}: RSA keys must have at least 2048 bits, not {key.key_size}")
+        return "RS256"
+    raise ValueError(f"{source}: only EC P-256 (ES256) and RSA (RS256) keys sign Tandem tokens")
+
+
+def public_jwk(public_key: Any, *, service: str | None = None, kid: str | None = None) -> dict[str, str]:
+    """The public JWK of a key (``kid`` defaults to its thumbprint), tagged with its ``tandem_service``."""
+    algorithm = _algorithm_of(public_key, source="public key")
+    family: Any = ECAlgorithm if algorithm == "ES256" else RSAAlgorithm
+    jwk: dict[str, str] = family.to_jwk(public_key, as_dict=True)
+    jwk = {**jwk, "kid": kid or key_thumbprint(jwk), "alg": algorithm, "use": "sig"}
+    if service is not None:
+        jwk["tandem_service"] = service
+    return jwk
+
+
+def key_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url): a key id that is the key's own fingerprint."""
+    members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def signing_key_id(settings: Settings) -> str | None:
+    """The ``kid`` this process signs with, its key loaded and checked (``ValueError`` if unusable); else ``None``."""
+    if settings.service_signing_key is None:
+        return None
+    return _signer(settings.service_signing_key, settings.service_signing_key_id).kid
+
+
+def _signer(path: Path, kid: str | None) -> _Signer:
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ValueError(f"TANDEM_SERVICE_SIGNING_KEY={path} cannot be read: {exc.strerror or exc}") from exc
+    return _load_signer(str(path), stamp, kid)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_signer(path: str, _mtime_ns: int, kid: str | None) -> _Signer:
+    """Parsed once per file version (the modification time is part of the cache key: a rotated key is re-read)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"TANDEM_SERVICE_SIGNING_KEY={path} is not an unencrypted PEM private key: {exc}") from exc
+    algorithm = _algorithm_of(key, source=f"TANDEM_SERVICE_SIGNING_KEY={path}")
+    return _Signer(kid or public_jwk(key.public_key())["kid"], algorithm, key)
+
+
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def load_service_keys(path: Path) -> dict[str, TrustedKey]:
+    """The trusted service keys of ``TANDEM_SERVICE_KEYS``, by ``kid``; a ``ValueError`` says what is wrong.
+
+    The file is a JSON Web Key Set whose keys each carry ``kid``, ``alg`` (ES256 or RS256) and
+    ``tandem_service`` (a service of :data:`SERVICE_KEY_POLICIES`, or :data:`IDENTITY_PROVIDER`). It is
+    public: a key holding private members is refused, since a private key in every pod is the shared
+    secret again.
+    """
+    source = f"TANDEM_SERVICE_KEYS={path}"
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{source} cannot be read: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{source} is not JSON: {exc}") from exc
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f'{source} must be a JSON Web Key Set: {{"keys": [...]}}')
+    services = {*SERVICE_KEY_POLICIES, IDENTITY_PROVIDER}
+    trusted: dict[str, TrustedKey] = {}
+    for index, entry in enumerate(entries):
+        where = f"{source}, key {index}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not a JSON object")
+        kid, service, algorithm = entry.get("kid"), entry.get("tandem_service"), entry.get("alg")
+        where = f"{where} ({kid!r})"
+        if _PRIVATE_MEMBERS & entry.keys():
+            raise ValueError(f"{where} holds private key material; the trusted-keys file holds public keys only")
+        if not isinstance(kid, str) or not kid:
+            raise ValueError(f"{where} has no kid")
+        if kid in trusted:
+            raise ValueError(f"{where}: the kid is listed twice")
+        if service not in services:
+            raise ValueError(f"{where}: tandem_service must be one of {sorted(services)}, not {service!r}")
+        if algorithm not in ("ES256", "RS256"):
+            raise ValueError(f"{where}: alg must be ES256 or RS256, not {algorithm!r}")
+        try:
+            key = jwt.PyJWK(entry, algorithm=algorithm).key
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"{where} is not a valid {algorithm} public key: {exc}") from exc
+        if _algorithm_of(key, source=where) != algorithm:
+            raise ValueError(f"{where}: the key does not match alg {algorithm}")
+        trusted[kid] = TrustedKey(kid=kid, service=str(service), algorithm=algorithm, key=key)
+    return trusted
+
+
+def _check_service_claims(trusted: TrustedKey, claims: Mapping[str, Any], roles: list[str]) -> None:
+    """Refuse (401) a service key's token that carries more than its service needs."""
+    if trusted.service == IDENTITY_PROVIDER:
+        return
+    policy = SERVICE_KEY_POLICIES[trusted.service]
+    whose = f"the signing key {trusted.kid!r} of the {trusted.service} service"
+    if claims["sub"] not in policy.subjects:
+        raise _unauthorized(
+            f"invalid token: {whose} may sign only for {sorted(policy.subjects)}, not {claims['sub']!r}"
+        )
+    beyond = sorted(set(roles) - policy.roles)
+    if beyond:
+        raise _unauthorized(
+            f"invalid token: {whose} may not carry the roles {beyond} (it may carry {sorted(policy.roles)})"
+        )
+    scoped = sorted(name for name in ("employee_id", "department_id") if claims.get(name))
+    if scoped:
+        raise _unauthorized(
+            f"invalid token: {whose} may not carry {scoped}; a service acts for a person through the act claim"
+        )
+    act = claims.get("act")
+    if act is not None and not (isinstance(act, dict) and isinstance(act.get("sub"), str) and act["sub"]):
+        raise _unauthorized("invalid token: the act claim must be an object naming the person's sub")
+    if policy.act_required and act is None:
+        raise _unauthorized(f"invalid token: {whose} signs only on behalf of a person (an act claim), never for itself")
 
 
 _CLOCK_SKEW_SECONDS = 60
@@ -215,9 +444,12 @@ class JwksCache:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens: RS256 via JWKS when configured, else HS256.
+    """Verifies bearer tokens: trusted service keys, the issuer's JWKS, and HS256 outside production.
 
-    ``verify`` is synchronous and does no I/O (the JWKS keys come from :class:`JwksCache`).
+    ``verify`` is synchronous and does no I/O (the JWKS keys come from :class:`JwksCache`, the service
+    keys are read once, here). A token whose ``kid`` names a trusted service key is checked with that
+    key and its service's policy; any other token goes to the issuer's JWKS when configured, else to
+    the HS256 secret, which production never accepts.
     """
 
     def __init__(self, settings: Settings, *, jwks_transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -232,6 +464,15 @@ class TokenVerifier:
             if settings.jwks_url
             else None
         )
+        self.service_keys = load_service_keys(settings.service_keys) if settings.service_keys is not None else {}
+        # The secret verifies only where it may also mint: development, and tests with a secret of their own.
+        self.accepts_hs256 = settings.env == "dev" or (settings.env != "prod" and settings.jwt_secret != DEV_JWT_SECRET)
+        if settings.env == "prod" and self.jwks is None and not self.service_keys:
+            raise ValueError(
+                "production verifies tokens only with public keys: set TANDEM_JWKS_URL (the identity provider) "
+                "and/or TANDEM_SERVICE_KEYS (the services' keys); a shared HS256 TANDEM_JWT_SECRET would let "
+                "every pod mint any token"
+            )
 
     def start(self) -> None:
         """Start loading the issuer's keys in the background (app start-up; a no-op without JWKS)."""
@@ -244,25 +485,21 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         options: Any = {"require": ["exp", "sub"]}
+        checked = {"audience": self.settings.jwt_audience, "issuer": self.settings.jwt_issuer, "options": options}
+        trusted: TrustedKey | None = None
         try:
-            if self.jwks is not None:
-                key = self.jwks.key_for(jwt.get_unverified_header(token).get("kid"))
-                claims = jwt.decode(
-                    token,
-                    key,
-                    algorithms=["RS256"],
-                    audience=self.settings.jwt_audience,
-                    issuer=self.settings.jwt_issuer,
-                    options=options,
-                )
+            kid = jwt.get_unverified_header(token).get("kid")
+            trusted = self.service_keys.get(kid) if isinstance(kid, str) else None
+            if trusted is not None:
+                claims = jwt.decode(token, trusted.key, algorithms=[trusted.algorithm], **checked)
+            elif self.jwks is not None:
+                claims = jwt.decode(token, self.jwks.key_for(kid), algorithms=["RS256"], **checked)
+            elif self.accepts_hs256:
+                claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"], **checked)
             else:
-                claims = jwt.decode(
-                    token,
-                    self.settings.jwt_secret,
-                    algorithms=["HS256"],
-                    audience=self.settings.jwt_audience,
-                    issuer=self.settings.jwt_issuer,
-                    options=options,
+                raise _unauthorized(
+                    "invalid token: it is not signed by a trusted key (the identity provider's or a service key "
+                    "listed in TANDEM_SERVICE_KEYS)"
                 )
         except jwt.ExpiredSignatureError as exc:
             raise _unauthorized("token has expired") from exc
@@ -281,6 +518,8 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise _unauthorized("token 'roles' claim must be a list of strings")
+        if trusted is not None:
+            _check_service_claims(trusted, claims, roles)
         principal = Principal(
             sub=str(claims["sub"]),
             roles=frozenset(roles),

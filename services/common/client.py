@@ -10,6 +10,8 @@ once, here: 409 is :class:`NotReady` (a precondition not met yet, worth waiting 
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -17,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from services.common.auth import mint_token
+from services.common.auth import mint_token, signing_key_id
 from services.common.settings import Settings
 
 __all__ = [
@@ -56,15 +58,30 @@ TokenSource = Callable[[Actor | None], str]
 """Returns a bearer token for the calling service, acting for the given person (or for nobody)."""
 
 
+_FIXED_TOKEN = "TANDEM_SERVICE_TOKEN"
+"""A token from the identity provider for calls acting for nobody, instead of minting one."""
+
+
 class ServiceTokens:
     """Short-lived tokens of one calling service, re-minted before they expire.
 
     Tokens acting for a person are minted per call (they carry the person); the plain service
-    token is cached. Production deployments with an external OIDC issuer pass a fixed token
-    through ``TANDEM_SERVICE_TOKEN`` (rotated by the platform) for calls acting for nobody.
+    token is cached. They are signed with the service's own ``TANDEM_SERVICE_SIGNING_KEY``, which
+    production requires: the other services trust its public key for only what this service needs
+    (``services.common.auth.SERVICE_KEY_POLICIES``). A deployment may instead hand a token from its
+    identity provider through ``TANDEM_SERVICE_TOKEN`` (rotated by the platform), used for calls
+    acting for nobody.
     """
 
     def __init__(self, settings: Settings, *, sub: str, roles: tuple[str, ...], ttl_seconds: int = 3600) -> None:
+        if settings.env == "prod" and settings.service_signing_key is None and not os.environ.get(_FIXED_TOKEN):
+            # Refused at start-up rather than at the first call: without its own key this service could only
+            # mint with the shared secret, which production does not accept.
+            raise ValueError(
+                f"{sub} calls other services: production needs its own TANDEM_SERVICE_SIGNING_KEY (its public key "
+                "listed in the others' TANDEM_SERVICE_KEYS); the shared HS256 TANDEM_JWT_SECRET is refused"
+            )
+        self.key_id = signing_key_id(settings)  # an unreadable or unfit key fails here, at start-up
         self.settings = settings
         self.sub = sub
         self.roles = list(roles)
@@ -73,14 +90,9 @@ class ServiceTokens:
         self._expires = 0.0
 
     def __call__(self, actor: Actor | None = None) -> str:
-        import os
-        import time
-
         if actor is not None:
-            return mint_token(
-                self.settings, sub=self.sub, roles=self.roles, ttl_seconds=300, actor=actor.claim()
-            )
-        fixed = os.environ.get("TANDEM_SERVICE_TOKEN")
+            return mint_token(self.settings, sub=self.sub, roles=self.roles, ttl_seconds=300, actor=actor.claim())
+        fixed = os.environ.get(_FIXED_TOKEN)
         if fixed:
             return fixed
         now = time.time()

@@ -132,13 +132,14 @@ def cycle_path(cycle_id: str, *rest: str) -> str:
 
 
 def redirect(path: str, *, msg: str | None = None, error: str | None = None) -> RedirectResponse:
-    """Post/redirect/get: back to ``path`` with a short message shown there."""
+    """Post/redirect/get: back to ``path`` (a ``#fragment`` kept last) with a short message shown there."""
+    path, hash_sign, fragment = path.partition("#")
     sep = "&" if "?" in path else "?"
     if msg:
         path += f"{sep}msg={quote(msg[:300], safe='')}"
     elif error:
         path += f"{sep}error={quote(error[:500], safe='')}"
-    return RedirectResponse(path, status_code=303)
+    return RedirectResponse(path + hash_sign + fragment, status_code=303)
 
 
 def _nav(user: ConsoleUser | None) -> list[tuple[str, str]]:

@@ -377,7 +377,7 @@ async def _pools(api: Upstream, user: ConsoleUser, cycle: CycleView, found: Task
     )
     for department, report in zip(cycle.departments, reports, strict=True):
         found.note(report, _("the bonus pools"))
-        kinds = {item["kind"] for item in (report.data or {}).get("items", [])} if report.ok else set()
+        kinds = {item["kind"] for item in (report.data or {}).get("pending", [])} if report.ok else set()
         link = cycle.path("pools") + f"#pool-{quote(department, safe='')}"
         if "bonus_pool_budget" in kinds:
             title = _("Set the bonus pool of %(department)s", department=department)

@@ -71,6 +71,7 @@ class TemporalGateway:
                             self.settings.temporal_address,
                             namespace=self.settings.temporal_namespace,
                             data_converter=pydantic_data_converter,
+                            **self.settings.temporal_client_options(),  # TLS / mTLS / API key
                         ),
                         timeout=10,
                     )

@@ -21,6 +21,7 @@ __all__ = [
     "CyclesEmployee",
     "CyclesOrgImport",
     "CyclesOutbox",
+    "CyclesSnapshotDataOwner",
     "CyclesSnapshotDepartment",
     "CyclesSnapshotParticipant",
     "CyclesTemplate",
@@ -41,6 +42,8 @@ class CyclesDepartment(Base):
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     head_employee_id: Mapped[str] = mapped_column(String(64))
+    data_steward_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Who answers for the department's data (stale-data reminders); none: the head."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -108,7 +111,10 @@ class CyclesCycle(Base):
 
 
 class CyclesSnapshotParticipant(ParticipantMixin, Base):
-    """Who takes part in a cycle, frozen when it starts."""
+    """Who takes part in a cycle, frozen when it starts; and, in departments outside the cycle, the
+    data stewards and heads its stale-data reminders may go to (``department_id`` outside the
+    snapshot's departments). Those are notification recipients only: the snapshot the stage
+    services receive (``service.load_snapshot``) leaves them out."""
 
     __tablename__ = "cycles_snapshot_participant"
 
@@ -117,6 +123,20 @@ class CyclesSnapshotDepartment(DepartmentMixin, Base):
     """The cycle's departments (participating ones and their sub-departments), frozen when it starts."""
 
     __tablename__ = "cycles_snapshot_department"
+
+
+class CyclesSnapshotDataOwner(Base):
+    """Every department of the directory with who answers for its data, frozen when the cycle starts
+    (``contracts.org.DataOwnerDirectory``, sent to tracking with the snapshot)."""
+
+    __tablename__ = "cycles_snapshot_data_owner"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data_steward_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    head_employee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CyclesDistribution(Base):

@@ -2,7 +2,9 @@
 
 An org file is the *whole* directory, as exported from the HR system:
 
-* ``departments.csv``: ``department_id, name, parent_id, head_employee_id``
+* ``departments.csv``: ``department_id, name, parent_id, head_employee_id, data_steward_id``
+  (``data_steward_id``, the employee who answers for the department's data, is optional: without it
+  the department head is reminded about stale data)
 * ``employees.csv``: ``employee_id, name, email, department_id, manager_id, job_title, grade, salary_band``
   (``email`` and ``salary_band`` columns are optional)
 * or one JSON document ``{"departments": [{...}], "employees": [{...}]}`` with the same field names.
@@ -37,7 +39,7 @@ __all__ = [
     "validate_org",
 ]
 
-DEPARTMENT_COLUMNS = ("department_id", "name", "parent_id", "head_employee_id")
+DEPARTMENT_COLUMNS = ("department_id", "name", "parent_id", "head_employee_id", "data_steward_id")
 EMPLOYEE_COLUMNS = (
     "employee_id",
     "name",
@@ -48,15 +50,17 @@ EMPLOYEE_COLUMNS = (
     "grade",
     "salary_band",
 )
-_OPTIONAL_COLUMNS = {"parent_id", "email", "salary_band"}
+_OPTIONAL_COLUMNS = {"parent_id", "email", "salary_band", "data_steward_id"}
 _REQUIRED_VALUES = {
     "departments": {"department_id", "name", "head_employee_id"},
     "employees": {"employee_id", "name", "department_id", "job_title", "grade"},
 }
-_ID_COLUMNS = {"department_id", "parent_id", "head_employee_id", "employee_id", "manager_id"}
+_ID_COLUMNS = {"department_id", "parent_id", "head_employee_id", "data_steward_id", "employee_id", "manager_id"}
 _MAX_LENGTH = {"name": 200, "job_title": 200, "grade": 32, "salary_band": 32, "email": 254}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DEPARTMENT_PEOPLE = {"head_employee_id": "department head", "data_steward_id": "data steward"}
+"""The department columns that name an employee, and what the employee is to the department."""
 _MISSING_VALUE_MESSAGES = {
     "head_employee_id": "missing department head: every department needs a head_employee_id",
 }
@@ -93,10 +97,14 @@ class DepartmentRow:
     name: str
     parent_id: str | None
     head_employee_id: str
+    data_steward_id: str | None = None
 
     def record(self) -> dict[str, str | None]:
         data = asdict(self)
         del data["row"]
+        if data["data_steward_id"] is None:
+            # Absent, as before the column existed: a file without stewards keeps its content hash.
+            del data["data_steward_id"]
         return data
 
 
@@ -294,6 +302,7 @@ def _build(
                     name=record.get("name") or "",
                     parent_id=record.get("parent_id"),
                     head_employee_id=record.get("head_employee_id") or "",
+                    data_steward_id=record.get("data_steward_id"),
                 )
             )
     for row, record in employees:
@@ -416,7 +425,8 @@ def _duplicates(
 
 
 def validate_org(org: OrgFile) -> list[ImportIssue]:
-    """The cross-row rules: unique ids, known references, a department head each, no cycles."""
+    """The cross-row rules: unique ids, known references (parents, heads, data stewards, managers),
+    a department head each, no cycles."""
     issues: list[ImportIssue] = []
     if not org.readable:
         return issues  # fix the file's shape first; references into an unread file would all look unknown
@@ -436,16 +446,11 @@ def validate_org(org: OrgFile) -> list[ImportIssue]:
             issues.append(
                 ImportIssue(dept_file, d.row, "parent_id", f"unknown parent department '{d.parent_id}'", d.parent_id)
             )
-        if d.head_employee_id and d.head_employee_id not in known_emps:
-            issues.append(
-                ImportIssue(
-                    dept_file,
-                    d.row,
-                    "head_employee_id",
-                    f"unknown department head '{d.head_employee_id}': no employee with this id in {emp_file}",
-                    d.head_employee_id,
-                )
-            )
+        for column, role in _DEPARTMENT_PEOPLE.items():
+            person = getattr(d, column)
+            if person and person not in known_emps:
+                message = f"unknown {role} '{person}': no employee with this id in {emp_file}"
+                issues.append(ImportIssue(dept_file, d.row, column, message, person))
     for e in org.employees:
         if e.department_id and e.department_id not in known_depts:
             issues.append(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import Stage
 from contracts.domain_events import CycleCreatedPayload, CycleStartedPayload, OrgImportedPayload
-from contracts.org import DepartmentRef, OrgSnapshot, Participant
+from contracts.org import DataOwnerDirectory, DataOwnerRef, DepartmentRef, OrgSnapshot, Participant
 from contracts.templates import (
     BandLimit,
     CalibrationGuideline,
@@ -44,6 +44,7 @@ from services.cycles.models import (
     CyclesEmployee,
     CyclesOrgImport,
     CyclesOutbox,
+    CyclesSnapshotDataOwner,
     CyclesSnapshotDepartment,
     CyclesSnapshotParticipant,
     CyclesTemplate,
@@ -72,6 +73,7 @@ __all__ = [
     "list_distribution",
     "list_employees",
     "list_templates",
+    "load_data_owners",
     "load_directory",
     "load_snapshot",
     "replace_template",
@@ -89,7 +91,7 @@ def _now() -> datetime:
 
 
 # -- org import ------------------------------------------------------------------------------------
-_DEPARTMENT_FIELDS = ("name", "parent_id", "head_employee_id")
+_DEPARTMENT_FIELDS = ("name", "parent_id", "head_employee_id", "data_steward_id")
 _EMPLOYEE_FIELDS = ("name", "email", "department_id", "manager_id", "job_title", "grade", "salary_band")
 
 
@@ -190,6 +192,16 @@ async def load_directory(*, session: AsyncSession) -> OrgView:
 
 def _department_ref(d: CyclesDepartment) -> DepartmentRef:
     return DepartmentRef(department_id=d.id, name=d.name, parent_id=d.parent_id, head_employee_id=d.head_employee_id)
+
+
+def _data_owner(d: CyclesDepartment) -> DataOwnerRef:
+    return DataOwnerRef(
+        department_id=d.id,
+        name=d.name,
+        parent_id=d.parent_id,
+        data_steward_id=d.data_steward_id,
+        head_employee_id=d.head_employee_id,
+    )
 
 
 def _participant(e: CyclesEmployee) -> Participant:
@@ -524,6 +536,7 @@ async def start_cycle(*, session: AsyncSession, cycle_id: str, actor: str) -> Cy
         participants=participants,
     )
     await replace_snapshot(session, CyclesSnapshotParticipant, CyclesSnapshotDepartment, snapshot)
+    await _freeze_data_owners(session, cycle_id=cycle_id, view=view, participants=participants)
     session.add_all(
         CyclesDistribution(cycle_id=cycle_id, service=svc, status=DeliveryStatus.PENDING.value, attempts=0)
         for svc in STAGE_SERVICES
@@ -545,8 +558,50 @@ async def start_cycle(*, session: AsyncSession, cycle_id: str, actor: str) -> Cy
     return cycle
 
 
+async def _freeze_data_owners(
+    session: AsyncSession, *, cycle_id: str, view: OrgView, participants: Sequence[Participant]
+) -> None:
+    """Freeze who answers for each department's data, and make them reachable by notifications.
+
+    Every active department is kept with its data steward and head (``load_data_owners``): a KPI's
+    data may come from a department outside the cycle. Stewards and heads who take no part in the
+    cycle are stored with the snapshot's people, so the notification path (which resolves
+    recipients from the snapshot) finds their name and e-mail; ``load_snapshot`` leaves them out
+    of what the stage services receive. Caller commits.
+    """
+    departments = (await session.scalars(select(CyclesDepartment).where(CyclesDepartment.active))).all()
+    session.add_all(CyclesSnapshotDataOwner(cycle_id=cycle_id, **_data_owner(d).model_dump()) for d in departments)
+    taking_part = {p.employee_id for p in participants}
+    contacts = {c for d in departments for c in (d.data_steward_id, d.head_employee_id) if c}
+    session.add_all(
+        CyclesSnapshotParticipant(cycle_id=cycle_id, **view.participants[c].model_dump())
+        for c in sorted(contacts - taking_part)
+        if c in view.participants
+    )
+
+
+async def load_data_owners(*, session: AsyncSession, cycle_id: str) -> DataOwnerDirectory | None:
+    """The data owners frozen when the cycle started; None for a cycle started before they were."""
+    cycle = await get_cycle(session=session, cycle_id=cycle_id)
+    rows = (
+        await session.scalars(
+            select(CyclesSnapshotDataOwner)
+            .where(CyclesSnapshotDataOwner.cycle_id == cycle_id)
+            .order_by(CyclesSnapshotDataOwner.department_id)
+        )
+    ).all()
+    if not rows:
+        return None
+    return DataOwnerDirectory(
+        cycle_id=cycle_id,
+        cycle_department_ids=list(cycle.department_ids),
+        departments=[DataOwnerRef.model_validate(r, from_attributes=True) for r in rows],
+    )
+
+
 async def load_snapshot(*, session: AsyncSession, cycle_id: str) -> OrgSnapshot:
-    """The cycle's frozen snapshot (409 while the cycle is a draft)."""
+    """The cycle's frozen snapshot (409 while the cycle is a draft): its departments and the people in
+    them (the data stewards and heads outside it, kept for notifications only, are left out)."""
     cycle = await get_cycle(session=session, cycle_id=cycle_id)
     if cycle.started_at is None:
         raise DomainError(f"cycle {cycle_id!r} is a draft: its org snapshot is frozen when it starts", status_code=409)
@@ -560,10 +615,16 @@ async def load_snapshot(*, session: AsyncSession, cycle_id: str) -> OrgSnapshot:
         .where(CyclesSnapshotDepartment.cycle_id == cycle_id)
         .order_by(CyclesSnapshotDepartment.department_id)
     )
+    refs = [DepartmentRef.model_validate(d, from_attributes=True) for d in departments.all()]
+    in_snapshot = {d.department_id for d in refs}
     return OrgSnapshot(
         cycle_id=cycle_id,
-        departments=[DepartmentRef.model_validate(d, from_attributes=True) for d in departments.all()],
-        participants=[Participant.model_validate(p, from_attributes=True) for p in participants.all()],
+        departments=refs,
+        participants=[
+            Participant.model_validate(p, from_attributes=True)
+            for p in participants.all()
+            if p.department_id in in_snapshot
+        ],
     )
 
 
@@ -582,25 +643,36 @@ async def distribute_snapshot(
     settings: Settings,
     snapshot: OrgSnapshot,
     services: Sequence[str] = STAGE_SERVICES,
+    data_owners: DataOwnerDirectory | None = None,
 ) -> list[Delivery]:
     """PUT the snapshot to each service's ``/v1/cycles/{id}/participants`` concurrently; never raises.
+    Tracking also receives ``data_owners`` (``/v1/cycles/{id}/data-owners``), as part of its delivery.
 
-    The receiving endpoint is idempotent, so a retry after a partial failure is safe.
+    The receiving endpoints are idempotent, so a retry after a partial failure is safe.
     """
     token = mint_token(settings, sub="system:cycles", roles=[Role.HR_ADMIN.value])
     headers = {"Authorization": f"Bearer {token}"}
-    body = snapshot.model_dump(mode="json")
+    documents: list[tuple[str, dict[str, Any]]] = [("participants", snapshot.model_dump(mode="json"))]
+    owners = [("data-owners", data_owners.model_dump(mode="json"))] if data_owners is not None else []
 
-    async def deliver(service: str) -> Delivery:
+    async def put(service: str, path: str, body: dict[str, Any]) -> str | None:
+        """None when delivered, else why not."""
         base: str = getattr(settings, f"{service}_url")
-        url = f"{base.rstrip('/')}/v1/cycles/{snapshot.cycle_id}/participants"
+        url = f"{base.rstrip('/')}/v1/cycles/{snapshot.cycle_id}/{path}"
         try:
             response = await http.put(url, json=body, headers=headers)
         except Exception as exc:  # noqa: BLE001 - an unreachable service is reported, never fatal
-            return Delivery(service, False, f"{url} unreachable: {type(exc).__name__}: {exc}".strip(": "))
+            return f"{url} unreachable: {type(exc).__name__}: {exc}".strip(": ")
         if response.is_success:
-            return Delivery(service, True)
-        return Delivery(service, False, f"{url} answered HTTP {response.status_code}: {response.text[:500]}")
+            return None
+        return f"{url} answered HTTP {response.status_code}: {response.text[:500]}"
+
+    async def deliver(service: str) -> Delivery:
+        for path, body in documents + (owners if service == "tracking" else []):
+            error = await put(service, path, body)
+            if error is not None:
+                return Delivery(service, False, error)
+        return Delivery(service, True)
 
     return list(await asyncio.gather(*(deliver(s) for s in services)))
 
@@ -632,11 +704,12 @@ async def distribute_cycle(
     if not targets:
         return rows
     snapshot = await load_snapshot(session=session, cycle_id=cycle_id)
+    data_owners = await load_data_owners(session=session, cycle_id=cycle_id)
     await session.commit()  # end the read transaction: no database lock is held during the HTTP calls
-    results = {
-        d.service: d
-        for d in await distribute_snapshot(http=http, settings=settings, snapshot=snapshot, services=targets)
-    }
+    delivered = await distribute_snapshot(
+        http=http, settings=settings, snapshot=snapshot, services=targets, data_owners=data_owners
+    )
+    results = {d.service: d for d in delivered}
     now = _now()
     rows = await list_distribution(session=session, cycle_id=cycle_id)
     for row in rows:

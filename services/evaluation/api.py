@@ -92,8 +92,9 @@ async def put_actuals(
     "evaluation settings: competencies and their weights, calibration guideline, anonymity threshold, peer "
     "visibility, attainment cap, rater limits, lookup tables, collaboration component and deviation "
     "threshold. The formula is checked against the grammar of contracts.scoring and every setting against "
-    "the rating scale; a refusal is a 422 naming the field. From then on the workflow's template pushes "
-    "leave the configuration as HR set it.",
+    "the rating scale; a refusal is a 422 naming the field. Once review assignments exist the anonymity "
+    "threshold is locked and the peer visibility settings may only become more private (409 naming the "
+    "field). From then on the workflow's template pushes leave the configuration as HR set it.",
 )
 async def put_config(
     cycle_id: CycleId, body: EvaluationConfig, session: SessionDep, principal: HrAdmin
@@ -148,7 +149,9 @@ async def get_goal_score(
 @router.post(
     "/collaborations",
     status_code=status.HTTP_201_CREATED,
-    summary="Declare that two departments work together (HR or the head of one of them)",
+    summary="Declare that two departments work together: a proposal until the heads of both (or HR) declared it",
+    description="The caller confirms each side they head (HR: both). Until both sides confirmed, the link is "
+    "'proposed': neither department may rate the other and no cross-department rater comes through it.",
 )
 async def declare_collaboration(
     cycle_id: CycleId, body: CollaborationLinkCreate, session: SessionDep, principal: Calibrator
@@ -160,7 +163,7 @@ async def declare_collaboration(
 
 @router.get(
     "/collaborations",
-    summary="Department pairs that may rate each other: shared goals and declared collaborations",
+    summary="Department pairs that may rate each other (confirmed) and proposals awaiting the other side",
 )
 async def list_collaborations(
     cycle_id: CycleId, session: SessionDep, _principal: Leader
@@ -171,6 +174,8 @@ async def list_collaborations(
 @router.put(
     "/collaboration-ratings",
     summary="A department rates a department it works with (responsiveness, data quality, reliability 1-5)",
+    description="Only along a confirmed link (a shared goal, or a collaboration declared by both heads or HR): "
+    "422 without a link, 409 while the other side has not confirmed it.",
 )
 async def rate_collaboration(
     cycle_id: CycleId, body: CollaborationRatingCreate, session: SessionDep, principal: Calibrator
@@ -204,7 +209,8 @@ async def generate_assignments(cycle_id: CycleId, session: SessionDep, principal
     status_code=status.HTTP_201_CREATED,
     summary="Nominate a peer or cross-department rater (a manager for their reports; HR for anyone)",
     description="Nobody rates themselves; limits per relation come from the config; cross-department "
-    "raters must come from a department with a shared goal or a declared collaboration.",
+    "raters must come from a department with a shared goal or a confirmed collaboration; nobody who manages "
+    "the reviewee or heads their department is their anonymous (peer, cross_department) rater.",
 )
 async def nominate_rater(
     cycle_id: CycleId, body: AssignmentCreate, session: SessionDep, principal: Nominator
@@ -242,7 +248,12 @@ async def list_assignments(
     )
 
 
-@router.get("/assignments/{assignment_id}", summary="One review assignment with its ratings (rater or scoped)")
+@router.get(
+    "/assignments/{assignment_id}",
+    summary="One review assignment with its ratings (the rater; HR; others scoped)",
+    description="A peer or cross-department review is read only by its rater and HR, and by the reviewee's "
+    "managers and heads when the template's peer_visibility_for_managers is 'attributed'; anyone else gets 404.",
+)
 async def get_assignment(
     cycle_id: CycleId, assignment_id: AssignmentId, session: SessionDep, principal: Reader
 ) -> ReviewDetail:
@@ -282,6 +293,8 @@ async def submit_review(
 @router.get(
     "/reviews/{employee_id}/summary",
     summary="Aggregated ratings per relation for one employee (anonymous below the threshold; scoped)",
+    description="Peer and cross-department aggregates are shown from the anonymity threshold and hold whole "
+    "batches of it in submission order (`counted`), so two reads never differ by one rater.",
 )
 async def get_review_summary(
     cycle_id: CycleId, employee_id: EmployeeId, session: SessionDep, principal: Reader
@@ -302,7 +315,7 @@ async def compute_scores(cycle_id: CycleId, session: SessionDep, _principal: HrA
 
 @router.get(
     "/results",
-    summary="Scores with their breakdown (scoped; your own only once calibration is closed)",
+    summary="Scores with their breakdown (scoped; never your own: the feedback service releases it to you)",
 )
 async def list_results(
     cycle_id: CycleId,
@@ -319,7 +332,7 @@ async def list_results(
 
 @router.get(
     "/results/{employee_id}",
-    summary="One employee's score and breakdown (scoped; your own once calibration is closed)",
+    summary="One employee's score and breakdown (scoped; your own is a 403: the feedback service releases it)",
 )
 async def read_result(cycle_id: CycleId, employee_id: EmployeeId, session: SessionDep, principal: Reader) -> ResultRead:
     return await service.read_result(session=session, cycle_id=cycle_id, employee_id=employee_id, principal=principal)
@@ -399,17 +412,22 @@ async def appeal_adjustment(
     return record
 
 
-@router.get("/final-results", summary="Calibrated final results of the cycle (409 until calibration is closed)")
-async def get_final_results(cycle_id: CycleId, session: SessionDep, _principal: Machine) -> CycleResults:
-    return await service.final_results(session=session, cycle_id=cycle_id)
+@router.get(
+    "/final-results",
+    summary="Calibrated final results of the cycle (409 until calibration is closed)",
+    description="A person reading it gets everyone's results but their own (theirs reaches them through the "
+    "feedback service once released); the workflow's service token gets all.",
+)
+async def get_final_results(cycle_id: CycleId, session: SessionDep, principal: Machine) -> CycleResults:
+    return await service.final_results(session=session, cycle_id=cycle_id, principal=principal)
 
 
 @router.post(
     "/what-if",
     summary="Re-score with alternative weights, formula or guideline; returns changes, saves nothing",
 )
-async def what_if(cycle_id: CycleId, body: WhatIfRequest, session: SessionDep, _principal: HrAdmin) -> WhatIfResult:
-    return await service.what_if(session=session, cycle_id=cycle_id, request=body)
+async def what_if(cycle_id: CycleId, body: WhatIfRequest, session: SessionDep, principal: HrAdmin) -> WhatIfResult:
+    return await service.what_if(session=session, cycle_id=cycle_id, request=body, principal=principal)
 
 
 @router.get(

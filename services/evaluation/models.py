@@ -107,7 +107,10 @@ class EvaluationAssignment(Base):
 
 
 class EvaluationCollaborationLink(Base):
-    """A declared collaboration between two departments (stored with ``department_a < department_b``)."""
+    """A declared collaboration between two departments (stored with ``department_a < department_b``).
+
+    Each side confirms it (``confirmed_a_by``, ``confirmed_b_by``: who, for that department: its
+    head, or HR for both); until both have, it is a proposal and no rating along it counts."""
 
     __tablename__ = "evaluation_collaboration_link"
 
@@ -116,6 +119,8 @@ class EvaluationCollaborationLink(Base):
     department_b: Mapped[str] = mapped_column(String(64), primary_key=True)
     declared_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_a_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    confirmed_b_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class EvaluationCollaborationRating(Base):

@@ -7,11 +7,11 @@ Nothing a reviewee can read carries a rater's identity: relation aggregates
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.evaluation import PeerVisibility, Relation
+from contracts.evaluation import ManagerPeerVisibility, PeerVisibility, Relation
 from contracts.ids import Id
 from contracts.scoring import MAX_FORMULA_LENGTH, CalibrationGuideline, ScoringComponent
 from contracts.templates import SettingsVersion
@@ -79,6 +79,13 @@ class AssignmentRead(BaseModel):
     status: str
     created_at: datetime
     submitted_at: datetime | None = None
+    shown_to_managers: ManagerPeerVisibility = Field(
+        default=ManagerPeerVisibility.ATTRIBUTED,
+        description="How the reviewee's managers and department heads see this review: 'aggregate' (only in the "
+        "relation's anonymous aggregate) or 'attributed' (this review, with the rater's name). Self and "
+        "manager reviews are attributed; peer and cross-department ones follow the template's "
+        "peer_visibility_for_managers. The reviewee never learns who wrote a peer review.",
+    )
 
 
 class AssignmentsGenerated(BaseModel):
@@ -105,6 +112,11 @@ class RelationSummary(BaseModel):
     relation: Relation
     assigned: int
     submitted: int
+    counted: int = Field(
+        default=0,
+        description="Submitted reviews the aggregate holds: for peer and cross-department, whole batches of the "
+        "anonymity threshold in submission order (a later review counts once its batch is complete).",
+    )
     visible: bool = Field(description="False for peer/cross-department below the anonymity threshold.")
     hidden_reason: str | None = None
     score: float | None = Field(default=None, description="Mean review score on the rating scale.")
@@ -118,6 +130,10 @@ class ReviewSummary(BaseModel):
     anonymity_threshold: int
     peer_visibility: PeerVisibility = Field(
         description="What the reviewee sees of peer and cross-department reviews (others see the aggregates)."
+    )
+    peer_visibility_for_managers: ManagerPeerVisibility = Field(
+        default=ManagerPeerVisibility.AGGREGATE,
+        description="Whether managers and department heads may also read each peer review with its rater.",
     )
     relations: list[RelationSummary]
 
@@ -133,6 +149,15 @@ class CollaborationLinkRead(BaseModel):
     department_a: str
     department_b: str
     source: str = Field(description="'declared' or 'shared_goal'.")
+    status: Literal["confirmed", "proposed"] = Field(
+        default="confirmed",
+        description="'confirmed' (a shared goal, or declared by HR or by the heads of both departments): the two "
+        "may rate each other and nominate cross-department raters; 'proposed': declared by one side only, "
+        "nothing along it counts until the other side's head (or HR) declares it too.",
+    )
+    awaiting: list[str] = Field(
+        default_factory=list, description="The department(s) whose head must still confirm a proposed link."
+    )
 
 
 class CollaborationRatingCreate(BaseModel):

@@ -33,6 +33,7 @@ __all__ = [
     "GoalScore",
     "GroupDeviation",
     "attainment_score",
+    "bound_component",
     "deviation_report",
     "distribution_report",
     "final_score",
@@ -244,6 +245,36 @@ def final_score(
         notes.append(f"formula result {value:.4g} clamped onto the rating scale {scale.min:g}..{scale.max:g}")
     score = round(clamped, 4)
     return FinalScore(score=score, rating=scale.band_for(score), components=components, notes=notes)
+
+
+_ROUNDING = 1.5e-4
+"""Both scores are rounded to 4 decimals before they are compared."""
+
+
+def bound_component(
+    final: FinalScore, *, without: FinalScore, component: str, weight: float, scale: RatingScale
+) -> FinalScore:
+    """``final`` held within ``weight``/100 of the scale's range of ``without`` (the same person
+    scored without ``component``; the scale's midpoint when nothing else scores them).
+
+    Invariant: a component weighted ``w`` moves a score by at most ``w/100 × (max − min)``. A
+    weighted sum with every component present already keeps it; renormalisation over missing
+    components (or a formula that amplifies one) would not, so one department's collaboration
+    rating could otherwise decide the whole score of a department with little other data.
+    """
+    if final.score is None or weight <= 0:
+        return final
+    bound = weight / 100 * (scale.max - scale.min)
+    baseline = without.score if without.score is not None else (scale.min + scale.max) / 2
+    if abs(final.score - baseline) <= bound + _ROUNDING:
+        return final
+    low, high = max(baseline - bound, scale.min), min(baseline + bound, scale.max)
+    score = round(min(max(final.score, low), high), 4)
+    note = (
+        f"{component} would move the score from {baseline:.4g} to {final.score:.4g}, more than its weight allows "
+        f"({weight:g}% of the scale: {bound:.4g}); held at {score:g}"
+    )
+    return final.model_copy(update={"score": score, "rating": scale.band_for(score), "notes": [*final.notes, note]})
 
 
 # -- calibration reports ----------------------------------------------------------------------

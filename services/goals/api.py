@@ -321,11 +321,14 @@ async def tree(
 
 @router.put(
     "/progress",
-    summary="Store actual values from tracking, keyed by kpi_id (= goal_id); the workflow pushes it (hr_admin)",
+    summary="Store actual values from tracking, keyed by kpi_id (= goal_id); tracking and the workflow push them "
+    "(hr_admin)",
     description=(
-        "The workflow's service token (hr_admin) pushes tracking's progress export here. Operators (ops) may "
-        "read the exports but not write the actuals that scores are computed from. 422 for a NaN or infinite "
-        "actual_value, naming it."
+        "Tracking pushes the actuals that changed here during the tracking stage (the live roll-up, within "
+        "seconds of a metric), and the workflow's service token (hr_admin) pushes the whole progress export at "
+        "its end. Each KPI keeps the newer actual by as_of: an older export is listed in superseded_kpi_ids and "
+        "changes nothing. Operators (ops) may read the exports but not write the actuals that scores are computed "
+        "from. 422 for a NaN or infinite actual_value, naming it."
     ),
     tags=["exports"],
 )

@@ -383,6 +383,10 @@ class ProgressAccepted(BaseModel):
     cycle_id: str
     updated: int
     unknown_kpi_ids: list[str]
+    superseded_kpi_ids: list[str] = Field(
+        default_factory=list,
+        description="KPIs whose stored actual is newer (a later as_of) than this export's: kept as they are.",
+    )
 
 
 class GoalNode(BaseModel):

@@ -6,13 +6,15 @@ per-person KPIs are scoped to the caller by the service layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from contracts.cycle import PendingReport, Stage
 from contracts.goals import KpiCatalog
+from contracts.org import DataOwnerDirectory
 from contracts.tracking import LateDataPolicy, ProgressExport, StaleKpiReport
 from services.common.auth import Principal, Role, requires
 from services.common.deps import SessionDep
@@ -26,6 +28,7 @@ from services.tracking.schemas import (
     CheckInCreate,
     CheckInList,
     CheckInRead,
+    DataOwnersAccepted,
     DepartmentProgress,
     IngestRequest,
     IngestResult,
@@ -60,6 +63,15 @@ SlaReader = Annotated[Principal, requires(*SLA_READERS)]
 Ops = Annotated[Principal, requires(*OPS_ROLES)]
 
 
+def _rollup_touch(request: Request) -> Callable[[], None] | None:
+    """The live roll-up's mark (``rollup.RollupPusher.touch``), when the app runs one."""
+    pusher = getattr(request.app.state, "rollup", None)
+    return pusher.touch if pusher is not None else None
+
+
+RollupTouch = Annotated[Callable[[], None] | None, Depends(_rollup_touch)]
+
+
 @registration.put(
     "/kpis",
     summary="Register the cycle's KPI catalog (idempotent replace)",
@@ -87,6 +99,22 @@ async def put_kpis(
         grace_hours=grace_hours,
         check_in_cadence_days=check_in_cadence_days,
     )
+
+
+@registration.put(
+    "/data-owners",
+    summary="Register who answers for each department's data (idempotent replace; sent by the cycles service)",
+    description=(
+        "contracts.org.DataOwnerDirectory, frozen when the cycle starts: every department with its data steward "
+        "(else its head) and the departments the cycle runs. Stale-KPI reminders (GET /pending) go to the steward "
+        "of the KPI's data owner, and a data owner outside the cycle is reminded by the workflow of the department "
+        "the KPI counts for."
+    ),
+)
+async def put_data_owners(
+    cycle_id: CycleId, directory: DataOwnerDirectory, session: SessionDep, _principal: HrAdmin
+) -> DataOwnersAccepted:
+    return await service.replace_data_owners(session=session, cycle_id=cycle_id, directory=directory)
 
 
 @progress.get(
@@ -140,7 +168,11 @@ async def progress_export(cycle_id: CycleId, session: SessionDep, _p: Machine) -
     return await service.progress_export(session=session, cycle_id=cycle_id)
 
 
-@exports.get("/pending", summary="Stale KPIs owned by a department (contracts.cycle.PendingReport, kind 'stale_kpi')")
+@exports.get(
+    "/pending",
+    summary="Stale KPIs a department's workflow reminds about, each with the person who answers for its data "
+    "(contracts.cycle.PendingReport, kind 'stale_kpi')",
+)
 async def pending(
     cycle_id: CycleId,
     session: SessionDep,
@@ -166,10 +198,15 @@ async def evaluate_staleness(cycle_id: CycleId, session: SessionDep, _p: Machine
 @check_ins.post(
     "/check-ins",
     status_code=status.HTTP_201_CREATED,
-    summary="Check in on a KPI or goal: a comment and a confidence level from 1 to 5",
+    summary="Check in on a KPI or goal: a comment and a confidence level from 1 to 5 (and the current value of "
+    "a key result without a metric)",
 )
-async def add_check_in(cycle_id: CycleId, body: CheckInCreate, session: SessionDep, principal: Person) -> CheckInRead:
-    return await service.add_check_in(session=session, cycle_id=cycle_id, body=body, principal=principal)
+async def add_check_in(
+    cycle_id: CycleId, body: CheckInCreate, session: SessionDep, principal: Person, on_value: RollupTouch
+) -> CheckInRead:
+    return await service.add_check_in(
+        session=session, cycle_id=cycle_id, body=body, principal=principal, on_value=on_value
+    )
 
 
 @check_ins.get(

@@ -1,11 +1,15 @@
 """Composition root of the tracking service.
 
-Besides the API, the lifespan runs two background tasks:
+Besides the API, the lifespan runs three background tasks:
 
 * the Kafka consumer (``consumer.TrackingConsumer``), unless
   ``TANDEM_TRACKING_CONSUMER=0`` (default: on, except with ``TANDEM_ENV=test``);
-* the staleness evaluator, every ``TANDEM_TRACKING_STALENESS_INTERVAL`` seconds
-  (default 60; 0 turns it off; off by default with ``TANDEM_ENV=test``).
+* the staleness evaluator and the check-in reminders (``reminders.CheckInReminders``, through the
+  cycles service), every ``TANDEM_TRACKING_STALENESS_INTERVAL`` seconds (default 60; 0 turns it
+  off; off by default with ``TANDEM_ENV=test``);
+* the live roll-up (``rollup.RollupPusher``): changed KPI progress pushed to goals at most every
+  ``rollup_interval`` seconds (default 2; 0 turns it off; off by default with ``TANDEM_ENV=test``),
+  marked by the consumer's per-batch hook and by check-ins with a value.
 
 ``GET /healthz`` adds the consumer's health: ``"status": "degraded"`` and an ``ingestion`` object
 (``paused`` with the error, or ``stalled since ...`` on a partition with lag whose committed
@@ -20,12 +24,15 @@ import contextlib
 import logging
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from contracts.topics import METRICS, METRICS_DLQ
 from services.common.app import create_service_app
+from services.common.auth import Role
+from services.common.client import ServiceClient, ServiceTokens
 from services.common.db import session_scope
 from services.common.kafka import KafkaSecurity
 from services.common.participants import participants_router
@@ -36,6 +43,8 @@ from services.tracking.consumer import CONSUMER_GROUP, TrackingConsumer
 from services.tracking.ingest.liveness import LagWatch
 from services.tracking.models import TrackingAudit, TrackingDepartment, TrackingOutbox, TrackingParticipant
 from services.tracking.publisher import MetricPublisher
+from services.tracking.reminders import CheckInReminders
+from services.tracking.rollup import DEFAULT_INTERVAL, DEFAULT_RECONCILE, RollupPusher
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -50,14 +59,34 @@ def create_app(
     topic: str = METRICS,
     dlq_topic: str = METRICS_DLQ,
     group_id: str = CONSUMER_GROUP,
+    rollup_interval: float | None = None,
+    rollup_reconcile: float = DEFAULT_RECONCILE,
+    http_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
+    """Build the app. ``http_client`` (to reach goals and cycles) is created in the lifespan unless
+    given; a given client is used as is and not closed (tests mount in-process services on it)."""
     testing = settings.env == "test"
     consume = next(v for v in (run_consumer, settings.tracking_consumer, not testing) if v is not None)
     interval = next(
         v for v in (staleness_interval, settings.tracking_staleness_interval, 0.0 if testing else 60.0) if v is not None
     )
+    push_every = rollup_interval if rollup_interval is not None else (0.0 if testing else DEFAULT_INTERVAL)
 
     async def start(app: FastAPI) -> None:
+        app.state.http = http_client if http_client is not None else httpx.AsyncClient(timeout=10.0)
+        tokens = ServiceTokens(settings, sub="system:tracking", roles=(Role.HR_ADMIN.value,))
+        app.state.services = ServiceClient.from_settings(settings, http=app.state.http, tokens=tokens)
+        app.state.check_in_reminders = CheckInReminders(client=app.state.services)
+        app.state.rollup = (
+            RollupPusher(
+                sessions=app.state.sessions,
+                client=app.state.services,
+                interval=push_every,
+                reconcile=rollup_reconcile,
+            )
+            if push_every > 0
+            else None
+        )
         app.state.metric_publisher = MetricPublisher(
             settings.kafka_bootstrap_servers,
             idempotence=settings.kafka_idempotence,
@@ -75,6 +104,7 @@ def create_app(
                 idempotence=settings.kafka_idempotence,
                 security=KafkaSecurity.from_settings(settings),
                 enforce_principal=settings.kafka_enforce_principal,
+                on_batch=app.state.rollup.on_batch if app.state.rollup is not None else None,
             )
             app.state.tracking_consumer = consumer
             app.state.tracking_tasks.append(asyncio.create_task(consumer.run(), name="tracking-consumer"))
@@ -82,6 +112,8 @@ def create_app(
             app.state.tracking_tasks.append(
                 asyncio.create_task(_staleness_loop(app, interval), name="tracking-staleness")
             )
+        if app.state.rollup is not None:
+            app.state.tracking_tasks.append(asyncio.create_task(app.state.rollup.run(), name="tracking-rollup"))
 
     async def stop(app: FastAPI) -> None:
         consumer: TrackingConsumer | None = getattr(app.state, "tracking_consumer", None)
@@ -94,6 +126,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=5.0)
         await app.state.metric_publisher.close()
+        if http_client is None:
+            await app.state.http.aclose()
 
     app = create_service_app(
         service="tracking",
@@ -137,6 +171,8 @@ async def _healthz(request: Request) -> dict[str, Any]:
 
 
 async def _staleness_loop(app: FastAPI, interval: float) -> None:
+    """Staleness, then the check-in reminders due, every ``interval`` seconds."""
+    reminders: CheckInReminders = app.state.check_in_reminders
     while True:
         await asyncio.sleep(interval)
         try:
@@ -144,10 +180,14 @@ async def _staleness_loop(app: FastAPI, interval: float) -> None:
                 result = await service.evaluate_staleness(session=session)
             if result.became_stale or result.became_fresh:
                 log.info("staleness: %d stale, %d fresh", len(result.became_stale), len(result.became_fresh))
+            async with session_scope(app.state.sessions) as session:
+                sent = await reminders.send_due(session=session)
+            if sent:
+                log.info("check-in reminders: %d sent", sent)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - try again next interval
-            log.exception("staleness evaluation failed")
+            log.exception("staleness evaluation or check-in reminders failed")
 
 
 def app_from_env() -> FastAPI:

@@ -10,7 +10,10 @@
 * ``tracking_dead_letter``: what went to the DLQ, one row per source offset.
 * ``tracking_catalog_version``: one row, bumped by every catalog PUT; the consumer's writes check
   it under a shared lock, so events are always routed with the catalog current at commit.
-* ``tracking_check_in``: comments with a confidence level on a KPI or goal.
+* ``tracking_check_in``: comments with a confidence level on a KPI or goal, and the current value of
+  a key result without a metric.
+* ``tracking_data_owners``: per cycle, who answers for each department's data (its data steward,
+  else its head) and the departments the cycle runs, as the cycles service froze them.
 * ``tracking_api_key``: department systems' API keys for the HTTP ingest, as salted hashes
   (``services.common.api_keys``; the plaintext is shown once, never stored).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -45,6 +49,7 @@ __all__ = [
     "TrackingCatalog",
     "TrackingCatalogVersion",
     "TrackingCheckIn",
+    "TrackingDataOwners",
     "TrackingDeadLetter",
     "TrackingDepartment",
     "TrackingKpi",
@@ -201,7 +206,19 @@ class TrackingCheckIn(Base):
     author_role: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text)
     confidence: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The current value, for a KPI without a metric (``rules.CHECK_IN_METRIC``); none otherwise."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrackingDataOwners(Base):
+    """``contracts.org.DataOwnerDirectory`` of one cycle, as the cycles service sent it (read whole)."""
+
+    __tablename__ = "tracking_data_owners"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    directory: Mapped[dict[str, object]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TrackingApiKey(Base):

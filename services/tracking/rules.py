@@ -1,4 +1,5 @@
-"""Pure tracking rules: aggregation, event-to-KPI routing, attainment, trend and staleness.
+"""Pure tracking rules: aggregation, event-to-KPI routing, attainment, trend, staleness, who answers
+for a stale KPI, and the check-in cadence.
 
 Nothing here does I/O, so unit tests reach every rule directly.
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -21,6 +22,7 @@ from contracts.goals import Aggregation, Direction
 from contracts.tracking import LateDataPolicy
 
 __all__ = [
+    "CHECK_IN_METRIC",
     "Aggregate",
     "CatalogIndex",
     "EventStatus",
@@ -30,10 +32,14 @@ __all__ = [
     "as_utc",
     "attainment_pct",
     "bucket_start",
+    "check_in_due_at",
+    "check_in_round",
+    "fed_by_check_ins",
     "group_batch_deltas",
     "group_deltas",
     "is_stale",
     "period_bounds",
+    "responsible_department",
     "stale_due_at",
     "trend_slope",
 ]
@@ -491,3 +497,57 @@ def is_stale(
         grace_hours=grace_hours,
     )
     return now > due
+
+
+def fed_by_check_ins(metric: str) -> bool:
+    """Whether a KPI takes its value from check-ins rather than metric events (``CHECK_IN_METRIC``)."""
+    return metric == CHECK_IN_METRIC
+
+
+CHECK_IN_METRIC = ""
+"""The metric of a KPI without one (an OKR key result): no ``MetricEvent`` can carry an empty
+metric, so nothing routes to it; its value comes from check-ins, and it is never stale for want
+of data (its check-in cadence is reminded instead)."""
+
+
+# --------------------------------------------------------------------------- who answers for stale data
+
+
+def responsible_department(
+    *,
+    owner_department_id: str,
+    counts_for: Sequence[str | None],
+    parents: Mapping[str, str | None],
+    cycle_departments: Collection[str],
+) -> str | None:
+    """The cycle department whose workflow reminds about a KPI's data: the nearest one at or above
+    the data owner; for a data owner outside the cycle, the nearest one at or above the first of
+    ``counts_for`` that has one (the KPI's department, then its person's); else the cycle's first.
+
+    Exactly one department per KPI, so a stale KPI is reminded once, whoever owns its data.
+    """
+    for start in (owner_department_id, *counts_for):
+        department = start
+        seen: set[str] = set()
+        while department is not None and department not in seen:
+            if department in cycle_departments:
+                return department
+            seen.add(department)
+            department = parents.get(department)
+    return min(cycle_departments) if cycle_departments else None
+
+
+# --------------------------------------------------------------------------- check-in cadence
+
+
+def check_in_due_at(*, last_check_in_at: datetime | None, registered_at: datetime, cadence_days: int) -> datetime:
+    """When the next check-in on a KPI is due: one cadence after the last (or after registration)."""
+    return as_utc(last_check_in_at or registered_at) + timedelta(days=cadence_days)
+
+
+def check_in_round(*, now: datetime, due_at: datetime, cadence_days: int) -> int | None:
+    """Which reminder an overdue check-in is at: 0 from its due time, 1 a cadence later, and so on
+    (one reminder per round); ``None`` while it is not overdue."""
+    if now <= due_at:
+        return None
+    return int((now - due_at) / timedelta(days=cadence_days))

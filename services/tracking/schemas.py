@@ -26,6 +26,7 @@ __all__ = [
     "CheckInCreate",
     "CheckInList",
     "CheckInRead",
+    "DataOwnersAccepted",
     "DeadLetterRead",
     "DepartmentProgress",
     "IngestError",
@@ -113,6 +114,14 @@ class CheckInCreate(BaseModel):
     kpi_id: Annotated[str, Field(min_length=1, max_length=64, description="The KPI or goal checked in on.")]
     comment: Annotated[str, Field(min_length=1, max_length=4000)]
     confidence: Annotated[int, Field(ge=1, le=5, description="1 = off track, 5 = certain to hit the target.")]
+    value: Annotated[
+        float | None,
+        Field(
+            allow_inf_nan=False,
+            description="The current value of a KPI without a metric (an OKR key result): it counts like a "
+            "metric event, with the KPI's aggregation. Refused for a KPI fed by a metric.",
+        ),
+    ] = None
 
 
 class CheckInRead(BaseModel):
@@ -124,6 +133,7 @@ class CheckInRead(BaseModel):
     author_role: str
     comment: str
     confidence: int
+    value: float | None = None
     created_at: datetime
 
 
@@ -135,6 +145,12 @@ class CheckInList(BaseModel):
     next_due_at: datetime = Field(description="Last check-in (or KPI registration) plus the cadence.")
     overdue: bool
     items: list[CheckInRead]
+
+
+class DataOwnersAccepted(BaseModel):
+    cycle_id: str
+    departments: int = Field(description="Departments with who answers for their data.")
+    cycle_department_ids: list[str]
 
 
 class StalenessEvaluation(BaseModel):

@@ -27,7 +27,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MATRIX", "PUBLIC", "ROLES", "SERVICES", "SIGN_IN", "Rule"]
+__all__ = [
+    "MATRIX",
+    "OBJECTS",
+    "PUBLIC",
+    "ROLES",
+    "SERVICES",
+    "SIGN_IN",
+    "VARIANTS",
+    "Grid",
+    "NoObject",
+    "ObjectRule",
+    "Objects",
+    "Rule",
+]
 
 ROLES = ("hr_admin", "dept_head", "manager", "employee", "ops", "department_system")
 SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
@@ -144,6 +157,7 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         **_COMMON,
         **_PARTICIPANTS,
         ("PUT", "/v1/cycles/{cycle_id}/kpis"): rule(*HR),
+        ("PUT", "/v1/cycles/{cycle_id}/data-owners"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/progress"): rule(*READERS),
         ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/progress"): rule(*READERS),
         ("GET", "/v1/cycles/{cycle_id}/departments/progress"): rule(*READERS),
@@ -183,7 +197,9 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/cycles/{cycle_id}/reviews/{employee_id}/summary"): rule(*READERS),
         ("POST", "/v1/cycles/{cycle_id}/scores/compute"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/results"): rule(*READERS),
-        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): rule(*READERS),
+        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): rule(
+            *READERS, scoped={"employee": "the persona's own result: evaluation never shows it, feedback releases it"}
+        ),
         ("GET", "/v1/cycles/{cycle_id}/calibration/distribution"): rule(*HR_HEAD),
         ("GET", "/v1/cycles/{cycle_id}/calibration/deviation"): rule(*HR_HEAD),
         ("POST", "/v1/cycles/{cycle_id}/calibration/adjustments"): rule(*HR_HEAD),
@@ -276,3 +292,371 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/cycles/{cycle_id}/pending"): rule(*MACHINE),
     },
 }
+
+
+# -- object level -------------------------------------------------------------------------------------
+VARIANTS = ("own", "same department", "other department")
+"""Whose object a call aims at: the persona's own, a colleague's in the persona's department, or
+someone's in another department (``OBJECT_TARGETS`` in the test names them per role)."""
+
+Grid = tuple[int | None, int | None, int | None]
+"""The exact status per variant; ``None`` where the persona has no such object (ops has no own)."""
+
+
+@dataclass(frozen=True)
+class NoObject:
+    """The operation acts on the cycle, the org or the service as a whole: no person's or department's
+    object is involved, so the role gate (``MATRIX``) is the whole rule."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Objects:
+    """Exact statuses per role and variant; a role not listed is refused by the role gate (403)."""
+
+    grid: Mapping[str, Grid]
+    why: str
+
+
+ObjectRule = NoObject | Objects
+
+_SNAPSHOT = NoObject("the cycle's org snapshot, pushed by the workflow")
+_INPUT = NoObject("a whole-cycle input pushed by the workflow")
+_SETTINGS = NoObject("the cycle's settings")
+_STEP = NoObject("a step of the whole cycle")
+
+_GATE: Grid = (403, 403, 403)
+
+OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
+    "cycles": {
+        ("POST", "/v1/org/import"): NoObject("the whole org directory"),
+        ("POST", "/v1/templates"): NoObject("a cycle template"),
+        ("PUT", "/v1/templates/{template_id}"): NoObject("a cycle template"),
+        ("POST", "/v1/cycles"): NoObject("a new cycle"),
+        ("POST", "/v1/cycles/{cycle_id}/start"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/distribute"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/pause"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/resume"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/cancel"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/extend"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/force-stage"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/incident"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/closed"): _STEP,
+        ("POST", "/v1/notifications"): NoObject("a notification HR sends"),
+    },
+    "goals": {
+        ("PUT", "/v1/cycles/{cycle_id}/participants"): _SNAPSHOT,
+        ("PUT", "/v1/cycles/{cycle_id}/settings"): _SETTINGS,
+        ("POST", "/v1/cycles/{cycle_id}/freeze"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/objectives"): NoObject("a company objective"),
+        ("PATCH", "/v1/cycles/{cycle_id}/objectives/{objective_id}"): NoObject("a company objective"),
+        ("DELETE", "/v1/cycles/{cycle_id}/objectives/{objective_id}"): NoObject("a company objective"),
+        ("PUT", "/v1/cycles/{cycle_id}/progress"): _INPUT,
+        ("GET", "/v1/cycles/{cycle_id}/goals/{goal_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "a person's goal: HR and ops all, heads their department, managers their reports and themselves, the owner; 404 outside",
+        ),
+        ("PATCH", "/v1/cycles/{cycle_id}/goals/{goal_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+            },
+            "the target's goal while draft: its owner, their manager and head, HR; unseen ones are 404",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/submit"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 403, 404),
+                "manager": (200, 403, 404),
+                "employee": (409, 404, 404),
+            },
+            "the target's goal: its owner or HR submits (e-r's was submitted by HR already); 404 outside one's scope",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/approve"): Objects(
+            {"hr_admin": (403, 403, 403), "dept_head": (403, 403, 404), "manager": (403, 200, 404)},
+            "the target's submitted goal: never one's own nor one one submitted (HR submitted e-fh's and e-r's); the manager's step",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/return"): Objects(
+            {"hr_admin": (403, 403, 409), "dept_head": (403, 409, 404), "manager": (403, 409, 404)},
+            "the target's submitted goal: never one's own nor one one submitted; e-r's is approved by now (409)",
+        ),
+        ("DELETE", "/v1/cycles/{cycle_id}/goals/{goal_id}"): Objects(
+            {
+                "hr_admin": (409, 409, 409),
+                "dept_head": (409, 409, 404),
+                "manager": (409, 409, 404),
+                "employee": (409, 404, 404),
+            },
+            "the target's goal, submitted or approved by now: the scope check (404) comes before the state (409)",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/goals"): Objects(
+            {
+                "hr_admin": (201, 201, 201),
+                "dept_head": (201, 201, 404),
+                "manager": (201, 201, 404),
+                "employee": (201, 404, 404),
+            },
+            "an individual goal for the target: the owner, their manager, the department's head, HR; 404 outside one's scope",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/goals/bulk-assign"): Objects(
+            {"hr_admin": (200, 200, 200), "dept_head": (200, 200, 200), "manager": (200, 200, 200)},
+            "a template for the target's department: created only for the people in the caller's scope (another department: matched 0)",
+        ),
+    },
+    "tracking": {
+        ("PUT", "/v1/cycles/{cycle_id}/participants"): _SNAPSHOT,
+        ("PUT", "/v1/cycles/{cycle_id}/kpis"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/data-owners"): _INPUT,
+        ("POST", "/v1/cycles/{cycle_id}/staleness/evaluate"): _STEP,
+        ("POST", "/v1/api-keys"): NoObject("an API key HR issues to a department system"),
+        ("POST", "/v1/api-keys/{key_id}/rotate"): NoObject("an API key HR manages"),
+        ("POST", "/v1/api-keys/{key_id}/revoke"): NoObject("an API key HR manages"),
+        ("POST", "/v1/ingest/metrics"): Objects(
+            {"department_system": (None, 503, 403)},
+            "metrics of the target's department: only that department's own system (the broker is down here)",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/check-ins"): Objects(
+            {
+                "hr_admin": (201, 201, 201),
+                "dept_head": (201, 201, 403),
+                "manager": (201, 201, 403),
+                "employee": (201, 403, 403),
+            },
+            "a check-in on the target's KPI: its owner, their managers and head, HR",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/kpis/{kpi_id}/check-ins"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "check-ins on the target's KPI",
+        ),
+    },
+    "evaluation": {
+        ("PUT", "/v1/cycles/{cycle_id}/participants"): _SNAPSHOT,
+        ("PUT", "/v1/cycles/{cycle_id}/config/template"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/goal-keys"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/goals"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/actuals"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/config"): _SETTINGS,
+        ("POST", "/v1/cycles/{cycle_id}/assignments/generate"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/scores/compute"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/calibration/close"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/what-if"): NoObject("re-scores the whole cycle, writes nothing"),
+        ("POST", "/v1/cycles/{cycle_id}/collaborations"): Objects(
+            {"hr_admin": (201, 201, 201), "dept_head": (201, 201, 403)},
+            "a collaboration of the target's department: HR, or the head of one of the two departments",
+        ),
+        ("PUT", "/v1/cycles/{cycle_id}/collaboration-ratings"): Objects(
+            {"hr_admin": (200, 200, 200), "dept_head": (200, 200, 403)},
+            "the target's department rates a department it works with: its head, or HR",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/assignments"): Objects(
+            {"hr_admin": (403, 201, 409), "manager": (403, 409, 403)},
+            "a rater for the target: never one's own raters; a manager for their reports, HR for anyone (e-r "
+            "already has the most peers the template allows)",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/assignments/{assignment_id}/review"): Objects(
+            {
+                "hr_admin": (200, 404, 404),
+                "dept_head": (200, 404, 404),
+                "manager": (200, 404, 404),
+                "employee": (200, 404, 404),
+            },
+            "the target's own self review: only its rater submits it",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/calibration/adjustments"): Objects(
+            {"hr_admin": (403, 201, 201), "dept_head": (403, 201, 403)},
+            "the target's rating: never one's own; HR anyone, a head their department",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/appeal-adjustments"): Objects(
+            {"hr_admin": (403, 409, 409)},
+            "an adjusted appeal of the target: never about oneself (checked first); 409 while calibration is open",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): Objects(
+            {
+                "hr_admin": (403, 200, 200),
+                "dept_head": (403, 200, 404),
+                "manager": (403, 200, 404),
+                "employee": (403, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's score: never one's own (feedback releases it); others' in scope",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/reviews/{employee_id}/summary"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's review aggregates: their own, and those of people in scope",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/assignments/{assignment_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's self review: its rater, and those who see the target",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/goal-scores/{employee_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's live goal attainment",
+        ),
+    },
+    "feedback": {
+        ("PUT", "/v1/cycles/{cycle_id}/participants"): _SNAPSHOT,
+        ("PUT", "/v1/cycles/{cycle_id}/config/template"): _SETTINGS,
+        ("PUT", "/v1/cycles/{cycle_id}/results"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/config"): _SETTINGS,
+        ("POST", "/v1/cycles/{cycle_id}/release"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/withdraw"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/results/{employee_id}/acknowledge"): Objects(
+            {
+                "hr_admin": (200, 403, 403),
+                "dept_head": (200, 403, 403),
+                "manager": (200, 403, 403),
+                "employee": (200, 403, 403),
+                "ops": (None, 403, 403),
+            },
+            "the target's released result: only its employee acknowledges it",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/appeals"): Objects(
+            {
+                "hr_admin": (409, None, None),
+                "dept_head": (409, None, None),
+                "manager": (409, None, None),
+                "employee": (409, None, None),
+            },
+            "one's own released result only (the body names no one); everyone here already has one open",
+        ),
+        ("POST", "/v1/appeals/{appeal_id}/review"): Objects(
+            {"hr_admin": (403, 200, 200)},
+            "the target's appeal: HR, never their own",
+        ),
+        ("POST", "/v1/appeals/{appeal_id}/resolve"): Objects(
+            {"hr_admin": (403, 200, 200)},
+            "the target's appeal: HR, never their own",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/one-on-ones"): Objects(
+            {"dept_head": (422, 403, 403), "manager": (201, 201, 403), "employee": (201, 403, 403)},
+            "a 1:1 of the target with their manager: the manager, or the report with their own manager (the head has none)",
+        ),
+        ("PATCH", "/v1/one-on-ones/{one_on_one_id}"): Objects(
+            {"dept_head": (200, 404, 404), "manager": (200, 200, 404), "employee": (200, 404, 404)},
+            "the target's 1:1: its manager and its report",
+        ),
+        ("POST", "/v1/one-on-ones/{one_on_one_id}/action-items"): Objects(
+            {"dept_head": (201, 404, 404), "manager": (201, 201, 404), "employee": (201, 404, 404)},
+            "the target's 1:1: its manager and its report",
+        ),
+        ("PATCH", "/v1/one-on-ones/{one_on_one_id}/action-items/{item_id}"): Objects(
+            {"dept_head": (200, 404, 404), "manager": (200, 200, 404), "employee": (200, 404, 404)},
+            "an action item of the target's 1:1",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/feedback"): Objects(
+            {
+                "hr_admin": (422, 201, 201),
+                "dept_head": (422, 201, 201),
+                "manager": (422, 201, 201),
+                "employee": (422, 201, 201),
+            },
+            "feedback to the target: anyone, in any department, never to oneself",
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's released result",
+        ),
+        ("GET", "/v1/appeals/{appeal_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's appeal",
+        ),
+    },
+    "results": {
+        ("PUT", "/v1/cycles/{cycle_id}/participants"): _SNAPSHOT,
+        ("PUT", "/v1/cycles/{cycle_id}/policy/template"): _SETTINGS,
+        ("PUT", "/v1/cycles/{cycle_id}/results"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/collaboration"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/goals"): _INPUT,
+        ("PUT", "/v1/cycles/{cycle_id}/policy"): _SETTINGS,
+        ("PUT", "/v1/cycles/{cycle_id}/pools/{department_id}"): NoObject("a department's bonus pool, HR's alone"),
+        ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/allocations"): NoObject(
+            "a department's pool allocation, HR's alone"
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/promotions/nominate"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/development-plans/generate"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/publish"): _STEP,
+        ("POST", "/v1/cycles/{cycle_id}/appeal-adjustments"): Objects(
+            {"hr_admin": (403, 201, 201)},
+            "an adjusted appeal of the target: never about oneself",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/development-plans"): Objects(
+            {"hr_admin": (409, 409, 409), "manager": (403, 409, 403)},
+            "a plan for the target: HR, or their manager (everyone here already has one)",
+        ),
+        ("PATCH", "/v1/development-plans/{plan_id}"): Objects(
+            {"hr_admin": (200, 200, 200), "dept_head": (200, 403, 404), "manager": (403, 200, 404)},
+            "the target's plan: HR, its owner (the head owns his own plan: he has no manager), the employee's manager",
+        ),
+        ("POST", "/v1/development-plans/{plan_id}/items"): Objects(
+            {"hr_admin": (201, 201, 201), "dept_head": (201, 403, 404), "manager": (403, 201, 404)},
+            "an item on the target's plan: HR, its owner, the employee's manager",
+        ),
+        ("PATCH", "/v1/development-plans/{plan_id}/items/{item_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 403, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 403, 403),
+            },
+            "an item on the target's plan: its editors, and its owner (who may mark it done)",
+        ),
+        ("GET", "/v1/development-plans/{plan_id}"): Objects(
+            {
+                "hr_admin": (200, 200, 200),
+                "dept_head": (200, 200, 404),
+                "manager": (200, 200, 404),
+                "employee": (200, 404, 404),
+                "ops": (None, 200, 200),
+            },
+            "the target's plan",
+        ),
+    },
+}
+"""Per service: every write operation (and the reads of one person's object) with its object-level
+rule. ``test_authz_matrix.py`` fails for a write operation of the OpenAPI documents missing here."""

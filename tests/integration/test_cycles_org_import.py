@@ -166,3 +166,30 @@ async def test_unsupported_uploads_explain_what_to_send(settings: Settings, data
         )
         assert empty.status_code == 422
         assert {e["file"] for e in empty.json()["errors"]} == {"departments", "employees"}
+
+
+async def test_a_named_data_steward_per_department_is_optional_and_checked_like_a_manager(
+    settings: Settings, database_url: str
+) -> None:
+    hr = auth(settings, "hr_admin")
+    departments, employees = sample_rows()
+    async with api_client(create_app, settings, database_url) as client:
+        without = await import_sample(client, settings)
+        for row in departments:
+            row["data_steward_id"] = {"finance": "E0204", "sales-domestic": "E0160"}.get(row["department_id"], "")
+        named = await client.post("/v1/org/import", files=org_files(departments, employees), headers=hr)
+        assert named.status_code == 200, named.text
+        assert named.json()["departments"] == {"created": 0, "updated": 2, "unchanged": 15, "deactivated": 0}
+        assert named.json()["content_hash"] != without["content_hash"]
+        again = await client.post("/v1/org/import", files=org_files(departments, employees), headers=hr)
+        assert again.json()["changed"] is False
+
+        departments[1]["data_steward_id"] = "E9999"  # CSV row 3: nobody
+        departments[2]["data_steward_id"] = "not an id"  # row 4
+        rejected = await client.post("/v1/org/import", files=org_files(departments, employees), headers=hr)
+        assert rejected.status_code == 422
+        found = [(e["file"], e["row"], e["column"], e["message"]) for e in rejected.json()["errors"]]
+        where = {("departments.csv", 3, "data_steward_id"), ("departments.csv", 4, "data_steward_id")}
+        assert {f[:3] for f in found} == where
+        assert any(f[1] == 3 and f[3].startswith("unknown data steward 'E9999'") for f in found)
+        assert any(f[1] == 4 and "an id is 1-64 letters" in f[3] for f in found)

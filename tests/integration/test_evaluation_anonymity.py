@@ -105,8 +105,10 @@ async def test_no_endpoint_returns_a_rater_to_the_reviewee(settings: Settings, d
             assert_no_rater(bodies)
             answered = {call.split(" {")[0] for call, _ in bodies if call.endswith("200")}
             # the sweep really reached the reviewee's own data, not only 403/404s
-            for reached in ["/reviews/e-r/summary", "/results/e-r", "/goal-scores/e-r", "/assignments", "/config"]:
+            for reached in ["/reviews/e-r/summary", "/goal-scores/e-r", "/assignments", "/config"]:
                 assert f"GET /v1/cycles/{CYCLE}{reached}" in answered, reached
+            # the reviewee's own result is not evaluation's to show (issue 14: feedback releases it)
+            assert f"GET /v1/cycles/{CYCLE}/results/e-r {{}} -> 403" in {call for call, _ in bodies}
         # a reviewee who heads the department legitimately sees colleagues, but never who rated them
         head = person(settings, "e-r", "dept_head")
         listed = ok(await client.get(f"{base}/assignments", params={"limit": 500}, headers=head))
@@ -118,5 +120,5 @@ async def test_no_endpoint_returns_a_rater_to_the_reviewee(settings: Settings, d
         assert not peer_ids & {i["item_id"] for i in pending["pending"]}
         for aid in peer_ids:
             assert (await client.get(f"{base}/assignments/{aid}", headers=head)).status_code == 404
-        own_result = ok(await client.get(f"{base}/results/e-r", headers=person(settings, "e-r")))
-        assert own_result["employee_id"] == "e-r"  # reachable, and still without raters (checked above)
+        own_result = await client.get(f"{base}/results/e-r", headers=person(settings, "e-r"))
+        assert own_result.status_code == 403  # released by feedback, never read here

@@ -412,8 +412,9 @@ async def test_scoring_calibration_and_appeal(settings: Settings, database_url: 
         # (180 + 123 + 20*4.0 + 40) / 110 = 423 / 110 = 3.845454 -> 3.8455
         assert result["computed_score"] == pytest.approx(3.8455)
 
-        # the employee cannot read their own result before calibration closes
-        assert (await client.get(f"{base}/results/e-r", headers=person(settings, "e-r"))).status_code == 409
+        # the employee never reads their own result here (issue 14: feedback releases it); 403, before and after close
+        own = ok(await client.get(f"{base}/results/e-r", headers=person(settings, "e-r")), 403)
+        assert "feedback service once released" in own["detail"]
 
         # calibration: HR moves e-r to 'outstanding' (band midpoint 4.75); the final rating itself changes
         adj = ok(
@@ -486,10 +487,9 @@ async def test_scoring_calibration_and_appeal(settings: Settings, database_url: 
             ("calibration", "exceeds", "outstanding"),
             ("appeal", "outstanding", "exceeds"),
         ]
-        own = ok(await client.get(f"{base}/results/e-r", headers=person(settings, "e-r")))
-        assert own["rating"] == "exceeds"
-        mine = ok(await client.get(f"{base}/results", headers=person(settings, "e-r")))
-        assert [r["employee_id"] for r in mine] == ["e-r"]
+        # still not after close: calibration closing is not the release (issue 14, finding 5)
+        assert (await client.get(f"{base}/results/e-r", headers=person(settings, "e-r"))).status_code == 403
+        assert ok(await client.get(f"{base}/results", headers=person(settings, "e-r"))) == []
 
         async with client.app.state.sessions() as session:  # type: ignore[attr-defined]
             events = (await session.scalars(select(EvaluationOutbox))).all()

@@ -91,7 +91,7 @@ def test_tracking_reminds_data_owners_once_per_stale_episode_and_escalates() -> 
     ]
     assert decide(inp, state, start + timedelta(days=1), pending=2).notices == ()
     escalation = decide(inp, state, start + timedelta(days=2), pending=2)
-    assert [(n.kind, n.audience) for n in escalation.notices] == [("stale_kpi_escalation", "head")]
+    assert [(n.kind, n.audience) for n in escalation.notices] == [("stale_kpi_escalation", "data_owners_and_head")]
     assert decide(inp, state, start + timedelta(days=3), pending=0).notices == ()
     again = decide(inp, state, start + timedelta(days=4), pending=1)
     assert [n.step for n in again.notices] == ["stale-2-reminder"]
@@ -107,3 +107,17 @@ def test_next_wake_is_the_nearest_reminder_escalation_or_recheck() -> None:
     state.escalated_to_head = True
     assert next_wake(inp, state, DEADLINE + timedelta(hours=1)) == DEADLINE + timedelta(days=2)
     assert next_wake(department(Stage.TRACKING, recheck_hours=1.0), state, now) == now + timedelta(hours=1)
+
+
+def test_stale_data_notices_go_to_the_data_owners_people_and_never_to_nobody() -> None:
+    """Reminders go to whoever tracking reported as answering for the data (data stewards); the
+    escalation adds the department head; with no one reported, the head is reminded instead."""
+    from contracts.workflow_io import PendingSummary
+    from workflows.department_cycle import _recipients
+
+    stewards = PendingSummary(total=3, done=1, pending=2, owner_ids=["E0210", "E0240"])
+    assert _recipients("data_owners", stewards) == ["E0210", "E0240"]
+    assert _recipients("data_owners_and_head", stewards) == ["E0210", "E0240", "department_head"]
+    nobody = PendingSummary(total=1, done=0, pending=1)
+    assert _recipients("data_owners", nobody) == ["department_head"]
+    assert _recipients("data_owners_and_head", nobody) == ["department_head"]

@@ -19,6 +19,7 @@ from services.evaluation.models import EvaluationAdjustment, EvaluationCycleStat
 from services.evaluation.schemas import CalibrationClosed, DeviationReport
 from services.evaluation.scoring import DistributionReport, deviation_report, distribution_report
 from services.evaluation.service.records import (
+    acting_sub,
     as_utc,
     cycle_state,
     emit_event,
@@ -209,7 +210,7 @@ async def adjust_rating(
 ) -> CalibrationAdjustment:
     org = await org_for(session, cycle_id)
     require_participant(org, employee_id, "employee_id")
-    if principal.employee_id == employee_id:
+    if principal.acting_employee_id == employee_id:
         raise DomainError("you cannot calibrate your own rating", status_code=403, field="employee_id")
     if not org.can_see(principal, employee_id):
         raise DomainError(f"{employee_id!r} is outside your department", status_code=403, field="employee_id")
@@ -217,7 +218,7 @@ async def adjust_rating(
         raise DomainError("give new_score or new_rating", field="new_score")
     await ensure_open(session, cycle_id, "calibration adjustment (use the appeal path)")
     change = _Change(new_score, new_rating, reason)
-    return await _apply(session, cycle_id, employee_id, change, actor=principal.sub, appeal_id=None)
+    return await _apply(session, cycle_id, employee_id, change, actor=acting_sub(principal), appeal_id=None)
 
 
 async def appeal_adjustment(
@@ -231,7 +232,18 @@ async def appeal_adjustment(
     new_rating: str | None,
     reason: str,
 ) -> tuple[CalibrationAdjustment, bool]:
-    """Apply an appeal resolved as 'adjusted' (after close); returns (record, created)."""
+    """Apply an appeal resolved as 'adjusted' (after close); returns (record, created).
+
+    The person it acts for (the HR person resolving the appeal, carried by the feedback service's
+    token as the ``act`` claim) may not be the employee appealing: checked first, so a replay
+    cannot return an adjustment of one's own rating either."""
+    if principal.acting_employee_id == employee_id:
+        raise DomainError(
+            f"you cannot resolve an appeal about your own rating ({employee_id!r} is the person this call acts "
+            "for); another HR person must resolve it",
+            status_code=403,
+            field="employee_id",
+        )
     previous = await session.scalar(
         select(EvaluationAdjustment).where(
             EvaluationAdjustment.cycle_id == cycle_id, EvaluationAdjustment.appeal_id == appeal_id
@@ -251,10 +263,9 @@ async def appeal_adjustment(
         )
     org = await org_for(session, cycle_id)
     require_participant(org, employee_id, "employee_id")
-    if principal.employee_id == employee_id:
-        raise DomainError("you cannot adjust your own rating", status_code=403, field="employee_id")
     change = _Change(new_score, new_rating, reason)
-    return await _apply(session, cycle_id, employee_id, change, actor=principal.sub, appeal_id=appeal_id), True
+    applied = await _apply(session, cycle_id, employee_id, change, actor=acting_sub(principal), appeal_id=appeal_id)
+    return applied, True
 
 
 async def list_adjustments(
@@ -266,11 +277,15 @@ async def list_adjustments(
     limit: int,
     offset: int,
 ) -> list[CalibrationAdjustment]:
+    """The audit trail in the caller's scope, without the caller's own entries (their rating reaches
+    them through feedback once released)."""
     org = await org_for(session, cycle_id)
     visible = org.visible_employee_ids(principal)
     query = select(EvaluationAdjustment).where(EvaluationAdjustment.cycle_id == cycle_id)
     if visible is not None:
         query = query.where(EvaluationAdjustment.employee_id.in_(visible))
+    if principal.acting_employee_id:
+        query = query.where(EvaluationAdjustment.employee_id != principal.acting_employee_id)
     if employee_id:
         query = query.where(EvaluationAdjustment.employee_id == employee_id)
     rows = await session.scalars(query.order_by(EvaluationAdjustment.adjustment_id).limit(limit).offset(offset))
@@ -305,7 +320,9 @@ async def close_calibration(*, session: AsyncSession, cycle_id: str, principal: 
     return CalibrationClosed(cycle_id=cycle_id, calibration_closed_at=closed_at.isoformat(), closed_by=principal.sub)
 
 
-async def final_results(*, session: AsyncSession, cycle_id: str) -> CycleResults:
+async def final_results(*, session: AsyncSession, cycle_id: str, principal: Principal) -> CycleResults:
+    """Every final result, for the workflow's handoffs; a person reading it (HR, ops) gets everyone's
+    but their own, which reaches them through feedback once released."""
     state = await session.get(EvaluationCycleState, cycle_id)
     if state is None or state.calibration_closed_at is None:
         raise DomainError(
@@ -328,5 +345,6 @@ async def final_results(*, session: AsyncSession, cycle_id: str) -> CycleResults
                 calibrated=r.calibrated,
             )
             for r in await result_rows(session, cycle_id)
+            if r.employee_id != principal.acting_employee_id
         ],
     )

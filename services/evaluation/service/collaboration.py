@@ -1,5 +1,11 @@
 """Cross-department collaboration: which department pairs work together (a shared goal or a declared
-collaboration), the ratings departments give each other, and the department-to-department matrix."""
+collaboration), the ratings departments give each other, and the department-to-department matrix.
+
+A declared collaboration is a proposal until both departments stand behind it: the head of each
+side declares it (or HR, for both at once). Only confirmed links let departments rate each other or
+a manager nominate cross-department raters, and only ratings along confirmed links count: a head
+who declared a collaboration alone with a department could otherwise rate it 1/1/1 and lower the
+scores of everyone in it. A shared goal is confirmed by the approved goal tree itself."""
 
 from __future__ import annotations
 
@@ -27,7 +33,14 @@ from services.evaluation.service.records import (
     read_model,
 )
 
-__all__ = ["collaboration_links", "collaboration_matrix", "declare_collaboration", "linked", "rate_collaboration"]
+__all__ = [
+    "collaboration_links",
+    "collaboration_matrix",
+    "confirmed_ratings",
+    "declare_collaboration",
+    "linked",
+    "rate_collaboration",
+]
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -42,8 +55,20 @@ def _require_departments(org: OrgView, **departments: str) -> None:
             )
 
 
-async def _links(session: AsyncSession, cycle_id: str, org: OrgView) -> list[CollaborationLinkRead]:
-    links: dict[tuple[str, str], str] = {}
+def _declared_read(link: EvaluationCollaborationLink) -> CollaborationLinkRead:
+    sides = ((link.department_a, link.confirmed_a_by), (link.department_b, link.confirmed_b_by))
+    awaiting = [department for department, confirmed_by in sides if not confirmed_by]
+    return CollaborationLinkRead(
+        department_a=link.department_a,
+        department_b=link.department_b,
+        source="declared",
+        status="proposed" if awaiting else "confirmed",
+        awaiting=awaiting,
+    )
+
+
+async def _links(session: AsyncSession, cycle_id: str, org: OrgView) -> dict[tuple[str, str], CollaborationLinkRead]:
+    links: dict[tuple[str, str], CollaborationLinkRead] = {}
     for goal in await load_goals(session, cycle_id):
         departments = set(goal.contributing_department_ids)
         if goal.department_id:
@@ -52,45 +77,54 @@ async def _links(session: AsyncSession, cycle_id: str, org: OrgView) -> list[Col
         if owner is not None and departments:
             departments.add(owner.department_id)
         for a, b in combinations(sorted(departments), 2):
-            links.setdefault((a, b), "shared_goal")
+            links.setdefault((a, b), CollaborationLinkRead(department_a=a, department_b=b, source="shared_goal"))
     declared = await session.scalars(
         select(EvaluationCollaborationLink).where(EvaluationCollaborationLink.cycle_id == cycle_id)
     )
     for link in declared:
-        links[(link.department_a, link.department_b)] = "declared"
-    return [CollaborationLinkRead(department_a=a, department_b=b, source=s) for (a, b), s in sorted(links.items())]
+        read = _declared_read(link)
+        pair = (link.department_a, link.department_b)
+        if pair not in links or not read.awaiting:  # a shared goal already confirms what one side proposed
+            links[pair] = read
+    return links
 
 
 async def collaboration_links(*, session: AsyncSession, cycle_id: str) -> list[CollaborationLinkRead]:
-    """Department pairs that may rate each other: shared goals plus declared collaborations."""
-    return await _links(session, cycle_id, await org_for(session, cycle_id))
+    """Department pairs that may rate each other (confirmed) and proposals awaiting the other side."""
+    links = await _links(session, cycle_id, await org_for(session, cycle_id))
+    return [links[pair] for pair in sorted(links)]
 
 
-async def linked(session: AsyncSession, *, cycle_id: str, org: OrgView, a: str, b: str) -> bool:
-    """Whether departments ``a`` and ``b`` work together (share a goal or declared it)."""
-    pair = _pair(a, b)
-    return any((link.department_a, link.department_b) == pair for link in await _links(session, cycle_id, org))
+async def linked(session: AsyncSession, *, cycle_id: str, org: OrgView, a: str, b: str) -> CollaborationLinkRead | None:
+    """The link between departments ``a`` and ``b`` (confirmed or proposed), or ``None``."""
+    return (await _links(session, cycle_id, org)).get(_pair(a, b))
 
 
 async def declare_collaboration(
     *, session: AsyncSession, cycle_id: str, principal: Principal, department_a: str, department_b: str
 ) -> CollaborationLinkRead:
+    """Propose or confirm a collaboration: the caller confirms every side they head (HR: both)."""
     org = await org_for(session, cycle_id)
     _require_departments(org, department_a=department_a, department_b=department_b)
     if department_a == department_b:
         raise DomainError("a department cannot declare collaboration with itself", field="department_b")
-    if not (heads_department(principal, org, department_a) or heads_department(principal, org, department_b)):
+    a, b = _pair(department_a, department_b)
+    sides = [heads_department(principal, org, a), heads_department(principal, org, b)]
+    if not any(sides):
         raise DomainError("only HR or the head of one of the two departments may declare it", status_code=403)
     await ensure_open(session, cycle_id, "declaring collaboration")
-    a, b = _pair(department_a, department_b)
-    if await session.get(EvaluationCollaborationLink, (cycle_id, a, b)) is None:
-        session.add(
-            EvaluationCollaborationLink(
-                cycle_id=cycle_id, department_a=a, department_b=b, declared_by=principal.sub, created_at=now()
-            )
+    link = await session.get(EvaluationCollaborationLink, (cycle_id, a, b))
+    if link is None:
+        link = EvaluationCollaborationLink(
+            cycle_id=cycle_id, department_a=a, department_b=b, declared_by=principal.sub, created_at=now()
         )
+        session.add(link)
+    if sides[0] and not link.confirmed_a_by:
+        link.confirmed_a_by = principal.sub
+    if sides[1] and not link.confirmed_b_by:
+        link.confirmed_b_by = principal.sub
     await session.commit()
-    return CollaborationLinkRead(department_a=a, department_b=b, source="declared")
+    return _declared_read(link)
 
 
 async def rate_collaboration(
@@ -115,10 +149,19 @@ async def rate_collaboration(
             status_code=403,
             field="rater_department_id",
         )
-    if not await linked(session, cycle_id=cycle_id, org=org, a=rater_department_id, b=rated_department_id):
+    link = await linked(session, cycle_id=cycle_id, org=org, a=rater_department_id, b=rated_department_id)
+    if link is None:
         raise DomainError(
             f"{rater_department_id!r} and {rated_department_id!r} share no goal and have no declared "
             "collaboration; a department rates only the departments it works with",
+            field="rated_department_id",
+        )
+    if link.status != "confirmed":
+        raise DomainError(
+            f"the collaboration between {rater_department_id!r} and {rated_department_id!r} is not confirmed yet: "
+            f"the head of {' and '.join(repr(d) for d in link.awaiting)} (or HR) must declare it too "
+            "(POST /v1/cycles/{id}/collaborations) before either rates the other",
+            status_code=409,
             field="rated_department_id",
         )
     await ensure_open(session, cycle_id, "rating collaboration")
@@ -134,9 +177,21 @@ async def rate_collaboration(
     return read_model(CollaborationRatingRead, row, updated_at=as_utc(row.updated_at))
 
 
+async def confirmed_ratings(session: AsyncSession, cycle_id: str) -> list[EvaluationCollaborationRating]:
+    """The cycle's collaboration ratings along confirmed links (ratings stored before a link needed
+    both sides, or along a link no longer shared, do not count)."""
+    links = await _links(session, cycle_id, await org_for(session, cycle_id))
+    return [
+        row
+        for row in await collaboration_rows(session, cycle_id)
+        if (link := links.get(_pair(row.rater_department_id, row.rated_department_id))) is not None
+        and link.status == "confirmed"
+    ]
+
+
 async def collaboration_matrix(*, session: AsyncSession, cycle_id: str) -> CollaborationMatrix:
     cells: dict[tuple[str, str], list[EvaluationCollaborationRating]] = defaultdict(list)
-    for row in await collaboration_rows(session, cycle_id):
+    for row in await confirmed_ratings(session, cycle_id):
         cells[(row.rater_department_id, row.rated_department_id)].append(row)
     out = []
     for (rater, rated), rows in sorted(cells.items()):

@@ -3,13 +3,18 @@ idempotent replace refused once calibration is closed.
 
 The configuration is versioned: HR's changes (``PUT /config``) and the template's pushes (``PUT
 /config/template``) each make a new version with their source; a template push never replaces a
-configuration HR has changed."""
+configuration HR has changed.
+
+Once the cycle's review assignments exist, raters have been told how their reviews will be shown:
+a change of the anonymity threshold, or of a visibility setting towards showing more, is refused
+(``anonymity.locked_change``): HR's with a 409 naming the field, the template's push by leaving
+the stored configuration as it is."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.evaluation import EvaluationConfig, GoalKeys
@@ -17,13 +22,16 @@ from contracts.goals import Direction, ExportedGoal, GoalExport
 from contracts.templates import SettingsPushed, SettingsSource, SettingsVersion
 from contracts.tracking import ProgressExport
 from services.common.errors import DomainError
-from services.evaluation.models import EvaluationConfigVersion
+from services.evaluation.anonymity import locked_change
+from services.evaluation.models import EvaluationAssignment, EvaluationConfigVersion
 from services.evaluation.schemas import ConfigVersionRead, InputAccepted
 from services.evaluation.service.records import (
     as_utc,
     ensure_open,
     latest_config_version,
     load_config,
+    load_input,
+    parse_config,
     store_config,
     store_input,
 )
@@ -100,10 +108,22 @@ async def put_goal_keys(*, session: AsyncSession, cycle_id: str, keys: GoalKeys,
     return InputAccepted(cycle_id=cycle_id, kind="goal_keys", items=len(keys.goals))
 
 
+async def _locked(session: AsyncSession, cycle_id: str, config: EvaluationConfig) -> tuple[str, str] | None:
+    """What ``config`` would change that raters were promised, once review assignments exist."""
+    payload = await load_input(session, cycle_id, "config")
+    if payload is None:
+        return None
+    assigned = await session.scalar(select(exists().where(EvaluationAssignment.cycle_id == cycle_id)))
+    return locked_change(parse_config(payload, cycle_id), config) if assigned else None
+
+
 async def put_config(*, session: AsyncSession, cycle_id: str, config: EvaluationConfig, actor: str) -> EvaluationConfig:
     """HR's configuration, a new version with source 'hr' (the contract has checked the formula and
     every setting against the rating scale); template pushes no longer replace it."""
     await ensure_open(session, cycle_id, "changing the scoring configuration")
+    locked = await _locked(session, cycle_id, config)
+    if locked is not None:
+        raise DomainError(locked[1], status_code=409, field=locked[0])
     await store_config(session, cycle_id=cycle_id, config=config, source=SettingsSource.HR.value, actor=actor)
     await session.commit()
     return config
@@ -125,7 +145,7 @@ async def push_template_config(
         .where(EvaluationConfigVersion.cycle_id == cycle_id, EvaluationConfigVersion.source == SettingsSource.HR.value)
         .limit(1)
     )
-    if latest is not None and hr_changed is not None:
+    if latest is not None and (hr_changed is not None or await _locked(session, cycle_id, config) is not None):
         return _version(latest).pushed(applied=False)
     stored = await store_config(
         session, cycle_id=cycle_id, config=config, source=SettingsSource.TEMPLATE.value, actor=actor

@@ -43,8 +43,8 @@ async def pending_report(
         EvaluationAssignment.cycle_id == cycle_id,
         EvaluationAssignment.rater_id.in_([p.employee_id for p in members]),
     )
-    if principal.employee_id:
-        query = query.where(EvaluationAssignment.reviewee_id != principal.employee_id)
+    if principal.acting_employee_id:
+        query = query.where(EvaluationAssignment.reviewee_id != principal.acting_employee_id)
     rows = (
         await session.scalars(query.order_by(EvaluationAssignment.created_at, EvaluationAssignment.assignment_id))
     ).all()
@@ -84,7 +84,7 @@ async def _nominations_owed(
     owed: list[PendingItem] = []
     satisfied = 0
     for member in sorted(members, key=lambda p: p.employee_id):
-        if member.employee_id == principal.employee_id or not member.manager_id:
+        if member.employee_id == principal.acting_employee_id or not member.manager_id:
             continue
         for relation in (Relation.PEER, Relation.CROSS_DEPARTMENT):
             limit = limits.get(relation)

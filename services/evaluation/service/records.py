@@ -36,6 +36,7 @@ from services.evaluation.scoring import scale_value
 __all__ = [
     "ANONYMOUS_RELATIONS",
     "SERVICE",
+    "acting_sub",
     "as_utc",
     "as_utc_or_none",
     "collaboration_rows",
@@ -115,13 +116,22 @@ def require_participant(org: OrgView, employee_id: str, field: str) -> None:
         raise DomainError(f"{field} {employee_id!r} does not take part in this cycle", status_code=404, field=field)
 
 
+def acting_sub(principal: Principal) -> str:
+    """Who a change is recorded for: the person a service token acts for (``act.sub``), else the caller."""
+    act = principal.claims.get("act")
+    if isinstance(act, dict) and isinstance(act.get("sub"), str):
+        return str(act["sub"])
+    return principal.sub
+
+
 def heads_department(principal: Principal, org: OrgView, department_id: str) -> bool:
     """HR, or a department head whose department (tree) holds ``department_id``."""
     if principal.has(Role.HR_ADMIN):
         return True
     if not principal.has(Role.DEPT_HEAD):
         return False
-    departments = org.headed_by(principal.employee_id) if principal.employee_id else set()
+    me = principal.acting_employee_id
+    departments = org.headed_by(me) if me else set()
     if principal.department_id:
         departments |= org.department_tree(principal.department_id)
     return department_id in departments

@@ -3,8 +3,13 @@ cross-department raters, submissions, and the per-relation summary a reviewee ma
 
 A rater's identity is never shown to the person reviewed: peer and cross-department rows about
 the caller are not listed and read as 404, and summaries hold aggregates only, shown once at
-least ``peer_anonymity_threshold`` were submitted; what the reviewee sees of those aggregates follows
-the configuration's ``peer_visibility``.
+least ``peer_anonymity_threshold`` were submitted and changing only in whole batches of it
+(``services.evaluation.anonymity``); what the reviewee sees of those aggregates follows the
+configuration's ``peer_visibility``. One peer review is read only by its rater and HR, and by the
+reviewee's managers and heads when the template attributes peer reviews to them
+(``peer_visibility_for_managers``). Nobody who oversees the reviewee (a manager above them, a
+head of their department) is nominated as their anonymous rater: knowing their own rating, they
+would learn the others' from the aggregate they see.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.domain_events import ReviewSubmittedPayload
-from contracts.evaluation import PeerVisibility, Relation
+from contracts.evaluation import EvaluationSettings, ManagerPeerVisibility, PeerVisibility, Relation
 from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.participants import OrgView
+from services.evaluation.anonymity import counted
 from services.evaluation.models import EvaluationAssignment
 from services.evaluation.schemas import (
     AssignmentRead,
@@ -39,8 +45,10 @@ from services.evaluation.service.records import (
     emit_event,
     ensure_open,
     load_config,
+    load_input,
     now,
     org_for,
+    parse_config,
     read_model,
     require_participant,
     review_score,
@@ -56,10 +64,32 @@ __all__ = [
 ]
 
 
-def _assignment_read(row: EvaluationAssignment) -> AssignmentRead:
+async def _manager_visibility(session: AsyncSession, cycle_id: str) -> ManagerPeerVisibility:
+    """The template's ``peer_visibility_for_managers`` (its default before the configuration arrives)."""
+    payload = await load_input(session, cycle_id, "config")
+    settings = parse_config(payload, cycle_id) if payload is not None else EvaluationSettings()
+    return settings.peer_visibility_for_managers
+
+
+def _assignment_read(row: EvaluationAssignment, managers: ManagerPeerVisibility) -> AssignmentRead:
+    shown = managers if row.relation in ANONYMOUS_RELATIONS else ManagerPeerVisibility.ATTRIBUTED
     return read_model(
-        AssignmentRead, row, created_at=as_utc(row.created_at), submitted_at=as_utc_or_none(row.submitted_at)
+        AssignmentRead,
+        row,
+        created_at=as_utc(row.created_at),
+        submitted_at=as_utc_or_none(row.submitted_at),
+        shown_to_managers=shown,
     )
+
+
+def oversees(org: OrgView, overseer_id: str | None, employee_id: str) -> bool:
+    """Whether ``overseer_id`` manages ``employee_id`` (directly or not) or heads their department (tree)."""
+    if overseer_id is None or employee_id not in org.participants:
+        return False
+    if employee_id in org.reports_of(overseer_id):
+        return True
+    headed = {d for department in org.headed_by(overseer_id) for d in org.department_tree(department)}
+    return org.participants[employee_id].department_id in headed
 
 
 def _new_assignment(
@@ -121,7 +151,8 @@ async def _check_nomination(
 ) -> None:
     """Who may nominate whom; scope first, so nothing tells a caller about raters of someone they do not manage."""
     require_participant(org, reviewee_id, "reviewee_id")
-    if principal.employee_id == reviewee_id:
+    me = principal.acting_employee_id
+    if me == reviewee_id:
         raise DomainError("you cannot nominate your own raters", status_code=403, field="reviewee_id")
     if not principal.has(Role.HR_ADMIN):
         if relation not in (Relation.PEER, Relation.CROSS_DEPARTMENT):
@@ -129,7 +160,7 @@ async def _check_nomination(
                 "managers nominate peer and cross_department raters; self and manager reviews are generated",
                 field="relation",
             )
-        if not principal.employee_id or reviewee_id not in org.reports_of(principal.employee_id):
+        if not me or reviewee_id not in org.reports_of(me):
             raise DomainError(
                 f"you can nominate raters only for your reports; {reviewee_id!r} is not one",
                 status_code=403,
@@ -148,12 +179,32 @@ async def _check_nomination(
             raise DomainError(
                 "a cross_department rater must come from another department; use relation 'peer'", field="rater_id"
             )
-        if not await linked(session, cycle_id=cycle_id, org=org, a=rater.department_id, b=reviewee.department_id):
+        link = await linked(session, cycle_id=cycle_id, org=org, a=rater.department_id, b=reviewee.department_id)
+        if link is None:
             raise DomainError(
                 f"departments {rater.department_id!r} and {reviewee.department_id!r} share no goal and have no "
                 "declared collaboration; declare one at POST /v1/cycles/{id}/collaborations first",
                 field="rater_id",
             )
+        if link.status != "confirmed":
+            raise DomainError(
+                f"the collaboration between {rater.department_id!r} and {reviewee.department_id!r} awaits "
+                f"confirmation by the head of {' and '.join(repr(d) for d in link.awaiting)} (or HR)",
+                status_code=409,
+                field="rater_id",
+            )
+
+
+def _check_anonymous_rater(org: OrgView, *, reviewee_id: str, rater_id: str, relation: Relation) -> None:
+    """Nobody who oversees the reviewee rates them anonymously: they see the reviewee's aggregates, so
+    with their own rating known the aggregate would tell them what the others wrote."""
+    if relation.value in ANONYMOUS_RELATIONS and oversees(org, rater_id, reviewee_id):
+        raise DomainError(
+            f"{rater_id!r} manages {reviewee_id!r} or heads their department, so cannot be their anonymous "
+            f"{relation.value} rater (they see the aggregate their own rating is part of); a manager writes the "
+            "manager review",
+            field="rater_id",
+        )
 
 
 async def nominate_rater(
@@ -203,18 +254,19 @@ async def nominate_rater(
     )
     if duplicate is not None:
         raise DomainError(conflict, status_code=409)
+    _check_anonymous_rater(org, reviewee_id=reviewee_id, rater_id=rater_id, relation=relation)
     assignment = _new_assignment(
         cycle_id=cycle_id, reviewee_id=reviewee_id, rater_id=rater_id, relation=relation.value, actor=principal.sub
     )
     session.add(assignment)
     await commit_unique(session, conflict)
-    return _assignment_read(assignment)
+    return _assignment_read(assignment, config.peer_visibility_for_managers)
 
 
 def _visibility_clause(principal: Principal, visible: set[str] | None) -> Any:
     """Rows the caller may see: their own as rater; rows about people they can see, except
     the peer and cross-department rows about themselves (those would name their raters)."""
-    me = principal.employee_id
+    me = principal.acting_employee_id
     about_others: Any = EvaluationAssignment.reviewee_id.in_(visible) if visible is not None else True
     if visible is not None and not visible:
         about_others = false()
@@ -251,15 +303,21 @@ async def list_assignments(
     if status:
         query = query.where(EvaluationAssignment.status == status)
     query = query.order_by(EvaluationAssignment.created_at, EvaluationAssignment.assignment_id)
-    return [_assignment_read(r) for r in await session.scalars(query.limit(limit).offset(offset))]
+    managers = await _manager_visibility(session, cycle_id)
+    return [_assignment_read(r, managers) for r in await session.scalars(query.limit(limit).offset(offset))]
 
 
-def _may_read(principal: Principal, org: OrgView, row: EvaluationAssignment) -> bool:
-    me = principal.employee_id
+def _may_read(principal: Principal, org: OrgView, row: EvaluationAssignment, managers: ManagerPeerVisibility) -> bool:
+    """The rater; for others, one anonymous review is HR's to read, or the reviewee's managers' and
+    heads' when the template attributes peer reviews to them; other reviews follow row scoping."""
+    me = principal.acting_employee_id
     if me is not None and row.rater_id == me:
         return True
     if me is not None and row.reviewee_id == me:
         return row.relation not in ANONYMOUS_RELATIONS
+    if row.relation in ANONYMOUS_RELATIONS and not principal.has(Role.HR_ADMIN):
+        attributed = managers == ManagerPeerVisibility.ATTRIBUTED and principal.has(Role.MANAGER, Role.DEPT_HEAD)
+        return attributed and oversees(org, me, row.reviewee_id)
     return org.can_see(principal, row.reviewee_id)
 
 
@@ -268,11 +326,12 @@ async def get_assignment(
 ) -> ReviewDetail:
     row = await session.get(EvaluationAssignment, assignment_id)
     org = await org_for(session, cycle_id)
+    managers = await _manager_visibility(session, cycle_id)
     # 404 for rows the caller may not read, so their existence is not revealed either.
-    if row is None or row.cycle_id != cycle_id or not _may_read(principal, org, row):
+    if row is None or row.cycle_id != cycle_id or not _may_read(principal, org, row, managers):
         raise DomainError(f"assignment {assignment_id!r} not found in cycle {cycle_id!r}", status_code=404)
     return ReviewDetail(
-        **_assignment_read(row).model_dump(),
+        **_assignment_read(row, managers).model_dump(),
         ratings=json.loads(row.ratings) if row.ratings else None,
         comment=row.comment,
     )
@@ -288,7 +347,7 @@ async def submit_review(
     comment: str | None,
 ) -> AssignmentRead:
     row = await session.get(EvaluationAssignment, assignment_id)
-    if row is None or row.cycle_id != cycle_id or row.rater_id != principal.employee_id:
+    if row is None or row.cycle_id != cycle_id or row.rater_id != principal.acting_employee_id:
         raise DomainError(
             f"assignment {assignment_id!r} not found among your reviews in cycle {cycle_id!r}", status_code=404
         )
@@ -318,13 +377,14 @@ async def submit_review(
     payload = ReviewSubmittedPayload(relation=row.relation, reviewee_id=row.reviewee_id)
     emit_event(session, type="ReviewSubmitted", cycle_id=cycle_id, subject_id=assignment_id, payload=payload)
     await session.commit()
-    return _assignment_read(row)
+    return _assignment_read(row, config.peer_visibility_for_managers)
 
 
 async def review_summary(
     *, session: AsyncSession, cycle_id: str, employee_id: str, principal: Principal
 ) -> ReviewSummary:
-    """Aggregates per relation for one reviewee; anonymous relations only at the threshold."""
+    """Aggregates per relation for one reviewee; anonymous relations only at the threshold, and then
+    over whole batches of it (``anonymity.counted``), so successive reads never isolate one rater."""
     org = await org_for(session, cycle_id)
     if employee_id not in org.participants or not org.can_see(principal, employee_id):
         raise DomainError(f"employee {employee_id!r} not found in cycle {cycle_id!r}", status_code=404)
@@ -342,12 +402,16 @@ async def review_summary(
         submitted = [r for r in of_relation if r.status == "submitted" and r.ratings]
         anonymous = relation.value in ANONYMOUS_RELATIONS
         threshold = config.peer_anonymity_threshold if anonymous else 1
-        summary = RelationSummary(relation=relation, assigned=len(of_relation), submitted=len(submitted), visible=False)
-        if len(submitted) < threshold:
+        batch = counted(submitted, threshold)
+        summary = RelationSummary(
+            relation=relation, assigned=len(of_relation), submitted=len(submitted), counted=len(batch), visible=False
+        )
+        if not batch:
             reason = f"shown once at least {threshold} ratings are submitted" if anonymous else "not submitted yet"
             relations.append(summary.model_copy(update={"hidden_reason": reason}))
             continue
-        visibility = config.peer_visibility if anonymous and principal.employee_id == employee_id else None
+        submitted = batch
+        visibility = config.peer_visibility if anonymous and principal.acting_employee_id == employee_id else None
         if visibility == PeerVisibility.COUNTS_ONLY:
             reason = "this cycle shows you how many were submitted, not their content"
             relations.append(summary.model_copy(update={"hidden_reason": reason}))
@@ -372,5 +436,6 @@ async def review_summary(
         employee_id=employee_id,
         anonymity_threshold=config.peer_anonymity_threshold,
         peer_visibility=config.peer_visibility,
+        peer_visibility_for_managers=config.peer_visibility_for_managers,
         relations=relations,
     )

@@ -1,6 +1,12 @@
 """Scores: every participant's components put on the rating scale, the configured formula over them,
 and the stored results with their breakdown. ``score_cycle`` is pure over loaded ``CycleInputs``,
-so what-if re-scores with another configuration without writing anything."""
+so what-if re-scores with another configuration without writing anything.
+
+Peer and cross-department components count whole batches of the anonymity threshold
+(``services.evaluation.anonymity``), as the review summary does; the collaboration component
+counts ratings along confirmed links only and never moves a score by more than its weight's share
+of the scale (``scoring.bound_component``). Nobody reads their own result here: it reaches them
+through the feedback service once released."""
 
 from __future__ import annotations
 
@@ -18,22 +24,23 @@ from contracts.scoring import ScoringComponent, parse_formula
 from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.participants import OrgView
+from services.evaluation.anonymity import counted
 from services.evaluation.models import EvaluationAssignment, EvaluationResult
 from services.evaluation.schemas import ComputeSummary, ResultRead
 from services.evaluation.scoring import (
     FinalScore,
     GoalScore,
+    bound_component,
     distribution_report,
     final_score,
     goal_attainment,
     goal_score,
     scale_value,
 )
+from services.evaluation.service.collaboration import confirmed_ratings
 from services.evaluation.service.records import (
     ANONYMOUS_RELATIONS,
     as_utc,
-    collaboration_rows,
-    cycle_state,
     ensure_open,
     load_actuals,
     load_config,
@@ -55,6 +62,7 @@ __all__ = [
     "goal_breakdown",
     "list_results",
     "load_inputs",
+    "own_result_refused",
     "read_result",
     "score_cycle",
 ]
@@ -87,7 +95,7 @@ async def load_inputs(session: AsyncSession, cycle_id: str) -> CycleInputs:
     if not org.participants:
         raise DomainError(f"cycle {cycle_id!r} has no participants yet; PUT the org snapshot first", status_code=409)
     received: dict[str, list[float]] = defaultdict(list)
-    for row in await collaboration_rows(session, cycle_id):
+    for row in await confirmed_ratings(session, cycle_id):
         received[row.rated_department_id].append((row.responsiveness + row.data_quality + row.reliability) / 3)
     return CycleInputs(
         org=org,
@@ -135,11 +143,9 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
     for goal in inputs.goals:
         if goal.employee_id:
             goals_by_owner[goal.employee_id].append(goal)
-    reviews: dict[tuple[str, str], list[float]] = defaultdict(list)
+    submitted: dict[tuple[str, str], list[EvaluationAssignment]] = defaultdict(list)
     for row in inputs.reviews:
-        score = review_score(json.loads(row.ratings or "{}"), config)
-        if score is not None:
-            reviews[(row.reviewee_id, row.relation)].append(score)
+        submitted[(row.reviewee_id, row.relation)].append(row)
     out: dict[str, EmployeeScore] = {}
     for employee_id, person in sorted(inputs.org.participants.items()):
         values: dict[str, float | None] = {c.value: None for c in ScoringComponent}
@@ -154,14 +160,17 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
                     goals.score, 0.0, config.attainment_cap, scale.min, scale.max
                 )
         for relation in Relation:
-            scores = reviews.get((employee_id, relation.value), [])
-            counts[relation.value] = len(scores)
-            if not scores:
-                continue
-            if relation.value in ANONYMOUS_RELATIONS and len(scores) < config.peer_anonymity_threshold:
+            rows = submitted.get((employee_id, relation.value), [])
+            # Anonymous relations count whole batches of the threshold, as the summary shows them.
+            kept = counted(rows, config.peer_anonymity_threshold) if relation.value in ANONYMOUS_RELATIONS else rows
+            if rows and not kept:
                 statuses[relation.value] = "below_anonymity_threshold"
+                counts[relation.value] = len(rows)
                 continue
-            values[relation.value] = statistics.fmean(scores)
+            scores = [s for s in (review_score(json.loads(r.ratings or "{}"), config) for r in kept) if s is not None]
+            counts[relation.value] = len(scores)
+            if scores:
+                values[relation.value] = statistics.fmean(scores)
         received = inputs.collaboration.get(person.department_id, [])
         counts[ScoringComponent.COLLABORATION.value] = len(received)
         if len(received) >= config.collaboration.min_rater_departments:
@@ -173,6 +182,18 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
         final = final_score(
             formula=formula, values=values, statuses=statuses, ratings=counts, weights=config.weights, scale=scale
         )
+        if values[ScoringComponent.COLLABORATION] is not None:
+            without = {**values, ScoringComponent.COLLABORATION.value: None}
+            alone = final_score(
+                formula=formula, values=without, statuses=statuses, ratings=counts, weights=config.weights, scale=scale
+            )
+            final = bound_component(
+                final,
+                without=alone,
+                component=ScoringComponent.COLLABORATION.value,
+                weight=config.weights.get(ScoringComponent.COLLABORATION, 0.0),
+                scale=scale,
+            )
         hidden = [n for n, s in statuses.items() if s == "below_anonymity_threshold"]
         if hidden:
             final.notes.append(
@@ -258,6 +279,17 @@ def _result_read(row: EvaluationResult) -> ResultRead:
     )
 
 
+def own_result_refused(cycle_id: str, employee_id: str) -> DomainError:
+    """Nobody reads their own result in evaluation, before or after calibration closes: it is final for
+    them only once the feedback service releases it (evaluation does not know when that happens)."""
+    return DomainError(
+        f"your own result is not shown by the evaluation service; it reaches you through the feedback service "
+        f"once released (GET /v1/cycles/{cycle_id}/results/{employee_id} there)",
+        status_code=403,
+        field="employee_id",
+    )
+
+
 async def list_results(
     *,
     session: AsyncSession,
@@ -267,14 +299,14 @@ async def list_results(
     limit: int,
     offset: int,
 ) -> list[ResultRead]:
+    """Results in the caller's scope, never the caller's own (see ``own_result_refused``)."""
     org = await org_for(session, cycle_id)
     visible = org.visible_employee_ids(principal)
-    me = principal.employee_id
-    closed = (await cycle_state(session, cycle_id)).calibration_closed_at is not None
+    me = principal.acting_employee_id
     query = select(EvaluationResult).where(EvaluationResult.cycle_id == cycle_id)
     if visible is not None:
         query = query.where(EvaluationResult.employee_id.in_(visible))
-    if me and not closed:  # your own score is not final (nor yours to see) before calibration closes
+    if me:
         query = query.where(EvaluationResult.employee_id != me)
     if department_id:
         query = query.where(EvaluationResult.department_id == department_id)
@@ -283,10 +315,10 @@ async def list_results(
 
 
 async def read_result(*, session: AsyncSession, cycle_id: str, employee_id: str, principal: Principal) -> ResultRead:
+    if principal.acting_employee_id == employee_id:
+        raise own_result_refused(cycle_id, employee_id)
     org = await org_for(session, cycle_id)
     row = await session.get(EvaluationResult, (cycle_id, employee_id))
     if row is None or not org.can_see(principal, employee_id):
         raise DomainError(f"no result for {employee_id!r} in cycle {cycle_id!r}", status_code=404)
-    if principal.employee_id == employee_id and (await cycle_state(session, cycle_id)).calibration_closed_at is None:
-        raise DomainError("your result is available once calibration is closed", status_code=409)
     return _result_read(row)

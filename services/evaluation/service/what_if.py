@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.evaluation import EvaluationConfig
+from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.evaluation.schemas import WhatIfChange, WhatIfRequest, WhatIfResult
 from services.evaluation.scoring import distribution_report
@@ -25,14 +26,19 @@ def _alternative(config: EvaluationConfig, request: WhatIfRequest) -> Evaluation
         raise DomainError(str(first.get("msg", "invalid")), field=field or None) from exc
 
 
-async def what_if(*, session: AsyncSession, cycle_id: str, request: WhatIfRequest) -> WhatIfResult:
-    """Re-score with alternative weights, formula or guideline; reads only, writes nothing."""
+async def what_if(
+    *, session: AsyncSession, cycle_id: str, request: WhatIfRequest, principal: Principal
+) -> WhatIfResult:
+    """Re-score with alternative weights, formula or guideline; reads only, writes nothing. The
+    caller's own change is left out of ``changes`` (their rating reaches them through feedback)."""
     config = await load_config(session, cycle_id)
     alternative = _alternative(config, request)
     scores = score_cycle(await load_inputs(session, cycle_id), alternative)
     stored = {r.employee_id: r for r in await result_rows(session, cycle_id)}
     changes = []
     for employee_id, score in scores.items():
+        if employee_id == principal.acting_employee_id:
+            continue
         row = stored.get(employee_id)
         current_score, current_rating = (row.final_score, row.rating) if row else (None, None)
         if current_score != score.final.score or current_rating != score.final.rating:

@@ -1,6 +1,10 @@
 """Appeals: an employee contests a released result within the appeal window; HR reviews and
 resolves it within its deadline; an *adjusted* outcome is recorded through evaluation first, then
-in results (so pay follows it), then here."""
+in results (so pay follows it), then here.
+
+Nobody reviews or resolves their own appeal: an HR person who appealed their own result could
+otherwise raise it. The calls to evaluation and results carry the HR person as the service
+token's ``act`` claim, and both refuse an adjustment whose acting person is the employee too."""
 
 from __future__ import annotations
 
@@ -130,8 +134,16 @@ async def list_appeals(
     return (await session.scalars(query.order_by(Appeal.id).limit(limit).offset(offset))).all()
 
 
+def _not_own(appeal: Appeal, principal: Principal, action: str) -> None:
+    if principal.acting_employee_id == appeal.employee_id:
+        raise DomainError(
+            f"you cannot {action} your own appeal; another HR person must", status_code=403, field="appeal_id"
+        )
+
+
 async def start_review(*, session: AsyncSession, appeal_id: int, principal: Principal, now: datetime) -> Appeal:
     appeal = await get_appeal(session=session, appeal_id=appeal_id, principal=principal)
+    _not_own(appeal, principal, "review")
     if appeal.status == AppealStatus.UNDER_REVIEW:
         return appeal
     if appeal.status != AppealStatus.SUBMITTED:
@@ -153,6 +165,7 @@ async def resolve_appeal(
     """HR closes an appeal; *adjusted* records the new score through evaluation first, then in results,
     then locally."""
     appeal = await get_appeal(session=session, appeal_id=appeal_id, principal=principal)
+    _not_own(appeal, principal, "resolve")
     if appeal.status not in OPEN_APPEAL_STATUSES:
         raise DomainError(
             f"appeal {appeal_id} was already resolved ({appeal.status}) at "
@@ -236,7 +249,7 @@ async def _record_adjustment(
             service,
             f"/v1/cycles/{cycle_id}/appeal-adjustments",
             json=adjustment,
-            actor=Actor(sub=principal.sub, employee_id=principal.employee_id),
+            actor=Actor(sub=principal.sub, employee_id=principal.acting_employee_id),
         )
     except ServiceCallError as exc:
         if exc.status is None:  # no answer at all: the network failure is the cause

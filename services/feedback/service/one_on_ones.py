@@ -65,7 +65,7 @@ async def get_one_on_one(
     *, session: AsyncSession, one_on_one_id: int, principal: Principal, write: bool = False
 ) -> OneOnOne:
     meeting = await session.get(OneOnOne, one_on_one_id)
-    if meeting is not None and principal.employee_id in (meeting.manager_id, meeting.employee_id):
+    if meeting is not None and principal.acting_employee_id in (meeting.manager_id, meeting.employee_id):
         return meeting
     if meeting is not None and is_hr(principal):
         if not write:

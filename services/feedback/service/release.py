@@ -1,12 +1,15 @@
 """Cycle state and results: the calibrated results pushed by the workflow, their release,
-withdrawal and acknowledgement, and scoped reads."""
+withdrawal and acknowledgement, and scoped reads.
+
+A result is its employee's to read once released, whatever their roles: HR and ops read every
+other result before release, not their own."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.domain_events import ResultAcknowledgedPayload, ResultsReleasedPayload
@@ -203,10 +206,14 @@ def _result_read(row: ReleasedResult, cycle: FeedbackCycle) -> ResultRead:
 async def list_results(
     *, session: AsyncSession, cycle_id: str, principal: Principal, limit: int, offset: int
 ) -> list[ResultRead]:
-    """HR and ops see every result; anyone else only released results in their scope."""
+    """HR and ops see every result but their own before it is released; anyone else only released
+    results in their scope."""
     query = select(ReleasedResult).where(ReleasedResult.cycle_id == cycle_id)
+    me = principal.acting_employee_id
     if not sees_all(principal):
         query = query.where(ReleasedResult.status == "released")
+    elif me:
+        query = query.where(or_(ReleasedResult.status == "released", ReleasedResult.employee_id != me))
     org = partial(org_view, session=session, cycle_id=cycle_id)
     query = await in_scope(query, ReleasedResult.employee_id, principal=principal, org=org)
     rows = (await session.scalars(query.order_by(ReleasedResult.employee_id).limit(limit).offset(offset))).all()
@@ -229,7 +236,8 @@ async def get_result(*, session: AsyncSession, cycle_id: str, employee_id: str, 
         if not org.can_see(principal, employee_id):
             raise not_found
     row = await session.get(ReleasedResult, (cycle_id, employee_id))
-    if row is None or (row.status != "released" and not sees_all(principal)):
+    early = row is not None and row.status != "released"
+    if row is None or (early and (not sees_all(principal) or principal.acting_employee_id == employee_id)):
         raise not_found
     return _result_read(row, await get_cycle(session=session, cycle_id=cycle_id))
 

@@ -21,10 +21,12 @@ def is_hr(principal: Principal) -> bool:
 
 
 def my_employee_id(principal: Principal) -> str:
-    if not principal.employee_id:
+    """The person the call is for (the ``act`` claim of a service token, else the caller)."""
+    me = principal.acting_employee_id
+    if not me:
         raise DomainError(
             "this action needs a token with an employee_id claim (it acts on your own records)",
             status_code=403,
             field="employee_id",
         )
-    return principal.employee_id
+    return me

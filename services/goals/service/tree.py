@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,10 @@ __all__ = ["goal_tree", "store_progress"]
 async def store_progress(*, session: AsyncSession, cycle_id: str, export: ProgressExport) -> ProgressAccepted:
     """Store the latest actuals (keyed by kpi_id = goal_id). Accepted after the freeze too.
 
+    Two writers send them: tracking's live roll-up during the stage (only the actuals that changed)
+    and the workflow's handoff at its end (all of them). Each KPI keeps the newer by ``as_of``, so an
+    export that arrives late never moves a KPI back (``superseded_kpi_ids``).
+
     A NaN or infinite actual is refused (422 naming it): JSON parsers accept ``NaN`` and
     ``Infinity``, and one of them would make every score rolled up from it NaN.
     """
@@ -42,7 +47,9 @@ async def store_progress(*, session: AsyncSession, cycle_id: str, export: Progre
     current = {
         a.goal_id: a for a in (await session.scalars(select(GoalsActual).where(GoalsActual.cycle_id == cycle_id))).all()
     }
+    as_of = _utc(export.as_of)
     unknown: list[str] = []
+    superseded: list[str] = []
     updated = 0
     for item in export.actuals:
         if item.kpi_id not in known:
@@ -53,14 +60,22 @@ async def store_progress(*, session: AsyncSession, cycle_id: str, export: Progre
             row = GoalsActual(cycle_id=cycle_id, goal_id=item.kpi_id)
             session.add(row)
             current[item.kpi_id] = row
+        elif _utc(row.as_of) > as_of:
+            superseded.append(item.kpi_id)
+            continue
         row.actual_value = item.actual_value
         row.event_count = item.event_count
         row.last_event_at = item.last_event_at
         row.stale = item.stale
-        row.as_of = export.as_of
+        row.as_of = as_of  # also when the actual is unchanged: an export older than this one is superseded
         updated += 1
     await session.commit()
-    return ProgressAccepted(cycle_id=cycle_id, updated=updated, unknown_kpi_ids=unknown)
+    return ProgressAccepted(cycle_id=cycle_id, updated=updated, unknown_kpi_ids=unknown, superseded_kpi_ids=superseded)
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware at UTC (SQLite hands back naive UTC values)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def goal_tree(

@@ -3,7 +3,10 @@ sent by the feedback service after evaluation recorded it) changes the employee'
 what follows from it: the department's pool is allocated again the way it was, the promotion and
 development rules are applied again to the person (when HR has run them). Before publication that
 is all (the publication carries the new values); after it, every line that changed goes to payroll
-as ``ResultsCorrected`` through the outbox, in the same transaction. Applied once per appeal."""
+as ``ResultsCorrected`` through the outbox, in the same transaction. Applied once per appeal.
+
+The person the call acts for (the HR person who resolved the appeal, the ``act`` claim of the
+feedback service's token) may not be the employee appealing: nobody raises their own pay."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from services.results.service.pools import reallocate
 from services.results.service.promotions import renominate
 from services.results.service.publishing import parts, result_lines
 from services.results.service.records import SERVICE, commit_once, get_cycle, rating_labels
+from services.results.service.scope import acting_sub
 
 __all__ = ["apply_appeal", "follow_results"]
 
@@ -64,6 +68,13 @@ async def apply_appeal(
     *, session: AsyncSession, cycle_id: str, adjustment: AppealAdjustment, principal: Principal, now: datetime
 ) -> AppealApplied:
     """Apply an adjusted appeal once (a retry with the same ``appeal_id`` answers the recorded one)."""
+    if principal.acting_employee_id == adjustment.employee_id:
+        raise DomainError(
+            f"you cannot resolve an appeal about your own result ({adjustment.employee_id!r} is the person this "
+            "call acts for); another HR person must resolve it",
+            status_code=403,
+            field="employee_id",
+        )
 
     async def attempt() -> tuple[ResultsAppealAdjustment, bool]:
         previous = await session.get(ResultsAppealAdjustment, (cycle_id, adjustment.appeal_id))
@@ -75,7 +86,7 @@ async def apply_appeal(
                     field="appeal_id",
                 )
             return previous, True
-        return await _apply(session, cycle_id, adjustment, actor=principal.sub, now=now), False
+        return await _apply(session, cycle_id, adjustment, actor=acting_sub(principal), now=now), False
 
     row, replayed = await commit_once(session, attempt)
     return _read(row, replayed=replayed)

@@ -131,7 +131,7 @@ async def replan(session: AsyncSession, cycle: ResultsCycle, rows: Sequence[Empl
 def _can_edit_plan(principal: Principal, org: OrgView, plan: DevelopmentPlan) -> bool:
     if principal.has(Role.HR_ADMIN):
         return True
-    me = principal.employee_id
+    me = principal.acting_employee_id
     return bool(me) and (
         plan.owner_id == me or (principal.has(Role.MANAGER) and plan.employee_id in org.reports_of(me or ""))
     )
@@ -146,7 +146,7 @@ async def get_plan(
     if plan is None:
         raise not_found
     org = await org_view(session=session, cycle_id=plan.cycle_id)
-    if not org.can_see(principal, plan.employee_id) and principal.employee_id != plan.owner_id:
+    if not org.can_see(principal, plan.employee_id) and principal.acting_employee_id != plan.owner_id:
         raise not_found
     if write and not _can_edit_plan(principal, org, plan):
         raise DomainError("only HR, the plan's owner or the employee's manager may change this plan", status_code=403)
@@ -245,7 +245,7 @@ async def update_plan_item(
     if item is None:
         raise DomainError(f"item {item_id} is not part of development plan {plan_id}", status_code=404)
     org = await org_view(session=session, cycle_id=plan.cycle_id)
-    owner_marks_done = principal.employee_id == item.owner_id and not changes.model_fields_set - {"done"}
+    owner_marks_done = principal.acting_employee_id == item.owner_id and not changes.model_fields_set - {"done"}
     if not _can_edit_plan(principal, org, plan) and not owner_marks_done:
         raise DomainError("as the item's owner you may only mark it done", status_code=403)
     for name, value in changes.model_dump(exclude_none=True).items():

@@ -10,7 +10,7 @@ from services.common.participants import OrgView, load_org
 from services.common.scoping import sees_all
 from services.results.models import ResultsDepartment, ResultsParticipant
 
-__all__ = ["check_department", "my_employee_id", "org_view"]
+__all__ = ["acting_sub", "check_department", "my_employee_id", "org_view"]
 
 
 async def org_view(*, session: AsyncSession, cycle_id: str) -> OrgView:
@@ -18,9 +18,17 @@ async def org_view(*, session: AsyncSession, cycle_id: str) -> OrgView:
 
 
 def my_employee_id(principal: Principal) -> str:
-    if not principal.employee_id:
+    """The person the call is for (the ``act`` claim of a service token, else the caller)."""
+    me = principal.acting_employee_id
+    if not me:
         raise DomainError("this action needs a token with an employee_id claim", status_code=403)
-    return principal.employee_id
+    return me
+
+
+def acting_sub(principal: Principal) -> str:
+    """Who a change is recorded for: the person a service token acts for (``act.sub``), else the caller."""
+    act = principal.claims.get("act")
+    return str(act["sub"]) if isinstance(act, dict) and isinstance(act.get("sub"), str) else principal.sub
 
 
 def check_department(principal: Principal, org: OrgView, department_id: str) -> None:

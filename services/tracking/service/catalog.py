@@ -16,18 +16,19 @@ from contracts.goals import KpiCatalog, KpiDefinition
 from contracts.tracking import LateDataPolicy
 from services.common.errors import DomainError
 from services.tracking.ingest import apply_bucket_deltas
-from services.tracking.ingest.catalog import kpi_rule
+from services.tracking.ingest.catalog import bucket_seconds_for, kpi_rule
 from services.tracking.models import (
     TrackingCatalog,
     TrackingCatalogVersion,
+    TrackingCheckIn,
     TrackingKpi,
     TrackingKpiBucket,
     TrackingMetricEvent,
 )
-from services.tracking.rules import Aggregate, EventStatus, as_utc, bucket_start, period_bounds
+from services.tracking.rules import Aggregate, EventStatus, as_utc, bucket_start, fed_by_check_ins, period_bounds
 from services.tracking.schemas import CatalogAccepted
 
-__all__ = ["as_of", "get_catalog", "replace_catalog"]
+__all__ = ["as_of", "check_in_event_id", "get_catalog", "replace_catalog"]
 
 _DEFINITION_FIELDS = tuple(KpiDefinition.model_fields)
 _MAPPING_FIELDS = ("metric", "owner_department_id", "department_id", "employee_id", "update_frequency_hours")
@@ -52,7 +53,8 @@ async def get_catalog(*, session: AsyncSession, cycle_id: str) -> TrackingCatalo
 
 def _check(catalog: KpiCatalog, *, cycle_id: str | None, now: datetime) -> None:
     """Refuse a catalog for another cycle than addressed, an inverted period, a KPI listed twice,
-    and a KPI whose metric or owner no ``MetricEvent`` could ever carry."""
+    and a KPI whose metric or owner no ``MetricEvent`` could ever carry (a KPI without a metric,
+    ``rules.CHECK_IN_METRIC``, takes its value from check-ins instead)."""
     if cycle_id is not None and catalog.cycle_id != cycle_id:
         raise DomainError(f"catalog is for cycle {catalog.cycle_id!r} but the URL names {cycle_id!r}", field="cycle_id")
     if catalog.period_end < catalog.period_start:
@@ -62,6 +64,8 @@ def _check(catalog: KpiCatalog, *, cycle_id: str | None, now: datetime) -> None:
         if kpi.kpi_id in seen:
             raise DomainError(f"kpi_id {kpi.kpi_id!r} appears twice in the catalog", field="kpis")
         seen.add(kpi.kpi_id)
+        if fed_by_check_ins(kpi.metric):
+            continue
         try:
             MetricEvent.model_validate(
                 {
@@ -187,44 +191,26 @@ def _reset_aggregate() -> dict[str, object]:
     }
 
 
+Observation = tuple[float, datetime, str, datetime]
+"""``(value, occurred_at, event id, received_at)``: one stored event, or one check-in's value."""
+
+
 async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: list[TrackingKpi]) -> int:
-    """Count already stored events into new or re-mapped KPIs (the consumer only sees new events)."""
-    start, end = period_bounds(header.period_start, header.period_end)
-    policy = LateDataPolicy(header.late_data_policy)
+    """Count already stored events into new or re-mapped KPIs (the consumer only sees new events);
+    a KPI fed by check-ins gets its check-ins' values back."""
     total = 0
     for kpi in kpis:
-        rule = kpi_rule(kpi, header)
-        query = select(TrackingMetricEvent).where(
-            TrackingMetricEvent.metric == kpi.metric,
-            TrackingMetricEvent.department_id == kpi.owner_department_id,
-            TrackingMetricEvent.status != EventStatus.REJECTED,
-        )
-        if kpi.employee_id is not None:
-            query = query.where(TrackingMetricEvent.employee_id == kpi.employee_id)
+        newly_mapped: list[int] = []
+        if fed_by_check_ins(kpi.metric):
+            observations = await _check_in_values(session, kpi)
+        else:
+            observations, newly_mapped = await _stored_events(session, header, kpi)
         aggregate = Aggregate()
         buckets: dict[tuple[str, str, datetime], Aggregate] = defaultdict(Aggregate)
-        newly_mapped: list[int] = []
-        latest_received: datetime | None = None
-        for event in (await session.scalars(query)).all():
-            dimensions = json.loads(event.dimensions) if event.dimensions else {}
-            if not rule.matches_fields(
-                metric=event.metric,
-                department_id=event.department_id,
-                employee_id=event.employee_id,
-                dimensions=dimensions,
-            ):
-                continue
-            occurred_at = as_utc(event.occurred_at)
-            if not (start <= occurred_at < end or policy == LateDataPolicy.ACCEPT):
-                continue
-            aggregate.add(event.value, occurred_at, event.event_id)
-            buckets[(kpi.cycle_id, kpi.kpi_id, bucket_start(occurred_at, rule.bucket_seconds))].add(
-                event.value, occurred_at, event.event_id
-            )
-            received = as_utc(event.received_at)
-            latest_received = received if latest_received is None else max(latest_received, received)
-            if event.status != EventStatus.APPLIED:
-                newly_mapped.append(event.id)
+        size = bucket_seconds_for(kpi.update_frequency_hours)
+        for value, occurred_at, event_id, _received in observations:
+            aggregate.add(value, occurred_at, event_id)
+            buckets[(kpi.cycle_id, kpi.kpi_id, bucket_start(occurred_at, size))].add(value, occurred_at, event_id)
         if aggregate.count == 0:
             continue
         total += aggregate.count
@@ -235,7 +221,7 @@ async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: lis
         kpi.last_value = aggregate.last_value
         kpi.last_occurred_at = aggregate.last_occurred_at
         kpi.last_event_id = aggregate.last_event_id
-        kpi.last_received_at = latest_received
+        kpi.last_received_at = max(received for *_rest, received in observations)
         await session.flush()
         await apply_bucket_deltas(await session.connection(), dict(buckets))
         if newly_mapped:
@@ -245,3 +231,56 @@ async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: lis
                 .values(status=EventStatus.APPLIED)
             )
     return total
+
+
+async def _stored_events(
+    session: AsyncSession, header: TrackingCatalog, kpi: TrackingKpi
+) -> tuple[list[Observation], list[int]]:
+    """The stored events that count for ``kpi``, and the ids of those not applied before."""
+    start, end = period_bounds(header.period_start, header.period_end)
+    policy = LateDataPolicy(header.late_data_policy)
+    rule = kpi_rule(kpi, header)
+    query = select(TrackingMetricEvent).where(
+        TrackingMetricEvent.metric == kpi.metric,
+        TrackingMetricEvent.department_id == kpi.owner_department_id,
+        TrackingMetricEvent.status != EventStatus.REJECTED,
+    )
+    if kpi.employee_id is not None:
+        query = query.where(TrackingMetricEvent.employee_id == kpi.employee_id)
+    observations: list[Observation] = []
+    newly_mapped: list[int] = []
+    for event in (await session.scalars(query)).all():
+        dimensions = json.loads(event.dimensions) if event.dimensions else {}
+        if not rule.matches_fields(
+            metric=event.metric,
+            department_id=event.department_id,
+            employee_id=event.employee_id,
+            dimensions=dimensions,
+        ):
+            continue
+        occurred_at = as_utc(event.occurred_at)
+        if not (start <= occurred_at < end or policy == LateDataPolicy.ACCEPT):
+            continue
+        observations.append((event.value, occurred_at, event.event_id, as_utc(event.received_at)))
+        if event.status != EventStatus.APPLIED:
+            newly_mapped.append(event.id)
+    return observations, newly_mapped
+
+
+async def _check_in_values(session: AsyncSession, kpi: TrackingKpi) -> list[Observation]:
+    """The values check-ins gave ``kpi`` (a KPI without a metric)."""
+    rows = (
+        await session.scalars(
+            select(TrackingCheckIn).where(
+                TrackingCheckIn.cycle_id == kpi.cycle_id,
+                TrackingCheckIn.kpi_id == kpi.kpi_id,
+                TrackingCheckIn.value.is_not(None),
+            )
+        )
+    ).all()
+    return [(float(r.value or 0.0), as_utc(r.created_at), check_in_event_id(r.id), as_utc(r.created_at)) for r in rows]
+
+
+def check_in_event_id(check_in_id: int) -> str:
+    """The id a check-in's value carries in a KPI's aggregate (``last_event_id``: at most 36 characters)."""
+    return f"check-in-{check_in_id}"

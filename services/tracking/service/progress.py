@@ -25,6 +25,7 @@ from services.tracking.rules import (
     aggregate_value,
     as_utc,
     attainment_pct,
+    fed_by_check_ins,
     is_stale,
     period_bounds,
     stale_due_at,
@@ -70,6 +71,10 @@ def kpi_due_at(kpi: TrackingKpi, header: TrackingCatalog) -> datetime:
 
 
 def kpi_is_stale(kpi: TrackingKpi, header: TrackingCatalog, now: datetime) -> bool:
+    """No event within frequency + grace (``rules.is_stale``); a KPI fed by check-ins never is: its
+    check-in cadence is reminded instead."""
+    if fed_by_check_ins(kpi.metric):
+        return False
     start, end = period_bounds(header.period_start, header.period_end)
     return is_stale(
         now=now,

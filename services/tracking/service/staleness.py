@@ -1,5 +1,6 @@
 """Data-owner SLAs: which KPIs are stale (no event within frequency + grace), as reports for people
-and the workflow, and the evaluation that records the changes as ``KpiStale`` / ``KpiFresh`` events."""
+and the workflow (each stale KPI with the person who answers for its data), and the evaluation that
+records the changes as ``KpiStale`` / ``KpiFresh`` events."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from contracts.tracking import StaleKpi, StaleKpiDepartment, StaleKpiReport
 from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.tracking.models import TrackingCatalog, TrackingKpi, TrackingOutbox
-from services.tracking.rules import as_utc
+from services.tracking.rules import as_utc, fed_by_check_ins
 from services.tracking.schemas import StalenessEvaluation
 from services.tracking.service.catalog import as_of, get_catalog
+from services.tracking.service.data_owners import load_data_owners
 from services.tracking.service.progress import cycle_kpis, kpi_due_at, kpi_is_stale
 
 __all__ = ["SERVICE", "evaluate_staleness", "pending_report", "stale_report"]
@@ -59,7 +61,10 @@ async def pending_report(
     stage: Stage = Stage.TRACKING,
     now: datetime | None = None,
 ) -> PendingReport:
-    """Tracking's answer to the workflow: KPIs this department owns, and which are stale.
+    """Tracking's answer to the workflow: the KPIs fed by metrics that this department's workflow
+    answers for (``data_owners``: those its sub-departments own too, and those it relies on whose
+    owner is outside the cycle), and which are stale, each owned by the person who must send the
+    data (the owner department's data steward, else its head).
 
     Tracking reports only its own stage; asking it for another is a mistake of the caller's.
     """
@@ -67,21 +72,23 @@ async def pending_report(
         raise DomainError(f"the tracking service reports only stage 'tracking', not {stage.value!r}", field="stage")
     now = as_of(now)
     header = await get_catalog(session=session, cycle_id=cycle_id)
-    owned = (
-        await session.scalars(
-            select(TrackingKpi)
-            .where(TrackingKpi.cycle_id == cycle_id, TrackingKpi.owner_department_id == department_id)
-            .order_by(TrackingKpi.kpi_id)
-        )
-    ).all()
-    stale = [k for k in owned if kpi_is_stale(k, header, now)]
+    owners = await load_data_owners(session=session, cycle_id=cycle_id)
+    mine = [
+        k
+        for k in await cycle_kpis(session=session, cycle_id=cycle_id)
+        if not fed_by_check_ins(k.metric) and owners.responsible(k) == department_id
+    ]
+    stale = [k for k in mine if kpi_is_stale(k, header, now)]
     return PendingReport(
         cycle_id=cycle_id,
         stage=Stage.TRACKING,
         department_id=department_id,
-        total=len(owned),
-        done=len(owned) - len(stale),
-        pending=[PendingItem(item_id=k.kpi_id, kind="stale_kpi", owner_id=None) for k in stale[:500]],
+        total=len(mine),
+        done=len(mine) - len(stale),
+        pending=[
+            PendingItem(item_id=k.kpi_id, kind="stale_kpi", owner_id=owners.contact(k.owner_department_id))
+            for k in stale[:500]
+        ],
     )
 
 
