@@ -87,7 +87,9 @@ def create_service_app(
             app.state.outbox_relay = relay
             if settings.cycle_workflows:
                 app.state.nudger = WorkflowNudger(
-                    address=settings.temporal_address, namespace=settings.temporal_namespace
+                    address=settings.temporal_address,
+                    namespace=settings.temporal_namespace,
+                    options=settings.temporal_client_options(),
                 )
             for hook in on_startup:
                 await hook(app)

@@ -33,7 +33,11 @@ _PROBE_GROUP = "tandem-readiness-probe"
 
 
 async def admin_check(
-    bootstrap_servers: str, timeout: float = _PROBE_TIMEOUT, *, group_coordinator: bool = False
+    bootstrap_servers: str,
+    timeout: float = _PROBE_TIMEOUT,
+    *,
+    group_coordinator: bool = False,
+    **client_options: object,
 ) -> bool:
     """True when the cluster answers a describe-cluster call with at least one broker.
 
@@ -43,6 +47,7 @@ async def admin_check(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         request_timeout_ms=int(timeout * 1000),
+        **client_options,  # SASL / SSL, e.g. KafkaSecurity.client_options()
     )
     try:
         async with asyncio.timeout(timeout):

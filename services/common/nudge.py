@@ -26,9 +26,18 @@ log = logging.getLogger(__name__)
 class WorkflowNudger:
     """One long-lived Temporal client per service process, connected on first use."""
 
-    def __init__(self, *, address: str, namespace: str = "default", min_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        address: str,
+        namespace: str = "default",
+        min_interval: float = 2.0,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.address = address
         self.namespace = namespace
+        self.options = dict(options or {})
+        """TLS / mTLS / API key for ``Client.connect`` (``Settings.temporal_client_options()``)."""
         self.min_interval = min_interval
         self._client: Any = None
         self._lock = asyncio.Lock()
@@ -44,7 +53,7 @@ class WorkflowNudger:
                 from temporalio.contrib.pydantic import pydantic_data_converter
 
                 self._client = await Client.connect(
-                    self.address, namespace=self.namespace, data_converter=pydantic_data_converter
+                    self.address, namespace=self.namespace, data_converter=pydantic_data_converter, **self.options
                 )
             return self._client
 

@@ -37,6 +37,7 @@ from contracts.tracking import StaleKpiReport
 from contracts.workflow_io import DepartmentProgress
 from services.common.auth import Principal, mint_token, requires
 from services.common.deps import SessionDep
+from services.common.kafka import KafkaSecurity, client_options
 from services.common.params import OPS_ROLES
 from services.common.settings import Settings
 from services.cycles.control import TemporalGateway
@@ -259,10 +260,10 @@ async def _temporal(gateway: TemporalGateway) -> tuple[bool, str]:
     return True, f"{gateway.settings.temporal_address} (namespace {gateway.settings.temporal_namespace})"
 
 
-async def _broker(bootstrap_servers: str) -> tuple[bool, str]:
+async def _broker(bootstrap_servers: str, security: KafkaSecurity | None) -> tuple[bool, str]:
     from services.common.kafka_admin import admin_check
 
-    ok = await admin_check(bootstrap_servers, CHECK_TIMEOUT)
+    ok = await admin_check(bootstrap_servers, CHECK_TIMEOUT, **client_options(security))
     return ok, bootstrap_servers if ok else f"{bootstrap_servers}: no broker answered"
 
 
@@ -472,7 +473,7 @@ async def build_overview(
     # The network part runs concurrently: probes, tracking, and the workflow queries.
     temporal_task = asyncio.ensure_future(_timed("temporal", _temporal(gateway)))
     probes = asyncio.gather(
-        _timed("broker", _broker(settings.kafka_bootstrap_servers)),
+        _timed("broker", _broker(settings.kafka_bootstrap_servers, KafkaSecurity.from_settings(settings))),
         _timed("worker", _http_health(http, settings.worker_url.rstrip("/"))),
         *(_timed(f"service:{name}", _http_health(http, getattr(settings, f"{name}_url"))) for name in STAGE_SERVICES),
     )
