@@ -646,33 +646,34 @@ async def distribute_snapshot(
     data_owners: DataOwnerDirectory | None = None,
 ) -> list[Delivery]:
     """PUT the snapshot to each service's ``/v1/cycles/{id}/participants`` concurrently; never raises.
-    Tracking also receives ``data_owners`` (``/v1/cycles/{id}/data-owners``), as part of its delivery.
+    Tracking also receives ``data_owners`` (``/v1/cycles/{id}/data-owners``), as part of its delivery;
+    a tracking service that predates that endpoint (404) counts as delivered: it names department
+    heads from the snapshot instead (``POST .../distribute?everyone=true`` sends it after an upgrade).
 
     The receiving endpoints are idempotent, so a retry after a partial failure is safe.
     """
     token = mint_token(settings, sub="system:cycles", roles=[Role.HR_ADMIN.value])
     headers = {"Authorization": f"Bearer {token}"}
-    documents: list[tuple[str, dict[str, Any]]] = [("participants", snapshot.model_dump(mode="json"))]
-    owners = [("data-owners", data_owners.model_dump(mode="json"))] if data_owners is not None else []
+    body = snapshot.model_dump(mode="json")
+    owners = data_owners.model_dump(mode="json") if data_owners is not None else None
 
-    async def put(service: str, path: str, body: dict[str, Any]) -> str | None:
-        """None when delivered, else why not."""
+    async def put(service: str, path: str, document: dict[str, Any], *, optional: bool = False) -> str | None:
+        """None when delivered (or, ``optional``, not known there), else why not."""
         base: str = getattr(settings, f"{service}_url")
         url = f"{base.rstrip('/')}/v1/cycles/{snapshot.cycle_id}/{path}"
         try:
-            response = await http.put(url, json=body, headers=headers)
+            response = await http.put(url, json=document, headers=headers)
         except Exception as exc:  # noqa: BLE001 - an unreachable service is reported, never fatal
             return f"{url} unreachable: {type(exc).__name__}: {exc}".strip(": ")
-        if response.is_success:
+        if response.is_success or (optional and response.status_code == 404):
             return None
         return f"{url} answered HTTP {response.status_code}: {response.text[:500]}"
 
     async def deliver(service: str) -> Delivery:
-        for path, body in documents + (owners if service == "tracking" else []):
-            error = await put(service, path, body)
-            if error is not None:
-                return Delivery(service, False, error)
-        return Delivery(service, True)
+        error = await put(service, "participants", body)
+        if error is None and service == "tracking" and owners is not None:
+            error = await put(service, "data-owners", owners, optional=True)
+        return Delivery(service, error is None, error)
 
     return list(await asyncio.gather(*(deliver(s) for s in services)))
 

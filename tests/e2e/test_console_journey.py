@@ -584,7 +584,7 @@ async def employee_acknowledges(lina: Person, stack: JourneyStack) -> None:
 async def hr_allocates_and_publishes(hr: Person, stack: JourneyStack) -> None:
     await task_link(hr, "set_pool")
     page = hr.page
-    for department, amount in (("sales", "80,000.00"),):
+    for department, amount in (("sales", "80,000.00"), ("finance", "20,000.00")):
         card = page.get_by_test_id(f"pool-{department}")
         await card.locator("input[name=amount]").fill(amount)
         await card.locator("input[name=currency]").fill("CNY")
@@ -592,11 +592,20 @@ async def hr_allocates_and_publishes(hr: Person, stack: JourneyStack) -> None:
         await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} set")
         await page.get_by_test_id(f"allocate-{department}").click()
         await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} allocated")
-    await check_page(page, "李娜")
+    await check_page(page, "李娜", "刘洋")
     await shots(hr, "14-hr-pools")
     allocation = await hr.context.request.get(f"/console/cycles/{stack.cycle_id}/pools/sales/allocation.csv")
     body = await allocation.body()
     assert body.startswith(b"\xef\xbb\xbf") and "李娜".encode() in body
+    # the lowest rating gets a development plan; HR gives it its first action
+    await page.get_by_test_id("generate-plans").click()
+    await expect(page.get_by_role("status").first).to_contain_text("development plan")
+    person = await hr.open(f"/console/cycles/{stack.cycle_id}/people/E4")
+    form = person.get_by_test_id("plan-item")
+    await form.locator("input[name=description]").fill("与销售部每月对账，按时提交月末数据。")
+    await form.locator("button[type=submit]").click()
+    await expect(person.get_by_role("status").first).to_contain_text("Action added")
+    page = await hr.open(f"/console/cycles/{stack.cycle_id}/pools")
     await page.get_by_test_id("publish").click()
     await expect(page.get_by_role("status").first).to_contain_text("Results published")
 
@@ -606,9 +615,16 @@ async def after_publication(browser: Browser, zhang: Person, lina: Person, stack
     await expect(page.get_by_test_id("bonus-amount")).to_contain_text("¥")
     await check_page(page, "李娜")
     await shots(lina, "15-employee-bonus")
+    liu = await sign_in(browser, stack, "liuyang", chinese=True)
+    page = await liu.open(f"/console/cycles/{stack.cycle_id}/me")
+    await expect(page.get_by_test_id("bonus-amount")).to_contain_text("¥")
+    await expect(page.get_by_text("与销售部每月对账，按时提交月末数据。")).to_be_visible()
+    await check_page(page, "刘洋")
+    await shots(liu, "16-head-bonus-and-plan")
+    await liu.context.close()
     page = await zhang.open(f"/console/cycles/{stack.cycle_id}/collaboration")
     await check_page(page, "销售部", "财务部")
     csv = await zhang.context.request.get(f"/console/cycles/{stack.cycle_id}/collaboration.csv")
     body = await csv.body()
     assert body.startswith(b"\xef\xbb\xbf") and "销售部".encode() in body and "财务部".encode() in body
-    await shots(zhang, "16-head-collaboration-report")
+    await shots(zhang, "17-head-collaboration-report")

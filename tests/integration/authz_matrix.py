@@ -361,7 +361,7 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
                 "employee": (200, 404, 404),
                 "ops": (None, 200, 200),
             },
-            "a person's goal: HR and ops all, heads their department, managers their reports and themselves, the owner; 404 outside",
+            "a person's goal: HR and ops all, heads their department, managers their reports, the owner",
         ),
         ("PATCH", "/v1/cycles/{cycle_id}/goals/{goal_id}"): Objects(
             {
@@ -383,11 +383,11 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
         ),
         ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/approve"): Objects(
             {"hr_admin": (403, 403, 403), "dept_head": (403, 403, 404), "manager": (403, 200, 404)},
-            "the target's submitted goal: never one's own nor one one submitted (HR submitted e-fh's and e-r's); the manager's step",
+            "never one's own goal nor one one submitted (HR submitted e-fh's and e-r's); the manager's step",
         ),
         ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/return"): Objects(
             {"hr_admin": (403, 403, 409), "dept_head": (403, 409, 404), "manager": (403, 409, 404)},
-            "the target's submitted goal: never one's own nor one one submitted; e-r's is approved by now (409)",
+            "never one's own goal nor one one submitted; e-r's is approved by now (409)",
         ),
         ("DELETE", "/v1/cycles/{cycle_id}/goals/{goal_id}"): Objects(
             {
@@ -405,11 +405,11 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
                 "manager": (201, 201, 404),
                 "employee": (201, 404, 404),
             },
-            "an individual goal for the target: the owner, their manager, the department's head, HR; 404 outside one's scope",
+            "a goal for the target: the owner, their manager, the department's head, HR; 404 out of scope",
         ),
         ("POST", "/v1/cycles/{cycle_id}/goals/bulk-assign"): Objects(
             {"hr_admin": (200, 200, 200), "dept_head": (200, 200, 200), "manager": (200, 200, 200)},
-            "a template for the target's department: created only for the people in the caller's scope (another department: matched 0)",
+            "a template for the target's department: only people in the caller's scope get it (else matched 0)",
         ),
     },
     "tracking": {
@@ -562,7 +562,7 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
         ),
         ("POST", "/v1/cycles/{cycle_id}/one-on-ones"): Objects(
             {"dept_head": (422, 403, 403), "manager": (201, 201, 403), "employee": (201, 403, 403)},
-            "a 1:1 of the target with their manager: the manager, or the report with their own manager (the head has none)",
+            "a 1:1 of the target with their manager: the manager, or the report (the head has no manager)",
         ),
         ("PATCH", "/v1/one-on-ones/{one_on_one_id}"): Objects(
             {"dept_head": (200, 404, 404), "manager": (200, 200, 404), "employee": (200, 404, 404)},
