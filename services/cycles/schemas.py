@@ -88,12 +88,20 @@ class DepartmentRead(BaseModel):
     name: str
     parent_id: str | None
     head_employee_id: str
+    data_steward_id: str | None = Field(
+        default=None, description="Who supplies this department's KPI data (stale-data reminders); else the head."
+    )
     active: bool
 
     @classmethod
     def of(cls, d: CyclesDepartment) -> DepartmentRead:
         return cls(
-            department_id=d.id, name=d.name, parent_id=d.parent_id, head_employee_id=d.head_employee_id, active=d.active
+            department_id=d.id,
+            name=d.name,
+            parent_id=d.parent_id,
+            head_employee_id=d.head_employee_id,
+            data_steward_id=d.data_steward_id,
+            active=d.active,
         )
 
 

@@ -83,6 +83,7 @@ async def test_the_sample_imports_and_a_second_import_is_a_no_op(settings: Setti
             "name": "Sales & Customer Service",
             "parent_id": "executive",
             "head_employee_id": "E0155",
+            "data_steward_id": None,
             "active": True,
         }
         ceo = (await client.get("/v1/org/employees/E0001", headers=hr)).json()

@@ -3,7 +3,7 @@ open approval steps (workflow)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.cycle import PendingItem, PendingReport, Stage
@@ -22,7 +22,7 @@ from services.common.errors import DomainError
 from services.common.participants import OrgView, load_org
 from services.goals.cycle_period import PeriodSource
 from services.goals.models import GoalsDepartment, GoalsGoal, GoalsParticipant
-from services.goals.rules import GoalStatus
+from services.goals.rules import GoalKind, GoalStatus
 from services.goals.schemas import ApprovalStepState
 from services.goals.service.approval import current_approval
 from services.goals.service.cycle import chains_of, cycle_row, get_or_add_cycle
@@ -32,7 +32,10 @@ __all__ = ["PENDING_LIMIT", "approval_queue", "goal_export", "kpi_catalog", "pen
 
 
 async def kpi_catalog(*, session: AsyncSession, cycle_id: str, period_source: PeriodSource | None = None) -> KpiCatalog:
-    """Every KPI or goal with a metric key (any status), for tracking.
+    """Every KPI or goal with a metric key, and every OKR key result (any status), for tracking.
+
+    A key result without a metric is in the catalog with an empty metric: it receives its current
+    value through check-ins (value + confidence) and scores like any KPI.
 
     The period comes from ``PUT /settings``; when it was never set it is read once from the cycles
     service (``period_source``) and kept.
@@ -53,7 +56,10 @@ async def kpi_catalog(*, session: AsyncSession, cycle_id: str, period_source: Pe
     goals = (
         await session.scalars(
             select(GoalsGoal)
-            .where(GoalsGoal.cycle_id == cycle_id, GoalsGoal.metric.is_not(None))
+            .where(
+                GoalsGoal.cycle_id == cycle_id,
+                or_(GoalsGoal.metric.is_not(None), GoalsGoal.kind == GoalKind.OKR_KEY_RESULT.value),
+            )
             .order_by(GoalsGoal.level, GoalsGoal.goal_id)
         )
     ).all()
@@ -90,7 +96,7 @@ async def goal_export(*, session: AsyncSession, cycle_id: str) -> GoalExport:
             ExportedGoal.model_validate(
                 goal_columns(g, ExportedGoal)
                 | {
-                    "kpi_id": g.goal_id if g.metric else None,
+                    "kpi_id": g.goal_id if g.metric or g.kind == GoalKind.OKR_KEY_RESULT.value else None,
                 }
             )
             for g in goals
