@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import DateTime, Integer, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,20 +46,10 @@ class OutboxMixin:
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 
-def new_event(
-    *,
-    service: str,
-    type: str,
-    cycle_id: str | None = None,
-    subject_id: str | None = None,
-    payload: BaseModel | Mapping[str, Any] | None = None,
-) -> TypedDomainEvent:
-    """A new event of the latest version of ``type`` (``contracts.domain_events``).
-
-    ``payload`` is the type's payload model (or a mapping of its fields); ``InvalidDomainEvent``
-    when it does not validate, ``UnknownDomainEvent`` for a type without a contract.
-    """
-    return build_event(service=service, type=type, cycle_id=cycle_id, subject_id=subject_id, payload=payload)
+new_event = build_event
+"""A new event of the latest version of ``type`` (``contracts.domain_events.build_event``): the payload
+is the type's payload model (or a mapping of its fields); ``InvalidDomainEvent`` when it does not
+validate, ``UnknownDomainEvent`` for a type without a contract."""
 
 
 def add_event(session: AsyncSession, model: type[OutboxMixin], event: TypedDomainEvent | DomainEvent) -> None:
