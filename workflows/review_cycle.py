@@ -21,26 +21,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from contracts import handoffs
     from contracts.cycle import STAGE_ORDER, Stage, department_workflow_id
-    from contracts.handoffs import (
-        Blocked,
-        CatalogInTracking,
-        CycleClosed,
-        CycleRef,
-        EvaluationInputs,
-        FinalResults,
-        GoalSettingOpened,
-        Handoff,
-        Incident,
-        IncidentResolution,
-        KpiCatalogFrozen,
-        Published,
-        Released,
-        ResultApplicationOpened,
-        ResultsDelivered,
-        ReviewsAssigned,
-        Withdrawn,
-    )
     from contracts.workflow_io import (
         CancelCycle,
         CycleStatus,
@@ -86,9 +68,9 @@ class ReviewCycleWorkflow:
         self._stages_done: list[Stage] = []
         self._children: dict[str, workflow.ChildWorkflowHandle[DepartmentCycleWorkflow, DepartmentOutcome]] = {}
         self._wake = False
-        self._blocked: Blocked | None = None
-        self._incident: Incident | None = None
-        self._resolution: IncidentResolution | None = None
+        self._blocked: handoffs.Blocked | None = None
+        self._incident: handoffs.Incident | None = None
+        self._resolution: handoffs.IncidentResolution | None = None
         self._finished: list[StageOutcomes] = []
 
     # -- signals -------------------------------------------------------------------------------
@@ -165,13 +147,13 @@ class ReviewCycleWorkflow:
             raise ValueError("the cycle is being cancelled")
 
     @workflow.update
-    async def resolve_incident(self, resolution: IncidentResolution) -> CycleStatus:
+    async def resolve_incident(self, resolution: handoffs.IncidentResolution) -> CycleStatus:
         """An operator retries the refused handoff or skips it (after fixing what the error names)."""
         self._resolution = resolution
         return self.status()
 
     @resolve_incident.validator
-    def _validate_resolution(self, resolution: IncidentResolution) -> None:
+    def _validate_resolution(self, resolution: handoffs.IncidentResolution) -> None:
         if self._incident is None:
             raise ValueError("there is no open incident on this cycle")
 
@@ -226,7 +208,7 @@ class ReviewCycleWorkflow:
                 workflow.continue_as_new(self._carry_over(inp, STAGE_ORDER[next_index]))
         self._set_stage(Stage.CLOSED)
         if workflow.patched(TYPED_HANDOFFS_PATCH):
-            await self._handoff(inp, Stage.CLOSED, "record_closed", CycleClosed)
+            await self._handoff(inp, Stage.CLOSED, "record_closed", handoffs.CycleClosed)
         elif workflow.patched(RECORD_CLOSED_PATCH):
             # The cycles service's row says "closed" too, not only the workflow.
             await self._stage_action(inp, Stage.CLOSED, "enter")
@@ -236,34 +218,36 @@ class ReviewCycleWorkflow:
     async def _enter(self, inp: ReviewCycleInput, stage: Stage) -> bool:
         """What opens each stage; False when the cycle was cancelled meanwhile."""
         if stage == Stage.GOAL_SETTING:
-            return await self._handoff(inp, stage, "open_goal_setting", GoalSettingOpened)
+            return await self._handoff(inp, stage, "open_goal_setting", handoffs.GoalSettingOpened)
         if stage == Stage.EVALUATION:
-            return await self._handoff(inp, stage, "open_evaluation", ReviewsAssigned)
+            return await self._handoff(inp, stage, "open_evaluation", handoffs.ReviewsAssigned)
         if stage == Stage.FEEDBACK:
-            return await self._handoff(inp, stage, "release_results", Released)
+            return await self._handoff(inp, stage, "release_results", handoffs.Released)
         if stage == Stage.RESULT_APPLICATION:
-            return await self._handoff(inp, stage, "open_result_application", ResultApplicationOpened)
+            return await self._handoff(inp, stage, "open_result_application", handoffs.ResultApplicationOpened)
         return True  # tracking opens with the catalog handed over when goal setting closed
 
     async def _exit(self, inp: ReviewCycleInput, stage: Stage) -> bool:
         """What closes each stage and carries its data to the next."""
         if stage == Stage.GOAL_SETTING:
-            return await self._handoff(inp, stage, "freeze_goals", KpiCatalogFrozen) and await self._handoff(
-                inp, stage, "hand_catalog_to_tracking", CatalogInTracking
+            return await self._handoff(inp, stage, "freeze_goals", handoffs.KpiCatalogFrozen) and await self._handoff(
+                inp, stage, "hand_catalog_to_tracking", handoffs.CatalogInTracking
             )
         if stage == Stage.TRACKING:
-            return await self._handoff(inp, stage, "hand_progress_to_evaluation", EvaluationInputs)
+            return await self._handoff(inp, stage, "hand_progress_to_evaluation", handoffs.EvaluationInputs)
         if stage == Stage.EVALUATION:
             return (
-                await self._handoff(inp, stage, "close_evaluation", FinalResults)
-                and await self._handoff(inp, stage, "hand_results_to_feedback", ResultsDelivered)
-                and await self._handoff(inp, stage, "hand_results_to_results", ResultsDelivered)
+                await self._handoff(inp, stage, "close_evaluation", handoffs.FinalResults)
+                and await self._handoff(inp, stage, "hand_results_to_feedback", handoffs.ResultsDelivered)
+                and await self._handoff(inp, stage, "hand_results_to_results", handoffs.ResultsDelivered)
             )
         if stage == Stage.RESULT_APPLICATION:
-            return await self._handoff(inp, stage, "publish_results", Published)
+            return await self._handoff(inp, stage, "publish_results", handoffs.Published)
         return True  # feedback closes by time; appeals are handled by the result-application stage
 
-    async def _handoff(self, inp: ReviewCycleInput, stage: Stage, name: str, result_type: type[Handoff]) -> bool:
+    async def _handoff(
+        self, inp: ReviewCycleInput, stage: Stage, name: str, result_type: type[handoffs.Handoff]
+    ) -> bool:
         """Run one handoff until it is done. Not ready: show why and wait (a nudge, HR forcing the stage
         or the re-check interval retries it). Refused: open an incident and wait for an operator.
         Returns False when the cycle was cancelled while waiting."""
@@ -271,7 +255,7 @@ class ReviewCycleWorkflow:
             if self._cancel is not None:
                 return False
             forced = stage in self._forced
-            ref = CycleRef(
+            ref = handoffs.CycleRef(
                 cycle_id=inp.cycle_id, department_ids=inp.department_ids, day_seconds=inp.day_seconds, forced=forced
             )
             try:
@@ -294,7 +278,7 @@ class ReviewCycleWorkflow:
                 # Forced: HR waived the precondition; the handoff's side effects ran as far as they could.
                 self._blocked = None
                 return True
-            self._blocked = result.blocked or Blocked(reason=result.detail, service="", unblock_by="hr_admin")
+            self._blocked = result.blocked or handoffs.Blocked(reason=result.detail, service="", unblock_by="hr_admin")
             workflow.logger.info("handoff %s not ready: %s", name, result.detail)
             self._wake = False
             with contextlib.suppress(TimeoutError):
@@ -306,7 +290,7 @@ class ReviewCycleWorkflow:
     async def _open_incident(self, stage: Stage, name: str, exc: ActivityError) -> str | None:
         """Wait for an operator's retry or skip; None when the cycle is cancelled meanwhile."""
         cause = exc.cause if exc.cause is not None else exc
-        self._incident = Incident(
+        self._incident = handoffs.Incident(
             stage=stage.value, handoff=name, error=str(cause), opened_at=workflow.now().isoformat()
         )
         workflow.logger.warning("handoff %s refused: %s", name, cause)
@@ -475,11 +459,13 @@ class ReviewCycleWorkflow:
         assert self._cancel is not None
         current = self._stage if isinstance(self._stage, Stage) else Stage.GOAL_SETTING
         if workflow.patched(TYPED_HANDOFFS_PATCH):
-            ref = CycleRef(cycle_id=inp.cycle_id, department_ids=inp.department_ids, day_seconds=inp.day_seconds)
+            ref = handoffs.CycleRef(
+                cycle_id=inp.cycle_id, department_ids=inp.department_ids, day_seconds=inp.day_seconds
+            )
             await workflow.execute_activity(
                 "withdraw_results",
                 ref,
-                result_type=Withdrawn,
+                result_type=handoffs.Withdrawn,
                 start_to_close_timeout=STAGE_ACTION_TIMEOUT,
                 heartbeat_timeout=HANDOFF_HEARTBEAT,
                 retry_policy=ACTIVITY_RETRY,
