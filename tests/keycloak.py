@@ -43,15 +43,26 @@ __all__ = [
 ]
 
 
+_shared: dict[str, Any] = {"server": None, "users": 0}
+"""One Keycloak for the whole session: the fixture is imported by several modules (each import is a
+fixture of its own to pytest), and each of them reuses the process the first one started."""
+
+
 @pytest.fixture(scope="session")
 async def keycloak_server(session_dir: Path) -> AsyncIterator[KeycloakServer]:
     """Keycloak for the session (about 16 s to start; the distribution is cached in ~/.cache/tandem)."""
-    server = KeycloakServer(session_dir / "keycloak")
-    await server.start(lambda message: print(f"[keycloak] {message}", flush=True))
+    if _shared["server"] is None:
+        server = KeycloakServer(session_dir / "keycloak")
+        await server.start(lambda message: print(f"[keycloak] {message}", flush=True))
+        _shared["server"] = server
+    _shared["users"] += 1
     try:
-        yield server
+        yield _shared["server"]
     finally:
-        server.stop()
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared["server"].stop()
+            _shared["server"] = None
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,11 @@ class FormState:
         """The state after the API refused ``values``: field messages where the API named a field
         (``rename`` maps an API field to the form's input name), the whole answer otherwise."""
         errors: dict[str, str] = {}
-        for api_field, message in answer.fields.items():
-            name = (rename or {}).get(api_field, api_field)
-            errors.setdefault(name, message)
+        for api_field, text in answer.fields.items():
+            errors.setdefault((rename or {}).get(api_field, api_field), text)
         shown = {k: v for k, v in values.items() if k != "csrf"}
         unplaced = [name for name in errors if name not in shown]
-        message = answer.error if not errors or unplaced else None
-        return cls(shown, errors, message, form_id)
+        return cls(shown, errors, answer.error if not errors or unplaced else None, form_id)
 
     def of(self, form_id: str) -> FormState:
         """This state if it belongs to ``form_id``, else an empty one (the page's other forms)."""

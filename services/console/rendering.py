@@ -66,6 +66,14 @@ STATUS_WORDS = frozenset(
         # results, appeals, feedback
         N_("acknowledged"), N_("not acknowledged"), N_("under_review"), N_("upheld"), N_("adjusted"),
         N_("rejected"), N_("kudos"),
+        # goal levels, strategy perspectives, goal kinds
+        N_("company"), N_("department"), N_("individual"), N_("financial"), N_("customer"),
+        N_("internal_process"), N_("learning_growth"),
+        # review relations and scoring components, calibration flags, collaboration dimensions
+        N_("self"), N_("manager"), N_("peer"), N_("cross_department"), N_("kpi"), N_("collaboration"),
+        N_("lenient"), N_("strict"), N_("responsiveness"), N_("data_quality"), N_("reliability"),
+        # development plans, forced stages
+        N_("forced"),
     )
 )  # fmt: skip
 """API values shown as words (pills); anything else is shown as it came."""

@@ -139,9 +139,11 @@ async def seed_goals(goals: httpx.AsyncClient, stack_settings: Settings, cycle_i
         ),
         201,
     )  # fmt: skip
+    # separation of duties: who submits a KPI may not approve it, so a second HR admin does
+    approver = {"Authorization": f"Bearer {mint_token(stack_settings, sub='hr-approver', roles=['hr_admin'])}"}
     for goal_id in ("ck-revenue", "dk-sales-revenue"):
         ok(await goals.post(f"{base}/goals/{goal_id}/submit", headers=hr))
-        ok(await goals.post(f"{base}/goals/{goal_id}/approve", headers=hr))
+        ok(await goals.post(f"{base}/goals/{goal_id}/approve", headers=approver))
     for employee_id, name in (("E0164", "Domestic bookings, Helena"), ("E0165", "Key accounts, Olga")):
         ok(
             await goals.post(
@@ -224,7 +226,8 @@ async def console_stack(
         "evaluation": create_evaluation_app(stack_settings),
         "feedback": create_feedback_app(stack_settings),
         "results": create_results_app(stack_settings),
-        "console": create_console_app(stack_settings),
+        # development sign-in (the personas) is for TANDEM_ENV=dev only
+        "console": create_console_app(stack_settings.model_copy(update={"env": "dev"})),
     }
     async with AsyncExitStack() as stack:
         for name, app in apps.items():
@@ -320,9 +323,18 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+SOMEONE = {
+    "Manager E0163": {"sub": "E0163", "role": "manager", "employee_id": "E0163", "department_id": "sales-domestic"},
+    "Employee E0164": {"sub": "E0164", "role": "employee", "employee_id": "E0164", "department_id": "sales-domestic"},
+}
+"""People signed in with the sign-in page's free form (the one-click personas are HR, ops and, per
+department, its head, a manager and an employee chosen by the console)."""
+
+
 @asynccontextmanager
 async def signed_in_page(browser: Browser, stack: ConsoleStack, persona: str, start: str) -> AsyncIterator[Page]:
-    """A fresh browser context signed in through the sign-in page's persona button, then at ``start``."""
+    """A fresh browser context signed in through development sign-in (a persona button or the free form),
+    then at ``start``."""
     context = await browser.new_context(
         base_url=stack.console_url, viewport={"width": 1280, "height": 900}, locale="en-US"
     )
@@ -330,7 +342,15 @@ async def signed_in_page(browser: Browser, stack: ConsoleStack, persona: str, st
     try:
         await page.goto(start)
         await expect(page).to_have_url(f"{stack.console_url}/console/sign-in?next={start.replace('/', '%2F')}")
-        await page.get_by_role("button", name=persona).click()
+        if persona in SOMEONE:
+            await page.get_by_text("Someone else").click()
+            form = page.get_by_test_id("dev-sign-in")
+            for name, value in SOMEONE[persona].items():
+                field = form.locator(f"[name={name}]")
+                await (field.select_option(value) if name == "role" else field.fill(value))
+            await form.get_by_role("button", name="Sign in").click()
+        else:
+            await page.get_by_role("button", name=persona).click()
         await page.wait_for_url(f"{stack.console_url}{start}")
         yield page
     finally:
@@ -366,7 +386,7 @@ async def test_hr_starts_a_cycle(browser: Browser, console_stack: ConsoleStack) 
 async def test_manager_approves_a_reports_goal(browser: Browser, console_stack: ConsoleStack) -> None:
     cycle = console_stack.active_cycle
     approvals = f"/console/cycles/{cycle}/approvals"
-    async with signed_in_page(browser, console_stack, "Manager, Domestic Sales (E0163)", approvals) as page:
+    async with signed_in_page(browser, console_stack, "Manager E0163", approvals) as page:
         await expect(page.get_by_text("Domestic bookings, Helena")).to_be_visible()
         await expect(page.get_by_text("Key accounts, Olga")).to_be_visible()
         await shot(page, "03-manager-approvals")
@@ -395,7 +415,7 @@ async def test_manager_approves_a_reports_goal(browser: Browser, console_stack: 
 async def test_employee_acknowledges_their_result(browser: Browser, console_stack: ConsoleStack) -> None:
     cycle = console_stack.active_cycle
     mine = f"/console/cycles/{cycle}/people/E0164"
-    async with signed_in_page(browser, console_stack, "Account manager (E0164)", mine) as page:
+    async with signed_in_page(browser, console_stack, "Employee E0164", mine) as page:
         await expect(page.get_by_role("heading", name="Helena Kaya")).to_be_visible()
         await expect(page.get_by_test_id("rating")).to_have_text("exceeds")
         await expect(page.get_by_text("Thanks for covering the Hamburg fair!")).to_be_visible()
@@ -416,7 +436,7 @@ async def test_employee_acknowledges_their_result(browser: Browser, console_stac
 async def test_hr_resolves_an_appeal(browser: Browser, console_stack: ConsoleStack) -> None:
     cycle = console_stack.active_cycle
     mine = f"/console/cycles/{cycle}/people/E0164"
-    async with signed_in_page(browser, console_stack, "Account manager (E0164)", mine) as page:
+    async with signed_in_page(browser, console_stack, "Employee E0164", mine) as page:
         form = page.get_by_test_id("appeal")
         await form.locator("textarea[name=reason]").fill("Two Hamburg deals were booked to Q3 by mistake.")
         await form.get_by_role("button", name="Submit appeal").click()
@@ -460,7 +480,7 @@ async def test_ops_finds_the_overdue_department(
                     "/v1/notifications/counts", params={"cycle_id": cycle}, headers=console_stack.headers("ops")
                 )
             )
-            return counts.get("escalation_head", 0) >= 1
+            return bool(counts.get("escalation_head", 0) >= 1)
 
         await wait_for(escalated, timeout=30)
         async with signed_in_page(browser, console_stack, "Ops on call", "/console/ops") as page:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from google.protobuf.duration_pb2 import Duration
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -124,7 +125,7 @@ async def fresh_namespace(client: Client) -> str:
     namespace = f"journey-{uuid.uuid4().hex[:8]}"
     service = client.workflow_service
     await service.register_namespace(
-        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period={"seconds": 86_400})
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400))
     )
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -383,6 +384,9 @@ async def hr_sets_the_strategy(hr: Person, stack: JourneyStack) -> None:
 
 
 async def head_writes_the_department_kpi(zhang: Person, hr: Person, stack: JourneyStack) -> None:
+    await zhang.open("/console/tasks")
+    await check_page(zhang.page, "张伟")
+    await shots(zhang, "04-head-tasks")
     await task_link(zhang, "author_kpis")
     page = zhang.page
     await check_page(page)
@@ -400,7 +404,7 @@ async def head_writes_the_department_kpi(zhang: Person, hr: Person, stack: Journ
     await expect(page.get_by_role("status").first).to_contain_text("销售部营收")
     await page.locator("tr", has_text="销售部营收").locator("[data-testid^=submit-]").click()
     await expect(page.get_by_role("status").first).to_contain_text("销售部营收")
-    await shots(zhang, "04-head-department")
+    await shots(zhang, "04-head-department-kpi")
     # HR approves the department KPI
     page = await hr.open(f"/console/cycles/{stack.cycle_id}/approvals")
     await page.locator("tr", has_text="销售部营收").get_by_role("button", name="Approve").click()
@@ -408,6 +412,9 @@ async def head_writes_the_department_kpi(zhang: Person, hr: Person, stack: Journ
 
 
 async def employee_writes_her_goal(lina: Person, stack: JourneyStack) -> None:
+    await lina.open("/console/tasks")
+    await check_page(lina.page, "李娜")
+    await shots(lina, "05-employee-tasks")
     await task_link(lina, "write_goals")
     page = lina.page
     form = page.get_by_test_id("new-goal")

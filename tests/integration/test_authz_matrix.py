@@ -841,7 +841,9 @@ def test_every_write_operation_has_an_object_level_row(settings: Settings) -> No
 
 
 async def run_objects(world: World) -> list[str]:
-    """Every object-level row of the service, as each role on each variant; the exact status."""
+    """Every object-level row of the service, as each role on each variant; the exact status. A row
+    that fails prints the grid observed (``TANDEM_PRINT_OBJECT_GRIDS=1`` prints every row's), to copy
+    into ``OBJECTS`` once each cell is judged right."""
     failures: list[str] = []
     for key, rule in OBJECTS[world.service].items():
         if not isinstance(rule, Objects):

@@ -69,8 +69,8 @@ def test_each_catalog_translates_every_message_with_the_same_placeholders(locale
 
 @pytest.fixture
 async def console(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The console alone: the pages below need no API."""
-    app = create_app(settings)
+    """The console alone, as ``tandem up`` runs it (TANDEM_ENV=dev): the pages below need no API."""
+    app = create_app(settings.model_copy(update={"env": "dev"}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -87,7 +87,7 @@ async def test_the_language_comes_from_the_parameter_the_cookie_or_accept_langua
     chosen = await console.get("/console/sign-in", params={"lang": "zh_Hans"})
     assert '<html lang="zh-Hans">' in chosen.text and "使用令牌登录" in chosen.text
     assert chosen.headers["content-language"] == "zh-Hans" and console.cookies[LANG_COOKIE] == "zh_Hans"
-    assert "开发环境登录" in chosen.text and "销售部负责人（E0155）" in chosen.text  # the personas too
+    assert "开发环境登录" in chosen.text and "HR管理员" in chosen.text  # the personas too
     remembered = await console.get("/console/sign-in")
     assert "使用令牌登录" in remembered.text
     back = await console.get("/console/sign-in", params={"lang": "en"})

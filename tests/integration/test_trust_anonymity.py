@@ -521,11 +521,12 @@ async def test_the_anonymity_threshold_locks_once_assignments_exist(settings: Se
         ok(await client.put(f"{BASE}/config", json={**CONFIG, "peer_anonymity_threshold": 4}, headers=h))
         ok(await client.put(f"{BASE}/config", json=CONFIG, headers=h))  # free before evaluation starts
         ok(await client.post(f"{BASE}/assignments/generate", headers=h))
-        for change, field in [
+        changes: list[tuple[dict[str, Any], str]] = [
             ({"peer_anonymity_threshold": 2}, "peer_anonymity_threshold"),
             ({"peer_anonymity_threshold": 4}, "peer_anonymity_threshold"),
             ({"peer_visibility_for_managers": "attributed"}, "peer_visibility_for_managers"),
-        ]:
+        ]
+        for change, field in changes:
             body = ok(await client.put(f"{BASE}/config", json={**CONFIG, **change}, headers=h), 409)
             assert body["field"] == field and "review assignments exist" in body["detail"]
         # tightening is fine, loosening back is not

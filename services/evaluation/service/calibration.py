@@ -320,9 +320,10 @@ async def close_calibration(*, session: AsyncSession, cycle_id: str, principal: 
     return CalibrationClosed(cycle_id=cycle_id, calibration_closed_at=closed_at.isoformat(), closed_by=principal.sub)
 
 
-async def final_results(*, session: AsyncSession, cycle_id: str, principal: Principal) -> CycleResults:
+async def final_results(*, session: AsyncSession, cycle_id: str, principal: Principal | None = None) -> CycleResults:
     """Every final result, for the workflow's handoffs; a person reading it (HR, ops) gets everyone's
-    but their own, which reaches them through feedback once released."""
+    but their own, which reaches them through feedback once released. ``principal`` None: an
+    in-process caller (the CLI, benchmarks) reads all."""
     state = await session.get(EvaluationCycleState, cycle_id)
     if state is None or state.calibration_closed_at is None:
         raise DomainError(
@@ -345,6 +346,6 @@ async def final_results(*, session: AsyncSession, cycle_id: str, principal: Prin
                 calibrated=r.calibrated,
             )
             for r in await result_rows(session, cycle_id)
-            if r.employee_id != principal.acting_employee_id
+            if principal is None or r.employee_id != principal.acting_employee_id
         ],
     )

@@ -40,6 +40,7 @@ __all__ = [
     "declare_collaboration",
     "linked",
     "rate_collaboration",
+    "require_confirmed",
 ]
 
 
@@ -100,6 +101,18 @@ async def linked(session: AsyncSession, *, cycle_id: str, org: OrgView, a: str, 
     return (await _links(session, cycle_id, org)).get(_pair(a, b))
 
 
+def require_confirmed(link: CollaborationLinkRead, a: str, b: str, *, field: str) -> None:
+    """409 while ``link`` between departments ``a`` and ``b`` is a proposal, naming who must confirm."""
+    if link.status != "confirmed":
+        raise DomainError(
+            f"the collaboration between {a!r} and {b!r} is not confirmed yet: it awaits confirmation by the head "
+            f"of {' and '.join(repr(d) for d in link.awaiting)} (or HR), who declares it too at "
+            "POST /v1/cycles/{id}/collaborations; nothing counts along it until then",
+            status_code=409,
+            field=field,
+        )
+
+
 async def declare_collaboration(
     *, session: AsyncSession, cycle_id: str, principal: Principal, department_a: str, department_b: str
 ) -> CollaborationLinkRead:
@@ -156,14 +169,7 @@ async def rate_collaboration(
             "collaboration; a department rates only the departments it works with",
             field="rated_department_id",
         )
-    if link.status != "confirmed":
-        raise DomainError(
-            f"the collaboration between {rater_department_id!r} and {rated_department_id!r} is not confirmed yet: "
-            f"the head of {' and '.join(repr(d) for d in link.awaiting)} (or HR) must declare it too "
-            "(POST /v1/cycles/{id}/collaborations) before either rates the other",
-            status_code=409,
-            field="rated_department_id",
-        )
+    require_confirmed(link, rater_department_id, rated_department_id, field="rated_department_id")
     await ensure_open(session, cycle_id, "rating collaboration")
     row = await session.get(EvaluationCollaborationRating, (cycle_id, rater_department_id, rated_department_id))
     if row is None:

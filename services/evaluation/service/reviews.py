@@ -36,7 +36,7 @@ from services.evaluation.schemas import (
     ReviewDetail,
     ReviewSummary,
 )
-from services.evaluation.service.collaboration import linked
+from services.evaluation.service.collaboration import linked, require_confirmed
 from services.evaluation.service.records import (
     ANONYMOUS_RELATIONS,
     as_utc,
@@ -186,13 +186,7 @@ async def _check_nomination(
                 "declared collaboration; declare one at POST /v1/cycles/{id}/collaborations first",
                 field="rater_id",
             )
-        if link.status != "confirmed":
-            raise DomainError(
-                f"the collaboration between {rater.department_id!r} and {reviewee.department_id!r} awaits "
-                f"confirmation by the head of {' and '.join(repr(d) for d in link.awaiting)} (or HR)",
-                status_code=409,
-                field="rater_id",
-            )
+        require_confirmed(link, rater.department_id, reviewee.department_id, field="rater_id")
 
 
 def _check_anonymous_rater(org: OrgView, *, reviewee_id: str, rater_id: str, relation: Relation) -> None:
