@@ -37,7 +37,7 @@ from services.common.settings import DEV_JWT_SECRET, Settings
 
 __all__ = ["SERVICES", "Finding", "ServiceReport", "fuzz_service", "main"]
 
-SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results", "committee")
+SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
 ALL_ROLES = ["hr_admin", "dept_head", "manager", "employee", "ops", "department_system"]
 UNREACHABLE_HTTP = "http://127.0.0.1:9"
 UNREACHABLE_HOSTPORT = "127.0.0.1:9"
@@ -50,6 +50,7 @@ NEIGHBOURS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/v1/cycles/{cycle_id}/cancel"),
         ("POST", "/v1/cycles/{cycle_id}/extend"),
         ("POST", "/v1/cycles/{cycle_id}/force-stage"),
+        ("POST", "/v1/cycles/{cycle_id}/incident"),
     },
     "tracking": {("POST", "/v1/ingest/metrics")},
 }
@@ -81,10 +82,6 @@ def app_factory(service: str) -> Callable[[Settings], FastAPI]:
         from services.results.app import create_app as results
 
         return results
-    if service == "committee":
-        from services.committee.app import create_app as committee
-
-        return committee
     raise ValueError(f"unknown service {service!r}; one of {SERVICES}")
 
 

@@ -22,7 +22,7 @@ from services.common.errors import DomainError
 from services.common.participants import OrgView, load_org
 from services.goals.cycle_period import PeriodSource
 from services.goals.models import GoalsDepartment, GoalsGoal, GoalsParticipant
-from services.goals.rules import GoalKind, GoalStatus
+from services.goals.rules import COMPANY_OWNER, GoalKind, GoalStatus
 from services.goals.schemas import ApprovalStepState
 from services.goals.service.approval import current_approval
 from services.goals.service.cycle import chains_of, cycle_row, get_or_add_cycle
@@ -73,7 +73,7 @@ async def kpi_catalog(*, session: AsyncSession, cycle_id: str, period_source: Pe
                 | {
                     "kpi_id": g.goal_id,
                     "metric": g.metric or "",
-                    "owner_department_id": g.data_owner_department_id or g.department_id or "",
+                    "owner_department_id": g.data_owner_department_id or g.department_id or COMPANY_OWNER,
                 }
             )
             for g in goals
