@@ -61,6 +61,8 @@ class FieldClass(StrEnum):
     """Salary bands."""
     SECRET = "secret"
     """Credentials, even hashed (API-key hashes): no route shows them to anyone."""
+    OWN_RESULT = "own_result"
+    """A person's own score and rating: never shown to them by evaluation (feedback shows it once released)."""
 
 
 @dataclass(frozen=True)
@@ -87,15 +89,22 @@ def _c(kind: FieldClass, *readers: Role, shown_by: str, names_writer: bool = Fal
 
 
 _ANON, _REVIEW, _NOTE = FieldClass.ANONYMOUS_IDENTITY, FieldClass.REVIEW, FieldClass.PRIVATE_NOTE
-_ASSIGNMENTS = "evaluation GET /v1/cycles/{id}/assignments[/{assignment_id}] (hr_admin, ops see every row)"
+_ASSIGNMENTS = (
+    "evaluation GET /v1/cycles/{id}/assignments[/{assignment_id}]: an individual review is shown to its rater and HR"
+)
+_OWN_RESULT = "evaluation never shows a person their own result; feedback shows it once released"
 _ONE_ON_ONES = "feedback GET /v1/one-on-ones/{id}: the manager, the report and HR (read only)"
 _FEEDBACK = "feedback GET /v1/cycles/{id}/feedback: people in scope; HR sees all, ops has no access"
 
 CLASSIFIED: Mapping[str, Mapping[str, Classified]] = {
     "evaluation_assignment": {
-        "rater_id": _c(_ANON, Role.HR_ADMIN, Role.OPS, shown_by=_ASSIGNMENTS, names_writer=True),
-        "ratings": _c(_REVIEW, Role.HR_ADMIN, Role.OPS, shown_by=_ASSIGNMENTS),
-        "comment": _c(_REVIEW, Role.HR_ADMIN, Role.OPS, shown_by=_ASSIGNMENTS),
+        "rater_id": _c(_ANON, Role.HR_ADMIN, shown_by=_ASSIGNMENTS, names_writer=True),
+        "ratings": _c(_REVIEW, Role.HR_ADMIN, shown_by=_ASSIGNMENTS),
+        "comment": _c(_REVIEW, Role.HR_ADMIN, shown_by=_ASSIGNMENTS),
+    },
+    "evaluation_result": {
+        column: _c(FieldClass.OWN_RESULT, Role.HR_ADMIN, Role.OPS, shown_by=_OWN_RESULT)
+        for column in ("computed_score", "computed_rating", "final_score", "rating", "breakdown")
     },
     "evaluation_collaboration_rating": {
         "rated_by": _c(
@@ -130,6 +139,7 @@ CLASSIFIED: Mapping[str, Mapping[str, Classified]] = {
 
 SUBJECTS: Mapping[str, Subject] = {
     "evaluation_assignment": Subject("reviewee_id", frozenset({_ANON, _REVIEW})),
+    "evaluation_result": Subject("employee_id", frozenset({FieldClass.OWN_RESULT})),
 }
 """Table -> the person a row is about; that person never sees the listed classes in it."""
 
