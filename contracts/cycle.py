@@ -17,7 +17,6 @@ from contracts.ids import Id
 __all__ = ["SCHEMA_EXPORTS", "PendingItem", "PendingReport", "Stage"]
 
 
-
 class Stage(StrEnum):
     GOAL_SETTING = "goal_setting"
     TRACKING = "tracking"

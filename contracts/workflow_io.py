@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

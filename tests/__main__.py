@@ -1,4 +1,5 @@
-"""The whole test suite, as the README's second command and CI run it: ruff, mypy, pytest.
+"""The whole test suite, as the README's second command and CI run it: ruff (lint and format), mypy,
+the dependency audit, pytest.
 
     python -m tests            # everything (Apache Kafka + PostgreSQL by default)
     python -m tests -k kafka   # extra arguments go to pytest
@@ -14,6 +15,7 @@ import time
 
 STEPS: list[tuple[str, list[str]]] = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
+    ("format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
     # Every package pinned in requirements.lock, direct and indirect, against TANDEM_ADVISORY_DB (OSV records)
     # or pip-audit's service; fails only on fixable vulns of direct dependencies, says NOT AUDITED without data.

@@ -66,9 +66,7 @@ def session_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Test settings: no outbox relay unless a test turns it on with a real broker."""
-    return Settings(
-        env="test", jwt_secret=DEV_JWT_SECRET + "-test-suite", outbox_relay=False, cycle_workflows=False
-    )
+    return Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-test-suite", outbox_relay=False, cycle_workflows=False)
 
 
 def unique(prefix: str) -> str:

@@ -38,9 +38,7 @@ def auth(
     department_id: str | None = None,
 ) -> dict[str, str]:
     """Bearer headers for a token with ``roles`` and optional scoping claims."""
-    token = mint_token(
-        settings, sub=sub, roles=list(roles), employee_id=employee_id, department_id=department_id
-    )
+    token = mint_token(settings, sub=sub, roles=list(roles), employee_id=employee_id, department_id=department_id)
     return {"Authorization": f"Bearer {token}"}
 
 

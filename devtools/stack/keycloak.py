@@ -304,8 +304,7 @@ class KeycloakServer:
             # Transaction logs per instance, not in the shared distribution directory. C1 only:
             # a development server on a small machine starts faster with the quick JIT alone.
             "JAVA_OPTS_APPEND": (
-                f"-Dcom.arjuna.ats.arjuna.objectstore.objectStoreDir={self.state_dir / 'tx'} "
-                "-XX:TieredStopAtLevel=1"
+                f"-Dcom.arjuna.ats.arjuna.objectstore.objectStoreDir={self.state_dir / 'tx'} -XX:TieredStopAtLevel=1"
             ),
             "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m",
         }

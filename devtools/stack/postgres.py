@@ -34,8 +34,7 @@ def find_postgres_bin() -> Path:
     if on_path:
         return Path(on_path).parent
     raise FileNotFoundError(
-        "PostgreSQL server binaries (initdb, postgres) were not found; "
-        "install them with: apt-get install -y postgresql"
+        "PostgreSQL server binaries (initdb, postgres) were not found; install them with: apt-get install -y postgresql"
     )
 
 
@@ -64,9 +63,7 @@ class PostgresCluster:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _run(self, *argv: str) -> None:
-        result = subprocess.run(
-            list(argv), capture_output=True, text=True, user=self.run_as, check=False
-        )
+        result = subprocess.run(list(argv), capture_output=True, text=True, user=self.run_as, check=False)
         if result.returncode != 0:
             raise StartupError(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
 
@@ -79,8 +76,10 @@ class PostgresCluster:
                 progress(f"initialising PostgreSQL cluster in {pgdata}")
             self._run(
                 str(self.bin_dir / "initdb"),
-                "-D", str(pgdata),
-                "-U", self.superuser,
+                "-D",
+                str(pgdata),
+                "-U",
+                self.superuser,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-sync",
@@ -93,14 +92,22 @@ class PostgresCluster:
             "postgres",
             [
                 str(self.bin_dir / "postgres"),
-                "-D", str(pgdata),
-                "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", f"unix_socket_directories={self.data_dir}",
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
-                "-c", "max_connections=200",
+                "-D",
+                str(pgdata),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.data_dir}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
             ],
             log_path=self.data_dir / "postgres.log",
             user=self.run_as,
@@ -114,9 +121,7 @@ class PostgresCluster:
             return False
         import asyncpg
 
-        conn = await asyncpg.connect(
-            host="127.0.0.1", port=self.port, user=self.superuser, database="postgres"
-        )
+        conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user=self.superuser, database="postgres")
         try:
             await conn.execute("SELECT 1")
         finally:
@@ -127,9 +132,7 @@ class PostgresCluster:
         """Create database ``name`` unless it exists; return its SQLAlchemy URL."""
         import asyncpg
 
-        conn = await asyncpg.connect(
-            host="127.0.0.1", port=self.port, user=self.superuser, database="postgres"
-        )
+        conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user=self.superuser, database="postgres")
         try:
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
             if not exists:

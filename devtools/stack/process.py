@@ -134,8 +134,7 @@ class ManagedProcess:
     def fail(self, reason: str) -> StartupError:
         status = "" if self.alive() else f" (exit code {self.popen.returncode if self.popen else '?'})"
         return StartupError(
-            f"{self.name} failed to start: {reason}{status}.\n"
-            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+            f"{self.name} failed to start: {reason}{status}.\nLast lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     async def wait_ready(self, check: Callable[[], Awaitable[bool]], *, timeout: float) -> None:

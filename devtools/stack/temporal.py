@@ -89,9 +89,7 @@ class TemporalDevServer:
         self._ports_file.write_text(json.dumps({"port": self.port, "ui_port": self.ui_port}))
         if progress:
             progress(f"starting Temporal dev server on {self.address} (UI {self.ui_url})")
-        self.process = ManagedProcess(
-            "temporal", self.argv(), log_path=self.state_dir / "logs" / "temporal.log"
-        )
+        self.process = ManagedProcess("temporal", self.argv(), log_path=self.state_dir / "logs" / "temporal.log")
         self.process.start()
         await self.process.wait_ready(self.healthy, timeout=60)
 

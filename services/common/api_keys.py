@@ -171,9 +171,7 @@ def rotate(
         raise ValueError("overlap must not be negative")
     new = issue(department_id=old.department_id, name=old.name, now=now, ttl=ttl, replaces=old.key_id)
     ends = now + overlap
-    retired = dataclasses.replace(
-        old, expires_at=ends if old.expires_at is None else min(old.expires_at, ends)
-    )
+    retired = dataclasses.replace(old, expires_at=ends if old.expires_at is None else min(old.expires_at, ends))
     return new, retired
 
 

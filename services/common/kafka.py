@@ -161,6 +161,7 @@ def principal_mismatch(headers: Sequence[tuple[str, bytes]] | None, *, departmen
         )
     return None
 
+
 log = logging.getLogger(__name__)
 
 

@@ -64,12 +64,8 @@ async def replace_snapshot(
     """Idempotently replace this service's copy of the cycle's snapshot (caller commits)."""
     await session.execute(delete(participant_model).where(participant_model.cycle_id == snapshot.cycle_id))
     await session.execute(delete(department_model).where(department_model.cycle_id == snapshot.cycle_id))
-    session.add_all(
-        department_model(cycle_id=snapshot.cycle_id, **d.model_dump()) for d in snapshot.departments
-    )
-    session.add_all(
-        participant_model(cycle_id=snapshot.cycle_id, **p.model_dump()) for p in snapshot.participants
-    )
+    session.add_all(department_model(cycle_id=snapshot.cycle_id, **d.model_dump()) for d in snapshot.departments)
+    session.add_all(participant_model(cycle_id=snapshot.cycle_id, **p.model_dump()) for p in snapshot.participants)
 
 
 class OrgView:
@@ -142,9 +138,7 @@ async def load_org(session: AsyncSession, participant_model: Any, department_mod
     participants = (
         await session.scalars(select(participant_model).where(participant_model.cycle_id == cycle_id))
     ).all()
-    departments = (
-        await session.scalars(select(department_model).where(department_model.cycle_id == cycle_id))
-    ).all()
+    departments = (await session.scalars(select(department_model).where(department_model.cycle_id == cycle_id))).all()
     return OrgView(
         [DepartmentRef.model_validate(d, from_attributes=True) for d in departments],
         [Participant.model_validate(p, from_attributes=True) for p in participants],

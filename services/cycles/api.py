@@ -47,6 +47,7 @@ READERS = EVERYONE
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
+
 def access(*roles: Role) -> dict[str, Any]:
     """Route keyword arguments that admit only ``roles`` (the app lists them in OpenAPI as ``x-roles``)."""
     return {"dependencies": [requires(*roles)]}

@@ -86,14 +86,34 @@ async def test_a_new_user_sets_up_a_cycle_from_the_cli(
     assert created.exit_code == 0 and "created template" in created.output
 
     cycle = await run(
-        "cycle", "create", "--name", "FY2025", "--template", "Annual performance review",
-        "--start", "2025-01-01", "--end", "2025-12-31", "--departments", "sales,finance",
+        "cycle",
+        "create",
+        "--name",
+        "FY2025",
+        "--template",
+        "Annual performance review",
+        "--start",
+        "2025-01-01",
+        "--end",
+        "2025-12-31",
+        "--departments",
+        "sales,finance",
     )
     assert cycle.exit_code == 0, cycle.output
     cycle_id = cycle.output.split("created draft cycle ")[1].split(";")[0].strip()
     unknown = await run(
-        "cycle", "create", "--name", "x", "--template", "Annual performance review",
-        "--start", "2025-01-01", "--end", "2025-12-31", "--departments", "marketing",
+        "cycle",
+        "create",
+        "--name",
+        "x",
+        "--template",
+        "Annual performance review",
+        "--start",
+        "2025-01-01",
+        "--end",
+        "2025-12-31",
+        "--departments",
+        "marketing",
     )
     assert unknown.exit_code == 1 and "unknown department(s) ['marketing']" in unknown.output
 

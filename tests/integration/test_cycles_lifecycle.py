@@ -215,8 +215,13 @@ async def test_start_freezes_the_snapshot_and_distributes_it(
         snapshot = (await client.get(f"/v1/cycles/{cycle_id}/snapshot", headers=hr)).json()
         assert snapshot["cycle_id"] == cycle_id
         assert {d["department_id"] for d in snapshot["departments"]} == {
-            "sales", "sales-domestic", "sales-export", "sales-service",
-            "finance", "finance-accounting", "finance-controlling",
+            "sales",
+            "sales-domestic",
+            "sales-export",
+            "sales-service",
+            "finance",
+            "finance-accounting",
+            "finance-controlling",
         }
         assert len(snapshot["participants"]) == 68
         assert (await client.post(f"/v1/cycles/{cycle_id}/start", headers=hr)).status_code == 409
@@ -226,8 +231,15 @@ async def test_start_freezes_the_snapshot_and_distributes_it(
         mover = next(e for e in employees if e["employee_id"] == "E0190")
         mover["department_id"], mover["manager_id"] = "hr", "E0223"
         employees = [e for e in employees if e["employee_id"] != "E0191"]
-        employees.append({**employees[-1], "employee_id": "E0900", "email": "x@northwind.example",
-                          "department_id": "sales", "manager_id": "E0155"})
+        employees.append(
+            {
+                **employees[-1],
+                "employee_id": "E0900",
+                "email": "x@northwind.example",
+                "department_id": "sales",
+                "manager_id": "E0155",
+            }
+        )
         changed = await client.post("/v1/org/import", files=org_files(departments, employees), headers=hr)
         assert changed.json()["changed"] is True
         assert (await client.get(f"/v1/cycles/{cycle_id}/snapshot", headers=hr)).json() == snapshot
@@ -252,8 +264,13 @@ async def test_start_freezes_the_snapshot_and_distributes_it(
         # a cycle created after the change sees the new org
         later = await client.post(
             "/v1/cycles",
-            json={"name": "FY2025 sales only", "template_id": template_id, "period_start": "2025-02-01",
-                  "period_end": "2025-12-31", "department_ids": ["sales"]},
+            json={
+                "name": "FY2025 sales only",
+                "template_id": template_id,
+                "period_start": "2025-02-01",
+                "period_end": "2025-12-31",
+                "department_ids": ["sales"],
+            },
             headers=hr,
         )
         client.app.state.http = http  # type: ignore[attr-defined]

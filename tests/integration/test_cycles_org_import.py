@@ -102,8 +102,9 @@ async def test_a_changed_file_creates_updates_and_deactivates(settings: Settings
         employees = [e for e in employees if e["employee_id"] != leaver]
         employees.append({**moved, "employee_id": "E0900", "email": "new.hire@northwind.example"})
 
-        dry = await client.post("/v1/org/import", params={"dry_run": True}, files=org_files(departments, employees),
-                                headers=hr)
+        dry = await client.post(
+            "/v1/org/import", params={"dry_run": True}, files=org_files(departments, employees), headers=hr
+        )
         assert dry.status_code == 200, dry.text
         assert dry.json()["dry_run"] is True
         assert dry.json()["employees"] == {"created": 1, "updated": 1, "unchanged": 303, "deactivated": 1}
@@ -162,7 +163,8 @@ async def test_unsupported_uploads_explain_what_to_send(settings: Settings, data
         assert response.status_code == 422
         assert "multipart/form-data parts 'departments' and 'employees'" in response.json()["errors"][0]["message"]
         empty = await client.post(
-            "/v1/org/import", content=b'{"departments": [], "employees": []}',
+            "/v1/org/import",
+            content=b'{"departments": [], "employees": []}',
             headers={**hr, "Content-Type": "application/json"},
         )
         assert empty.status_code == 422

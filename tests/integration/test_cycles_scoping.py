@@ -41,7 +41,10 @@ CALLERS = [
 @pytest.mark.parametrize("caller", CALLERS, ids=[c.role for c in CALLERS])
 async def test_directory_reads_and_writes_per_role(settings: Settings, database_url: str, caller: Caller) -> None:
     headers = auth(
-        settings, caller.role, sub=f"{caller.role}-user", employee_id=caller.employee_id,
+        settings,
+        caller.role,
+        sub=f"{caller.role}-user",
+        employee_id=caller.employee_id,
         department_id=caller.department_id,
     )
     hr = auth(settings, "hr_admin")

@@ -49,9 +49,7 @@ def scram(user: str, password: str | None = None) -> KafkaSecurity:
 
 @pytest.fixture(scope="module")
 async def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApacheKafka]:
-    broker = ApacheKafka(
-        Path(tmp_path_factory.mktemp("kafka-sasl")), sasl_scram_users=USERS, acl_authorizer=True
-    )
+    broker = ApacheKafka(Path(tmp_path_factory.mktemp("kafka-sasl")), sasl_scram_users=USERS, acl_authorizer=True)
     await broker.start()
     try:
         # Set up over the PLAINTEXT admin listener, whose anonymous principal is the super user.

@@ -15,9 +15,7 @@ from workflows.probe import StackProbeWorkflow, probe_echo
 
 async def test_workflow_with_activity_runs_on_real_dev_server(temporal_client: Any) -> None:
     task_queue = f"tq-{uuid.uuid4()}"
-    async with Worker(
-        temporal_client, task_queue=task_queue, workflows=[StackProbeWorkflow], activities=[probe_echo]
-    ):
+    async with Worker(temporal_client, task_queue=task_queue, workflows=[StackProbeWorkflow], activities=[probe_echo]):
         result: ProbeResult = await temporal_client.execute_workflow(
             StackProbeWorkflow.run,
             ProbeInput(nonce="n-123"),
@@ -46,9 +44,7 @@ class SleepThirtyDays:
 
 async def test_thirty_day_sleep_passes_on_time_skipping_server(time_skipping_env: Any) -> None:
     task_queue = f"tq-{uuid.uuid4()}"
-    async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[SleepThirtyDays], activities=[stamp]
-    ):
+    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[SleepThirtyDays], activities=[stamp]):
         result = await time_skipping_env.client.execute_workflow(
             SleepThirtyDays.run, "x", id=f"wf-{uuid.uuid4()}", task_queue=task_queue
         )

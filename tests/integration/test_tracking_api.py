@@ -52,12 +52,32 @@ def catalog(frequency_hours: float = 24) -> KpiCatalog:
         period_end=today + timedelta(days=80),
         kpis=[
             kpi("revenue", "sales.revenue", Aggregation.SUM),
-            kpi("defects", "production.defect_rate", Aggregation.AVG, direction=Direction.LOWER_IS_BETTER,
-                start_value=3, target_value=1),
-            kpi("rev-alice", "sales.revenue", Aggregation.SUM, level=GoalLevel.INDIVIDUAL, employee_id="alice",
-                department_id=None, target_value=50),
-            kpi("rev-bob", "sales.revenue", Aggregation.SUM, level=GoalLevel.INDIVIDUAL, employee_id="bob",
-                department_id=None, target_value=50),
+            kpi(
+                "defects",
+                "production.defect_rate",
+                Aggregation.AVG,
+                direction=Direction.LOWER_IS_BETTER,
+                start_value=3,
+                target_value=1,
+            ),
+            kpi(
+                "rev-alice",
+                "sales.revenue",
+                Aggregation.SUM,
+                level=GoalLevel.INDIVIDUAL,
+                employee_id="alice",
+                department_id=None,
+                target_value=50,
+            ),
+            kpi(
+                "rev-bob",
+                "sales.revenue",
+                Aggregation.SUM,
+                level=GoalLevel.INDIVIDUAL,
+                employee_id="bob",
+                department_id=None,
+                target_value=50,
+            ),
         ],
     )
 
@@ -67,10 +87,12 @@ SNAPSHOT = OrgSnapshot(
     departments=[DepartmentRef(department_id="sales", name="Sales", head_employee_id="carol")],
     participants=[
         Participant(employee_id="carol", name="Carol", department_id="sales", job_title="Head", grade="E1"),
-        Participant(employee_id="alice", name="Alice", department_id="sales", manager_id="carol",
-                    job_title="AE", grade="P2"),
-        Participant(employee_id="bob", name="Bob", department_id="sales", manager_id="carol",
-                    job_title="AE", grade="P2"),
+        Participant(
+            employee_id="alice", name="Alice", department_id="sales", manager_id="carol", job_title="AE", grade="P2"
+        ),
+        Participant(
+            employee_id="bob", name="Bob", department_id="sales", manager_id="carol", job_title="AE", grade="P2"
+        ),
     ],
 )
 
@@ -108,8 +130,9 @@ async def test_progress_rollup_export_and_row_scoping(settings: Settings, databa
     async with api_client(app_factory(), settings, database_url) as client:
         put = await client.put(f"/v1/cycles/{CYCLE}/kpis", json=catalog().model_dump(mode="json"), headers=hr)
         assert put.status_code == 200, put.text
-        assert (await client.put(f"/v1/cycles/{CYCLE}/participants", json=SNAPSHOT.model_dump(mode="json"),
-                                 headers=hr)).status_code == 200
+        assert (
+            await client.put(f"/v1/cycles/{CYCLE}/participants", json=SNAPSHOT.model_dump(mode="json"), headers=hr)
+        ).status_code == 200
         await _feed(
             client,
             [
@@ -121,8 +144,9 @@ async def test_progress_rollup_export_and_row_scoping(settings: Settings, databa
             ],
         )
         # re-PUT (idempotent) keeps progress
-        assert (await client.put(f"/v1/cycles/{CYCLE}/kpis", json=catalog().model_dump(mode="json"),
-                                 headers=hr)).json()["backfilled_events"] == 0
+        assert (
+            await client.put(f"/v1/cycles/{CYCLE}/kpis", json=catalog().model_dump(mode="json"), headers=hr)
+        ).json()["backfilled_events"] == 0
 
         page = (await client.get(f"/v1/cycles/{CYCLE}/progress", headers=hr)).json()
         items = {i["kpi_id"]: i for i in page["items"]}
@@ -142,8 +166,10 @@ async def test_progress_rollup_export_and_row_scoping(settings: Settings, databa
         one = (await client.get(f"/v1/cycles/{CYCLE}/kpis/revenue/progress", headers=hr)).json()
         assert sum(p["event_count"] for p in one["trend"]) == 3 and one["trend"][-1]["value"] == 55
 
-        rollup = {d["department_id"]: d for d in
-                  (await client.get(f"/v1/cycles/{CYCLE}/departments/progress", headers=hr)).json()}
+        rollup = {
+            d["department_id"]: d
+            for d in (await client.get(f"/v1/cycles/{CYCLE}/departments/progress", headers=hr)).json()
+        }
         assert rollup["production"]["kpi_count"] == 1 and rollup["production"]["avg_attainment_pct"] == 50
 
         export = (await client.get(f"/v1/cycles/{CYCLE}/progress-export", headers=hr)).json()
@@ -156,8 +182,12 @@ async def test_progress_rollup_export_and_row_scoping(settings: Settings, databa
 async def test_check_ins_follow_org_scoping_and_cadence(settings: Settings, database_url: str) -> None:
     hr = auth(settings, "hr_admin")
     async with api_client(app_factory(), settings, database_url) as client:
-        await client.put(f"/v1/cycles/{CYCLE}/kpis", json=catalog().model_dump(mode="json"), headers=hr,
-                         params={"check_in_cadence_days": 7})
+        await client.put(
+            f"/v1/cycles/{CYCLE}/kpis",
+            json=catalog().model_dump(mode="json"),
+            headers=hr,
+            params={"check_in_cadence_days": 7},
+        )
         await client.put(f"/v1/cycles/{CYCLE}/participants", json=SNAPSHOT.model_dump(mode="json"), headers=hr)
         alice = auth(settings, "employee", sub="alice", employee_id="alice", department_id="sales")
         bob = auth(settings, "employee", sub="bob", employee_id="bob", department_id="sales")
@@ -179,30 +209,39 @@ async def test_stale_kpis_by_owner_pending_report_and_domain_events(settings: Se
     hr = auth(settings, "hr_admin")
     async with api_client(app_factory(), settings, database_url) as client:
         # frequency 3.6 s and no grace: a KPI without data is stale after a few seconds
-        await client.put(f"/v1/cycles/{CYCLE}/kpis", json=catalog(frequency_hours=0.001).model_dump(mode="json"),
-                         headers=hr, params={"grace_hours": 0})
+        await client.put(
+            f"/v1/cycles/{CYCLE}/kpis",
+            json=catalog(frequency_hours=0.001).model_dump(mode="json"),
+            headers=hr,
+            params={"grace_hours": 0},
+        )
         await asyncio.sleep(4)
-        await _feed(client, [event("sales.revenue", 1, employee_id="alice"), event("sales.revenue", 1,
-                                                                                   employee_id="bob")])
+        await _feed(
+            client, [event("sales.revenue", 1, employee_id="alice"), event("sales.revenue", 1, employee_id="bob")]
+        )
         report = (await client.get(f"/v1/cycles/{CYCLE}/stale-kpis", headers=hr)).json()
         assert [(d["department_id"], [k["kpi_id"] for k in d["kpis"]]) for d in report["departments"]] == [
             ("production", ["defects"])
         ]
-        pending = (await client.get(f"/v1/cycles/{CYCLE}/pending", headers=hr,
-                                    params={"department_id": "production", "stage": "tracking"})).json()
+        pending = (
+            await client.get(
+                f"/v1/cycles/{CYCLE}/pending", headers=hr, params={"department_id": "production", "stage": "tracking"}
+            )
+        ).json()
         assert pending["total"] == 1 and pending["done"] == 0
         assert pending["pending"] == [{"item_id": "defects", "kind": "stale_kpi", "owner_id": None}]
-        wrong_stage = await client.get(f"/v1/cycles/{CYCLE}/pending", headers=hr,
-                                       params={"department_id": "production", "stage": "evaluation"})
+        wrong_stage = await client.get(
+            f"/v1/cycles/{CYCLE}/pending", headers=hr, params={"department_id": "production", "stage": "evaluation"}
+        )
         assert wrong_stage.status_code == 422
 
         first = (await client.post(f"/v1/cycles/{CYCLE}/staleness/evaluate", headers=hr)).json()
         assert first["became_stale"] == [f"{CYCLE}/defects"]
         assert (await client.post(f"/v1/cycles/{CYCLE}/staleness/evaluate", headers=hr)).json()["became_stale"] == []
         await _feed(client, [event("production.defect_rate", 2.0)])
-        assert (await client.post(f"/v1/cycles/{CYCLE}/staleness/evaluate", headers=hr)).json()[
-            "became_fresh"
-        ] == [f"{CYCLE}/defects"]
+        assert (await client.post(f"/v1/cycles/{CYCLE}/staleness/evaluate", headers=hr)).json()["became_fresh"] == [
+            f"{CYCLE}/defects"
+        ]
         async with client.app.state.sessions() as session:
             types = (await session.scalars(select(TrackingOutbox.event_type).order_by(TrackingOutbox.id))).all()
         assert types == ["KpiStale", "KpiFresh"]
@@ -223,8 +262,9 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
     system = auth(settings, "department_system", sub="crm", department_id="sales")
     async with api_client(factory, app_settings, database_url) as client:
         url = "/v1/ingest/metrics"
-        foreign = await client.post(url, json={"events": [event("sales.revenue", 1), event("finance.cost", 2)]},
-                                    headers=system)
+        foreign = await client.post(
+            url, json={"events": [event("sales.revenue", 1), event("finance.cost", 2)]}, headers=system
+        )
         assert foreign.status_code == 403 and "index [1]" in foreign.json()["detail"]
         human = await client.post(url, json={"events": [event("sales.revenue", 1)]}, headers=auth(settings, "hr_admin"))
         assert human.status_code == 403
@@ -232,8 +272,12 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         assert too_many.status_code == 422 and "1000" in too_many.json()["detail"]
 
         good = [event("sales.revenue", 10), event("sales.revenue", 20)]
-        mixed = [good[0], event("sales.revenue", float(1), occurred_at="2026-01-01T00:00:00"),
-                 {**event("sales.revenue", 1), "metric": "Sales Revenue!"}, good[1]]
+        mixed = [
+            good[0],
+            event("sales.revenue", float(1), occurred_at="2026-01-01T00:00:00"),
+            {**event("sales.revenue", 1), "metric": "Sales Revenue!"},
+            good[1],
+        ]
         answer = await client.post(url, json={"events": mixed}, headers=system)
         assert answer.status_code == 202, answer.text
         body = answer.json()
@@ -245,8 +289,9 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         none_valid = await client.post(url, json={"events": [mixed[1]]}, headers=system)
         assert none_valid.status_code == 422 and none_valid.json()["accepted"] == 0
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_broker.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     try:
         got: list[MetricEvent] = []
@@ -273,18 +318,29 @@ async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(
         }
     )
     factory = functools.partial(
-        create_app, run_consumer=True, staleness_interval=0, topic=topic, dlq_topic=f"{topic}.dlq",
+        create_app,
+        run_consumer=True,
+        staleness_interval=0,
+        topic=topic,
+        dlq_topic=f"{topic}.dlq",
         group_id=f"tracking-{uuid.uuid4().hex[:6]}",
     )
     hr = auth(settings, "hr_admin")
     today = datetime.now(UTC).date()
     async with api_client(factory, app_settings, database_url) as client:
         sample = sample_catalog(CYCLE, today - timedelta(days=1), today + timedelta(days=60))
-        assert (await client.put(f"/v1/cycles/{CYCLE}/kpis", json=sample.model_dump(mode="json"),
-                                 headers=hr)).status_code == 200
+        assert (
+            await client.put(f"/v1/cycles/{CYCLE}/kpis", json=sample.model_dump(mode="json"), headers=hr)
+        ).status_code == 200
         stats = await simulate(
-            bootstrap_servers=kafka_broker.bootstrap_servers, departments=["sales", "production"], rate=400,
-            duration=1.0, malformed=0.1, topic=topic, idempotence=kafka_broker.supports_idempotence, seed=5,
+            bootstrap_servers=kafka_broker.bootstrap_servers,
+            departments=["sales", "production"],
+            rate=400,
+            duration=1.0,
+            malformed=0.1,
+            topic=topic,
+            idempotence=kafka_broker.supports_idempotence,
+            seed=5,
         )
         assert stats.sent == 400 and stats.acknowledged == stats.sent - stats.malformed > 0
         ops: dict[str, Any] = {}
@@ -294,8 +350,9 @@ async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(
                 ops = (await client.get("/v1/ops/ingestion", headers=auth(settings, "ops"))).json()
         assert ops["dead_letters"] == stats.malformed and ops["unmapped_events"] == 0
         assert all(d["reason"] for d in ops["latest_dead_letters"])
-        progress = (await client.get(f"/v1/cycles/{CYCLE}/progress", headers=hr,
-                                     params={"department_id": "production"})).json()
+        progress = (
+            await client.get(f"/v1/cycles/{CYCLE}/progress", headers=hr, params={"department_id": "production"})
+        ).json()
         assert sum(i["event_count"] for i in progress["items"]) > 0
         rollup = (await client.get(f"/v1/cycles/{CYCLE}/departments/progress", headers=hr)).json()
         assert {d["department_id"] for d in rollup if d["with_data"]} == {"sales", "production"}

@@ -147,13 +147,18 @@ async def test_a_kpi_added_later_is_backfilled_from_stored_events(database_url: 
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     catalog = KpiCatalog(
-        cycle_id="c1", period_start=date(2026, 1, 1), period_end=date(2026, 3, 31),
+        cycle_id="c1",
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
         kpis=[kpi("output", "production.output_units", Aggregation.SUM)],
     )
     try:
         async with sessions() as session:
             await service.replace_catalog(
-                session=session, catalog=catalog, late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
+                session=session,
+                catalog=catalog,
+                late_data_policy=LateDataPolicy.ACCEPT,
+                grace_hours=1,
                 check_in_cadence_days=14,
             )
         async with engine.connect() as conn, conn.begin():
@@ -170,7 +175,10 @@ async def test_a_kpi_added_later_is_backfilled_from_stored_events(database_url: 
         async with sessions() as session:
             for _ in range(2):  # idempotent: the second PUT changes nothing
                 accepted = await service.replace_catalog(
-                    session=session, catalog=catalog, late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
+                    session=session,
+                    catalog=catalog,
+                    late_data_policy=LateDataPolicy.ACCEPT,
+                    grace_hours=1,
                     check_in_cadence_days=14,
                 )
             assert accepted.backfilled_events == 0

@@ -60,7 +60,10 @@ async def _prepare_db(url: str) -> Any:
     )
     async with create_session_factory(engine)() as session:
         await service.replace_catalog(
-            session=session, catalog=catalog, late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
+            session=session,
+            catalog=catalog,
+            late_data_policy=LateDataPolicy.ACCEPT,
+            grace_hours=1,
             check_in_cadence_days=14,
         )
     return engine
@@ -68,7 +71,12 @@ async def _prepare_db(url: str) -> Any:
 
 def _event(value: float) -> MetricEvent:
     return MetricEvent(
-        event_id=uuid.uuid4(), source="crm", department_id="sales", metric=METRIC, value=value, unit="count",
+        event_id=uuid.uuid4(),
+        source="crm",
+        department_id="sales",
+        metric=METRIC,
+        value=value,
+        unit="count",
         occurred_at=datetime.now(UTC),
     )
 
@@ -96,8 +104,12 @@ async def test_missing_or_foreign_principal_headers_are_dead_lettered(database_u
     }
     messages = [
         RawMessage(
-            topic="metrics.v1", partition=0, offset=i, key=b"k",
-            value=_event(values[name]).model_dump_json().encode(), headers=headers[name],
+            topic="metrics.v1",
+            partition=0,
+            offset=i,
+            key=b"k",
+            value=_event(values[name]).model_dump_json().encode(),
+            headers=headers[name],
         )
         for i, name in enumerate(values)
     ]

@@ -50,8 +50,13 @@ async def test_stuck_or_out_of_order_producer_is_recreated_and_unacked_events_re
     made: list[FakeProducer] = []
     acked: list[uuid.UUID] = []
     emitter = MetricEmitter(
-        "unused:9092", source="mes", department_id="production", delivery_timeout=0.2, retry_backoff=0.01,
-        on_ack=acked.append, producer_factory=factory([first, "ok"], made),
+        "unused:9092",
+        source="mes",
+        department_id="production",
+        delivery_timeout=0.2,
+        retry_backoff=0.01,
+        on_ack=acked.append,
+        producer_factory=factory([first, "ok"], made),
     )
     ids = [await emitter.emit("production.output_units", float(i), "units", datetime.now(UTC)) for i in range(5)]
     await emitter.flush()
@@ -63,8 +68,13 @@ async def test_stuck_or_out_of_order_producer_is_recreated_and_unacked_events_re
 
 async def test_retries_are_bounded() -> None:
     emitter = MetricEmitter(
-        "unused:9092", source="mes", department_id="production", delivery_timeout=0.05, retry_backoff=0.01,
-        max_retries=2, producer_factory=factory(["stuck"] * 10, []),
+        "unused:9092",
+        source="mes",
+        department_id="production",
+        delivery_timeout=0.05,
+        retry_backoff=0.01,
+        max_retries=2,
+        producer_factory=factory(["stuck"] * 10, []),
     )
     event_id = await emitter.emit("production.output_units", 1.0, "units", datetime.now(UTC))
     with pytest.raises(EmitError) as error:
@@ -74,8 +84,7 @@ async def test_retries_are_bounded() -> None:
 
 
 async def test_emit_validates_against_the_contract() -> None:
-    emitter = MetricEmitter("unused:9092", source="mes", department_id="production",
-                            producer_factory=factory([], []))
+    emitter = MetricEmitter("unused:9092", source="mes", department_id="production", producer_factory=factory([], []))
     with pytest.raises(ValueError, match="timezone"):
         await emitter.emit("production.output_units", 1.0, "units", datetime(2026, 1, 1))
     await emitter.close()

@@ -23,18 +23,120 @@ SEED = 2025
 DOMAIN = "northwind.example"
 
 FIRST_NAMES = [
-    "Anna", "Ben", "Carla", "David", "Elena", "Felix", "Greta", "Hannah", "Ivan", "Julia", "Karim", "Laura",
-    "Marco", "Nina", "Oliver", "Paula", "Quentin", "Rosa", "Samuel", "Tara", "Umar", "Vera", "Walter", "Xenia",
-    "Yusuf", "Zoe", "Adrian", "Bianca", "Chen", "Daria", "Emil", "Fatima", "Georg", "Helena", "Igor", "Jonas",
-    "Katrin", "Leon", "Maya", "Noah", "Olga", "Pavel", "Rania", "Stefan", "Tomas", "Ursula", "Viktor", "Wei",
-    "Aisha", "Bruno", "Clara", "Dmitri", "Eva", "Finn", "Gloria", "Hugo", "Ines", "Jakub", "Lena", "Mateo",
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elena",
+    "Felix",
+    "Greta",
+    "Hannah",
+    "Ivan",
+    "Julia",
+    "Karim",
+    "Laura",
+    "Marco",
+    "Nina",
+    "Oliver",
+    "Paula",
+    "Quentin",
+    "Rosa",
+    "Samuel",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Walter",
+    "Xenia",
+    "Yusuf",
+    "Zoe",
+    "Adrian",
+    "Bianca",
+    "Chen",
+    "Daria",
+    "Emil",
+    "Fatima",
+    "Georg",
+    "Helena",
+    "Igor",
+    "Jonas",
+    "Katrin",
+    "Leon",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pavel",
+    "Rania",
+    "Stefan",
+    "Tomas",
+    "Ursula",
+    "Viktor",
+    "Wei",
+    "Aisha",
+    "Bruno",
+    "Clara",
+    "Dmitri",
+    "Eva",
+    "Finn",
+    "Gloria",
+    "Hugo",
+    "Ines",
+    "Jakub",
+    "Lena",
+    "Mateo",
 ]
 LAST_NAMES = [
-    "Keller", "Novak", "Silva", "Brandt", "Rossi", "Meyer", "Kowalski", "Larsen", "Okafor", "Schmidt",
-    "Dubois", "Horvat", "Petrov", "Jansen", "Costa", "Weber", "Nguyen", "Fischer", "Moreau", "Berg", "Lindqvist",
-    "Hoffmann", "Kaya", "Wagner", "Romero", "Becker", "Ivanova", "Schulz", "Martins", "Yilmaz", "Richter",
-    "Bauer", "Klein", "Wolf", "Neumann", "Svoboda", "Haas", "Lehmann", "Koch", "Vogel", "Fuchs", "Peters",
-    "Santos", "Marino", "Jovanovic", "Nielsen", "Ahmed", "Tanaka", "Murphy", "Walsh", "Byrne", "Eriksen",
+    "Keller",
+    "Novak",
+    "Silva",
+    "Brandt",
+    "Rossi",
+    "Meyer",
+    "Kowalski",
+    "Larsen",
+    "Okafor",
+    "Schmidt",
+    "Dubois",
+    "Horvat",
+    "Petrov",
+    "Jansen",
+    "Costa",
+    "Weber",
+    "Nguyen",
+    "Fischer",
+    "Moreau",
+    "Berg",
+    "Lindqvist",
+    "Hoffmann",
+    "Kaya",
+    "Wagner",
+    "Romero",
+    "Becker",
+    "Ivanova",
+    "Schulz",
+    "Martins",
+    "Yilmaz",
+    "Richter",
+    "Bauer",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Svoboda",
+    "Haas",
+    "Lehmann",
+    "Koch",
+    "Vogel",
+    "Fuchs",
+    "Peters",
+    "Santos",
+    "Marino",
+    "Jovanovic",
+    "Nielsen",
+    "Ahmed",
+    "Tanaka",
+    "Murphy",
+    "Walsh",
+    "Byrne",
+    "Eriksen",
 ]
 
 
@@ -83,9 +185,7 @@ class Org:
     def team(self, department: str, manager: str, count: int, titles: list[tuple[str, int]]) -> list[str]:
         """``count`` people reporting to ``manager``, with titles drawn from ``titles`` (weighted by order)."""
         weights = [len(titles) - i for i in range(len(titles))]
-        return [
-            self.person(department, manager, *self.rng.choices(titles, weights=weights)[0]) for _ in range(count)
-        ]
+        return [self.person(department, manager, *self.rng.choices(titles, weights=weights)[0]) for _ in range(count)]
 
     def unit(
         self,
@@ -116,82 +216,174 @@ def build(seed: int = SEED) -> Org:
 
     # Production: the largest department, with four sub-departments.
     vp_prod = org.unit(
-        "production", "Production", "executive", ceo, ("VP Production", 14),
-        [("", 0, [("Production Engineer", 8), ("Senior Production Engineer", 9), ("Lean Manufacturing Lead", 9)], 5),
-         ("", 0, [("EHS Manager", 10)], 1)],
+        "production",
+        "Production",
+        "executive",
+        ceo,
+        ("VP Production", 14),
+        [
+            ("", 0, [("Production Engineer", 8), ("Senior Production Engineer", 9), ("Lean Manufacturing Lead", 9)], 5),
+            ("", 0, [("EHS Manager", 10)], 1),
+        ],
     )
     operators = [("Assembly Operator I", 4), ("Assembly Operator II", 5), ("Senior Assembly Technician", 6)]
     org.unit(
-        "production-assembly", "Assembly", "production", vp_prod, ("Assembly Manager", 11),
+        "production-assembly",
+        "Assembly",
+        "production",
+        vp_prod,
+        ("Assembly Manager", 11),
         [("Shift Supervisor", 8, operators, 12) for _ in range(5)],
     )
     machinists = [("CNC Machinist", 5), ("Senior CNC Machinist", 6), ("CNC Programmer", 7)]
     org.unit(
-        "production-machining", "Machining", "production", vp_prod, ("Machining Manager", 11),
+        "production-machining",
+        "Machining",
+        "production",
+        vp_prod,
+        ("Machining Manager", 11),
         [("Machining Supervisor", 8, machinists, 10) for _ in range(4)],
     )
     org.unit(
-        "production-maintenance", "Maintenance", "production", vp_prod, ("Maintenance Manager", 10),
-        [("Maintenance Supervisor", 8, [("Maintenance Technician", 6), ("Industrial Electrician", 6)], 7)
-         for _ in range(2)],
+        "production-maintenance",
+        "Maintenance",
+        "production",
+        vp_prod,
+        ("Maintenance Manager", 10),
+        [
+            ("Maintenance Supervisor", 8, [("Maintenance Technician", 6), ("Industrial Electrician", 6)], 7)
+            for _ in range(2)
+        ],
     )
     org.unit(
-        "production-planning", "Production Planning & Logistics", "production", vp_prod,
+        "production-planning",
+        "Production Planning & Logistics",
+        "production",
+        vp_prod,
         ("Planning & Logistics Manager", 10),
-        [("", 0, [("Production Planner", 7), ("Materials Scheduler", 6)], 5),
-         ("Warehouse Team Lead", 7, [("Warehouse Operative", 4), ("Forklift Driver", 4)], 8)],
+        [
+            ("", 0, [("Production Planner", 7), ("Materials Scheduler", 6)], 5),
+            ("Warehouse Team Lead", 7, [("Warehouse Operative", 4), ("Forklift Driver", 4)], 8),
+        ],
     )
 
     vp_sales = org.unit(
-        "sales", "Sales & Customer Service", "executive", ceo, ("VP Sales", 14),
-        [("Marketing Manager", 10, [("Marketing Specialist", 7), ("Product Marketing Specialist", 8)], 3),
-         ("", 0, [("Sales Operations Analyst", 8)], 2)],
+        "sales",
+        "Sales & Customer Service",
+        "executive",
+        ceo,
+        ("VP Sales", 14),
+        [
+            ("Marketing Manager", 10, [("Marketing Specialist", 7), ("Product Marketing Specialist", 8)], 3),
+            ("", 0, [("Sales Operations Analyst", 8)], 2),
+        ],
     )
     org.unit(
-        "sales-domestic", "Domestic Sales", "sales", vp_sales, ("Domestic Sales Director", 12),
+        "sales-domestic",
+        "Domestic Sales",
+        "sales",
+        vp_sales,
+        ("Domestic Sales Director", 12),
         [("Regional Sales Manager", 10, [("Account Manager", 8), ("Key Account Manager", 9)], 5) for _ in range(3)],
     )
     org.unit(
-        "sales-export", "Export Sales", "sales", vp_sales, ("Export Sales Director", 12),
+        "sales-export",
+        "Export Sales",
+        "sales",
+        vp_sales,
+        ("Export Sales Director", 12),
         [("", 0, [("Export Account Manager", 8), ("Sales Coordinator", 6)], 10)],
     )
     org.unit(
-        "sales-service", "Customer Service", "sales", vp_sales, ("Customer Service Manager", 10),
+        "sales-service",
+        "Customer Service",
+        "sales",
+        vp_sales,
+        ("Customer Service Manager", 10),
         [("Customer Service Team Lead", 7, [("Customer Service Representative", 5)], 9)],
     )
 
     cfo = org.unit(
-        "finance", "Finance", "executive", ceo, ("Chief Financial Officer", 14),
+        "finance",
+        "Finance",
+        "executive",
+        ceo,
+        ("Chief Financial Officer", 14),
         [("", 0, [("Treasury Manager", 10), ("Finance Business Partner", 9)], 2)],
     )
     org.unit(
-        "finance-accounting", "Accounting", "finance", cfo, ("Chief Accountant", 11),
+        "finance-accounting",
+        "Accounting",
+        "finance",
+        cfo,
+        ("Chief Accountant", 11),
         [("", 0, [("Accountant", 7), ("Senior Accountant", 8), ("Accounts Payable Clerk", 5)], 9)],
     )
     org.unit(
-        "finance-controlling", "Controlling & FP&A", "finance", cfo, ("Head of Controlling", 12),
+        "finance-controlling",
+        "Controlling & FP&A",
+        "finance",
+        cfo,
+        ("Head of Controlling", 12),
         [("", 0, [("Controller", 8), ("FP&A Analyst", 8), ("Cost Accountant", 7)], 6)],
     )
 
     org.unit(
-        "hr", "Human Resources", "executive", ceo, ("HR Director", 13),
-        [("", 0, [("HR Business Partner", 9), ("Recruiter", 7), ("Payroll Specialist", 7),
-                  ("Learning & Development Specialist", 7), ("HR Coordinator", 5)], 12)],
+        "hr",
+        "Human Resources",
+        "executive",
+        ceo,
+        ("HR Director", 13),
+        [
+            (
+                "",
+                0,
+                [
+                    ("HR Business Partner", 9),
+                    ("Recruiter", 7),
+                    ("Payroll Specialist", 7),
+                    ("Learning & Development Specialist", 7),
+                    ("HR Coordinator", 5),
+                ],
+                12,
+            )
+        ],
     )
     org.unit(
-        "it", "Information Technology", "executive", ceo, ("IT Director", 13),
-        [("Infrastructure Team Lead", 9, [("Systems Administrator", 7), ("Network Engineer", 8)], 5),
-         ("Business Applications Team Lead", 10, [("ERP Developer", 8), ("MES Engineer", 8), ("Data Analyst", 7)], 6),
-         ("Service Desk Lead", 7, [("IT Support Technician", 5)], 5),
-         ("", 0, [("Information Security Analyst", 9)], 1)],
+        "it",
+        "Information Technology",
+        "executive",
+        ceo,
+        ("IT Director", 13),
+        [
+            ("Infrastructure Team Lead", 9, [("Systems Administrator", 7), ("Network Engineer", 8)], 5),
+            (
+                "Business Applications Team Lead",
+                10,
+                [("ERP Developer", 8), ("MES Engineer", 8), ("Data Analyst", 7)],
+                6,
+            ),
+            ("Service Desk Lead", 7, [("IT Support Technician", 5)], 5),
+            ("", 0, [("Information Security Analyst", 9)], 1),
+        ],
     )
     org.unit(
-        "procurement", "Procurement", "executive", ceo, ("Procurement Director", 13),
-        [("", 0, [("Category Manager", 10)], 2),
-         ("Purchasing Manager", 10, [("Buyer", 7), ("Strategic Buyer", 8), ("Purchasing Assistant", 5)], 13)],
+        "procurement",
+        "Procurement",
+        "executive",
+        ceo,
+        ("Procurement Director", 13),
+        [
+            ("", 0, [("Category Manager", 10)], 2),
+            ("Purchasing Manager", 10, [("Buyer", 7), ("Strategic Buyer", 8), ("Purchasing Assistant", 5)], 13),
+        ],
     )
     org.unit(
-        "quality", "Quality Assurance", "executive", ceo, ("Quality Director", 13),
+        "quality",
+        "Quality Assurance",
+        "executive",
+        ceo,
+        ("Quality Director", 13),
         [("", 0, [("Quality Engineer", 8), ("Supplier Quality Engineer", 8)], 6)]
         + [("QC Inspection Lead", 7, [("Quality Inspector", 5), ("Senior Quality Inspector", 6)], 9) for _ in range(2)]
         + [("Metrology Lab Lead", 8, [("Metrology Technician", 6), ("Lab Technician", 5)], 4)],
