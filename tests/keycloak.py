@@ -7,9 +7,8 @@ e2e conftest does so for the browser tests).
 
 The services verify the Keycloak access tokens with RS256 against the realm's JWKS
 (:func:`keycloak_settings`). :class:`PeopleAndServiceTokens` also admits the HS256 tokens the
-services and the worker mint for each other: the verifier in ``services/common/auth.py`` accepts
-one kind only, so a deployment with an external identity provider needs that change there
-(see docs/console.md).
+services and the worker mint for each other with the test secret (production signs those with each
+process's own key, ``TANDEM_SERVICE_SIGNING_KEY``, trusted through ``TANDEM_SERVICE_KEYS``).
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi.responses import HTMLResponse
+
 from services.console.upstream import Answer
 
-__all__ = ["FormState", "number", "optional", "split_list"]
+__all__ = ["FormState", "number", "optional", "refused", "split_list"]
 
 
 @dataclass
@@ -46,6 +48,12 @@ class FormState:
 
     def value(self, name: str, default: Any = "") -> Any:
         return self.values.get(name, default)
+
+
+def refused(page: HTMLResponse) -> HTMLResponse:
+    """A page shown again for a refused form: 422, so that nothing takes it for a success."""
+    page.status_code = 422
+    return page
 
 
 def optional(value: str | None) -> str | None:

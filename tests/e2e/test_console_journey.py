@@ -77,8 +77,10 @@ USERS = [
     RealmUser("chenjing", "pw-chenjing", ["hr_admin"], "静", "陈", display_name="陈静"),
     RealmUser("zhangwei", "pw-zhangwei", ["dept_head", "manager", "employee"], "伟", "张", display_name="张伟",
               employee_id="E1", department_id="sales"),
-    RealmUser("lina", "pw-lina", ["employee"], "娜", "李", display_name="李娜", employee_id="E2", department_id="sales"),
-    RealmUser("wangfang", "pw-wangfang", ["employee"], "芳", "王", display_name="王芳", employee_id="E3", department_id="sales"),
+    RealmUser("lina", "pw-lina", ["employee"], "娜", "李", display_name="李娜",
+              employee_id="E2", department_id="sales"),
+    RealmUser("wangfang", "pw-wangfang", ["employee"], "芳", "王", display_name="王芳",
+              employee_id="E3", department_id="sales"),
     RealmUser("liuyang", "pw-liuyang", ["dept_head", "employee"], "洋", "刘", display_name="刘洋", employee_id="E4",
               department_id="finance"),
 ]  # fmt: skip
@@ -568,7 +570,9 @@ async def hr_calibrates(hr: Person, stack: JourneyStack) -> None:
     for employee, rating in (("E1", "meets"), ("E3", "meets"), ("E4", "needs improvement")):
         form = page.get_by_test_id(f"adjust-{employee}")
         await form.locator("select[name=new_rating]").select_option(rating)
-        await form.locator("input[name=reason]").fill("No reviews by the deadline: rated under the missing-review rule.")
+        await form.locator("input[name=reason]").fill(
+            "No reviews by the deadline: rated under the missing-review rule."
+        )
         await form.locator("button[type=submit]").click()
         await expect(page.get_by_role("status").first).to_contain_text(f"Calibrated {employee}")
     check = await hr.open(f"/console/cycles/{stack.cycle_id}/calibration")

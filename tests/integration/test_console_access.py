@@ -111,7 +111,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 70
+    assert len(routes) == 73
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"
@@ -235,28 +235,34 @@ async def test_sign_in_mints_dev_tokens_only_in_dev(settings: Settings, database
         unknown_role = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "root"})
         assert unknown_role.status_code == 303 and "error=" in unknown_role.headers["location"]
 
-    # Any other environment refuses development sign-in: the test environment too.
+    # Any other environment refuses development sign-in: the test environment too. Without an identity
+    # provider, a pasted token is checked with the APIs' verifier (the test environment's secret here).
     async with console_world(settings, database_url) as world:
-        page = await world.client.get("/console/sign-in")
-        assert "Development sign-in" not in page.text
-        refused = await world.client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})
+        client = world.client
+        page = await client.get("/console/sign-in")
+        assert "Development sign-in" not in page.text and "Sign in with a token" in page.text
+        refused = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})
         assert "only+available" in refused.headers["location"].replace("%20", "+")
-        assert COOKIE not in world.client.cookies
+        assert COOKIE not in client.cookies
+        bad = await client.post("/console/sign-in", data={"mode": "token", "token": "nonsense"})
+        assert "error=" in bad.headers["location"] and COOKIE not in client.cookies
+        token = mint_token(settings, sub="ops-1", roles=["ops"])
+        good = await client.post("/console/sign-in", data={"mode": "token", "token": f"Bearer {token}"})
+        assert good.status_code == 303 and client.cookies[COOKIE] == token
+        ops_page = await client.get("/console/ops")
+        assert ops_page.status_code == 200 and "Operations" in ops_page.text and "ops-1 · ops" in ops_page.text
 
+    # Production verifies tokens with public keys only (the identity provider's JWKS here).
     production = settings.model_copy(
-        update={"env": "prod", "jwt_secret": "a-real-production-secret-of-32-chars-or-more"}
-    )
+        update={"env": "prod", "jwt_secret": "a-real-production-secret-of-32-chars-or-more",
+                "jwks_url": "http://127.0.0.1:9/realms/tandem/protocol/openid-connect/certs"}
+    )  # fmt: skip
     async with console_world(production, database_url) as world:
         client = world.client
         page = await client.get("/console/sign-in")
         assert "Development sign-in" not in page.text and "Sign in with a token" in page.text
         refused = await client.post("/console/sign-in", data={"mode": "dev", "sub": "x", "role": "hr_admin"})
         assert "only+available" in refused.headers["location"].replace("%20", "+") and COOKIE not in client.cookies
-
-        bad = await client.post("/console/sign-in", data={"mode": "token", "token": "nonsense"})
-        assert "error=" in bad.headers["location"] and COOKIE not in client.cookies
-        token = mint_token(production, sub="ops-1", roles=["ops"])
-        good = await client.post("/console/sign-in", data={"mode": "token", "token": f"Bearer {token}"})
-        assert good.status_code == 303 and client.cookies[COOKIE] == token
-        ops_page = await client.get("/console/ops")
-        assert ops_page.status_code == 200 and "Operations" in ops_page.text and "ops-1 · ops" in ops_page.text
+        hs256 = mint_token(settings, sub="ops-1", roles=["ops"])
+        forged = await client.post("/console/sign-in", data={"mode": "token", "token": hs256})
+        assert "error=" in forged.headers["location"] and COOKIE not in client.cookies

@@ -383,6 +383,7 @@ async def test_a_broker_and_a_worker_lost_mid_cycle_everything_counted_once(
 
         assert final["stage"] == "closed", final
         assert [f for f in faults if "killed while running handoff" in f], faults
+        assert shape.proxies["tracking"].held >= 1  # the killed worker's request was held, then delivered
         assert [f for f in faults if f.startswith("broker") and "killed" in f], faults
 
         # Every acknowledged event stored once, and counted once in its department's KPI.

@@ -5,10 +5,11 @@ and downloadable as CSV (UTF-8 with a BOM)."""
 from __future__ import annotations
 
 import json
-from typing import Any, get_args
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.common.auth import Role
@@ -28,23 +29,42 @@ AUDIT = Page("ops/audit.html", N_("Audit log"))
 READERS = (Role.HR_ADMIN, Role.OPS, Role.AUDITOR)
 """The roles of every service's ``GET /v1/audit``."""
 PAGE = 50
+CSV_ROWS = 500
+"""Entries in one CSV download (the API's largest page)."""
+Auditor = Annotated[ConsoleUser, console_requires(*READERS)]
 AUDITED: tuple[str, ...] = tuple(s for s in SERVICES if s in get_args(ServiceName))
 ACTIONS = ("", "create", "update", "delete", "read")
 
 
-async def _entries(request: Request, user: ConsoleUser, filters: dict[str, Any]) -> tuple[str, Answer]:
-    service = filters.get("service") if filters.get("service") in AUDITED else "cycles"
+@dataclass
+class AuditFilters:
+    """The page's filters (query parameters), the same for the page and its CSV."""
+
+    service: str = Query(default="cycles", max_length=32)
+    entity: str = Query(default="", max_length=128)
+    actor: str = Query(default="", max_length=256)
+    action: str = Query(default="", max_length=16)
+    since: str = Query(default="", max_length=32, description="A local date and time (your time zone).")
+    until: str = Query(default="", max_length=32, description="A local date and time (your time zone).")
+    offset: int = Query(default=0, ge=0, le=1_000_000)
+
+    def shown(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v and k != "offset"}
+
+
+async def _entries(request: Request, user: ConsoleUser, filters: AuditFilters, limit: int) -> tuple[str, Answer]:
+    service = filters.service if filters.service in AUDITED else "cycles"
     query = {
-        "entity": filters.get("entity") or None,
-        "actor": filters.get("actor") or None,
-        "action": filters.get("action") or None,
-        "since": _instant(filters.get("since")),
-        "until": _instant(filters.get("until")),
-        "limit": filters.get("limit", PAGE),
-        "offset": filters.get("offset", 0),
+        "entity": filters.entity or None,
+        "actor": filters.actor or None,
+        "action": filters.action or None,
+        "since": _instant(filters.since),
+        "until": _instant(filters.until),
+        "limit": limit,
+        "offset": filters.offset,
     }
     answer = await Upstream(request, user.token).get(service, "/v1/audit", query)  # type: ignore[arg-type]
-    return str(service), answer
+    return service, answer
 
 
 def _instant(value: str | None) -> str | None:
@@ -62,35 +82,22 @@ def _compact(value: Any) -> str:
     response_class=HTMLResponse,
     **access(*READERS),
 )
-async def audit_page(
-    request: Request,
-    service: str = Query(default="cycles", max_length=32),
-    entity: str = Query(default="", max_length=128),
-    actor: str = Query(default="", max_length=256),
-    action: str = Query(default="", max_length=16),
-    since: str = Query(default="", max_length=32),
-    until: str = Query(default="", max_length=32),
-    offset: int = Query(default=0, ge=0, le=1_000_000),
-    user: ConsoleUser = console_requires(*READERS),
-) -> HTMLResponse:
-    filters = {"service": service, "entity": entity, "actor": actor, "action": action, "since": since,
-               "until": until, "offset": offset}  # fmt: skip
-    chosen, answer = await _entries(request, user, filters)
+async def audit_page(request: Request, filters: Annotated[AuditFilters, Depends()], user: Auditor) -> HTMLResponse:
+    chosen, answer = await _entries(request, user, filters, PAGE)
     items = [{**e, "before_text": _compact(e.get("before")), "after_text": _compact(e.get("after"))}
              for e in answer.items()]  # fmt: skip
-    query = urlencode({k: v for k, v in filters.items() if v and k != "offset"})
     return AUDIT.render(
         request,
         user,
         problem=None if answer.ok else problem(answer, _("the audit log")),
         services=AUDITED,
         actions=ACTIONS,
-        filters={**filters, "service": chosen},
+        filters={**asdict(filters), "service": chosen},
         items=items,
         has_more=bool(answer.ok and answer.data.get("has_more")),
-        next_offset=offset + PAGE,
-        prev_offset=max(0, offset - PAGE),
-        query=query,
+        next_offset=filters.offset + PAGE,
+        prev_offset=max(0, filters.offset - PAGE),
+        query=urlencode(filters.shown()),
     )
 
 
@@ -100,19 +107,8 @@ async def audit_page(
     response_class=Response,
     **access(*READERS),
 )
-async def audit_csv(
-    request: Request,
-    service: str = Query(default="cycles", max_length=32),
-    entity: str = Query(default="", max_length=128),
-    actor: str = Query(default="", max_length=256),
-    action: str = Query(default="", max_length=16),
-    since: str = Query(default="", max_length=32),
-    until: str = Query(default="", max_length=32),
-    user: ConsoleUser = console_requires(*READERS),
-) -> Response:
-    filters = {"service": service, "entity": entity, "actor": actor, "action": action, "since": since,
-               "until": until, "limit": 500}  # fmt: skip
-    chosen, answer = await _entries(request, user, filters)
+async def audit_csv(request: Request, filters: Annotated[AuditFilters, Depends()], user: Auditor) -> Response:
+    chosen, answer = await _entries(request, user, filters, CSV_ROWS)
     if not answer.ok:
         return Response(answer.error or "", status_code=answer.status or 502, media_type="text/plain")
     header = ["id", "occurred_at", "actor", "action", "entity", "entity_id", "request_id", "changed", "before", "after"]

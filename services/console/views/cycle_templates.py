@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common.params import HR
 from services.console.auth import ConsoleUser, HrAdmin, access, read_form
-from services.console.forms import FormState, number
+from services.console.forms import FormState, number, refused
 from services.console.i18n import N_, _
 from services.console.params import TemplateId
 from services.console.rendering import Page, problem, redirect
@@ -114,12 +114,9 @@ def _refused(form: dict[str, str], answer: Answer, form_id: str) -> FormState:
 
 async def _again(request: Request, user: ConsoleUser, template_id: str | None, state: FormState) -> Response:
     if template_id:
-        page = await template_page_for(request, user, template_id, state)
-    else:
-        templates = await Upstream(request, user.token).get("cycles", "/v1/templates", {"limit": 100})
-        page = TEMPLATES.render(request, user, problem=None, templates=templates.items(), state=state)
-    page.status_code = 422
-    return page
+        return refused(await template_page_for(request, user, template_id, state))
+    templates = await Upstream(request, user.token).get("cycles", "/v1/templates", {"limit": 100})
+    return refused(TEMPLATES.render(request, user, problem=None, templates=templates.items(), state=state))
 
 
 @router.post("/templates/{template_id}", summary="Save a template (a new version; HR)", **access(*HR))

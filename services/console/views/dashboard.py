@@ -14,7 +14,7 @@ from services.common.params import EVERYONE, HR, MACHINE, OPS_ROLES, STAFF, Cycl
 from services.common.settings import Settings
 from services.console.auth import FINANCE, MEMBERS, Anyone, ConsoleUser, HrAdmin, Member, Operator, access, read_form
 from services.console.formats import local_input, parse_local_input
-from services.console.forms import FormState
+from services.console.forms import FormState, refused
 from services.console.i18n import N_, _
 from services.console.rendering import Page, cycle_path, problem, redirect, word
 from services.console.upstream import Upstream
@@ -196,9 +196,7 @@ async def control_cycle(request: Request, cycle_id: CycleId, action: ControlActi
         "cycles", f"/v1/cycles/{quote(cycle_id, safe='')}/{action}", _control_body(action, form)
     )
     if not answer.ok:
-        page = await cycle_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id=action))
-        page.status_code = 422
-        return page
+        return refused(await cycle_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id=action)))
     done = {
         "pause": _("Cycle paused: no reminders and no stage changes until you resume it."),
         "resume": _("Cycle resumed."),
@@ -219,7 +217,6 @@ async def resolve_incident(request: Request, cycle_id: CycleId, user: Operator) 
     body = {"action": form.get("action", ""), "reason": form.get("reason", "").strip()}
     answer = await Upstream(request, user.token).post("cycles", f"/v1/cycles/{quote(cycle_id, safe='')}/incident", body)
     if not answer.ok:
-        page = await cycle_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id="incident"))
-        page.status_code = 422
-        return page
+        state = FormState.refused(form, answer, form_id="incident")
+        return refused(await cycle_page_for(request, user, cycle_id, state))
     return redirect(cycle_path(cycle_id) + "#control", msg=_("Incident resolved: %(action)s.", action=body["action"]))

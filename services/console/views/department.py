@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.common.auth import Role
 from services.common.params import CycleId
 from services.console.auth import HEADS, ConsoleUser, Head, access, read_form
-from services.console.forms import FormState, optional
+from services.console.forms import FormState, optional, refused
 from services.console.i18n import N_, _
 from services.console.rendering import Page, cycle_path, problem, redirect
 from services.console.upstream import Answer, Upstream
@@ -125,11 +125,8 @@ async def rate_department(request: Request, cycle_id: CycleId, user: Head) -> Re
         "evaluation", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-ratings", body
     )
     if not answer.ok:
-        page = await department_page_for(
-            request, user, cycle_id, FormState.refused(form, answer, form_id=f"rate-{rated}")
-        )
-        page.status_code = 422
-        return page
+        state = FormState.refused(form, answer, form_id=f"rate-{rated}")
+        return refused(await department_page_for(request, user, cycle_id, state))
     back = cycle_path(cycle_id, "department") + "#collaboration"
     return redirect(back, msg=_("Rated %(department)s. Thank you.", department=rated))
 

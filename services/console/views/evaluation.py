@@ -15,7 +15,7 @@ from services.common.params import CALIBRATORS, HR, CycleId
 from services.console.auth import Calibrator, ConsoleUser, HrAdmin, access, read_form
 from services.console.charts import grouped_bar_chart
 from services.console.directory import names
-from services.console.forms import FormState, number, optional
+from services.console.forms import FormState, number, optional, refused
 from services.console.i18n import N_, _
 from services.console.rendering import Page, cycle_path, problem, redirect
 from services.console.upstream import Upstream
@@ -132,9 +132,7 @@ async def adjust(request: Request, cycle_id: CycleId, user: Calibrator) -> Respo
     )
     if not answer.ok:
         state = FormState.refused(form, answer, form_id=f"adjust-{employee}")
-        page = await calibration_page_for(request, user, cycle_id, state)
-        page.status_code = 422
-        return page
+        return refused(await calibration_page_for(request, user, cycle_id, state))
     return redirect(cycle_path(cycle_id, "calibration"), msg=_("Calibrated %(employee)s.", employee=employee))
 
 
@@ -199,7 +197,6 @@ async def what_if(request: Request, cycle_id: CycleId, user: HrAdmin) -> HTMLRes
         "evaluation", f"/v1/cycles/{quote(cycle_id, safe='')}/what-if", body
     )
     if not answer.ok:
-        page = await what_if_page_for(request, user, cycle_id, FormState.refused(form, answer, form_id="what-if"))
-        page.status_code = 422
-        return page
+        state = FormState.refused(form, answer, form_id="what-if")
+        return refused(await what_if_page_for(request, user, cycle_id, state))
     return await what_if_page_for(request, user, cycle_id, FormState(dict(form), form_id="what-if"), answer.data)

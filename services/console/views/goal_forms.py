@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.common.auth import Role
 from services.common.params import STAFF, CycleId
 from services.console.auth import ConsoleUser, Staff, access, read_form
-from services.console.forms import FormState, number, optional
+from services.console.forms import FormState, number, optional, refused
 from services.console.i18n import N_, _
 from services.console.params import GoalId
 from services.console.rendering import Page, cycle_path, problem, redirect
@@ -160,13 +160,10 @@ async def _again(
 
     level = form.get("level")
     if level == "department":
-        page = await department_page_for(request, user, cycle_id, state)
-    elif level == "company":
-        page = await goals_page_for(request, user, cycle_id, state=state)
-    else:
-        page = await my_goals(request, user, cycle_id, state)
-    page.status_code = 422
-    return page
+        return refused(await department_page_for(request, user, cycle_id, state))
+    if level == "company":
+        return refused(await goals_page_for(request, user, cycle_id, state=state))
+    return refused(await my_goals(request, user, cycle_id, state))
 
 
 @router.post("/cycles/{cycle_id}/goals", summary="Create your goal or your department's KPI", **access(*STAFF))
@@ -201,23 +198,24 @@ async def edit_goal(request: Request, cycle_id: CycleId, goal_id: GoalId, user: 
     return redirect(_back(form, cycle_id), msg=_("Saved '%(name)s'.", name=answer.data["name"]))
 
 
-@router.post("/cycles/{cycle_id}/goals/{goal_id}/submit", summary="Submit a goal for approval", **access(*STAFF))
-async def submit_goal(request: Request, cycle_id: CycleId, goal_id: GoalId, user: Staff) -> Response:
+async def _goal_step(request: Request, user: ConsoleUser, cycle_id: str, goal_id: str, step: str) -> Response:
+    """Submit or delete a goal, back to the page the button was on."""
     form = await read_form(request)
-    answer = await Upstream(request, user.token).post(
-        "goals", f"/v1/cycles/{quote(cycle_id, safe='')}/goals/{quote(goal_id, safe='')}/submit"
-    )
+    path = f"/v1/cycles/{quote(cycle_id, safe='')}/goals/{quote(goal_id, safe='')}"
+    api = Upstream(request, user.token)
+    answer = await (api.post("goals", f"{path}/submit") if step == "submit" else api.delete("goals", path))
     if not answer.ok:
         return redirect(_back(form, cycle_id), error=answer.error)
-    return redirect(_back(form, cycle_id), msg=_("Submitted '%(name)s' for approval.", name=answer.data["name"]))
+    if step == "submit":
+        return redirect(_back(form, cycle_id), msg=_("Submitted '%(name)s' for approval.", name=answer.data["name"]))
+    return redirect(_back(form, cycle_id), msg=_("Deleted goal %(goal_id)s.", goal_id=goal_id))
+
+
+@router.post("/cycles/{cycle_id}/goals/{goal_id}/submit", summary="Submit a goal for approval", **access(*STAFF))
+async def submit_goal(request: Request, cycle_id: CycleId, goal_id: GoalId, user: Staff) -> Response:
+    return await _goal_step(request, user, cycle_id, goal_id, "submit")
 
 
 @router.post("/cycles/{cycle_id}/goals/{goal_id}/delete", summary="Delete a draft or returned goal", **access(*STAFF))
 async def delete_goal(request: Request, cycle_id: CycleId, goal_id: GoalId, user: Staff) -> Response:
-    form = await read_form(request)
-    answer = await Upstream(request, user.token).delete(
-        "goals", f"/v1/cycles/{quote(cycle_id, safe='')}/goals/{quote(goal_id, safe='')}"
-    )
-    if not answer.ok:
-        return redirect(_back(form, cycle_id), error=answer.error)
-    return redirect(_back(form, cycle_id), msg=_("Deleted goal %(goal_id)s.", goal_id=goal_id))
+    return await _goal_step(request, user, cycle_id, goal_id, "delete")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common.params import APPROVERS, EVERYONE, HR, CycleId
 from services.console.auth import Anyone, Approver, ConsoleUser, HrAdmin, access, read_form
-from services.console.forms import FormState
+from services.console.forms import FormState, refused
 from services.console.i18n import N_, _
 from services.console.params import DepartmentFilter, GoalId
 from services.console.rendering import Page, cycle_path, problem, redirect, word
@@ -73,9 +73,8 @@ async def create_objective(request: Request, cycle_id: CycleId, user: HrAdmin) -
         "goals", f"/v1/cycles/{quote(cycle_id, safe='')}/objectives", body
     )
     if not answer.ok:
-        page = await goals_page_for(request, user, cycle_id, state=FormState.refused(form, answer, form_id="objective"))
-        page.status_code = 422
-        return page
+        state = FormState.refused(form, answer, form_id="objective")
+        return refused(await goals_page_for(request, user, cycle_id, state=state))
     return redirect(cycle_path(cycle_id, "goals"), msg=_("Objective '%(name)s' added.", name=answer.data["name"]))
 
 

@@ -26,7 +26,7 @@ from services.console.auth import (
 )
 from services.console.directory import names
 from services.console.exports import csv_response
-from services.console.forms import FormState
+from services.console.forms import FormState, refused
 from services.console.i18n import N_, _, current_locale
 from services.console.params import DepartmentId
 from services.console.rendering import Page, cycle_path, problem, redirect
@@ -101,9 +101,7 @@ async def set_pool(request: Request, cycle_id: CycleId, department_id: Departmen
     cents = parse_amount(form.get("amount", ""))
     if cents is None:
         state = FormState(dict(form), {"amount": _("write an amount such as 50,000.00")}, None, form_id)
-        page = await pools_page_for(request, user, cycle_id, state)
-        page.status_code = 422
-        return page
+        return refused(await pools_page_for(request, user, cycle_id, state))
     body = {"amount_cents": cents, "currency": form.get("currency", "").strip().upper(),
             "source": form.get("source", "").strip() or "finance budget"}  # fmt: skip
     answer = await Upstream(request, user.token).put(
@@ -111,9 +109,7 @@ async def set_pool(request: Request, cycle_id: CycleId, department_id: Departmen
     )
     if not answer.ok:
         state = FormState.refused(form, answer, form_id=form_id, rename={"amount_cents": "amount"})
-        page = await pools_page_for(request, user, cycle_id, state)
-        page.status_code = 422
-        return page
+        return refused(await pools_page_for(request, user, cycle_id, state))
     return redirect(cycle_path(cycle_id, "pools"), msg=_("Pool of %(department)s set.", department=department_id))
 
 

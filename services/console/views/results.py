@@ -13,7 +13,7 @@ from services.console.auth import Leader, access
 from services.console.exports import csv_response
 from services.console.i18n import N_, _
 from services.console.rendering import Page, problem
-from services.console.upstream import Upstream
+from services.console.upstream import Answer, Upstream
 
 __all__ = ["router"]
 
@@ -33,6 +33,10 @@ def _heatmap(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _report(request: Request, token: str, cycle_id: str) -> Answer:
+    return await Upstream(request, token).get("results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-report")
+
+
 @router.get(
     "/cycles/{cycle_id}/collaboration",
     summary="Cross-department collaboration heatmap, strongest and weakest pairs, suggested actions",
@@ -40,9 +44,7 @@ def _heatmap(report: dict[str, Any]) -> dict[str, Any]:
     **access(*LEADERS),
 )
 async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) -> HTMLResponse:
-    report = await Upstream(request, user.token).get(
-        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-report"
-    )
+    report = await _report(request, user.token, cycle_id)
     return COLLABORATION.render(
         request,
         user,
@@ -60,9 +62,7 @@ async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) 
     **access(*LEADERS),
 )
 async def collaboration_csv(request: Request, cycle_id: CycleId, user: Leader) -> Response:
-    report = await Upstream(request, user.token).get(
-        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-report"
-    )
+    report = await _report(request, user.token, cycle_id)
     if not report.ok:
         return Response(report.error or "", status_code=report.status or 502, media_type="text/plain")
     header = [

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.common.params import STAFF, CycleId
 from services.console.auth import ConsoleUser, Staff, access, read_form
 from services.console.directory import names
-from services.console.forms import FormState, number, optional
+from services.console.forms import FormState, number, optional, refused
 from services.console.i18n import N_, _
 from services.console.params import AssignmentId
 from services.console.rendering import Page, cycle_path, problem, redirect
@@ -120,9 +120,6 @@ async def submit_review(request: Request, cycle_id: CycleId, assignment_id: Assi
         body,
     )
     if not answer.ok:
-        page = await review_form(
-            request, user, cycle_id, assignment_id, FormState.refused(form, answer, form_id="review")
-        )
-        page.status_code = 422
-        return page
+        state = FormState.refused(form, answer, form_id="review")
+        return refused(await review_form(request, user, cycle_id, assignment_id, state))
     return redirect(cycle_path(cycle_id, "reviews"), msg=_("Review submitted. Thank you."))

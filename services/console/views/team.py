@@ -17,7 +17,7 @@ from services.common.params import CycleId
 from services.console.auth import NOMINATORS, TEAM_LEADS, ConsoleUser, Nominator, TeamLead, access, read_form
 from services.console.directory import names
 from services.console.exports import csv_response
-from services.console.forms import FormState, optional
+from services.console.forms import FormState, optional, refused
 from services.console.i18n import N_, _
 from services.console.params import DepartmentFilter
 from services.console.rendering import Page, cycle_path, problem, redirect
@@ -172,8 +172,6 @@ async def nominate_rater(request: Request, cycle_id: CycleId, user: Nominator) -
     )
     if not answer.ok:
         state = FormState.refused(form, answer, form_id="nominate")
-        page = await team_page_for(request, user, cycle_id, optional(form.get("department_id")), state)
-        page.status_code = 422
-        return page
+        return refused(await team_page_for(request, user, cycle_id, optional(form.get("department_id")), state))
     message = _("%(rater)s will review %(reviewee)s.", rater=body["rater_id"], reviewee=body["reviewee_id"])
     return redirect(cycle_path(cycle_id, "team"), msg=message)
