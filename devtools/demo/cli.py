@@ -148,7 +148,8 @@ def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
     links.add_row("console", f"{urls['console']}/console")
     links.add_row("ops overview", f"{urls['console']}/console/ops")
     links.add_row("Temporal UI (this cycle)", f"{stack.temporal_ui_url}/namespaces/default/workflows?query={query}")
-    links.add_row("collaboration report", f"{urls['results']}/v1/cycles/{cycle}/collaboration-report.html")
+    # The console's page, signed in: the API's HTML report needs a bearer token a browser does not send.
+    links.add_row("collaboration report", f"{urls['console']}/console/cycles/{cycle}/collaboration")
     links.add_row("API docs", ", ".join(f"{u}/docs" for u in urls.values()))
     links.add_row("dev token", "tandem token --sub hr.admin --role hr_admin --role ops")
     console.print(links)

@@ -60,7 +60,9 @@ PreviousCycle = Annotated[
     str | None, Query(max_length=64, description="Compare with this cycle (default: the one given with the matrix).")
 ]
 
-POOL_READERS = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD)
+POOL_READERS = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD, Role.FINANCE)
+POOL_SETTERS = (Role.HR_ADMIN, Role.FINANCE)
+"""Finance sets each department's bonus budget; HR may too."""
 """Bonus pools and allocations: HR and ops, and department heads for their own department."""
 PLAN_CREATORS = (Role.HR_ADMIN, Role.MANAGER)
 """Who opens a development plan by hand: HR, or a manager for their reports."""
@@ -71,6 +73,7 @@ Person = Annotated[Principal, requires(*EVERYONE)]
 Leader = Annotated[Principal, requires(*LEADERS)]
 Editor = Annotated[Principal, requires(*APPROVERS)]
 PoolReader = Annotated[Principal, requires(*POOL_READERS)]
+PoolSetter = Annotated[Principal, requires(*POOL_SETTERS)]
 PlanCreator = Annotated[Principal, requires(*PLAN_CREATORS)]
 
 
@@ -180,7 +183,7 @@ async def put_pool(
     body: PoolUpdate,
     session: SessionDep,
     now: NowDep,
-    principal: HrAdmin,
+    principal: PoolSetter,
 ) -> PoolRead:
     pool = await service.set_pool(
         session=session, cycle_id=cycle_id, department_id=department_id, budget=body, principal=principal, now=now
@@ -392,7 +395,7 @@ async def report_csv(
 ) -> CsvResponse:
     report = await service.collaboration_report(session=session, cycle_id=cycle_id, previous_cycle_id=previous_cycle_id)
     return CsvResponse(
-        render_csv(report),
+        "\ufeff" + render_csv(report),  # a UTF-8 BOM, so Excel reads Chinese names as Chinese
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="collaboration-{cycle_id}.csv"'},
     )

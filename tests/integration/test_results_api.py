@@ -350,7 +350,8 @@ async def test_collaboration_report_json_csv_html_and_award(client: httpx.AsyncC
 
     csv_response = await client.get(f"/v1/cycles/{cycle_id}/collaboration-report.csv", headers=head)
     assert csv_response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(csv_response.text)))
+    assert csv_response.content.startswith("\ufeff".encode())  # a BOM, so Excel reads UTF-8 names right
+    rows = list(csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig"))))
     sales_fin = next(r for r in rows if (r["rater_department_id"], r["rated_department_id"]) == ("sales", "fin"))
     assert (sales_fin["rated_department"], sales_fin["change"]) == ("Finance", "0.5")
     assert sales_fin["comments"] == "Reports have missing figures | numbers inconsistent"

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.results import BonusCaps, Curve
-from services.common.auth import Principal
+from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.scoping import in_scope, sees_all
 from services.results.allocation import Candidate, allocate_pool
@@ -82,7 +82,7 @@ async def set_pool(
 async def list_pools(*, session: AsyncSession, cycle_id: str, principal: Principal) -> list[BonusPool]:
     query = select(BonusPool).where(BonusPool.cycle_id == cycle_id).order_by(BonusPool.department_id)
     pools = list((await session.scalars(query)).all())
-    if sees_all(principal):
+    if sees_all(principal) or principal.has(Role.FINANCE):  # finance sets every department's budget
         return pools
     org = await org_view(session=session, cycle_id=cycle_id)
     visible = []
