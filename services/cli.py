@@ -324,15 +324,20 @@ async def _verify_audit_chain(service: str, url: str) -> Any:
         await engine.dispose()
 
 
+COMMAND_MODULES = (
+    "services.cycles.cli",
+    "services.goals.cli",
+    "services.tracking.cli",
+    "services.evaluation.cli",
+    "services.results.cli",
+    "devtools.demo.cli",
+)
+"""The modules that add their commands to ``tandem`` (each has ``register(app)``)."""
+
+
 def _register_service_commands() -> None:
-    for name in ("cycles", "goals", "tracking", "evaluation", "feedback", "results", "demo"):
-        try:
-            module = importlib.import_module(f"services.{name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"services.{name}.cli" and exc.name != f"services.{name}":
-                raise
-            continue
-        module.register(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
 
 
 _register_service_commands()
