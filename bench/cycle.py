@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -679,7 +679,12 @@ def verify(
     outcomes: dict[tuple[Stage, str], DepartmentOutcome],
     scripts: Sequence[StageScripts],
     plan: Plan,
+    decisions: Mapping[tuple[Stage, str], list[float]] | None = None,
 ) -> list[Check]:
+    """``decisions``: when each department workflow looked at a check's answer (epoch seconds of the workflow
+    task after each ``check_pending``), from its history. A reminder is due only if one of them fell in the
+    reminder window before the deadline: a workflow that started late, or whose checks were delayed past
+    the window on a busy machine, escalates without one, by design (``contracts.timing.decide``)."""
     checks: list[Check] = []
     final = cycle.final
     checks.append(
@@ -724,23 +729,36 @@ def verify(
     )
     # The deliberately slow departments missed every deadline and were escalated to the head, then HR.
     slow_problems: list[str] = []
+    started_late: list[str] = []
     for department in (d for d in org.departments.values() if d.slow):
         for stage in STAGE_ORDER:
             kinds = {n.kind for n in org.created(stage, department.department_id)}
             outcome = outcomes.get((stage, department.department_id))
+            deadline = cycle.deadlines[stage.value].timestamp()
+            looked = [t for t in (decisions or {}).get((stage, department.department_id), []) if t < deadline]
             if stage == Stage.TRACKING:
-                expected = {"stale_kpi_reminder", "stale_kpi_escalation"}
+                stale = looked[: org.stale_checks]
+                in_time = bool(stale)
+                expected = {"stale_kpi_reminder"} if in_time else set()
+                if any(t - stale[0] >= plan.hr_after_s for t in stale):
+                    expected.add("stale_kpi_escalation")
             else:
-                expected = {"reminder", "escalation_head", "escalation_hr"}
+                window = deadline - max(plan.reminder_fractions) * plan.stage_s
+                in_time = decisions is None or any(t >= window for t in looked)
+                expected = {"escalation_head", "escalation_hr"} | ({"reminder"} if in_time else set())
                 if outcome is None or outcome.outcome != "closed_at_deadline":
                     slow_problems.append(f"{department.department_id}/{stage.value}: {outcome and outcome.outcome}")
+            if not in_time:
+                started_late.append(f"{department.department_id}/{stage.value}")
             if not expected <= kinds:
                 slow_problems.append(f"{department.department_id}/{stage.value}: sent {sorted(kinds)}")
     checks.append(
         Check(
             "slow departments were reminded, escalated (head, then HR) and closed at the deadline",
             not slow_problems,
-            "; ".join(slow_problems[:4]) or "as expected",
+            "; ".join(slow_problems[:4])
+            or "as expected"
+            + (f" (no reminder due where no check fell in its window: {started_late[:3]})" if started_late else ""),
         )
     )
     late_fast = [
@@ -789,7 +807,7 @@ def verify(
         Check(
             "each stage handoff ran exactly once, then the cycle recorded closed",
             not missing_actions and not unhandoffs_expected_actions and not repeated_actions,
-            f"{sum(org.actions.values())} handoffs (handoffs_expected {len(handoffs_expected)})"
+            f"{sum(org.actions.values())} handoffs (expected {len(handoffs_expected)})"
             + (f"; missing {missing_actions}" if missing_actions else "")
             + (f"; unhandoffs_expected {unhandoffs_expected_actions}" if unhandoffs_expected_actions else "")
             + (f"; repeated {repeated_actions}" if repeated_actions else ""),
@@ -910,7 +928,8 @@ async def run_round(
             "baseline": memory.peak(baseline.started, baseline.started + baseline.total_s),
         },
     }
-    checks = verify(org, baseline_org, cycle, outcomes, scripts, plan)
+    decisions = {key: [t for run in runs[w] for t in _decision_times(run)] for key, w in cycle.child_ids.items()}
+    checks = verify(org, baseline_org, cycle, outcomes, scripts, plan, decisions)
 
     floors = {s.stage: s.timer_floor_s() for s in scripts}
     stages = []
@@ -963,6 +982,26 @@ async def run_round(
         "checks": [asdict(c) for c in checks],
         "scale": scale,
     }
+
+
+def _decision_times(events: Sequence[HistoryEvent]) -> list[float]:
+    """When the workflow decided on each ``check_pending`` answer: the workflow task after its completion
+    (``workflow.now()`` in that task is the task's start)."""
+    names = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    out: list[float] = []
+    waiting = False
+    for e in events:
+        if e.HasField("activity_task_completed_event_attributes"):
+            scheduled = e.activity_task_completed_event_attributes.scheduled_event_id
+            waiting = waiting or names.get(scheduled) == "check_pending"
+        elif waiting and e.HasField("workflow_task_started_event_attributes"):
+            out.append(_seconds(e))
+            waiting = False
+    return out
 
 
 def _transitions(

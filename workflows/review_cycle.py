@@ -48,7 +48,9 @@ STAGE = SearchAttributeKey.for_keyword("Stage")
 DEPARTMENT_ID = SearchAttributeKey.for_keyword("DepartmentId")
 
 STAGE_ACTION_TIMEOUT = timedelta(minutes=5)
-HANDOFF_HEARTBEAT = timedelta(minutes=2)
+HANDOFF_HEARTBEAT = timedelta(seconds=60)
+"""Above the service client's 30 s HTTP timeout (a handoff heartbeats before each call); a lost attempt
+is retried within a minute."""
 RECORD_CLOSED_PATCH = "record-cycle-closed"
 TYPED_HANDOFFS_PATCH = "typed-handoffs"
 """One activity per handoff (``contracts/handoffs.py``) instead of the string-dispatched ``stage_action``;
