@@ -571,6 +571,9 @@ def create_audit_triggers(op: Any, table_name: str) -> None:
             $$
             """
         )
+        # Idempotent: a downgrade re-creates them after a batch step that, on PostgreSQL, kept them.
+        op.execute(f"DROP TRIGGER IF EXISTS {table_name}_append_only ON {table_name}")
+        op.execute(f"DROP TRIGGER IF EXISTS {table_name}_no_truncate ON {table_name}")
         op.execute(
             f"CREATE TRIGGER {table_name}_append_only BEFORE UPDATE OR DELETE ON {table_name} "
             f"FOR EACH ROW EXECUTE FUNCTION {table_name}_refuse_change()"
@@ -582,7 +585,7 @@ def create_audit_triggers(op: Any, table_name: str) -> None:
         return
     for verb in ("UPDATE", "DELETE"):
         op.execute(
-            f"CREATE TRIGGER {table_name}_no_{verb.lower()} BEFORE {verb} ON {table_name} "
+            f"CREATE TRIGGER IF NOT EXISTS {table_name}_no_{verb.lower()} BEFORE {verb} ON {table_name} "
             f"BEGIN SELECT RAISE(ABORT, 'the audit log {table_name} is append-only: {verb} refused'); END"
         )
 
