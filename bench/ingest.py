@@ -117,9 +117,12 @@ class Run:
 
     @property
     def rate(self) -> float:
-        return self.events / self.seconds
+        """Events per second after the first batch (0 when everything came in that first batch)."""
+        return self.events / self.seconds if self.events and self.seconds > 0 else 0.0
 
     def cpu_us_per_event(self) -> dict[str, float]:
+        if not self.events:
+            return {}
         return {name: round(seconds / self.events * 1e6, 1) for name, seconds in self.cpu.items()}
 
 

@@ -59,7 +59,7 @@ async def test_ingest_benchmark_small_configuration_counts_every_event(
     report = tmp_path / "ingest.json"
     await _run(
         "bench/ingest.py",
-        "--events", "5000", "--repeat", "1",
+        "--events", "5000", "--repeat", "1", "--max-records", "500",
         "--bootstrap", kafka_broker.bootstrap_servers, "--database-url", postgres_url, "--json", str(report),
         timeout=300,
     )  # fmt: skip
