@@ -372,7 +372,10 @@ async def simulate(
     employees: dict[str, list[str]] | None = None,
     progress: Callable[[SimulationStats], None] | None = None,
 ) -> SimulationStats:
-    """Stream events at ``rate`` per second for ``duration`` seconds, then flush; returns what was sent."""
+    """Stream ``rate * duration`` events at ``rate`` per second, then flush; returns what was sent.
+
+    A slow machine sends every planned event late rather than fewer events: the count is exact.
+    """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
     generator = EventGenerator(departments, malformed=malformed, seed=seed, employees=employees)
@@ -383,13 +386,16 @@ async def simulate(
     }
     raw = await create_producer(bootstrap_servers, idempotence=idempotence, client_id="tandem-simulator-raw")
     raw_futures: list[asyncio.Future[object]] = []
-    started = time.monotonic()
+    total = max(1, int(duration * rate))
     tick = 0.05
+    started = time.monotonic()
     try:
         for emitter in emitters.values():
             await emitter.start()
-        while (elapsed := time.monotonic() - started) < duration:
-            due = int(min(elapsed + tick, duration) * rate) - stats.sent
+        started = time.monotonic()
+        while stats.sent < total:
+            elapsed = time.monotonic() - started
+            due = min(total, int((elapsed + tick) * rate)) - stats.sent
             now = datetime.now(UTC)
             for _ in range(max(0, due)):
                 event = generator.next(now)
