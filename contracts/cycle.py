@@ -3,14 +3,16 @@
 ``PendingReport`` is what every stage service answers at
 ``GET /v1/cycles/{cycle_id}/pending?department_id=...&stage=...``: who in that
 department still owes something in that stage. Workflows only read counts and
-ids from it, in batches; per-employee state stays in the services.
+ids from it, in batches; per-employee state stays in the services. An item with its own
+``deadline`` (an approval step's) is reminded and escalated on that deadline, to its owner and
+then up the owner's line (``contracts.timing.decide_items``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.ids import Id
 
@@ -32,6 +34,16 @@ class PendingItem(BaseModel):
     item_id: Id = Field(description="What is pending: a goal id, review id, KPI id...")
     kind: str = Field(max_length=64, description="e.g. 'goal_approval', 'self_review', 'stale_kpi'.")
     owner_id: Id | None = Field(default=None, description="The employee who must act, if any.")
+    deadline: AwareDatetime | None = Field(
+        default=None, description="The item's own deadline (an approval step's); none: the stage's only."
+    )
+    reminders: list[AwareDatetime] = Field(
+        default_factory=list, max_length=10, description="When the owner is reminded before ``deadline``."
+    )
+    escalate_to_id: Id | None = Field(
+        default=None, description="Whom a missed ``deadline`` goes to first (the owner's line); none: HR."
+    )
+    escalate_to_hr_at: AwareDatetime | None = Field(default=None, description="When a missed item reaches HR.")
 
 
 class PendingReport(BaseModel):

@@ -14,6 +14,10 @@ The rules, as the department workflow applies them (:func:`decide`):
 * **Deadline policy.** When HR has been told: ``close`` ends the department's stage with what is
   missing; ``extend`` moves the deadline ``extension_days`` on, once, with fresh reminders and
   escalations, and closes at the new deadline.
+* **Items with their own deadlines** (an approval step's, ``contracts.goals.ApprovalStep``) are
+  reminded and escalated on that deadline as well (:func:`decide_items`): their owner at each
+  reminder time; at the deadline the next one up the owner's line (HR when there is none), the
+  owner told too; at ``escalate_to_hr_at`` HR. The stage's own rules still apply around them.
 * **Tracking** has no items to complete: it runs to its deadline; the people who answer for a
   department's stale KPIs (their data owners' stewards, as tracking reports them) are reminded
   once per stale episode, and if still stale ``escalate_days_after_deadline`` days later the
@@ -24,6 +28,8 @@ The rules, as the department workflow applies them (:func:`decide`):
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated
@@ -32,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.cycle import DeadlinePolicy, Stage
 from contracts.errors import rule
-from contracts.workflow_io import DepartmentCycleInput, ReviewCycleInput, StageSchedule
+from contracts.workflow_io import DepartmentCycleInput, DueItem, ReviewCycleInput, StageSchedule
 
 __all__ = [
     "ACTIVE_STAGES",
@@ -45,6 +51,8 @@ __all__ = [
     "StageWindow",
     "build_cycle_input",
     "decide",
+    "decide_items",
+    "next_item_wake",
     "next_wake",
     "unique_reminders",
 ]
@@ -231,8 +239,11 @@ class Notice:
     kind: str
     step: str
     audience: str
-    """``pending`` (the people still pending), ``data_owners``, ``data_owners_and_head``, ``head`` or ``hr``."""
+    """``pending`` (the people still pending), ``data_owners``, ``data_owners_and_head``, ``head``, ``hr``
+    or ``named`` (``recipients``)."""
     message: str
+    recipients: tuple[str, ...] = ()
+    """The people a ``named`` notice goes to (employee ids, or ``hr``)."""
 
 
 @dataclass(frozen=True)
@@ -343,3 +354,73 @@ def next_wake(inp: DepartmentCycleInput, state: DepartmentState, now: datetime) 
         candidates.append(state.deadline if not state.escalated_to_head else state.deadline + hr_after)
     future = [c for c in candidates if c > now]
     return min(future) if future else recheck
+
+
+# -- items with their own deadlines (approval steps) ---------------------------------------------
+ITEM_LIST = 10
+"""Item ids named in one message; the rest are counted."""
+
+
+def _item_key(item: DueItem) -> str:
+    """One item at one deadline: a step that opens again (a new round) has a new deadline, so fresh notices."""
+    return f"{item.item_id}@{item.deadline.isoformat()}"
+
+
+def decide_items(items: Sequence[DueItem], sent: set[str], now: datetime, stage: str) -> list[Notice]:
+    """Reminders and escalations of the items with their own deadlines; updates ``sent`` in place.
+
+    Per item: its owner is reminded at its reminder times (several passed at once send one); at its
+    deadline the escalation goes to the next one up the owner's line, or HR, and the owner is told;
+    at ``escalate_to_hr_at`` HR hears. Notices of one kind to the same people go out as one message.
+    Keys of items no longer pending are forgotten, so ``sent`` stays as small as the queue. Pure.
+    """
+    current = {_item_key(i) for i in items}
+    sent.intersection_update({k for k in sent if k.rsplit("/", 1)[0] in current})
+    groups: dict[tuple[str, tuple[str, ...]], list[DueItem]] = {}
+    for item in items:
+        key = _item_key(item)
+        owner = item.owner_id or "hr"
+        passed = [f"{key}/reminder-{r.isoformat()}" for r in item.reminders if r <= now]
+        fresh = [k for k in passed if k not in sent]
+        if fresh and now < item.deadline:
+            sent.update(fresh)
+            groups.setdefault(("approval_reminder", (owner,)), []).append(item)
+        if now >= item.deadline and f"{key}/escalation" not in sent:
+            sent.update([f"{key}/escalation", *passed])
+            target = item.escalate_to_id or "hr"
+            groups.setdefault(("approval_escalation", tuple(dict.fromkeys([target, owner]))), []).append(item)
+        hr_at = item.escalate_to_hr_at
+        if hr_at is not None and now >= hr_at and f"{key}/escalation-hr" not in sent:
+            sent.add(f"{key}/escalation-hr")
+            groups.setdefault(("approval_escalation_hr", tuple(dict.fromkeys(["hr", owner]))), []).append(item)
+    return [_item_notice(kind, recipients, group, stage) for (kind, recipients), group in groups.items()]
+
+
+def _item_notice(kind: str, recipients: tuple[str, ...], items: list[DueItem], stage: str) -> Notice:
+    ids = [i.item_id for i in items]
+    named = ", ".join(ids[:ITEM_LIST]) + (f" and {len(ids) - ITEM_LIST} more" if len(ids) > ITEM_LIST else "")
+    deadline = min(i.deadline for i in items).isoformat()
+    waiting = ", ".join(sorted({i.owner_id or "hr" for i in items}))
+    message = {
+        "approval_reminder": f"{len(ids)} approval(s) in {stage} wait for you, due by {deadline}: {named}",
+        "approval_escalation": f"{len(ids)} approval(s) in {stage} missed their deadline {deadline} "
+        f"(waiting for {waiting}): {named}",
+        "approval_escalation_hr": f"{len(ids)} approval(s) in {stage} are still waiting for {waiting} "
+        f"after their deadline {deadline}: {named}",
+    }[kind]
+    digest = hashlib.sha256("|".join(sorted(_item_key(i) for i in items)).encode()).hexdigest()[:16]
+    return Notice(kind, f"{kind}-{digest}", "named", message, recipients)
+
+
+def next_item_wake(items: Sequence[DueItem], sent: set[str], now: datetime) -> datetime | None:
+    """When the next item reminder or escalation is due, if any."""
+    times: list[datetime] = []
+    for item in items:
+        key = _item_key(item)
+        times += [r for r in item.reminders if r < item.deadline and f"{key}/reminder-{r.isoformat()}" not in sent]
+        if f"{key}/escalation" not in sent:
+            times.append(item.deadline)
+        if item.escalate_to_hr_at is not None and f"{key}/escalation-hr" not in sent:
+            times.append(item.escalate_to_hr_at)
+    future = [t for t in times if t > now]
+    return min(future) if future else None

@@ -22,6 +22,7 @@ __all__ = [
     "DepartmentCycleInput",
     "DepartmentOutcome",
     "DepartmentProgress",
+    "DueItem",
     "DeadlineChanged",
     "ExtendDeadline",
     "ForceStage",
@@ -108,6 +109,9 @@ class DepartmentCycleInput(_Model):
     escalated_to_hr: bool = False
     extended: bool = False
     paused: bool = False
+    item_notices_sent: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list, description="Per-item reminders and escalations already sent (their steps)."
+    )
 
 
 class DepartmentOutcome(_Model):
@@ -194,12 +198,27 @@ class PendingQuery(_Model):
     stage: Stage
 
 
+class DueItem(_Model):
+    """A pending item with its own deadline (an approval step), reminded and escalated on it."""
+
+    item_id: Id
+    kind: str = Field(max_length=64)
+    owner_id: Id | None = Field(description="Who must act; none: any hr_admin.")
+    deadline: AwareDatetime
+    reminders: list[AwareDatetime] = Field(default_factory=list, max_length=10)
+    escalate_to_id: Id | None = Field(default=None, description="Whom the missed deadline goes to first; none: HR.")
+    escalate_to_hr_at: AwareDatetime | None = None
+
+
 class PendingSummary(_Model):
     total: int
     done: int
     pending: int
     owner_ids: list[Id] = Field(default_factory=list, description="First few people who must act.")
     head_employee_id: Id | None = None
+    due: list[DueItem] = Field(
+        default_factory=list, max_length=500, description="Items with their own deadlines (approval steps)."
+    )
 
 
 class NotificationRequest(_Model):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -82,7 +83,9 @@ async def temporal_server(session_dir: Path) -> AsyncIterator[Any]:
     await server.start()
     print(f"\n[tandem] Temporal dev server at {server.address}")
     yield server
+    started = time.monotonic()
     await server.stop()
+    print(f"\n[tandem] Temporal dev server stopped in {time.monotonic() - started:.1f}s")
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +138,14 @@ async def kafka_broker(session_dir: Path) -> AsyncIterator[Any]:
     await broker.start(lambda message: print(f"[tandem] {message}"))
     print(f"\n[tandem] Kafka provider: {broker.provider} at {broker.bootstrap_servers}")
     yield broker
-    await broker.stop()
+    started = time.monotonic()
+    # The session's data is thrown away: no controlled shutdown to wait for (it took up to 30 s).
+    kill = getattr(broker, "kill", None)
+    if callable(kill):
+        kill()
+    else:
+        await broker.stop()
+    print(f"\n[tandem] Kafka stopped in {time.monotonic() - started:.1f}s")
 
 
 # -- databases -----------------------------------------------------------------------------------
@@ -155,7 +165,9 @@ async def postgres_server(session_dir: Path) -> AsyncIterator[Any]:
     await cluster.start()
     print(f"\n[tandem] database: PostgreSQL {cluster.url()} (throwaway cluster) and SQLite")
     yield cluster
+    started = time.monotonic()
     await cluster.stop()
+    print(f"\n[tandem] PostgreSQL stopped in {time.monotonic() - started:.1f}s")
 
 
 async def _fresh_postgres_database(server: Any) -> str:
@@ -185,6 +197,16 @@ def _db_params() -> list[str]:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_server: Any) -> str:
     """A fresh, empty database for one test, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    return await _fresh_postgres_database(postgres_server)
+
+
+@pytest.fixture
+async def one_database_url(tmp_path: Path, postgres_server: Any) -> str:
+    """One fresh database, for long tests whose subject does not depend on the engine (the anonymity
+    sweeps, latency measurements): PostgreSQL, the production engine; SQLite in the local
+    ``TANDEM_TEST_DB=sqlite`` loop. Everything engine-specific runs on both through ``database_url``."""
+    if postgres_server is None:
         return f"sqlite+aiosqlite:///{tmp_path}/test.db"
     return await _fresh_postgres_database(postgres_server)
 

@@ -18,6 +18,7 @@ from contracts.cycle import PendingReport, Stage
 from contracts.evaluation import evaluation_config
 from contracts.handoffs import CycleRef
 from contracts.workflow_io import (
+    DueItem,
     NotificationRequest,
     NotificationResult,
     PendingQuery,
@@ -77,6 +78,19 @@ class CycleActivities:
             done=report.done,
             pending=max(report.total - report.done, len(report.pending)),
             owner_ids=owners[:50],
+            due=[
+                DueItem(
+                    item_id=i.item_id,
+                    kind=i.kind,
+                    owner_id=i.owner_id,
+                    deadline=i.deadline,
+                    reminders=i.reminders,
+                    escalate_to_id=i.escalate_to_id,
+                    escalate_to_hr_at=i.escalate_to_hr_at,
+                )
+                for i in report.pending
+                if i.deadline is not None
+            ],
         )
 
     @activity.defn(name="send_notification")

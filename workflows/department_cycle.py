@@ -23,7 +23,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.timing import DepartmentState, Notice, decide, next_wake
+    from contracts.timing import DepartmentState, Notice, decide, decide_items, next_item_wake, next_wake
     from contracts.workflow_io import (
         DeadlineChanged,
         DepartmentCycleInput,
@@ -48,6 +48,8 @@ ACTIVITY_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 PULL_PROGRESS_PATCH = "progress-pulled-by-query"
 CHECK_REFUSED_PATCH = "check-refused-waits"
+ITEM_DEADLINES_PATCH = "item-deadlines"
+"""Items with their own deadlines (approval steps) are reminded and escalated on them."""
 
 
 @workflow.defn
@@ -59,6 +61,7 @@ class DepartmentCycleWorkflow:
         self._new_deadline: datetime | None = None
         self._progress = DepartmentProgress(department_id="-")
         self._counts = {"reminders": 0, "escalations": 0}
+        self._item_sent: set[str] = set()
 
     # -- signals -------------------------------------------------------------------------------
     @workflow.signal
@@ -101,6 +104,7 @@ class DepartmentCycleWorkflow:
             "escalations": int(inp.escalated_to_head) + int(inp.escalated_to_hr),
         }
         summary = PendingSummary(total=0, done=0, pending=0)
+        self._item_sent = set(inp.item_notices_sent)
 
         while True:
             if self._forced:
@@ -118,7 +122,11 @@ class DepartmentCycleWorkflow:
             summary = checked
             now = workflow.now()
             decision = decide(inp, state, now, summary.pending)
-            for notice in decision.notices:
+            notices = list(decision.notices)
+            items = bool(summary.due) and workflow.patched(ITEM_DEADLINES_PATCH)
+            if items:
+                notices += decide_items(summary.due, self._item_sent, now, inp.stage.value)
+            for notice in notices:
                 await self._notify(inp, state, summary, notice)
             if decision.extend_to is not None:
                 self._new_deadline = decision.extend_to
@@ -136,11 +144,15 @@ class DepartmentCycleWorkflow:
                             "escalated_to_hr": state.escalated_to_hr,
                             "extended": state.extended,
                             "paused": self._paused,
+                            "item_notices_sent": sorted(self._item_sent),
                         }
                     )
                 )
 
             wake = next_wake(inp, state, now)
+            item_wake = next_item_wake(summary.due, self._item_sent, now) if items else None
+            if item_wake is not None:
+                wake = min(wake, item_wake)
             self._nudged = False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -195,7 +207,7 @@ class DepartmentCycleWorkflow:
                 department_id=inp.department_id,
                 stage=inp.stage,
                 kind=notice.kind,
-                recipients=_recipients(notice.audience, summary),
+                recipients=_recipients(notice.audience, summary, notice.recipients),
                 pending=summary.pending,
                 deadline=state.deadline,
                 message=notice.message,
@@ -225,10 +237,12 @@ class DepartmentCycleWorkflow:
             workflow.logger.info("could not report progress to %s", inp.parent_workflow_id)
 
 
-def _recipients(audience: str, summary: PendingSummary) -> list[str]:
+def _recipients(audience: str, summary: PendingSummary, recipients: tuple[str, ...] = ()) -> list[str]:
     """Who a notice goes to, from the pending summary the owning service reported (in tracking, the
     people who answer for the stale KPIs' data; without any, the department head)."""
     head = summary.head_employee_id or "department_head"
+    if audience == "named":
+        return list(recipients)
     if audience == "head":
         return [head]
     if audience == "hr":

@@ -54,7 +54,13 @@ __all__ = [
 ]
 
 
-ESCALATION_KINDS = ("escalation_head", "escalation_hr", "stale_kpi_escalation")
+ESCALATION_KINDS = (
+    "escalation_head",
+    "escalation_hr",
+    "stale_kpi_escalation",
+    "approval_escalation",
+    "approval_escalation_hr",
+)
 """Kinds that mean a deadline was missed (the workflow escalated)."""
 WATCHED_KINDS = (*ESCALATION_KINDS, "stale_kpi_reminder")
 """Kinds shown in a cycle's escalation list: escalations and stale-data reminders."""

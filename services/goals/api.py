@@ -17,6 +17,7 @@ from contracts.cycle import PendingReport, Stage
 from contracts.goals import ApprovalQueue, GoalExport, GoalLevel, KpiCatalog
 from contracts.tracking import ProgressExport
 from services.common.auth import Principal, requires
+from services.common.clock import current_time
 from services.common.deps import SessionDep
 from services.common.nudge import nudge
 from services.common.params import APPROVERS, EVERYONE, HR, MACHINE, STAFF, CycleId, Limit, Offset
@@ -75,6 +76,7 @@ class GoalTransition:
             action=action,
             principal=principal,
             comment=comment,
+            now=current_time(self.request),
         )
         # After the commit, best effort: the department's goal-setting workflow re-reads what is
         # pending now rather than at its next periodic check.

@@ -73,8 +73,8 @@ def assert_no_rater(bodies: list[tuple[str, str]]) -> None:
             assert rater not in body, f"rater {rater!r} leaked by {call}: {body[:500]}"
 
 
-async def test_no_endpoint_returns_a_rater_to_the_reviewee(settings: Settings, database_url: str) -> None:
-    async with api_client(create_app, settings, database_url) as client:
+async def test_no_endpoint_returns_a_rater_to_the_reviewee(settings: Settings, one_database_url: str) -> None:
+    async with api_client(create_app, settings, one_database_url) as client:
         await setup_cycle(client, settings)
         await collect_reviews(client, settings)
         base = f"/v1/cycles/{CYCLE}"

@@ -89,7 +89,8 @@ async def test_three_step_chain_runs_end_to_end_with_one_person_per_step(setting
         early = await w.post("/goals/i_s1/approve", None, w.head("s_head"))
         assert early.status_code == 403
         assert early.json()["detail"] == (
-            "goal 'i_s1' waits at step 1 of 3 (manager): it is approved or returned by 's_mgr'"
+            "goal 'i_s1' waits at step 1 of 3 (manager): it is approved or returned by 's_mgr' (or, after its "
+            f"deadline {(opened + timedelta(days=3)).isoformat()}, by 's_head')"
         )
 
         step1 = await w.post("/goals/i_s1/approve", {"comment": "fine by me"}, w.manager("s_mgr"), expect=200)

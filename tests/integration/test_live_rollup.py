@@ -202,7 +202,7 @@ async def test_the_goal_tree_moves_during_tracking_without_waiting_for_the_stage
 
 
 async def test_delay_from_an_accepted_metric_to_the_moved_rollup(
-    settings: Settings, database_url: str, kafka_broker: Any
+    settings: Settings, one_database_url: str, kafka_broker: Any
 ) -> None:
     """HTTP ingest -> Kafka -> consumer -> live roll-up -> goals tree, with the default push interval."""
     topic = f"metrics-live-{uuid.uuid4().hex[:8]}"
@@ -217,12 +217,12 @@ async def test_delay_from_an_accepted_metric_to_the_moved_rollup(
         "rollup_interval": DEFAULT_INTERVAL,
     }
     system = auth(settings, "department_system", sub="crm", department_id="sales")
-    async with live_world(kafka, database_url, **options) as world:
+    async with live_world(kafka, one_database_url, **options) as world:
         first = await _measure(world, system, [1.0], gap=0.0)  # the consumer joins its group first
         busy = await _measure(world, system, [10, 5, 20, 1, 7, 3, 12, 8], gap=0.7, total=1.0)
         idle = await _measure(world, system, [4, 6, 2, 9], gap=DEFAULT_INTERVAL + 0.5, total=67.0)
         assert find(await world.tree(), "c_rev")["progress"] == pytest.approx(88 / 100)
-    where = f"push interval {DEFAULT_INTERVAL:g} s, {database_url.split(':')[0]}"
+    where = f"push interval {DEFAULT_INTERVAL:g} s, {one_database_url.split(':')[0]}"
     print(f"\n[live roll-up] accepted metric -> moved roll-up ({where}); first metric after start {first[0][0]:.2f} s")
     for name, (delays, stored) in (("every ~2 s (pushes throttled)", busy), ("more than 2 s apart", idle)):
         print(

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from services.common.client import ServiceClient, ServiceTokens
 from services.common.settings import Settings
 from services.cycles.app import create_app as cycles_app
 from services.cycles.service import sample_template
+from services.goals.app import create_app as goals_app
 from services.tracking import service as tracking_service
 from services.tracking.app import create_app as tracking_app
 from services.tracking.schemas import CheckInCreate
@@ -72,6 +73,8 @@ class Stack:
     services: ServiceClient
     """The worker's client, on ``http``."""
     smtp: RecordingSmtpServer
+    apps: dict[str, FastAPI] = field(default_factory=dict)
+    """The apps running in process, by service."""
     cycle_id: str = ""
 
     def hr(self) -> dict[str, str]:
@@ -87,7 +90,7 @@ class Stack:
             for message in self.smtp.messages
         ]
 
-    async def start_cycle(self, department_ids: list[str]) -> str:
+    async def start_cycle(self, department_ids: list[str], **template: Any) -> str:
         hr = self.hr()
         imported = await self.call(
             "POST",
@@ -97,13 +100,13 @@ class Stack:
             headers={**hr, "Content-Type": "application/json"},
         )
         assert imported.status_code == 200, imported.text
-        spec = sample_template().model_dump(mode="json")
-        template = await self.call("POST", "cycles", "/v1/templates", json=spec, headers=hr)
-        assert template.status_code == 201, template.text
+        spec = sample_template().model_copy(update=template).model_dump(mode="json")
+        created = await self.call("POST", "cycles", "/v1/templates", json=spec, headers=hr)
+        assert created.status_code == 201, created.text
         today = datetime.now(UTC).date()
         body = {
             "name": f"FY {uuid.uuid4().hex[:6]}",
-            "template_id": template.json()["template_id"],
+            "template_id": created.json()["template_id"],
             "period_start": (today - timedelta(days=30)).isoformat(),
             "period_end": (today + timedelta(days=300)).isoformat(),
             "department_ids": department_ids,
@@ -156,8 +159,8 @@ class InProcess(httpx.AsyncBaseTransport):
 
 
 @asynccontextmanager
-async def reminder_stack(settings: Settings, database_url: str) -> AsyncIterator[Stack]:
-    """Cycles (with the SMTP sender) and tracking in process, each on its own database."""
+async def reminder_stack(settings: Settings, database_url: str, *, goals: bool = False) -> AsyncIterator[Stack]:
+    """Cycles (with the SMTP sender) and tracking in process, each on its own database; goals too if asked."""
     smtp = RecordingSmtpServer()
     server = await asyncio.start_server(smtp.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -175,16 +178,21 @@ async def reminder_stack(settings: Settings, database_url: str) -> AsyncIterator
     cycles = cycles_app(base.model_copy(update=smtp_settings), http_client=http)
     in_process.mount("tracking", tracking)
     in_process.mount("cycles", cycles)
+    apps = [tracking, cycles]
+    if goals:
+        apps.append(goals_app(base))
+        in_process.mount("goals", apps[-1])
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(server)
         stack.push_async_callback(http.aclose)
-        await stack.enter_async_context(tracking.router.lifespan_context(tracking))
-        await stack.enter_async_context(cycles.router.lifespan_context(cycles))
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
         tokens = ServiceTokens(base, sub="system:worker", roles=("hr_admin",))
         yield Stack(
             settings=base,
             http=http,
             tracking_app=tracking,
+            apps={name: app for name, app in zip(("tracking", "cycles", "goals"), apps, strict=False)},
             services=ServiceClient(http=http, urls=urls, tokens=tokens),
             smtp=smtp,
         )

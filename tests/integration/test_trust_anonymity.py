@@ -359,9 +359,9 @@ async def own_review_probes(
 
 
 async def test_every_kind_of_reviewee_everywhere_sees_no_rater_and_no_single_rater_delta(
-    settings: Settings, database_url: str
+    settings: Settings, one_database_url: str
 ) -> None:
-    async with stage_stack(settings, database_url) as stages:
+    async with stage_stack(settings, one_database_url) as stages:
         s = stages.settings
         async with stages.client("evaluation") as evaluation:
             evaluation.app = stages.apps["evaluation"]  # type: ignore[attr-defined]

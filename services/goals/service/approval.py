@@ -136,7 +136,9 @@ def _authorise_submit(scope: Scope, goal: GoalsGoal) -> None:
         )
 
 
-def _authorise_step(scope: Scope, goal: GoalsGoal, approval: GoalApproval, action: Action) -> ApprovalStepState:
+def _authorise_step(
+    scope: Scope, goal: GoalsGoal, approval: GoalApproval, action: Action, now: datetime
+) -> ApprovalStepState:
     """The open step, if the caller may approve or return it; else 403 saying who may, and why not them."""
     principal = scope.principal
     me = principal.employee_id
@@ -163,14 +165,22 @@ def _authorise_step(scope: Scope, goal: GoalsGoal, approval: GoalApproval, actio
             )
     if scope.is_admin or (me is not None and me == step.approver_id):
         return step
+    if me is not None and me == step.escalate_to_id and step.deadline is not None and now >= step.deadline:
+        return step  # the step missed its deadline and went up the approver's line: the next one up acts
     if goal.level == GoalLevel.INDIVIDUAL and len(approval.steps) == 1 and step.approver_role is ApprovalRole.MANAGER:
         raise DomainError(
             f"goal '{goal.goal_id}' of employee '{goal.employee_id}' is approved or returned by "
             + (f"their manager '{step.approver_id}'" if step.approver_id else "hr_admin"),
             status_code=403,
         )
+    escalation = (
+        f" (or, after its deadline {step.deadline.isoformat()}, by {_who(step.escalate_to_id)})"
+        if step.deadline is not None and step.escalate_to_id is not None
+        else ""
+    )
     raise DomainError(
-        f"{_what(goal)} '{goal.goal_id}' waits at {where}: it is approved or returned by {_who(step.approver_id)}",
+        f"{_what(goal)} '{goal.goal_id}' waits at {where}: it is approved or returned by "
+        f"{_who(step.approver_id)}{escalation}",
         status_code=403,
     )
 
@@ -210,7 +220,9 @@ async def transition_goal(
     action: Action,
     principal: Principal,
     comment: str | None = None,
+    now: datetime | None = None,
 ) -> GoalsGoal:
+    now = now or utc_now()
     await ensure_open(session, cycle_id)
     goal, scope = await visible_goal(session, cycle_id, goal_id, principal)
     chains = chains_of(await cycle_row(session, cycle_id))
@@ -218,7 +230,7 @@ async def transition_goal(
     if action is Action.SUBMIT:
         _authorise_submit(scope, goal)
     elif approval is not None and approval.current_step is not None:  # else nothing waits: 409 below
-        _authorise_step(scope, goal, approval, action)
+        _authorise_step(scope, goal, approval, action, now)
     previous = GoalStatus(goal.status)
     try:
         status = next_status(previous, action)
@@ -228,7 +240,6 @@ async def transition_goal(
         weights = await owner_weight(session, goal)
         if not weights.ok:
             raise DomainError(f"cannot {action.value} goal '{goal_id}': {weights.message}", field="weight")
-    now = utc_now()
     me = principal.employee_id
     acted: int | None = None
     event_type = EVENT_TYPES[action]

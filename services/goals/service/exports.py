@@ -112,8 +112,9 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
 
     Items: people without any goal (``goals_missing``, owner: the employee), draft or returned goals
     (owner: the employee, or the head for department KPIs), submitted goals and KPIs (owner: the
-    approver of the step they wait at; none when it is HR's). ``total`` counts goals plus people
-    without goals; ``done`` the approved goals. ``approval_queue`` has each waiting step's deadline.
+    approver of the step they wait at; none when it is HR's, with the step's deadline, reminders and
+    escalation for the workflow). ``total`` counts goals plus people without goals; ``done`` the
+    approved goals.
     """
     if stage is not Stage.GOAL_SETTING:
         raise DomainError(f"the goals service answers stage 'goal_setting' only, not '{stage.value}'", field="stage")
@@ -131,8 +132,20 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
             continue
         if goal.status == GoalStatus.SUBMITTED:
             kind = "department_kpi_approval" if goal.level == GoalLevel.DEPARTMENT else "goal_approval"
-            owner = _waiting_step(org, goal, chains).approver_id
-        elif goal.level == GoalLevel.DEPARTMENT:
+            step = _waiting_step(org, goal, chains)
+            items.append(
+                PendingItem(
+                    item_id=goal.goal_id,
+                    kind=kind,
+                    owner_id=step.approver_id,
+                    deadline=step.deadline,
+                    reminders=step.reminders,
+                    escalate_to_id=step.escalate_to_id,
+                    escalate_to_hr_at=step.escalate_to_hr_at,
+                )
+            )
+            continue
+        if goal.level == GoalLevel.DEPARTMENT:
             kind = "department_kpi_submission"
             owner = org.departments[goal.department_id or department_id].head_employee_id
         else:
@@ -145,7 +158,8 @@ async def pending_report(*, session: AsyncSession, cycle_id: str, department_id:
         department_id=department_id,
         total=len(goals) + (len(members) - len(with_goals & set(members))),
         done=done,
-        pending=items[:PENDING_LIMIT],
+        # the waiting approval steps first: the workflow reminds and escalates them on their own deadlines
+        pending=sorted(items, key=lambda i: i.deadline is None)[:PENDING_LIMIT],
     )
 
 
