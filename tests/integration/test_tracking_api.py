@@ -229,7 +229,9 @@ async def test_stale_kpis_by_owner_pending_report_and_domain_events(settings: Se
             )
         ).json()
         assert pending["total"] == 1 and pending["done"] == 0
-        assert pending["pending"] == [{"item_id": "defects", "kind": "stale_kpi", "owner_id": None}]
+        assert [(i["item_id"], i["kind"], i["owner_id"], i["deadline"]) for i in pending["pending"]] == [
+            ("defects", "stale_kpi", None, None)  # no deadline of its own: the stage's rules apply
+        ]
         wrong_stage = await client.get(
             f"/v1/cycles/{CYCLE}/pending", headers=hr, params={"department_id": "production", "stage": "evaluation"}
         )

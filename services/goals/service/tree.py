@@ -27,7 +27,8 @@ async def store_progress(*, session: AsyncSession, cycle_id: str, export: Progre
 
     Two writers send them: tracking's live roll-up during the stage (only the actuals that changed)
     and the workflow's handoff at its end (all of them). Each KPI keeps the newer by ``as_of``, so an
-    export that arrives late never moves a KPI back (``superseded_kpi_ids``).
+    export that arrives late never moves a KPI back (``superseded_kpi_ids``). An actual that did not
+    change is not rewritten: a repeated export (a retried handoff) changes nothing.
 
     A NaN or infinite actual is refused (422 naming it): JSON parsers accept ``NaN`` and
     ``Infinity``, and one of them would make every score rolled up from it NaN.
@@ -63,14 +64,22 @@ async def store_progress(*, session: AsyncSession, cycle_id: str, export: Progre
         elif _utc(row.as_of) > as_of:
             superseded.append(item.kpi_id)
             continue
+        elif (row.actual_value, row.event_count, row.stale) == (item.actual_value, item.event_count, item.stale) and (
+            _same_instant(row.last_event_at, item.last_event_at)
+        ):
+            continue  # unchanged: a repeated export (a retried handoff) writes nothing, not even an audit entry
         row.actual_value = item.actual_value
         row.event_count = item.event_count
         row.last_event_at = item.last_event_at
         row.stale = item.stale
-        row.as_of = as_of  # also when the actual is unchanged: an export older than this one is superseded
+        row.as_of = as_of
         updated += 1
     await session.commit()
     return ProgressAccepted(cycle_id=cycle_id, updated=updated, unknown_kpi_ids=unknown, superseded_kpi_ids=superseded)
+
+
+def _same_instant(a: datetime | None, b: datetime | None) -> bool:
+    return a is None and b is None or (a is not None and b is not None and _utc(a) == _utc(b))
 
 
 def _utc(value: datetime) -> datetime:

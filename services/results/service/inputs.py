@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import CollaborationMatrix, CycleResults
+from contracts.evaluation import CollaborationCell, CollaborationMatrix, CycleResults
 from contracts.goals import GoalExport
 from contracts.results import PolicyFromTemplate, ResultsPolicy
 from contracts.templates import SettingsPushed, SettingsSource
@@ -53,6 +53,10 @@ async def put_results(
             "appeal, which publishes a correction",
             status_code=409,
         )
+    labels = [b.label for b in results.bands] if results.bands else cycle.rating_labels
+    same = (cycle.scale_min, cycle.scale_max, cycle.rating_labels) == (results.scale_min, results.scale_max, labels)
+    if rows and not changed and same:
+        return Accepted(cycle_id=cycle_id, received=len(ids))  # a repeated push (a retried handoff): no change
     await session.execute(delete(EmployeeResultRow).where(EmployeeResultRow.cycle_id == cycle_id))
     session.add_all(
         EmployeeResultRow(
@@ -91,6 +95,14 @@ async def put_collaboration(
     keys = [(c.rater_department_id, c.rated_department_id) for c in matrix.cells]
     if len(keys) != len(set(keys)):
         raise DomainError("a (rater, rated) department pair appears twice in the matrix", field="cells")
+    query = select(CollaborationCellRow).where(CollaborationCellRow.cycle_id == cycle_id)
+    stored = (await session.scalars(query)).all()
+    fields = list(CollaborationCell.model_fields)
+    unchanged = cycle.collaboration_received_at is not None and sorted(
+        tuple(getattr(row, f) for f in fields) for row in stored
+    ) == sorted(tuple(getattr(cell, f) for f in fields) for cell in matrix.cells)
+    if unchanged and previous_cycle_id in (None, cycle.previous_cycle_id):
+        return Accepted(cycle_id=cycle_id, received=len(matrix.cells))  # a repeated push: no change
     await session.execute(delete(CollaborationCellRow).where(CollaborationCellRow.cycle_id == cycle_id))
     session.add_all(CollaborationCellRow(cycle_id=cycle_id, **c.model_dump()) for c in matrix.cells)
     cycle.collaboration_received_at = now
@@ -104,17 +116,22 @@ async def put_goals(*, session: AsyncSession, cycle_id: str, export: GoalExport,
     """Keep the goals shared by two or more departments (owner plus contributors)."""
     same_cycle("goals are", export.cycle_id, cycle_id)
     cycle = await get_cycle(session=session, cycle_id=cycle_id, create=True)
-    await session.execute(delete(SharedGoal).where(SharedGoal.cycle_id == cycle_id))
-    shared = 0
+    wanted: dict[str, tuple[str, list[str]]] = {}
     for goal in export.goals:
         departments = set(goal.contributing_department_ids)
         if goal.department_id:
             departments.add(goal.department_id)
         if len(departments) >= 2:
-            session.add(
-                SharedGoal(cycle_id=cycle_id, goal_id=goal.goal_id, name=goal.name, department_ids=sorted(departments))
-            )
-            shared += 1
+            wanted[goal.goal_id] = (goal.name, sorted(departments))
+    stored = (await session.scalars(select(SharedGoal).where(SharedGoal.cycle_id == cycle_id))).all()
+    if cycle.goals_received_at is not None and {g.goal_id: (g.name, g.department_ids) for g in stored} == wanted:
+        return Accepted(cycle_id=cycle_id, received=len(wanted))  # a repeated push: no change
+    await session.execute(delete(SharedGoal).where(SharedGoal.cycle_id == cycle_id))
+    session.add_all(
+        SharedGoal(cycle_id=cycle_id, goal_id=goal_id, name=name, department_ids=departments)
+        for goal_id, (name, departments) in wanted.items()
+    )
+    shared = len(wanted)
     cycle.goals_received_at = now
     await session.commit()
     return Accepted(cycle_id=cycle_id, received=shared)

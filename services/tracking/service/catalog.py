@@ -105,15 +105,20 @@ async def replace_catalog(
     _check(catalog, cycle_id=cycle_id, now=now)
     await _bump_catalog_version(session)
     header = await session.get(TrackingCatalog, catalog.cycle_id)
+    changed = header is None
     if header is None:
-        header = TrackingCatalog(cycle_id=catalog.cycle_id)
+        header = TrackingCatalog(cycle_id=catalog.cycle_id, updated_at=now)
         session.add(header)
-    header.period_start = catalog.period_start
-    header.period_end = catalog.period_end
-    header.late_data_policy = late_data_policy.value
-    header.grace_hours = grace_hours
-    header.check_in_cadence_days = check_in_cadence_days
-    header.updated_at = now
+    settings: dict[str, object] = {
+        "period_start": catalog.period_start,
+        "period_end": catalog.period_end,
+        "late_data_policy": late_data_policy.value,
+        "grace_hours": grace_hours,
+        "check_in_cadence_days": check_in_cadence_days,
+    }
+    changed = changed or any(getattr(header, k) != v for k, v in settings.items())
+    for key, setting in settings.items():
+        setattr(header, key, setting)
 
     existing = {
         k.kpi_id: k
@@ -139,8 +144,11 @@ async def replace_catalog(
                 setattr(row, name, value)
             await _delete_buckets(session, catalog.cycle_id, [row.kpi_id])
             to_backfill.append(row)
+        changed = changed or row in to_backfill or any(getattr(row, f) != values[f] for f in _DEFINITION_FIELDS)
         for name in _DEFINITION_FIELDS:
             setattr(row, name, values[name])
+    if changed or gone:
+        header.updated_at = now  # a repeated push of the same catalog (a retried handoff) changes nothing
     await session.flush()
     backfilled = await _backfill(session=session, header=header, kpis=to_backfill)
     await session.commit()
