@@ -29,7 +29,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from contracts.handoffs import CycleRef
 
-HEARTBEAT = timedelta(seconds=2)
+HEARTBEAT = timedelta(seconds=1)
 """How soon Temporal gives up on the dead worker's attempt and retries on the next worker."""
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -41,7 +41,7 @@ class HandoffCall(BaseModel):
 
 @workflow.defn
 class RunHandoff:
-    """One handoff activity, as ``ReviewCycleWorkflow`` runs it, but with a 2-second heartbeat timeout."""
+    """One handoff activity, as ``ReviewCycleWorkflow`` runs it, but with a 1-second heartbeat timeout."""
 
     @workflow.run
     async def run(self, call: HandoffCall) -> dict[str, Any]:
