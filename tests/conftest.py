@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from services.common.settings import DEV_JWT_SECRET, Settings
+from tests import npm_tools
 
 _EXIT_STATUS: dict[str, int] = {}
 
@@ -36,6 +37,17 @@ _EXIT_STATUS: dict[str, int] = {}
 # with os._exit(status), skipping interpreter teardown.
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _EXIT_STATUS["status"] = int(exitstatus)
+    npm_tools.stop()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests needing an npm tool run last, so a fresh clone's `npm ci` overlaps everything else.
+    items.sort(key=lambda item: item.get_closest_marker("npm_tool") is not None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # A fresh clone installs the npm tools (AsyncAPI CLI, axe-core) while the first tests run.
+    npm_tools.start()
 
 
 @pytest.hookimpl(trylast=True)

@@ -1,15 +1,15 @@
 """The AsyncAPI document matches the code and is valid for the AsyncAPI project's own CLI.
 
 The CLI (``@asyncapi/cli``, pinned in ``tools/asyncapi/package-lock.json``) is installed with
-``npm ci`` on first use, so a fresh clone needs only Node.js and npm; without npm the test fails
-and says so (a skipped validation would let an invalid document ship).
+``npm ci`` in the background when the session starts (``tests/npm_tools.py``), so a fresh clone
+needs only Node.js and npm; without npm the test fails and says so (a skipped validation would let
+an invalid document ship).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,31 +20,11 @@ from contracts.asyncapi import ASYNCAPI_FILE, TOPIC_MESSAGES, asyncapi_document,
 from contracts.domain_events import DOMAIN_EVENTS
 from contracts.schema_export import SCHEMA_DIR
 from contracts.topics import CYCLE_EVENTS, TOPICS
-
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / "tools" / "asyncapi"
-CLI = TOOLS / "node_modules" / ".bin" / "asyncapi"
+from tests import npm_tools
 
 
 def _cli() -> Path:
-    if CLI.exists():
-        return CLI
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail(
-            "npm is not installed: the AsyncAPI document is validated with @asyncapi/cli from npm. Install Node.js "
-            "and npm (e.g. `apt-get install nodejs npm`), then re-run; the test installs the CLI itself."
-        )
-    done = subprocess.run(
-        [npm, "ci", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--ignore-scripts"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0 or not CLI.exists():
-        pytest.fail(f"`npm ci --prefix tools/asyncapi` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return CLI
+    return npm_tools.ensure("asyncapi")
 
 
 def _validate(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -63,12 +43,14 @@ def _validate(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.npm_tool
 def test_the_checked_in_document_is_valid_for_the_asyncapi_cli(tmp_path: Path) -> None:
     done = _validate(SCHEMA_DIR / ASYNCAPI_FILE, tmp_path)
     assert done.returncode == 0, f"asyncapi validate failed:\n{done.stdout}\n{done.stderr}"
     assert "is valid" in done.stdout, done.stdout
 
 
+@pytest.mark.npm_tool
 def test_the_cli_really_validates(tmp_path: Path) -> None:
     """A broken copy (an operation on a channel that does not exist) is refused: the check above means something."""
     broken: dict[str, Any] = asyncapi_document()

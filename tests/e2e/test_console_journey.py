@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,14 +53,14 @@ from services.feedback.app import create_app as create_feedback_app
 from services.goals.app import create_app as create_goals_app
 from services.results.app import create_app as create_results_app
 from services.tracking.app import create_app as create_tracking_app
+from tests import npm_tools
 from tests.e2e.test_console_browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.keycloak import KeycloakRealm, PeopleAndServiceTokens, keycloak_settings, load_realm
 from workflows.worker import activities_for, build_worker, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "journey"
-AXE_DIR = ROOT / "tools" / "axe"
-AXE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+AXE = npm_tools.TOOLS["axe"]
 SAMPLE_TEMPLATE = ROOT / "docs" / "examples" / "sample_org" / "template.json"
 
 DEPARTMENTS_CSV = "department_id,name,parent_id,head_employee_id\nsales,销售部,,E1\nfinance,财务部,,E4\n"
@@ -197,11 +196,8 @@ async def journey(
 
 # -- the browser ----------------------------------------------------------------------------------
 def ensure_axe() -> Path:
-    """axe-core from tools/axe (package-lock.json pins it); installed on first use, never skipped."""
-    if not AXE.is_file():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, check=True, timeout=300)
-    assert AXE.is_file(), f"axe-core is missing after npm ci in {AXE_DIR}"
-    return AXE
+    """axe-core from tools/axe (package-lock.json pins it); installed at session start, never skipped."""
+    return npm_tools.ensure("axe")
 
 
 @pytest.fixture(scope="module")
