@@ -74,6 +74,8 @@ class ScenarioReport:
     goals_approved: int = 0
     goals_left_pending: int = 0
     metrics_sent: int = 0
+    rollup: list[float] = field(default_factory=list)
+    """The strategy roll-up (the goal tree's overall progress) as read during tracking, in order."""
     reviews_submitted: int = 0
     acknowledged: int = 0
     appeals: int = 0
@@ -356,8 +358,20 @@ class Scenario:
                 seed=self.random.randint(0, 10**6),
             )
             sent += stats.sent if hasattr(stats, "sent") else sum(stats.by_department.values())
+            await self.show_rollup()
         self.report.metrics_sent = sent
         self.log(f"{sent} metric events streamed")
+
+    async def show_rollup(self) -> None:
+        """The strategy roll-up as HR sees it on the goal tree, moving while metrics arrive (the live roll-up)."""
+        tree = await self.call("goals", "GET", f"/v1/cycles/{self.report.cycle_id}/tree")
+        if tree.get("progress") is None:
+            return
+        self.report.rollup.append(float(tree["progress"]))
+        objectives = ", ".join(
+            f"{o['name']} {o['progress']:.0%}" for o in tree["objectives"][:3] if o.get("progress") is not None
+        )
+        self.log(f"live roll-up: company {tree['progress']:.0%} ({objectives})")
 
     async def evaluation(self) -> None:
         base = f"/v1/cycles/{self.report.cycle_id}"

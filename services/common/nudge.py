@@ -15,10 +15,10 @@ import logging
 import time
 from typing import Any
 
-from contracts.cycle import Stage, department_workflow_id
+from contracts.cycle import Stage, department_workflow_id, review_cycle_workflow_id
 from contracts.workflow_io import TaskCompleted
 
-__all__ = ["WorkflowNudger", "cycle_department", "nudge"]
+__all__ = ["WorkflowNudger", "cycle_department", "nudge", "nudge_cycle"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,19 @@ class WorkflowNudger:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _signal(self, workflow_id: str, department_id: str) -> None:
+    def cycle_changed(self, *, cycle_id: str) -> None:
+        """Fire-and-forget: wake the cycle's own workflow, which retries a handoff waiting on this change
+        (e.g. publication waiting for open appeals) now instead of at its re-check interval."""
+        workflow_id = review_cycle_workflow_id(cycle_id)
+        now = time.monotonic()
+        if now - self._last.get(workflow_id, 0.0) < self.min_interval:
+            return
+        self._last[workflow_id] = now
+        task = asyncio.create_task(self._signal(workflow_id, None))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _signal(self, workflow_id: str, department_id: str | None) -> None:
         try:
             client = await asyncio.wait_for(self._get_client(), timeout=5)
             handle = client.get_workflow_handle(workflow_id)
@@ -135,3 +147,11 @@ async def nudge(
         root = await cycle_department(session, department_model, cycle_id=cycle_id, department_id=department_id)
         nudger.roots[key] = root
     nudger.task_completed(cycle_id=cycle_id, stage=stage, department_id=root)
+
+
+def nudge_cycle(request: Any, *, cycle_id: str) -> None:
+    """After a change a blocked handoff may wait for (an appeal resolved, a pool allocated) is committed:
+    wake the cycle's workflow (best effort; it re-checks at its interval anyway)."""
+    nudger: WorkflowNudger | None = getattr(request.app.state, "nudger", None)
+    if nudger is not None:
+        nudger.cycle_changed(cycle_id=cycle_id)

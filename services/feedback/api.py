@@ -17,7 +17,7 @@ from services.common.auth import Principal, Role, requires
 from services.common.client import ServiceClient
 from services.common.clock import NowDep
 from services.common.deps import SessionDep
-from services.common.nudge import nudge
+from services.common.nudge import nudge, nudge_cycle
 from services.common.params import EVERYONE, HR, MACHINE, OPS_ROLES, STAFF, CycleId, Limit, Offset
 from services.feedback import service
 from services.feedback.models import FeedbackDepartment, FeedbackParticipant
@@ -269,10 +269,12 @@ async def resolve_appeal(
     now: NowDep,
     services: ServicesDep,
     principal: HrAdmin,
+    request: Request,
 ) -> AppealRead:
     appeal = await service.resolve_appeal(
         session=session, appeal_id=appeal_id, principal=principal, resolution=body, now=now, services=services
     )
+    nudge_cycle(request, cycle_id=appeal.cycle_id)  # publication may have waited for this appeal
     return AppealRead.model_validate(appeal)
 
 

@@ -18,7 +18,7 @@ from services.common.action_items import ActionItemRead, ActionItemUpdate
 from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
 from services.common.deps import SessionDep
-from services.common.nudge import nudge
+from services.common.nudge import nudge, nudge_cycle
 from services.common.params import APPROVERS, EVERYONE, HR, LEADERS, MACHINE, CycleId, Limit, Offset
 from services.results import service
 from services.results.models import ResultsDepartment
@@ -237,6 +237,7 @@ async def allocate(
         stage=Stage.RESULT_APPLICATION,
         department_id=department_id,
     )
+    nudge_cycle(request, cycle_id=cycle_id)  # publication may have waited for this allocation
     return allocation
 
 

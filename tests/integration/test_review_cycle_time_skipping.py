@@ -8,6 +8,7 @@ at the right moments and that a deadline extension moves them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from contracts.workflow_io import (
     StageActionResult,
     StageSchedule,
 )
+from services.common.nudge import WorkflowNudger
 from tests.support import handoff_fakes
 from workflows.department_cycle import DepartmentCycleWorkflow
 from workflows.review_cycle import ReviewCycleWorkflow
@@ -315,6 +317,36 @@ async def test_a_blocked_exit_says_why_and_who_can_unblock_it(time_skipping_env:
         await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
         await handle.result()
     assert services.handoffs.count("close_evaluation") >= 2
+
+
+async def test_a_service_nudge_retries_a_blocked_handoff_at_once(time_skipping_env: Any) -> None:
+    """HR resolves the last open appeal (or allocates a pool): the service wakes the cycle's workflow, which
+    retries the waiting handoff now rather than at its re-check a day later."""
+    start = (await time_skipping_env.get_current_time()).astimezone(UTC)
+    services = ScriptedServices(start)
+    blocked = Blocked(reason="1 appeal is open", service="feedback", unblock_by="hr_admin", action="resolve appeals")
+    services.answers["close_evaluation"] = FinalResults(ready=False, blocked=blocked, detail="appeal open")
+    cycle = short_cycle(start, ["sales"])
+    async with short_cycle_running(time_skipping_env, services, cycle) as handle:
+        await time_skipping_env.sleep(32 * DAY)  # past the evaluation deadline: the exit waits
+        assert (await handle.query(ReviewCycleWorkflow.status)).blocked == blocked
+        tries = services.handoffs.count("close_evaluation")
+        del services.answers["close_evaluation"]  # resolved; the service nudges the cycle
+        nudger = WorkflowNudger(address=time_skipping_env.client.service_client.config.target_host, min_interval=0)
+        nudger.cycle_changed(cycle_id=cycle.cycle_id)
+        for _ in range(100):  # wall-clock: no time is skipped, the re-check is a day away
+            if services.handoffs.count("close_evaluation") > tries:
+                break
+            await asyncio.sleep(0.1)
+        await nudger.close()
+        assert services.handoffs.count("close_evaluation") == tries + 1
+        for _ in range(100):
+            if (await handle.query(ReviewCycleWorkflow.status)).stage == Stage.FEEDBACK:
+                break
+            await asyncio.sleep(0.1)
+        assert (await handle.query(ReviewCycleWorkflow.status)).blocked is None
+        await handle.signal(ReviewCycleWorkflow.cancel, CancelCycle(reason="test over"))
+        await handle.result()
 
 
 async def test_a_refused_handoff_opens_an_incident_instead_of_failing_the_cycle(time_skipping_env: Any) -> None:
