@@ -239,7 +239,11 @@ class HandoffActivities:
     @activity.defn(name="release_results")
     async def release_results(self, ref: CycleRef) -> Released:
         await self.call(
-            "POST", "feedback", f"/v1/cycles/{ref.cycle_id}/release", idempotency_key=f"{ref.cycle_id}/release"
+            "POST",
+            "feedback",
+            f"/v1/cycles/{ref.cycle_id}/release",
+            params={"day_seconds": ref.day_seconds},  # a compressed cycle's appeal window is in its own days
+            idempotency_key=f"{ref.cycle_id}/release",
         )
         return _done("feedback", "enter", Released(detail="results released to employees"))
 

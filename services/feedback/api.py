@@ -127,8 +127,22 @@ async def get_config(cycle_id: CycleId, session: SessionDep, _p: Ops) -> CycleCo
     summary="Release the results to employees (only after calibration is closed; idempotent)",
     responses={409: {"description": "No results pushed yet, calibration not closed, or withdrawn"}},
 )
-async def release(cycle_id: CycleId, session: SessionDep, now: NowDep, _p: HrAdmin) -> ReleaseRead:
-    return await service.release_results(session=session, cycle_id=cycle_id, now=now)
+async def release(
+    cycle_id: CycleId,
+    session: SessionDep,
+    now: NowDep,
+    _p: HrAdmin,
+    day_seconds: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=86_400,
+            description="Seconds per day of this cycle (the workflow sends its own for a compressed cycle): the "
+            "appeal window and HR's resolution time are counted in these days. Set by the first release.",
+        ),
+    ] = None,
+) -> ReleaseRead:
+    return await service.release_results(session=session, cycle_id=cycle_id, now=now, day_seconds=day_seconds)
 
 
 @router.post(

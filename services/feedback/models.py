@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
@@ -81,6 +81,13 @@ class FeedbackCycle(Base):
     settings_source: Mapped[str] = mapped_column(String(16), default="template", server_default="template")
     settings_changed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     settings_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    day_seconds: Mapped[float] = mapped_column(Float, default=86_400.0, server_default="86400")
+    """Seconds per template day: a compressed cycle (demo, benchmark) counts its appeal window and HR's
+    resolution time in its own days, as the workflow counts its stages. Set by the release."""
+
+    def days(self, count: float) -> timedelta:
+        """``count`` of this cycle's days."""
+        return timedelta(seconds=count * self.day_seconds)
 
 
 class ReleasedResult(Base):

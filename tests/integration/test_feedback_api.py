@@ -383,6 +383,36 @@ async def test_appeal_window_hr_deadline_and_adjustment_through_evaluation(
     assert types.count("AppealSubmitted") == 2 and types.count("AppealResolved") == 2
 
 
+async def test_a_compressed_cycle_counts_its_appeal_window_in_its_own_days(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A demo cycle with 60-second days: a 7-day appeal window closes 7 minutes after release, HR's 5 days
+    are 5 minutes, and the state the publication waits for says so."""
+    clock: Clock = client.app.state.clock  # type: ignore[attr-defined]
+    cycle_id = await setup_cycle(client, settings)
+    await client.put(
+        f"/v1/cycles/{cycle_id}/config", json={"appeal_window_days": 7, "hr_resolution_days": 5}, headers=hr(settings)
+    )
+    bad = await client.post(f"/v1/cycles/{cycle_id}/release", params={"day_seconds": 0}, headers=hr(settings))
+    assert bad.status_code == 422 and "day_seconds" in bad.text
+    released = await client.post(f"/v1/cycles/{cycle_id}/release", params={"day_seconds": 60}, headers=hr(settings))
+    assert released.status_code == 200, released.text
+    assert released.json()["appeal_deadline"] == (T0 + timedelta(minutes=7)).isoformat().replace("+00:00", "Z")
+    clock.now = T0 + timedelta(minutes=3)
+    appeal = await client.post(
+        f"/v1/cycles/{cycle_id}/appeals", json={"reason": "Within the window."}, headers=emp(settings, "bob")
+    )
+    assert appeal.status_code == 201, appeal.text
+    assert appeal.json()["hr_due_at"].startswith((T0 + timedelta(minutes=8)).isoformat()[:19])
+    clock.now = T0 + timedelta(minutes=7, seconds=1)
+    late = await client.post(
+        f"/v1/cycles/{cycle_id}/appeals", json={"reason": "Too late now."}, headers=emp(settings, "carol")
+    )
+    assert late.status_code == 409 and "7 days after the result was released" in late.json()["detail"]
+    state = (await client.get(f"/v1/cycles/{cycle_id}/appeal-state", headers=hr(settings))).json()
+    assert state["window_open"] is False and [a["employee_id"] for a in state["open_appeals"]] == ["bob"]
+
+
 async def test_withdraw_keeps_released_results(client: httpx.AsyncClient, settings: Settings) -> None:
     cycle_id = await setup_cycle(client, settings)
     assert (await client.post(f"/v1/cycles/{cycle_id}/release", headers=hr(settings))).status_code == 200

@@ -9,7 +9,7 @@ token's ``act`` claim, and both refuse an adjustment whose acting person is the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy import func, select
@@ -80,7 +80,7 @@ async def submit_appeal(
         reason=reason,
         status=AppealStatus.SUBMITTED.value,
         submitted_at=now,
-        hr_due_at=now + timedelta(days=cycle.hr_resolution_days),
+        hr_due_at=now + cycle.days(cycle.hr_resolution_days),
         previous_score=result.final_score,
         previous_rating=result.rating,
         events=[
@@ -273,7 +273,7 @@ async def appeal_state(*, session: AsyncSession, cycle_id: str, now: datetime) -
             ReleasedResult.cycle_id == cycle_id, ReleasedResult.status == "released"
         )
     )
-    closes_at = released_at + timedelta(days=cycle.appeal_window_days) if released_at else None
+    closes_at = released_at + cycle.days(cycle.appeal_window_days) if released_at else None
     still_open = (Appeal.cycle_id == cycle_id, Appeal.status.in_(OPEN_APPEAL_STATUSES))
     rows = (await session.scalars(select(Appeal).where(*still_open).order_by(Appeal.id).limit(500))).all()
     return AppealsState(

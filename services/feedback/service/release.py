@@ -6,7 +6,7 @@ other result before release, not their own."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy import or_, select, update
@@ -105,7 +105,11 @@ async def push_results(
     )
 
 
-async def release_results(*, session: AsyncSession, cycle_id: str, now: datetime) -> ReleaseRead:
+async def release_results(
+    *, session: AsyncSession, cycle_id: str, now: datetime, day_seconds: float | None = None
+) -> ReleaseRead:
+    """Release the pushed results; ``day_seconds`` (the workflow's, for a compressed cycle) sets the length
+    of the cycle's days for its appeal window and HR's resolution time. Idempotent. Commits."""
     cycle = await session.get(FeedbackCycle, cycle_id)
     if cycle is None or cycle.results_received_at is None:
         raise DomainError(
@@ -121,6 +125,8 @@ async def release_results(*, session: AsyncSession, cycle_id: str, now: datetime
         )
     if cycle.withdrawn_at is not None:
         raise DomainError(f"cannot release cycle {cycle_id!r}: its results were withdrawn", status_code=409)
+    if day_seconds is not None and cycle.released_at is None:
+        cycle.day_seconds = day_seconds
     pending = (
         await session.scalars(
             select(ReleasedResult).where(ReleasedResult.cycle_id == cycle_id, ReleasedResult.status == "pending")
@@ -150,7 +156,7 @@ async def release_results(*, session: AsyncSession, cycle_id: str, now: datetime
         released=len(pending),
         already_released=already,
         released_at=cycle.released_at,
-        appeal_deadline=now + timedelta(days=cycle.appeal_window_days),
+        appeal_deadline=now + cycle.days(cycle.appeal_window_days),
     )
 
 
@@ -183,7 +189,7 @@ async def withdraw_results(*, session: AsyncSession, cycle_id: str, now: datetim
 def appeal_deadline(*, cycle: FeedbackCycle, result: ReleasedResult) -> datetime | None:
     if result.released_at is None:
         return None
-    return result.released_at + timedelta(days=cycle.appeal_window_days)
+    return result.released_at + cycle.days(cycle.appeal_window_days)
 
 
 def _result_read(row: ReleasedResult, cycle: FeedbackCycle) -> ResultRead:
