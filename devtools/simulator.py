@@ -15,7 +15,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -270,6 +270,36 @@ class SimulatedEvent:
 _MALFORMED_KINDS = ("not_json", "missing_field", "bad_metric", "naive_time", "wrong_type", "unknown_field")
 
 
+def believable_means(
+    targets: Mapping[str, tuple[Aggregation, float, float]],
+    *,
+    departments: Sequence[str],
+    events: float,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Per-event means that land each metric near its KPI over a stream of ``events`` valid events.
+
+    ``targets``: metric -> (aggregation, start value, target value), e.g. from the cycle's KPIs. A sum's
+    events add up to 80-115 % of its target; a level (avg, last) sits 50-110 % of the way from start
+    to target. So a demo's compressed tracking stage ends with attainment on the targets' scale, not at
+    1 % of them.
+    """
+    rng = random.Random(seed)
+    specs = [s for s in SAMPLE_METRICS if s.department_id in set(departments)]
+    per_metric = max(1.0, events / max(1, len(specs)))  # events pick a metric uniformly
+    means: dict[str, float] = {}
+    for spec in specs:
+        if spec.metric not in targets:
+            continue
+        aggregation, start, target = targets[spec.metric]
+        attainment = rng.uniform(0.8, 1.15) if aggregation == Aggregation.SUM else rng.uniform(0.5, 1.1)
+        if aggregation == Aggregation.SUM:
+            means[spec.metric] = max(0.0, (target - start) * attainment / per_metric)
+        elif aggregation in (Aggregation.AVG, Aggregation.LAST):
+            means[spec.metric] = start + (target - start) * attainment
+    return means
+
+
 class EventGenerator:
     """Endless stream of sample events for ``departments``; ``malformed`` is the share of broken ones."""
 
@@ -280,7 +310,9 @@ class EventGenerator:
         malformed: float = 0.0,
         seed: int | None = None,
         employees: dict[str, list[str]] | None = None,
+        means: Mapping[str, float] | None = None,
     ) -> None:
+        """``means``: metric -> the mean value of one event, replacing the sample's (see :func:`believable_means`)."""
         unknown = sorted(set(departments) - set(DEPARTMENTS))
         if unknown:
             raise ValueError(f"unknown department(s) {unknown}; the sample organisation has {list(DEPARTMENTS)}")
@@ -292,6 +324,7 @@ class EventGenerator:
         self.malformed = malformed
         self.rng = random.Random(seed)
         self.employees = employees or {}
+        self.means = dict(means or {})
 
     def next(self, now: datetime | None = None) -> SimulatedEvent:
         spec = self.rng.choice(self.specs)
@@ -307,7 +340,7 @@ class EventGenerator:
             "source": f"sim-{spec.department_id}",
             "department_id": spec.department_id,
             "metric": spec.metric,
-            "value": spec.sample(self.rng),
+            "value": self._value(spec),
             "unit": spec.unit,
             "occurred_at": now.isoformat(),
             "employee_id": employee_id,
@@ -324,6 +357,15 @@ class EventGenerator:
             employee_id=employee_id,
         )
 
+    def _value(self, spec: MetricSpec) -> float:
+        mean = self.means.get(spec.metric)
+        if mean is None:
+            return spec.sample(self.rng)
+        # sums vary a lot event to event; a level (avg, last) only a little around its mean
+        spread = abs(mean) * (0.4 if spec.aggregation == Aggregation.SUM else 0.02)
+        value = self.rng.gauss(mean, spread)
+        return round(max(0.0, value) if spec.aggregation == Aggregation.SUM else value, 2)
+
     def _broken(self, spec: MetricSpec, now: datetime) -> bytes:
         kind = self.rng.choice(_MALFORMED_KINDS)
         base: dict[str, object] = {
@@ -331,7 +373,7 @@ class EventGenerator:
             "source": f"sim-{spec.department_id}",
             "department_id": spec.department_id,
             "metric": spec.metric,
-            "value": spec.sample(self.rng),
+            "value": self._value(spec),
             "unit": spec.unit,
             "occurred_at": now.isoformat(),
         }
@@ -371,6 +413,7 @@ async def simulate(
     seed: int | None = None,
     employees: dict[str, list[str]] | None = None,
     progress: Callable[[SimulationStats], None] | None = None,
+    means: Mapping[str, float] | None = None,
 ) -> SimulationStats:
     """Stream ``rate * duration`` events at ``rate`` per second, then flush; returns what was sent.
 
@@ -378,7 +421,7 @@ async def simulate(
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
-    generator = EventGenerator(departments, malformed=malformed, seed=seed, employees=employees)
+    generator = EventGenerator(departments, malformed=malformed, seed=seed, employees=employees, means=means)
     stats = SimulationStats(by_department={d: 0 for d in departments})
     emitters = {
         d: MetricEmitter(bootstrap_servers, source=f"sim-{d}", department_id=d, topic=topic, idempotence=idempotence)

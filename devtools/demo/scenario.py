@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from contracts.cycle import Stage
+from contracts.goals import Aggregation
 from contracts.org import OrgSnapshot
 from services.common.auth import mint_token
 from services.common.settings import Settings
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SAMPLE_ORG = ROOT / "docs" / "examples" / "sample_org"
 SAMPLE_STRATEGY = ROOT / "docs" / "examples" / "sample_strategy.json"
 
+TRACKING_DAYS = 8
+"""Template days of the demo's tracking stage."""
 DEMO_DEPARTMENTS = ["production", "sales", "finance", "hr", "it", "procurement", "quality"]
 
 Log = Callable[[str], None]
@@ -51,7 +54,7 @@ def demo_template(name: str) -> dict[str, Any]:
     spec["name"] = name
     plan = {
         "goal_setting": (10, 8),
-        "tracking": (8, None),
+        "tracking": (TRACKING_DAYS, None),
         "evaluation": (10, 8),
         "feedback": (8, 6),
         "result_application": (8, 6),
@@ -112,6 +115,8 @@ class Scenario:
         self.laggard = laggard_department
         self.silent = silent_department
         self.metrics_rate = metrics_rate
+        self._targets: dict[str, tuple[Aggregation, float, float]] = {}
+        """Metric -> (aggregation, start, target) of the cycle's KPIs, for believable simulated data."""
         self.log = log
         self.random = random.Random(seed)
         self.report = ScenarioReport()
@@ -285,6 +290,12 @@ class Scenario:
         strategy.individual_templates = [
             t for t in strategy.individual_templates if t.department_id in DEMO_DEPARTMENTS
         ]
+        # What the department systems' simulated data aims at: the KPIs' own scale (see believable_means).
+        self._targets = {
+            g.metric: (g.aggregation, g.start_value, g.target_value)
+            for g in [*strategy.company_kpis, *strategy.department_kpis]
+            if g.metric
+        }
         hours = max(2 * self.day_seconds / 3600, 5 / 3600)
         for goal in [*strategy.company_kpis, *strategy.department_kpis]:
             if getattr(goal, "update_frequency_hours", None) is not None:
@@ -339,9 +350,17 @@ class Scenario:
         )
 
     async def tracking(self) -> None:
-        from devtools.simulator import simulate
+        from devtools.simulator import believable_means, simulate
 
         departments = [d for d in DEMO_DEPARTMENTS if d != self.silent]
+        # The stage streams for about its length: per-event values that add up to the KPIs' targets by its end.
+        stage_seconds = TRACKING_DAYS * self.day_seconds
+        means = believable_means(
+            self._targets,
+            departments=departments,
+            events=self.metrics_rate * stage_seconds * 0.99,
+            seed=self.random.randint(0, 10**6),
+        )
         self.log(f"department systems stream metrics ({', '.join(departments)}); {self.silent} stays silent")
         sent = 0
         while True:
@@ -356,6 +375,7 @@ class Scenario:
                 malformed=0.01,
                 idempotence=self.kafka_idempotence,
                 seed=self.random.randint(0, 10**6),
+                means=means,
             )
             sent += stats.sent if hasattr(stats, "sent") else sum(stats.by_department.values())
             await self.show_rollup()
