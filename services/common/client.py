@@ -105,11 +105,27 @@ class ServiceTokens:
 class ServiceCallError(Exception):
     """A call to another service did not succeed."""
 
-    def __init__(self, message: str, *, service: str, status: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        status: int | None = None,
+        detail: str = "",
+        problem: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.service = service
         self.status = status
         self.detail = detail
+        self.problem: dict[str, Any] = dict(problem or {})
+        """The refusal's whole Problem body (``detail``, ``field``, ``errors``...), for callers that pass it on."""
+
+    @property
+    def field(self) -> str | None:
+        """The field the other service named, if any."""
+        named = self.problem.get("field")
+        return str(named) if named else None
 
 
 class NotReady(ServiceCallError):
@@ -173,7 +189,7 @@ class ServiceClient:
             kind, message = Refused, f"{method} {url} was refused ({response.status_code}): {detail}"
         else:
             kind, message = Unavailable, f"{method} {url} failed ({response.status_code}): {detail}"
-        raise kind(message, service=service, status=response.status_code, detail=detail)
+        raise kind(message, service=service, status=response.status_code, detail=detail, problem=_problem(response))
 
     async def get(self, service: ServiceName, path: str, *, params: Mapping[str, str] | None = None) -> Any:
         return await self.call("GET", service, path, params=params)
@@ -183,6 +199,14 @@ class ServiceClient:
     ) -> M:
         """GET and validate the answer as ``model`` (a ``contracts`` model)."""
         return model.model_validate(await self.get(service, path, params=params))
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def response_detail(response: httpx.Response) -> str:

@@ -258,6 +258,11 @@ async def _record_adjustment(
                 "the appeal stays open, retry the resolution",
                 status_code=502,
             ) from exc
+        if exc.status in (400, 422) and exc.field:  # the resolution's own input was wrong: say which field
+            raise DomainError(
+                f"the {service} service refused the adjustment: {exc.detail}; the appeal stays open",
+                field=exc.field,
+            ) from exc
         raise DomainError(
             f"the {service} service refused the adjustment ({exc.status}: {exc.detail}); the appeal stays open",
             status_code=502,
