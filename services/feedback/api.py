@@ -30,6 +30,10 @@ from services.feedback.schemas import (
     CycleConfigUpdate,
     FeedbackCreate,
     FeedbackRead,
+    FeedbackRequestAnswer,
+    FeedbackRequestCreate,
+    FeedbackRequestDecline,
+    FeedbackRequestRead,
     OneOnOneCreate,
     OneOnOneRead,
     OneOnOneUpdate,
@@ -399,6 +403,61 @@ async def list_feedback(
         offset=offset,
     )
     return [FeedbackRead.model_validate(n) for n in rows]
+
+
+# -- feedback on request --------------------------------------------------------------------------
+@router.post(
+    "/cycles/{cycle_id}/feedback-requests",
+    tags=["feedback"],
+    status_code=201,
+    summary="Ask a colleague, in any department, for feedback (they answer or decline; one open request each)",
+)
+async def request_feedback(
+    cycle_id: CycleId, body: FeedbackRequestCreate, session: SessionDep, now: NowDep, principal: Staff
+) -> FeedbackRequestRead:
+    return await service.request_feedback(session=session, cycle_id=cycle_id, principal=principal, body=body, now=now)
+
+
+@router.get(
+    "/cycles/{cycle_id}/feedback-requests",
+    tags=["feedback"],
+    summary="Feedback requests you made or were asked, and your reports' (HR: all), with the answers",
+)
+async def list_feedback_requests(
+    cycle_id: CycleId,
+    session: SessionDep,
+    principal: Staff,
+    status: Annotated[str | None, Query(max_length=16, description="open | answered | declined")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[FeedbackRequestRead]:
+    return await service.list_requests(
+        session=session, cycle_id=cycle_id, principal=principal, status=status, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/feedback-requests/{request_id}/answer",
+    tags=["feedback"],
+    summary="Answer a request you were asked: the answer is your attributed feedback to the requester",
+)
+async def answer_feedback_request(
+    request_id: RowId, body: FeedbackRequestAnswer, session: SessionDep, now: NowDep, principal: Staff
+) -> FeedbackRequestRead:
+    return await service.answer_request(session=session, request_id=request_id, principal=principal, body=body, now=now)
+
+
+@router.post(
+    "/feedback-requests/{request_id}/decline",
+    tags=["feedback"],
+    summary="Decline a request you were asked (the requester sees your reason, if you give one)",
+)
+async def decline_feedback_request(
+    request_id: RowId, body: FeedbackRequestDecline, session: SessionDep, now: NowDep, principal: Staff
+) -> FeedbackRequestRead:
+    return await service.decline_request(
+        session=session, request_id=request_id, principal=principal, body=body, now=now
+    )
 
 
 # -- workflow view -------------------------------------------------------------------------------

@@ -151,6 +151,25 @@ class FeedbackNote(Base):
     created_at: Mapped[datetime]
 
 
+class FeedbackRequest(Base):
+    """Somebody asks a colleague (any department) for feedback; the answer becomes a ``FeedbackNote``."""
+
+    __tablename__ = "feedback_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[str] = mapped_column(String(64), index=True)
+    requester_id: Mapped[str] = mapped_column(String(64), index=True)
+    giver_id: Mapped[str] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered | declined
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_note.id"), nullable=True)
+    """The answer."""
+    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Appeal(Base):
     __tablename__ = "feedback_appeal"
 

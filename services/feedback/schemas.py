@@ -199,3 +199,39 @@ class FeedbackRead(BaseModel):
     kind: str
     message: str
     created_at: datetime
+
+
+class FeedbackRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    giver_id: str = Field(min_length=1, max_length=64, description="Whom you ask: any participant, in any department.")
+    question: str = Field(min_length=1, max_length=2000, description="What you would like feedback on.")
+    due_date: date | None = Field(default=None, description="By when you would like it (a task for them).")
+
+
+class FeedbackRequestAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=4000)
+
+
+class FeedbackRequestDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackRequestRead(BaseModel):
+    """A request and, once answered, the answer (seen by both people, the requester's managers and HR)."""
+
+    id: int
+    cycle_id: str
+    requester_id: str
+    giver_id: str
+    question: str
+    status: Literal["open", "answered", "declined"]
+    due_date: date | None
+    created_at: datetime
+    closed_at: datetime | None
+    answer: str | None = None
+    decline_reason: str | None = None

@@ -83,6 +83,7 @@ EVERYONE = (*READERS, "department_system")
 _public = rule(anonymous=PUBLIC)
 _NOT_OWN_RESULT = "the persona's own result is not the one in the path: only the employee acknowledges it"
 _PLAN_EDITORS = "only HR, the plan's owner (the manager) and the employee's manager edit a plan; not the head"
+_ASKED_ONLY = "HR reads every feedback request, but only the person asked (e-r) answers or declines it"
 _ONE_ON_ONE = "a 1:1 belongs to its manager (e-m) and report (e-r); the department head is neither"
 
 _COMMON: dict[tuple[str, str], Rule] = {
@@ -253,6 +254,16 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ),
         ("POST", "/v1/cycles/{cycle_id}/feedback"): rule(*PEOPLE),
         ("GET", "/v1/cycles/{cycle_id}/feedback"): rule(*PEOPLE),
+        ("POST", "/v1/cycles/{cycle_id}/feedback-requests"): rule(
+            *PEOPLE, body={"giver_id": "e-fh", "question": "How did my demo go?"}
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/feedback-requests"): rule(*PEOPLE),
+        ("POST", "/v1/feedback-requests/{request_id}/answer"): rule(
+            *PEOPLE, scoped={"hr_admin": _ASKED_ONLY}, body={"message": "It went well."}
+        ),
+        ("POST", "/v1/feedback-requests/{request_id}/decline"): rule(
+            *PEOPLE, scoped={"hr_admin": _ASKED_ONLY}, body={"reason": "not my area"}
+        ),
         ("GET", "/v1/cycles/{cycle_id}/pending"): rule(*MACHINE),
     },
     "results": {
@@ -584,6 +595,33 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
                 "employee": (422, 201, 201),
             },
             "feedback to the target: anyone, in any department, never to oneself",
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/feedback-requests"): Objects(
+            {
+                "hr_admin": (422, 201, 201),
+                "dept_head": (422, 201, 201),
+                "manager": (422, 201, 201),
+                "employee": (422, 201, 201),
+            },
+            "asking the target for feedback: anyone, in any department, never oneself",
+        ),
+        ("POST", "/v1/feedback-requests/{request_id}/answer"): Objects(
+            {
+                "hr_admin": (200, 403, 403),
+                "dept_head": (200, 404, 404),
+                "manager": (200, 404, 404),
+                "employee": (200, 404, 404),
+            },
+            "a request asked of the target: only the target answers it",
+        ),
+        ("POST", "/v1/feedback-requests/{request_id}/decline"): Objects(
+            {
+                "hr_admin": (200, 403, 403),
+                "dept_head": (200, 404, 404),
+                "manager": (200, 404, 404),
+                "employee": (200, 404, 404),
+            },
+            "a request asked of the target: only the target declines it",
         ),
         ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): Objects(
             {

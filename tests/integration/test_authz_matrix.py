@@ -303,9 +303,17 @@ async def seed_feedback(world: World, results: Any) -> None:
         ),
         201,
     )
+    asked = {"giver_id": "e-r", "question": "how did my hand-over go?"}
+    request = ok(
+        await client.post(
+            f"{base}/feedback-requests", json=asked, headers=stage_person("e-fh").headers(world.settings, "employee")
+        ),
+        201,
+    )
     world.values |= {
         "cycle_id": CYCLE,
         "employee_id": "e-r",
+        "request_id": str(request["id"]),
         "appeal_id": str(appeal["id"]),
         "one_on_one_id": str(one_on_one["id"]),
         "item_id": str(action["id"]),
@@ -685,6 +693,15 @@ BUILDERS: dict[str, dict[tuple[str, str], Builder]] = {
         ("POST", "/v1/cycles/{cycle_id}/feedback"): _with(
             lambda t, tag: {"recipient_id": t, "kind": "kudos", "message": f"thanks ({tag})"}
         ),
+        ("POST", "/v1/cycles/{cycle_id}/feedback-requests"): _with(
+            lambda t, tag: {"giver_id": t, "question": f"feedback please ({tag})"}
+        ),
+        ("POST", "/v1/feedback-requests/{request_id}/answer"): _with(
+            lambda t, tag: {"message": f"answer ({tag})"}, request_id="request"
+        ),
+        ("POST", "/v1/feedback-requests/{request_id}/decline"): _with(
+            lambda t, tag: {"reason": f"no ({tag})"}, request_id="declinable"
+        ),
         ("GET", "/v1/cycles/{cycle_id}/results/{employee_id}"): _employee,
         ("GET", "/v1/appeals/{appeal_id}"): _path(appeal_id="appeal"),
     },
@@ -794,6 +811,15 @@ async def _feedback_objects(world: World) -> None:
             )
             meetings[(manager, report)] = (str(made["id"]), str(action["id"]))
         world.values[f"one_on_one:{target}"], world.values[f"action:{target}"] = meetings[(manager, report)]
+    # Two requests asked of each target (one to answer, one to decline), by people of other departments.
+    for target in TARGETED:
+        # Askers are none of the role personas (so each persona's own calls meet no earlier request of theirs).
+        askers = [p for p in ("e-x1", "e-oh", "e-fh") if p != target]
+        for key, asker in zip(("request", "declinable"), askers[:2], strict=True):
+            body = {"giver_id": target, "question": f"{key} for {target}"}
+            headers = stage_person(asker).headers(world.settings, "employee")
+            made = ok(await client.post(f"{base}/feedback-requests", json=body, headers=headers), 201)
+            world.values[f"{key}:{target}"] = str(made["id"])
 
 
 def _report_of(manager: str) -> str:

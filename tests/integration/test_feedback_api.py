@@ -523,3 +523,61 @@ async def test_outbox_events_are_counted_once_per_change(client: httpx.AsyncClie
     async with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         count = await session.scalar(select(func.count()).select_from(FeedbackOutbox))
     assert count == 1
+
+
+async def test_feedback_on_request_across_departments(client: httpx.AsyncClient, settings: Settings) -> None:
+    """Bob (sales) asks Carol (operations) for feedback; she answers once, as her attributed feedback; a
+    second request goes to Alice, who declines. Who sees what follows the notes' own rule."""
+    clock: Clock = client.app.state.clock  # type: ignore[attr-defined]
+    cycle_id = await setup_cycle(client, settings, push=False)
+    base = f"/v1/cycles/{cycle_id}/feedback-requests"
+    bob, carol, alice = emp(settings, "bob"), emp(settings, "carol"), emp(settings, "alice")
+    ask = {"giver_id": "carol", "question": "How was my hand-over of the Q3 plan?", "due_date": "2026-06-20"}
+
+    for body, named in [
+        ({**ask, "giver_id": "bob"}, "giver_id"),  # yourself
+        ({**ask, "giver_id": "nobody"}, "giver_id"),  # not a participant
+        ({**ask, "due_date": "2026-05-01"}, "due_date"),  # before today (the clock is 2026-06-01)
+        ({**ask, "question": ""}, "question"),
+    ]:
+        refused = await client.post(base, json=body, headers=bob)
+        assert refused.status_code == 422 and named in refused.text, refused.text
+    made = await client.post(base, json=ask, headers=bob)
+    assert made.status_code == 201, made.text
+    request = made.json()
+    assert (request["requester_id"], request["giver_id"], request["status"]) == ("bob", "carol", "open")
+    again = await client.post(base, json=ask, headers=bob)
+    assert again.status_code == 409 and "still open" in again.json()["detail"]
+
+    # Carol sees it as a request to answer; Bob's manager sees it; Olga (Carol's manager) and Alice do not.
+    asked = (await client.get(base, params={"status": "open"}, headers=carol)).json()
+    assert [r["id"] for r in asked] == [request["id"]]
+    assert [r["id"] for r in (await client.get(base, headers=emp(settings, "s-head", "manager"))).json()] == [
+        request["id"]
+    ]
+    assert (await client.get(base, headers=alice)).json() == []
+    assert (await client.get(base, headers=emp(settings, "o-head", "manager"))).json() == []
+    bad_status = await client.get(base, params={"status": "closed"}, headers=bob)
+    assert bad_status.status_code == 422 and "status" in bad_status.text
+
+    answer = f"/v1/feedback-requests/{request['id']}/answer"
+    assert (await client.post(answer, json={"message": "x"}, headers=alice)).status_code == 404  # not hers
+    own = await client.post(answer, json={"message": "Great plan."}, headers=bob)
+    assert own.status_code == 403 and "only 'carol'" in own.json()["detail"]
+    clock.now = T0 + timedelta(days=2)
+    answered = await client.post(answer, json={"message": "Clear and early; add the risks next time."}, headers=carol)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "answered" and answered.json()["answer"].startswith("Clear and early")
+    assert (await client.post(answer, json={"message": "twice"}, headers=carol)).status_code == 409
+    notes = (await client.get(f"/v1/cycles/{cycle_id}/feedback", headers=bob)).json()
+    assert [(n["author_id"], n["recipient_id"], n["kind"]) for n in notes] == [("carol", "bob", "feedback")]
+    mine = (await client.get(base, headers=bob)).json()
+    assert mine[0]["answer"] == "Clear and early; add the risks next time."
+
+    second = (await client.post(base, json={**ask, "giver_id": "alice"}, headers=bob)).json()
+    declined = await client.post(
+        f"/v1/feedback-requests/{second['id']}/decline", json={"reason": "I was not on that project."}, headers=alice
+    )
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    assert declined.json()["decline_reason"] == "I was not on that project."
+    assert (await client.post(base, json={**ask, "giver_id": "alice"}, headers=bob)).status_code == 201  # may re-ask

@@ -3,7 +3,8 @@
 Functions are keyword-only, take the session and the caller's ``now`` (a clock the app injects,
 so deadline tests never sleep) and commit their own unit of work, so each change and its outbox
 event land in one transaction. The modules follow the sections of the stage: ``release`` (cycle
-state and results), ``appeals``, ``one_on_ones``, ``notes`` (continuous feedback and kudos) and
+state and results), ``appeals``, ``one_on_ones``, ``notes`` (continuous feedback and kudos),
+``requests`` (feedback asked of a colleague) and
 ``pending`` (the workflow's view), ``settings`` (appeal window and HR deadline, template or HR);
 ``scope`` and ``records`` hold what they share.
 """
@@ -40,6 +41,7 @@ from services.feedback.service.release import (
     release_results,
     withdraw_results,
 )
+from services.feedback.service.requests import answer_request, decline_request, list_requests, request_feedback
 from services.feedback.service.scope import org_view
 from services.feedback.service.settings import configure_cycle, push_template_settings, settings_version
 
@@ -47,10 +49,12 @@ __all__ = [
     "OPEN_APPEAL_STATUSES",
     "acknowledge_result",
     "add_action_item",
+    "answer_request",
     "appeal_deadline",
     "appeal_state",
     "configure_cycle",
     "create_one_on_one",
+    "decline_request",
     "get_appeal",
     "get_cycle",
     "get_one_on_one",
@@ -59,6 +63,7 @@ __all__ = [
     "list_appeals",
     "list_feedback",
     "list_one_on_ones",
+    "list_requests",
     "list_results",
     "org_view",
     "overdue_appeals",
@@ -66,6 +71,7 @@ __all__ = [
     "push_results",
     "push_template_settings",
     "release_results",
+    "request_feedback",
     "resolve_appeal",
     "settings_version",
     "start_review",
