@@ -154,8 +154,13 @@ class Upstream:
             problem = response.json()
         except ValueError:
             problem = None
-        error = ServiceCallError(detail, service=service, status=response.status_code, detail=detail)
-        error.problem = problem if isinstance(problem, dict) else None  # type: ignore[attr-defined]
+        error = ServiceCallError(
+            detail,
+            service=service,
+            status=response.status_code,
+            detail=detail,
+            problem=problem if isinstance(problem, dict) else None,
+        )
         return self._failed(service, error)
 
     @staticmethod
@@ -164,7 +169,7 @@ class Upstream:
             cause = type(exc.__cause__ or exc).__name__
             return Answer(0, None, _("the %(service)s service is unreachable (%(cause)s); is it running?",
                                      service=service, cause=cause))  # fmt: skip
-        problem = getattr(exc, "problem", None)  # the Problem body, when the client keeps it
+        problem = exc.problem or None  # the Problem body (field, errors...), when there was one
         return Answer(
             exc.status,
             None,
