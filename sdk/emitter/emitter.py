@@ -96,6 +96,8 @@ class MetricEmitter:
         self._factory = producer_factory or self._create_producer
         self.acknowledged = 0
         self.producer_restarts = 0
+        self.resent = 0
+        """Events sent again after a failed or stuck delivery (the consumer counts each once by its event_id)."""
         self._pending: dict[uuid.UUID, _Pending] = {}
         self._producer: Any = None
         self._generation = 0
@@ -249,6 +251,7 @@ class MetricEmitter:
             if self._producer is None:
                 continue
             for entry in list(self._pending.values()):
+                self.resent += 1
                 await self._send(entry)
 
     async def _recreate_producer(self) -> None:

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.audit import AuditMixin
@@ -149,6 +150,8 @@ class FeedbackNote(Base):
     kind: Mapped[str] = mapped_column(String(16))  # feedback | kudos
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    shared_with_manager: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    """False for an answer to a request its requester kept from their manager: only the two people and HR."""
 
 
 class FeedbackRequest(Base):
@@ -168,6 +171,8 @@ class FeedbackRequest(Base):
     note_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_note.id"), nullable=True)
     """The answer."""
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    share_with_manager: Mapped[bool] = mapped_column(Boolean, default=True)
+    """The requester's choice: may their managers read the request and its answer."""
 
 
 class Appeal(Base):

@@ -207,6 +207,9 @@ class FeedbackRequestCreate(BaseModel):
     giver_id: str = Field(min_length=1, max_length=64, description="Whom you ask: any participant, in any department.")
     question: str = Field(min_length=1, max_length=2000, description="What you would like feedback on.")
     due_date: date | None = Field(default=None, description="By when you would like it (a task for them).")
+    share_with_manager: bool = Field(
+        default=True, description="May your managers read the request and the answer (false: only you two and HR)."
+    )
 
 
 class FeedbackRequestAnswer(BaseModel):
@@ -231,6 +234,7 @@ class FeedbackRequestRead(BaseModel):
     question: str
     status: Literal["open", "answered", "declined"]
     due_date: date | None
+    share_with_manager: bool
     created_at: datetime
     closed_at: datetime | None
     answer: str | None = None

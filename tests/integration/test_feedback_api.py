@@ -581,3 +581,31 @@ async def test_feedback_on_request_across_departments(client: httpx.AsyncClient,
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
     assert declined.json()["decline_reason"] == "I was not on that project."
     assert (await client.post(base, json={**ask, "giver_id": "alice"}, headers=bob)).status_code == 201  # may re-ask
+
+
+async def test_a_request_kept_from_the_manager_stays_between_the_two(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Bob asks Carol without sharing it with his manager: Sam (his manager) sees neither the request nor the
+    answer note; HR does. A shared one (the default) Sam sees, answer included."""
+    cycle_id = await setup_cycle(client, settings, push=False)
+    base = f"/v1/cycles/{cycle_id}/feedback-requests"
+    bob, carol, sam = emp(settings, "bob"), emp(settings, "carol"), emp(settings, "s-head", "manager")
+    private = await client.post(
+        base,
+        json={"giver_id": "carol", "question": "Honestly: my tone in meetings?", "share_with_manager": False},
+        headers=bob,
+    )
+    assert private.status_code == 201 and private.json()["share_with_manager"] is False
+    answer = f"/v1/feedback-requests/{private.json()['id']}/answer"
+    assert (await client.post(answer, json={"message": "Sometimes curt."}, headers=carol)).status_code == 200
+    shared = await client.post(base, json={"giver_id": "alice", "question": "My Q3 deck?"}, headers=bob)
+    assert shared.status_code == 201 and shared.json()["share_with_manager"] is True
+    answered = f"/v1/feedback-requests/{shared.json()['id']}/answer"
+    assert (await client.post(answered, json={"message": "Clear."}, headers=emp(settings, "alice"))).status_code == 200
+
+    assert [r["question"] for r in (await client.get(base, headers=sam)).json()] == ["My Q3 deck?"]
+    notes = f"/v1/cycles/{cycle_id}/feedback"
+    assert [n["message"] for n in (await client.get(notes, headers=sam)).json()] == ["Clear."]
+    assert len((await client.get(base, headers=hr(settings))).json()) == 2
+    assert {n["message"] for n in (await client.get(notes, headers=bob)).json()} == {"Sometimes curt.", "Clear."}

@@ -42,14 +42,17 @@ async def list_feedback(
     limit: int,
     offset: int,
 ) -> Sequence[FeedbackNote]:
-    """Visible to the author, the recipient and the recipient's managers (and HR)."""
+    """Visible to the author, the recipient and the recipient's managers (unless it answers a request its
+    recipient kept from them), and HR."""
     query = select(FeedbackNote).where(FeedbackNote.cycle_id == cycle_id)
     if recipient_id:
         query = query.where(FeedbackNote.recipient_id == recipient_id)
     if not is_hr(principal):
         me = my_employee_id(principal)
-        recipients = {me}
+        mine = or_(FeedbackNote.author_id == me, FeedbackNote.recipient_id == me)
         if principal.has(Role.MANAGER):
-            recipients |= (await org_view(session=session, cycle_id=cycle_id)).reports_of(me)
-        query = query.where(or_(FeedbackNote.author_id == me, FeedbackNote.recipient_id.in_(sorted(recipients))))
+            reports = (await org_view(session=session, cycle_id=cycle_id)).reports_of(me)
+            shared = FeedbackNote.shared_with_manager.is_(True) & FeedbackNote.recipient_id.in_(sorted(reports))
+            mine = or_(mine, shared)
+        query = query.where(mine)
     return (await session.scalars(query.order_by(FeedbackNote.id).limit(limit).offset(offset))).all()

@@ -1,7 +1,8 @@
 """Feedback on request: anybody asks a colleague, in any department, for feedback on something; the
 colleague answers once (the answer is an attributed feedback note from them) or declines.
 
-Seen by the two people, the requester's managers and HR, like the notes themselves. An open request
+Seen by the two people and HR, and by the requester's managers when the requester shares it with
+them (their choice, ``share_with_manager``; the answer note follows it). An open request
 is a task for the person asked (the console's "my tasks"), with its due date when one was given.
 """
 
@@ -61,6 +62,7 @@ async def request_feedback(
         question=body.question,
         status="open",
         due_date=body.due_date,
+        share_with_manager=body.share_with_manager,
         created_at=now,
     )
     session.add(row)
@@ -85,10 +87,12 @@ async def list_requests(
         query = query.where(FeedbackRequest.status == status)
     if not is_hr(principal):
         me = my_employee_id(principal)
-        requesters = {me}
+        mine = or_(FeedbackRequest.giver_id == me, FeedbackRequest.requester_id == me)
         if principal.has(Role.MANAGER):
-            requesters |= (await org_view(session=session, cycle_id=cycle_id)).reports_of(me)
-        query = query.where(or_(FeedbackRequest.giver_id == me, FeedbackRequest.requester_id.in_(sorted(requesters))))
+            reports = (await org_view(session=session, cycle_id=cycle_id)).reports_of(me)
+            shared = FeedbackRequest.share_with_manager.is_(True) & FeedbackRequest.requester_id.in_(sorted(reports))
+            mine = or_(mine, shared)
+        query = query.where(mine)
     rows = (await session.scalars(query.order_by(FeedbackRequest.id).limit(limit).offset(offset))).all()
     return await _reads(session, rows)
 
@@ -104,6 +108,7 @@ async def answer_request(
         kind="feedback",
         message=body.message,
         created_at=now,
+        shared_with_manager=row.share_with_manager,
     )
     session.add(note)
     await session.flush()
@@ -156,6 +161,7 @@ def _read(row: FeedbackRequest, answer: str | None) -> FeedbackRequestRead:
         question=row.question,
         status=row.status,
         due_date=row.due_date,
+        share_with_manager=row.share_with_manager,
         created_at=row.created_at,
         closed_at=row.closed_at,
         answer=answer,
