@@ -40,6 +40,7 @@ from services.goals.schemas import (
     ObjectiveUpdate,
     ProgressAccepted,
     ReturnRequest,
+    Scorecard,
     SubmitRequest,
     WeightReport,
 )
@@ -336,6 +337,24 @@ async def tree(
 )
 async def put_progress(cycle_id: CycleId, body: ProgressExport, session: SessionDep, _p: HrAdmin) -> ProgressAccepted:
     return await service.store_progress(session=session, cycle_id=cycle_id, export=body)
+
+
+@router.get(
+    "/scorecard",
+    summary="Balanced scorecard: progress rolled up per perspective (financial, customer, internal process, "
+    "learning and growth), for the company or one department",
+    description="Company: the company KPIs under their objectives' perspectives, weighted as in the company "
+    "score. With department_id: that department's KPIs under the perspective of the company KPI each aligns "
+    "to. The numbers are the goal tree's.",
+    tags=["reports"],
+)
+async def scorecard(
+    cycle_id: CycleId,
+    session: SessionDep,
+    principal: Reader,
+    department_id: Annotated[str | None, Query(max_length=64, description="One department's scorecard.")] = None,
+) -> Scorecard:
+    return await service.scorecard(session=session, cycle_id=cycle_id, principal=principal, department_id=department_id)
 
 
 # -- exports for other stages ---------------------------------------------------------------------

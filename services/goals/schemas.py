@@ -418,6 +418,29 @@ class ObjectiveNode(BaseModel):
     kpis: list[GoalNode]
 
 
+class ScorecardObjective(BaseModel):
+    objective_id: str
+    name: str
+    weight: float = Field(description="Weight of its KPIs in the perspective (company KPIs, or the department's).")
+    progress: float | None
+
+
+class ScorecardPerspective(BaseModel):
+    perspective: Perspective
+    weight: float = Field(description="Share of the company's (or the department's) KPI weight, in percent.")
+    progress: float | None = Field(description="Weighted mean of its KPIs' progress; none without data.")
+    objectives: list[ScorecardObjective]
+
+
+class Scorecard(BaseModel):
+    """The balanced scorecard: the goal tree rolled up per perspective, for the company or one department."""
+
+    cycle_id: str
+    department_id: str | None
+    progress: float | None
+    perspectives: list[ScorecardPerspective] = Field(description="All four perspectives, in the classic order.")
+
+
 class GoalTree(BaseModel):
     cycle_id: str
     progress: float | None = Field(description="Weighted mean of the company KPIs' progress.")

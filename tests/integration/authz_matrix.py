@@ -149,6 +149,7 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cycles/{cycle_id}/goals/{goal_id}/return"): rule(*APPROVERS),
         ("GET", "/v1/cycles/{cycle_id}/weights"): rule(*READERS),
         ("GET", "/v1/cycles/{cycle_id}/tree"): rule(*READERS),
+        ("GET", "/v1/cycles/{cycle_id}/scorecard"): rule(*READERS),
         ("PUT", "/v1/cycles/{cycle_id}/progress"): rule(*HR),  # issue 14: ops no longer writes actuals
         ("GET", "/v1/cycles/{cycle_id}/kpi-catalog"): rule(*MACHINE),
         ("GET", "/v1/cycles/{cycle_id}/goal-export"): rule(*MACHINE),

@@ -85,6 +85,36 @@ async def test_tree_rolls_up_progress_as_weighted_means(settings: Settings, data
         assert [c["goal_id"] for c in find(finance, "c_cost")["children"]] == ["d_fin_cost"]
 
 
+async def test_scorecard_rolls_the_tree_up_per_perspective(settings: Settings, database_url: str) -> None:
+    async with seeded(settings, database_url) as w:
+        await w.build_tree()
+        # cost moves under its own objective in the internal-process perspective
+        body = {"objective_id": "lean", "name": "Run lean", "perspective": "internal_process"}
+        await w.post("/objectives", body, w.hr(), expect=201)
+        moved = await w.client.patch(f"{w.base}/goals/c_cost", json={"objective_id": "lean"}, headers=w.hr())
+        assert moved.status_code == 200, moved.text
+        await _push(w, {"i_s1": 50, "i_s2": 200, "d_sales_rev": 40, "i_f1": 90, "d_fin_cost": 85})
+        card = (await w.client.get(f"{w.base}/scorecard", headers=w.hr())).json()
+        by = {p["perspective"]: p for p in card["perspectives"]}
+        assert list(by) == ["financial", "customer", "internal_process", "learning_growth"]
+        # the company KPIs as in the tree: c_rev 0.58 (weight 60) and c_cost 0.5 (weight 40)
+        assert (by["financial"]["weight"], by["financial"]["progress"]) == (60.0, pytest.approx(0.58))
+        assert (by["internal_process"]["weight"], by["internal_process"]["progress"]) == (40.0, pytest.approx(0.5))
+        assert by["customer"] == {"perspective": "customer", "weight": 0.0, "progress": None, "objectives": []}
+        assert card["progress"] == pytest.approx(0.548)  # the tree's company progress
+        assert [(o["objective_id"], o["weight"]) for o in by["internal_process"]["objectives"]] == [("lean", 40.0)]
+
+        # sales' own scorecard: its KPIs (70 x 0.4 + 30 x 1.0) all under revenue's financial perspective
+        sales = (await w.client.get(f"{w.base}/scorecard", params={"department_id": "sales"}, headers=w.hr())).json()
+        by = {p["perspective"]: p for p in sales["perspectives"]}
+        assert (by["financial"]["weight"], by["financial"]["progress"]) == (100.0, pytest.approx(0.58))
+        assert by["internal_process"]["progress"] is None and sales["progress"] == pytest.approx(0.58)
+        # finance's KPI aligns to cost: internal process
+        fin = await w.client.get(f"{w.base}/scorecard", params={"department_id": "finance"}, headers=w.as_("f1"))
+        assert fin.status_code == 200
+        assert {p["perspective"]: p["progress"] for p in fin.json()["perspectives"]}["internal_process"] == 0.5
+
+
 async def test_kpi_catalog_needs_the_period_then_lists_every_metric_goal(settings: Settings, database_url: str) -> None:
     # no cycles service answers on port 9: the period stays unknown until PUT /settings
     no_cycles = settings.model_copy(update={"cycles_url": "http://127.0.0.1:9"})

@@ -31,7 +31,7 @@ from services.goals.service.objectives import (
 )
 from services.goals.service.records import SERVICE
 from services.goals.service.scope import Scope, load_scope
-from services.goals.service.tree import goal_tree, store_progress
+from services.goals.service.tree import goal_tree, scorecard, store_progress
 from services.goals.service.weights import weight_report
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "get_settings",
     "goal_export",
     "goal_tree",
+    "scorecard",
     "kpi_catalog",
     "list_goals",
     "list_objectives",

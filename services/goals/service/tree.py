@@ -15,7 +15,15 @@ from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.goals.models import GoalsActual, GoalsGoal, GoalsObjective
 from services.goals.rules import Perspective, attainment, weighted_mean
-from services.goals.schemas import GoalNode, GoalTree, ObjectiveNode, ProgressAccepted
+from services.goals.schemas import (
+    GoalNode,
+    GoalTree,
+    ObjectiveNode,
+    ProgressAccepted,
+    Scorecard,
+    ScorecardObjective,
+    ScorecardPerspective,
+)
 from services.goals.service.records import goal_columns
 from services.goals.service.scope import load_scope
 
@@ -163,4 +171,55 @@ async def goal_tree(
         cycle_id=cycle_id,
         progress=weighted_mean((g.weight, progress[g.goal_id]) for g in company),
         objectives=objective_nodes,
+    )
+
+
+async def scorecard(
+    *, session: AsyncSession, cycle_id: str, principal: Principal, department_id: str | None = None
+) -> Scorecard:
+    """The goal tree rolled up per balanced-scorecard perspective.
+
+    For the company: each objective's company KPIs, weighted as they weigh in the company score. For a
+    department: its department KPIs, each under the perspective of the company KPI it aligns to, weighted
+    as they weigh in the department. Same numbers as the tree, for every role that may read them.
+    """
+    tree = await goal_tree(session=session, cycle_id=cycle_id, principal=principal, department_id=department_id)
+    grouped: dict[Perspective, list[tuple[ObjectiveNode, list[tuple[float, float | None]]]]] = {
+        p: [] for p in Perspective
+    }
+    for objective in tree.objectives:
+        if department_id is None:
+            kpis = [(k.weight, k.progress) for k in objective.kpis]
+        else:
+            kpis = [
+                (d.weight, d.progress)
+                for k in objective.kpis
+                for d in k.children
+                if d.level == GoalLevel.DEPARTMENT and d.department_id == department_id
+            ]
+        grouped[objective.perspective].append((objective, kpis))
+    total = sum(w for entries in grouped.values() for _o, kpis in entries for w, _p in kpis) or 1.0
+    perspectives = []
+    for perspective, entries in grouped.items():
+        kpis = [k for _o, objective_kpis in entries for k in objective_kpis]
+        perspectives.append(
+            ScorecardPerspective(
+                perspective=perspective,
+                weight=round(100 * sum(w for w, _p in kpis) / total, 2),
+                progress=weighted_mean(kpis),
+                objectives=[
+                    ScorecardObjective(
+                        objective_id=o.objective_id,
+                        name=o.name,
+                        weight=sum(w for w, _p in objective_kpis),
+                        progress=weighted_mean(objective_kpis),
+                    )
+                    for o, objective_kpis in entries
+                    if objective_kpis or department_id is None
+                ],
+            )
+        )
+    every = [k for entries in grouped.values() for _o, kpis in entries for k in kpis]
+    return Scorecard(
+        cycle_id=cycle_id, department_id=department_id, progress=weighted_mean(every), perspectives=perspectives
     )
