@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.cycle import Stage
 from contracts.evaluation import GoalKey, GoalKeys
 from contracts.feedback import AppealsState
 from contracts.handoffs import (
@@ -44,6 +45,7 @@ from contracts.handoffs import (
 )
 from contracts.results import Publication, ResultsPolicy, results_policy
 from contracts.templates import CycleTemplateSpec, SettingsPushed
+from contracts.workflow_io import NotificationRequest
 from services.common.client import NotReady, Refused, ServiceClient, ServiceName, Unavailable
 from services.common.telemetry import STAGE_TRANSITIONS, trace_headers
 
@@ -58,9 +60,17 @@ GOALS_PAGE = 500
 class HandoffActivities:
     """The handoffs, bound to the service client (built by the worker)."""
 
-    def __init__(self, *, client: ServiceClient, scoring_config: Callable[[CycleTemplateSpec], Any]) -> None:
+    def __init__(
+        self,
+        *,
+        client: ServiceClient,
+        scoring_config: Callable[[CycleTemplateSpec], Any],
+        console_url: str | None = None,
+    ) -> None:
         self.client = client
         self.scoring_config = scoring_config
+        self.console_url = console_url.rstrip("/") if console_url else None
+        """Where people read the pages the handoffs' notices link to (the console)."""
 
     async def call(self, method: str, service: ServiceName, path: str, **options: Any) -> Any:
         """One call (``options`` as :meth:`ServiceClient.call`); a refusal is non-retryable, an outage
@@ -230,10 +240,32 @@ class HandoffActivities:
         await self.push_settings(ref.cycle_id, await self.template(ref.cycle_id), "results")
         results = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/final-results")
         await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/results", json=results)
+        sent = await self._send_collaboration_report(ref)
         count = len(results.get("results", []))
-        return _done(
-            "evaluation", "exit", ResultsDelivered(service="results", results=count, detail=f"{count} to results")
-        )
+        detail = f"{count} to results; collaboration report sent to {sent} department head(s)"
+        return _done("evaluation", "exit", ResultsDelivered(service="results", results=count, detail=detail))
+
+    async def _send_collaboration_report(self, ref: CycleRef) -> int:
+        """When evaluation ends, the cross-department report goes to every department head, unasked: the
+        matrix to results (which writes the report), then one notice per department (idempotent per key)."""
+        matrix = await self.call("GET", "evaluation", f"/v1/cycles/{ref.cycle_id}/collaboration-matrix")
+        await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/collaboration", json=matrix)
+        if not matrix.get("cells"):
+            return 0  # nobody rated a collaboration: no report to send
+        where = f"/cycles/{ref.cycle_id}/collaboration"
+        link = f"{self.console_url}{where}" if self.console_url else f"the console's {where}"
+        for department_id in ref.department_ids:
+            notice = NotificationRequest(
+                idempotency_key=f"{ref.cycle_id}/{department_id}/evaluation/collaboration-report",
+                cycle_id=ref.cycle_id,
+                department_id=department_id,
+                stage=Stage.EVALUATION,
+                kind="collaboration_report",
+                recipients=["department_head"],
+                message=f"The cross-department collaboration report of this cycle is ready: {link}",
+            )
+            await self.call("POST", "cycles", "/v1/notifications", json=notice, idempotency_key=notice.idempotency_key)
+        return len(ref.department_ids)
 
     # -- feedback -------------------------------------------------------------------------------
     @activity.defn(name="release_results")

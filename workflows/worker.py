@@ -39,7 +39,7 @@ def activities_for(settings: Any, http: Any) -> list[Any]:
 
     tokens = ServiceTokens(settings, sub="system:worker", roles=("hr_admin", "ops"))
     client = ServiceClient.from_settings(settings, http=http, tokens=tokens)
-    handoffs = HandoffActivities(client=client, scoring_config=evaluation_config)
+    handoffs = HandoffActivities(client=client, scoring_config=evaluation_config, console_url=settings.console_url)
     cycle = CycleActivities(handoffs=handoffs)
     committee = CommitteeActivities(handoffs=handoffs)
     return [probe_echo, *cycle.all(), *committee.all()]

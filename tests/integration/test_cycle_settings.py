@@ -623,6 +623,13 @@ async def test_every_template_setting_takes_effect_in_the_services(settings: Set
         await stack.call("evaluation", "POST", f"{base}/calibration/close")
         for name in ("close_evaluation", "hand_results_to_feedback", "hand_results_to_results", "release_results"):
             assert (await stack.handoff(name, cycle_id)).ready, name
+        # Evaluation over: the cross-department report went to each department head, unasked.
+        notices = await stack.call("cycles", "GET", "/v1/notifications", params={"cycle_id": cycle_id})
+        reports = [n for n in notices if n["kind"] == "collaboration_report"]
+        assert sorted((n["department_id"], n["recipients"][0]["id"]) for n in reports) == sorted(
+            (d, HEADS[d]) for d in CYCLE_DEPARTMENTS
+        )
+        assert all(f"/cycles/{cycle_id}/collaboration" in n["message"] for n in reports)
 
         # Feedback: the template's appeal window (5 days) and HR resolution time (3 days).
         stack.clocks["feedback"].now = T0 + timedelta(days=2)
