@@ -140,6 +140,12 @@ def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
             f"bonus pool {department}",
             f"{money['allocated'] / 100:,.2f} of {money['pool'] / 100:,.2f} EUR allocated",
         )
+    if report.committee:
+        agenda = report.committee.get("agenda", [])
+        decision = report.committee.get("decision")
+        table.add_row("committee agenda", "; ".join(agenda[:3]) + (f" (+{len(agenda) - 3})" if len(agenda) > 3 else ""))
+        if decision:
+            table.add_row("committee decision", f"{decision['title']} (owner {decision['owner']})")
     console.print(table)
     query = f'CycleId="{cycle}"'
     links = Table(title="Browse it")
@@ -150,6 +156,9 @@ def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
     links.add_row("Temporal UI (this cycle)", f"{stack.temporal_ui_url}/namespaces/default/workflows?query={query}")
     # The console's page, signed in: the API's HTML report needs a bearer token a browser does not send.
     links.add_row("collaboration report", f"{urls['console']}/console/cycles/{cycle}/collaboration")
+    if report.committee:
+        meeting = f"/v1/committees/{report.committee['committee_id']}/meetings/{report.committee['meeting_id']}"
+        links.add_row("committee meeting (API, with the dev token below)", f"{urls['committee']}{meeting}")
     links.add_row("API docs", ", ".join(f"{u}/docs" for u in urls.values()))
     links.add_row("dev token", "tandem token --sub hr.admin --role hr_admin --role ops")
     console.print(links)

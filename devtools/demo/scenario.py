@@ -77,6 +77,8 @@ class ScenarioReport:
     goals_approved: int = 0
     goals_left_pending: int = 0
     metrics_sent: int = 0
+    committee: dict[str, Any] = field(default_factory=dict)
+    """The performance committee's meeting: its id, the generated agenda's titles and the decision taken."""
     rollup: list[float] = field(default_factory=list)
     """The strategy roll-up (the goal tree's overall progress) as read during tracking, in order."""
     reviews_submitted: int = 0
@@ -555,6 +557,57 @@ class Scenario:
             json={"outcome": "rejected", "note": "The project is counted in the shared quality KPI already."},
         )
         self.log(f"{self.report.acknowledged} results acknowledged; 1 appeal submitted and resolved by HR")
+        await self.committee_meeting()
+
+    COMMITTEE: tuple[tuple[str, str, str], ...] = (
+        ("hr", "hr", "secretary"),
+        ("sales", "business", "chair"),
+        ("finance", "finance", "member"),
+        ("it", "it", "member"),
+    )
+    """The performance committee: (department whose head sits, function, role)."""
+
+    async def committee_meeting(self) -> None:
+        """The cross-department performance committee meets: its agenda comes from the cycle's data (stale
+        data, KPIs off track, weak collaboration pairs, calibration outliers...), and it decides one action
+        with an owner and a due date, which a workflow then tracks to done."""
+        assert self.snapshot is not None
+        heads = {d.department_id: d.head_employee_id for d in self.snapshot.departments}
+        names = {p.employee_id: p.name for p in self.snapshot.participants}
+        members = [
+            {"employee_id": heads[d], "name": names.get(heads[d] or "", ""), "department_id": d}
+            | {"function": function, "role": role}
+            for d, function, role in self.COMMITTEE
+            if heads.get(d)
+        ]
+        committee_id = f"perf-{self.report.cycle_id}"[:64]
+        body = {"committee_id": committee_id, "name": "Performance committee", "cycle_id": self.report.cycle_id}
+        await self.call("committee", "POST", "/v1/committees", json={**body, "members": members})
+        meeting = await self.call("committee", "POST", f"/v1/committees/{committee_id}/meetings", json={})
+        agenda = meeting["agenda"]
+        self.report.committee = {
+            "committee_id": committee_id,
+            "meeting_id": meeting["meeting_id"],
+            "agenda": [item["title"]["en"] for item in agenda],
+        }
+        self.log(f"performance committee meets: {len(agenda)} agenda item(s) generated from the cycle's data")
+        for item in agenda[:5]:
+            self.log(f"  - {item['title']['en']}")
+        if not agenda:
+            return
+        first = agenda[0]
+        department = (first.get("department_ids") or ["sales"])[0]
+        owner = heads.get(department) or members[0]["employee_id"]
+        decision = {
+            "title": f"Act on: {first['title']['en']}"[:300],
+            "owner_id": owner,
+            "due_at": (datetime.now(UTC) + timedelta(days=14)).isoformat(),
+            "agenda_item_id": first["item_id"],
+        }
+        url = f"/v1/committees/{committee_id}/meetings/{meeting['meeting_id']}/decisions"
+        made = await self.call("committee", "POST", url, json=decision)
+        self.report.committee["decision"] = {"title": decision["title"], "owner": owner, "id": made["decision_id"]}
+        self.log(f"  decision: {decision['title']!r}, owned by {owner}, due in 14 days (tracked by a workflow)")
 
     async def result_application(self) -> None:
         base = f"/v1/cycles/{self.report.cycle_id}"

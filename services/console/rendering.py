@@ -63,9 +63,10 @@ STATUS_WORDS = frozenset(
         N_("stale"), N_("fresh"), N_("ok"), N_("bad"), N_("overdue"), N_("late"), N_("deadline passed"),
         N_("reminder"), N_("escalation_head"), N_("escalation_hr"), N_("stale_kpi_reminder"),
         N_("stale_kpi_escalation"), N_("approval_reminder"), N_("approval_escalation"), N_("approval_escalation_hr"),
+        N_("collaboration_report"),
         # results, appeals, feedback
         N_("acknowledged"), N_("not acknowledged"), N_("under_review"), N_("upheld"), N_("adjusted"),
-        N_("rejected"), N_("kudos"),
+        N_("rejected"), N_("kudos"), N_("open"), N_("answered"), N_("declined"),
         # goal levels, strategy perspectives, goal kinds
         N_("company"), N_("department"), N_("individual"), N_("financial"), N_("customer"),
         N_("internal_process"), N_("learning_growth"),
@@ -172,7 +173,11 @@ def _cycle_nav(user: ConsoleUser, cycle_id: str, active: str) -> list[tuple[str,
     ]
     writes_own = bool(user.principal.employee_id) and user.has(*STAFF)
     if writes_own:
-        items += [("my-goals", _("My goals")), ("reviews", _("My reviews"))]
+        items += [
+            ("my-goals", _("My goals")),
+            ("reviews", _("My reviews")),
+            ("feedback-requests", _("Feedback requests")),
+        ]
     if user.has(*TEAM_LEADS):
         items.append(("team", _("Team")))
     if user.has(*APPROVERS):

@@ -3,10 +3,11 @@
 The console keeps no task list of its own. For every active or paused cycle it asks the APIs
 the signed-in person may call, with their own token, and turns the answers into tasks: goals
 to write, submit or approve, reviews to write, raters to nominate, results to acknowledge,
-appeals to resolve, stale data to send, check-ins due, department KPIs and collaboration
-ratings, and HR's cycle work (a blocked stage, an incident, calibration, pools). Each task has
-its deadline (the stage's, from the cycle's schedule, or the API's own due time) and a link to
-the form that does it. An API that refuses or is down leaves a notice, not a broken page.
+appeals to resolve, stale data to send, check-ins due, feedback colleagues asked for,
+department KPIs and collaboration ratings, and HR's cycle work (a blocked stage, an incident,
+calibration, pools). Each task has its deadline (the stage's, from the cycle's schedule, or the
+API's own due time) and a link to the form that does it. An API that refuses or is down leaves
+a notice, not a broken page.
 
 Every rule reads data, not dates: a goal in draft is a task whatever the calendar says, so HR
 forcing a stage early never hides work that still waits.
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from services.common.auth import Role
 from services.common.params import APPROVERS, HR, STAFF
 from services.console.auth import FINANCE, ConsoleUser
+from services.console.directory import names
 from services.console.i18n import _, ngettext
 from services.console.rendering import cycle_path
 from services.console.upstream import Answer, Upstream
@@ -34,6 +36,8 @@ RUNNING = ("active", "paused")
 CHECK_IN_GOALS = 5
 """Own goals whose check-in cadence is asked (one call each)."""
 OPEN_APPEALS = ("submitted", "under_review")
+QUESTION_IN_TITLE = 120
+"""Characters of a feedback request's question shown in its task (the form shows all of it)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ Rule = Callable[[Upstream, ConsoleUser, CycleView, TaskList], Awaitable[None]]
 async def _cycle_tasks(api: Upstream, user: ConsoleUser, cycle: CycleView, found: TaskList) -> None:
     rules: list[Rule] = []
     if user.principal.employee_id and user.has(*STAFF):
-        rules += [_own_goals, _own_reviews, _own_result, _check_ins]
+        rules += [_own_goals, _own_reviews, _own_result, _check_ins, _feedback_requests]
     if user.has(*APPROVERS):
         rules.append(_approvals)
     if user.has(Role.MANAGER) and user.principal.employee_id:
@@ -218,6 +222,31 @@ async def _check_ins(api: Upstream, user: ConsoleUser, cycle: CycleView, found: 
                     due=answer.data.get("next_due_at"),
                 )
             )
+
+
+async def _feedback_requests(api: Upstream, user: ConsoleUser, cycle: CycleView, found: TaskList) -> None:
+    """Each open request asked of you: answer or decline it, by its due date when the requester gave one."""
+    me = user.principal.employee_id
+    listed = await api.get("feedback", f"{cycle.base}/feedback-requests", {"status": "open", "limit": 500})
+    found.note(listed, _("feedback requests"))
+    # The list also holds your own requests and, for a manager, the reports': only those asked of you are work.
+    asked = [r for r in listed.items() if r["giver_id"] == me]
+    if not asked:
+        return
+    people = await names(api)  # an employee's directory is their own record: others show as their ids
+    for request in asked:
+        question = request["question"]
+        if len(question) > QUESTION_IN_TITLE:
+            question = question[: QUESTION_IN_TITLE - 1] + "…"
+        found.add(
+            cycle.task(
+                "answer_feedback_request",
+                _("Feedback requested by %(name)s: %(question)s",
+                  name=people.get(request["requester_id"], request["requester_id"]), question=question),
+                cycle.path("feedback-requests", str(request["id"])),
+                due=request.get("due_date"),
+            )
+        )  # fmt: skip
 
 
 # -- approvers and managers ---------------------------------------------------------------------

@@ -110,6 +110,8 @@ async def test_sample_org_cycle_survives_worker_kill_and_temporal_restart(
     notes = report.notifications
     assert notes.get("reminder", 0) >= 2
     assert notes.get("escalation_head", 0) >= 2 and notes.get("escalation_hr", 0) >= 2
+    # The performance committee met on the cycle's data and decided one tracked action.
+    assert report.committee["agenda"] and report.committee["decision"]["owner"], report.committee
     # The strategy roll-up moved during tracking, while metrics arrived (not at the stage's end).
     assert len(report.rollup) >= 2 and report.rollup[-1] > report.rollup[0], report.rollup
     # The silent department's KPIs went stale during tracking.

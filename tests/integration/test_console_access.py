@@ -42,6 +42,7 @@ PAGES: list[tuple[str, set[str]]] = [
     ("/console/audit", {"hr_admin", "ops", "auditor"}),
     (f"/console/cycles/{CYCLE}/my-goals", STAFF),
     (f"/console/cycles/{CYCLE}/reviews", STAFF),
+    (f"/console/cycles/{CYCLE}/feedback-requests", STAFF),
     (f"/console/cycles/{CYCLE}/team", {"hr_admin", "dept_head", "manager"}),
     (f"/console/cycles/{CYCLE}/department", {"dept_head"}),
     (f"/console/cycles/{CYCLE}/what-if", {"hr_admin"}),
@@ -111,7 +112,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 73
+    assert len(routes) == 78
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

@@ -38,6 +38,7 @@ from devtools.stack.kafka import ApacheKafka, create_topics
 from devtools.stack.postgres import PostgresCluster
 from sdk.emitter import MetricEmitter
 from services.common.db import create_session_factory
+from services.tracking.consumer import consumer_lag
 from services.tracking.models import TrackingDeadLetter
 from tests.integration.conftest_ingest import (
     METRIC,
@@ -230,6 +231,25 @@ async def test_b_consumer_killed_mid_batch_resumes_exactly_once(kafka_broker: An
     await engine.dispose()
 
 
+async def _freeze_in_window(
+    engine: Any, servers: str, group: str, topic: str, victims: list[subprocess.Popen[str]]
+) -> None:
+    """SIGSTOP the victims right after a batch is stored, and keep them frozen only if the database holds
+    more events than the group has committed offsets for (every record here is one valid event): a kill
+    then lands in the crash window for sure. Otherwise let them run on and try the next batch."""
+    for _attempt in range(100):
+        await _next_batch(engine)
+        for victim in victims:
+            victim.send_signal(signal.SIGSTOP)
+        stored = await stored_count(engine)
+        lags = await consumer_lag(servers, group_id=group, topic=topic)
+        if stored > sum(p.committed or 0 for p in lags):
+            return
+        for victim in victims:
+            victim.send_signal(signal.SIGCONT)
+    raise AssertionError("never caught a batch stored with its offsets not yet committed")
+
+
 async def _next_batch(engine: Any) -> None:
     """Return right after the next batch is stored."""
     before = await stored_count(engine)
@@ -360,10 +380,10 @@ async def test_e_three_consumers_joining_and_leaving_under_load_count_exactly_on
             if step == 7:
                 reread += _finish(processes[0])  # leaves cleanly: a rebalance
             if step == 9:
-                # Both others die together mid-stream, right after a batch is stored (offsets most
-                # likely not committed yet); a new member joins and re-reads what they left. (Killing
-                # one, then waiting for the other's next batch, waits out the dead member's session.)
-                await _next_batch(engine)
+                # Both others die together inside the window: a batch stored, its offsets not
+                # committed yet (caught frozen, see _freeze_in_window); a new member joins and must
+                # re-read what they left, counting it once.
+                await _freeze_in_window(engine, servers, group, topic, processes[1:3])
                 for victim in processes[1:3]:
                     _kill(victim)
                 processes.append(_spawn(argv, idempotence=idempotence))

@@ -17,6 +17,7 @@ from services.console.views import (
     dashboard,
     department,
     evaluation,
+    feedback_requests,
     goal_forms,
     goals,
     one_on_ones,
@@ -37,7 +38,7 @@ __all__ = ["FAMILIES", "PUBLIC_PATHS", "include_views"]
 
 FAMILIES = (
     signin, tasks, dashboard, cycle_templates, org, goals, goal_forms, department, tracking, reviews, team,
-    evaluation, people, appeals, one_on_ones, results, pools, audit, ops,
+    evaluation, people, feedback_requests, appeals, one_on_ones, results, pools, audit, ops,
 )  # fmt: skip
 
 

@@ -30,11 +30,12 @@ def now_minute() -> str:
     return datetime.now(UTC).replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M")
 
 
-def back_to(form: dict[str, str], cycle_id: str) -> str:
-    """Where a 1:1 form returns: a page of this cycle (never elsewhere), else the 1:1s page."""
+def back_to(form: dict[str, str], cycle_id: str, default: str = "one-on-ones") -> str:
+    """Where a form posted from several pages returns: a page of this cycle (never elsewhere), else
+    the cycle's ``default`` page (the 1:1s page)."""
     back = safe_next(form.get("back"))
     prefix = cycle_path(cycle_id)
-    return back if back == prefix or back.startswith(prefix + "/") else cycle_path(cycle_id, "one-on-ones")
+    return back if back == prefix or back.startswith(prefix + "/") else cycle_path(cycle_id, default)
 
 
 @router.get(
