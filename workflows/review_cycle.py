@@ -95,9 +95,14 @@ class ReviewCycleWorkflow:
     async def task_completed(self, signal: TaskCompleted) -> None:
         """A nudge: forward it to the department's child (which re-reads the truth)."""
         self._wake = True
-        for department_id, handle in self._children.items():
+        # A copy: children come and go while this handler awaits (a stage ending), and one that just
+        # finished cannot be signalled; neither may fail the cycle's workflow task.
+        for department_id, handle in list(self._children.items()):
             if signal.department_id in (None, department_id):
-                await handle.signal(DepartmentCycleWorkflow.task_completed, signal)
+                try:
+                    await handle.signal(DepartmentCycleWorkflow.task_completed, signal)
+                except Exception:  # noqa: BLE001 - the child re-checks at its interval anyway
+                    workflow.logger.info("could not nudge %s", handle.id)
 
     @workflow.signal
     def department_progress(self, progress: DepartmentProgress) -> None:
