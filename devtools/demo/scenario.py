@@ -16,6 +16,7 @@ escalations to its head and to HR), and ``silent_department`` sends no metrics
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -365,6 +366,7 @@ class Scenario:
         )
         self.log(f"department systems stream metrics ({', '.join(departments)}); {self.silent} stays silent")
         sent = 0
+        watcher = asyncio.create_task(self.watch_rollup())
         while True:
             status = await self.status()
             if status is None or status["stage"] != Stage.TRACKING.value:
@@ -380,14 +382,26 @@ class Scenario:
                 means=means,
             )
             sent += stats.sent if hasattr(stats, "sent") else sum(stats.by_department.values())
-            await self.show_rollup()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         self.report.metrics_sent = sent
         self.log(f"{sent} metric events streamed")
+
+    async def watch_rollup(self, every: float = 1.5) -> None:
+        """Read the roll-up every ``every`` seconds while metrics stream (cancelled when tracking ends)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.show_rollup()
+            except (ScenarioError, httpx.HTTPError) as exc:  # the story goes on; the next read may work
+                self.log(f"live roll-up not readable now: {exc}")
 
     async def show_rollup(self) -> None:
         """The strategy roll-up as HR sees it on the goal tree, moving while metrics arrive (the live roll-up)."""
         tree = await self.call("goals", "GET", f"/v1/cycles/{self.report.cycle_id}/tree")
         if tree.get("progress") is None:
+            self.log("live roll-up: no KPI data yet")
             return
         self.report.rollup.append(float(tree["progress"]))
         objectives = ", ".join(

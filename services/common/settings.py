@@ -158,6 +158,12 @@ class Settings(TemporalClientSettings):
         default=None,
         description="Run the metrics consumer inside the tracking service (default: on, off with TANDEM_ENV=test).",
     )
+    tracking_rollup_interval: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between the tracking service's live roll-up pushes to goals; 0 = off "
+        "(default: 2, off with TANDEM_ENV=test).",
+    )
     tracking_staleness_interval: float | None = Field(
         default=None,
         ge=0,

@@ -70,7 +70,8 @@ def create_app(
     interval = next(
         v for v in (staleness_interval, settings.tracking_staleness_interval, 0.0 if testing else 60.0) if v is not None
     )
-    push_every = rollup_interval if rollup_interval is not None else (0.0 if testing else DEFAULT_INTERVAL)
+    push_default = 0.0 if testing else DEFAULT_INTERVAL
+    push_every = next(v for v in (rollup_interval, settings.tracking_rollup_interval, push_default) if v is not None)
 
     async def start(app: FastAPI) -> None:
         app.state.http = http_client if http_client is not None else httpx.AsyncClient(timeout=10.0)

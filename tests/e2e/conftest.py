@@ -45,6 +45,7 @@ async def running_stack(
                 # The tracking service consumes metrics.v1 and evaluates staleness, as in production.
                 "TANDEM_TRACKING_CONSUMER": "1",
                 "TANDEM_TRACKING_STALENESS_INTERVAL": "2",
+                "TANDEM_TRACKING_ROLLUP_INTERVAL": "2",  # the live roll-up too
                 "TANDEM_JWT_SECRET": settings.jwt_secret,
                 "TANDEM_KAFKA_IDEMPOTENCE": "true" if kafka_broker.supports_idempotence else "false",
             },
