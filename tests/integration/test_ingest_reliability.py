@@ -139,12 +139,11 @@ async def test_a_broker_killed_or_restarted_mid_production_loses_and_duplicates_
             reread = consumer.stats.duplicates + consumer.stats.redelivered
         await _assert_exact(engine, {str(i): values[str(i)] for i in acked})
         resent = sum(e.resent for e in emitters)
-        # The window was hit: events in flight when the broker went were sent again (on a new producer,
-        # so the broker cannot deduplicate them; the unique event_id does). Whether the consumer also
-        # reads records again depends on an offset commit being in flight at that instant (aiokafka
-        # retries most commits until the broker is back); the consumer-, PostgreSQL- and rebalance-kill
-        # tests assert that side.
-        assert resent > 0, "no event was sent again: the broker went down with nothing in flight"
+        # Not asserted: whether events in flight when the broker went are sent again by the emitter (a new
+        # producer, counted in ``resent``) or retried inside aiokafka's producer (same producer id, the broker
+        # deduplicates, not counted) depends on how long the broker is away; whether the consumer reads
+        # records again depends on an offset commit being in flight. The consumer-, PostgreSQL- and
+        # rebalance-kill tests assert their re-reads; this one asserts nothing lost and nothing twice.
         print(f"broker {how}: {resent} event(s) re-sent by the emitters; {reread} record(s) read again or duplicate")
     finally:
         await engine.dispose()
