@@ -25,7 +25,6 @@ from urllib.parse import quote
 from services.common.auth import Role
 from services.common.params import APPROVERS, HR, STAFF
 from services.console.auth import FINANCE, ConsoleUser
-from services.console.directory import names
 from services.console.i18n import _, ngettext
 from services.console.rendering import cycle_path
 from services.console.upstream import Answer, Upstream
@@ -233,7 +232,7 @@ async def _feedback_requests(api: Upstream, user: ConsoleUser, cycle: CycleView,
     asked = [r for r in listed.items() if r["giver_id"] == me]
     if not asked:
         return
-    people = await names(api)  # an employee's directory is their own record: others show as their ids
+    people = {r["requester_id"]: r.get("requester_name") or r["requester_id"] for r in asked}
     for request in asked:
         question = request["question"]
         if len(question) > QUESTION_IN_TITLE:

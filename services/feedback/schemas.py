@@ -230,7 +230,9 @@ class FeedbackRequestRead(BaseModel):
     id: int
     cycle_id: str
     requester_id: str
+    requester_name: str = Field(default="", description="From the cycle's snapshot (any reader may see both names).")
     giver_id: str
+    giver_name: str = ""
     question: str
     status: Literal["open", "answered", "declined"]
     due_date: date | None

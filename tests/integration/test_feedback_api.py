@@ -546,6 +546,7 @@ async def test_feedback_on_request_across_departments(client: httpx.AsyncClient,
     assert made.status_code == 201, made.text
     request = made.json()
     assert (request["requester_id"], request["giver_id"], request["status"]) == ("bob", "carol", "open")
+    assert (request["requester_name"], request["giver_name"]) == ("Bob", "Carol")  # from the cycle's snapshot
     again = await client.post(base, json=ask, headers=bob)
     assert again.status_code == 409 and "still open" in again.json()["detail"]
 

@@ -48,13 +48,20 @@ def _open_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return still_open + closed
 
 
+def with_request_names(rows: list[dict[str, Any]], directory: dict[str, str]) -> dict[str, str]:
+    """The names the requests carry (both people's, whoever reads them), then the caller's directory."""
+    named = {r[f"{who}_id"]: r.get(f"{who}_name") or "" for r in rows for who in ("requester", "giver")}
+    return {**{k: v for k, v in named.items() if v}, **directory}
+
+
 async def requests_page_for(
     request: Request, user: ConsoleUser, cycle_id: str, state: FormState | None = None
 ) -> HTMLResponse:
     api = Upstream(request, user.token)
-    listed, people = await asyncio.gather(api.get("feedback", _api_path(cycle_id), {"limit": LISTED}), names(api))
+    listed, directory = await asyncio.gather(api.get("feedback", _api_path(cycle_id), {"limit": LISTED}), names(api))
     me = user.principal.employee_id
     rows = listed.items()
+    people = with_request_names(rows, directory)
     return REQUESTS.render(
         request,
         user,
@@ -106,7 +113,8 @@ async def request_page_for(
     request: Request, user: ConsoleUser, cycle_id: str, request_id: int, state: FormState | None = None
 ) -> HTMLResponse:
     api = Upstream(request, user.token)
-    listed, people = await asyncio.gather(api.get("feedback", _api_path(cycle_id), {"limit": LISTED}), names(api))
+    listed, directory = await asyncio.gather(api.get("feedback", _api_path(cycle_id), {"limit": LISTED}), names(api))
+    people = with_request_names(listed.items(), directory)
     if not listed.ok:
         return REQUEST.render(request, user, cycle_id=cycle_id, problem=problem(listed, _("this feedback request")),
                               status_code=listed.status if listed.status in (403, 404) else 502)  # fmt: skip

@@ -67,7 +67,7 @@ async def request_feedback(
     )
     session.add(row)
     await session.commit()
-    return _read(row, None)
+    return _read(row, None, {p: org.participants[p].name for p in (me, body.giver_id) if p in org.participants})
 
 
 async def list_requests(
@@ -114,7 +114,7 @@ async def answer_request(
     await session.flush()
     row.note_id, row.status, row.closed_at = note.id, "answered", now
     await session.commit()
-    return _read(row, note.message)
+    return _read(row, note.message, await _names(session, row.cycle_id))
 
 
 async def decline_request(
@@ -123,7 +123,7 @@ async def decline_request(
     row = await _open_request_of_mine(session, request_id, principal, "decline")
     row.status, row.closed_at, row.decline_reason = "declined", now, body.reason
     await session.commit()
-    return _read(row, None)
+    return _read(row, None, await _names(session, row.cycle_id))
 
 
 async def _open_request_of_mine(
@@ -142,22 +142,30 @@ async def _open_request_of_mine(
     return row
 
 
+async def _names(session: AsyncSession, cycle_id: str) -> dict[str, str]:
+    org = await org_view(session=session, cycle_id=cycle_id)
+    return {employee_id: person.name for employee_id, person in org.participants.items()}
+
+
 async def _reads(session: AsyncSession, rows: Sequence[FeedbackRequest]) -> list[FeedbackRequestRead]:
+    names = await _names(session, rows[0].cycle_id) if rows else {}
     note_ids = [r.note_id for r in rows if r.note_id is not None]
     answers: dict[int, str] = {}
     if note_ids:
         query = select(FeedbackNote.id, FeedbackNote.message).where(FeedbackNote.id.in_(note_ids))
         notes = await session.execute(query)
         answers = {int(i): str(m) for i, m in notes.all()}
-    return [_read(r, answers.get(r.note_id) if r.note_id is not None else None) for r in rows]
+    return [_read(r, answers.get(r.note_id) if r.note_id is not None else None, names) for r in rows]
 
 
-def _read(row: FeedbackRequest, answer: str | None) -> FeedbackRequestRead:
+def _read(row: FeedbackRequest, answer: str | None, names: dict[str, str]) -> FeedbackRequestRead:
     return FeedbackRequestRead(
         id=row.id,
         cycle_id=row.cycle_id,
         requester_id=row.requester_id,
+        requester_name=names.get(row.requester_id, ""),
         giver_id=row.giver_id,
+        giver_name=names.get(row.giver_id, ""),
         question=row.question,
         status=row.status,
         due_date=row.due_date,
