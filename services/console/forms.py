@@ -19,6 +19,10 @@ from services.console.upstream import Answer
 __all__ = ["FormState", "number", "optional", "refused", "split_list"]
 
 
+HIDDEN_INPUTS = frozenset({"rated_department_id", "department_id", "employee_id", "giver_id", "level"})
+"""API field names that some console forms post as hidden inputs (``templates/**``: ``type="hidden"``)."""
+
+
 @dataclass
 class FormState:
     """One form: the values to show, the message of each field, and a message for the whole form."""
@@ -39,7 +43,9 @@ class FormState:
         for api_field, text in answer.fields.items():
             errors.setdefault((rename or {}).get(api_field, api_field), text)
         shown = {k: v for k, v in values.items() if k != "csrf"}
-        unplaced = [name for name in errors if name not in shown]
+        # A message for a field some form posts as a hidden input would be invisible there: the whole
+        # answer is shown at the form too (a visible input of that name keeps its own message).
+        unplaced = [name for name in errors if name not in shown or name in HIDDEN_INPUTS]
         return cls(shown, errors, answer.error if not errors or unplaced else None, form_id)
 
     def of(self, form_id: str) -> FormState:

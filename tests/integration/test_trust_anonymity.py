@@ -435,7 +435,7 @@ async def feedback_and_results(stages: Stages, final: dict[str, Any], matrix: di
                     "employee_id": [r.employee_id],
                     "appeal_id": [appeals[r.kind]],
                     "department_id": [r.department_id],
-                    **{name: ["1"] for name in ("one_on_one_id", "item_id", "plan_id")},
+                    **{name: ["1"] for name in ("one_on_one_id", "item_id", "plan_id", "request_id")},
                 }
                 found = Sweep(r, await sweep(client, r, reviewee_headers(s, r), values))
                 found.assert_no_rater()
