@@ -375,7 +375,7 @@ def decide_items(items: Sequence[DueItem], sent: set[str], now: datetime, stage:
     Keys of items no longer pending are forgotten, so ``sent`` stays as small as the queue. Pure.
     """
     current = {_item_key(i) for i in items}
-    sent.intersection_update({k for k in sent if k.rsplit("/", 1)[0] in current})
+    sent.difference_update([k for k in sent if k.rsplit("/", 1)[0] not in current])
     groups: dict[tuple[str, tuple[str, ...]], list[DueItem]] = {}
     for item in items:
         key = _item_key(item)

@@ -59,24 +59,20 @@ class WorkflowNudger:
 
     def task_completed(self, *, cycle_id: str, stage: Stage, department_id: str) -> None:
         """Fire-and-forget: schedule a coalesced nudge (returns immediately)."""
-        workflow_id = department_workflow_id(cycle_id, stage, department_id)
+        self._schedule(department_workflow_id(cycle_id, stage, department_id), department_id)
+
+    def cycle_changed(self, *, cycle_id: str) -> None:
+        """Fire-and-forget: wake the cycle's own workflow, which retries a handoff waiting on this change
+        (e.g. publication waiting for open appeals) now instead of at its re-check interval."""
+        self._schedule(review_cycle_workflow_id(cycle_id), None)
+
+    def _schedule(self, workflow_id: str, department_id: str | None) -> None:
+        """Coalesced per workflow: at most one signal per ``min_interval``."""
         now = time.monotonic()
         if now - self._last.get(workflow_id, 0.0) < self.min_interval:
             return
         self._last[workflow_id] = now
         task = asyncio.create_task(self._signal(workflow_id, department_id))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    def cycle_changed(self, *, cycle_id: str) -> None:
-        """Fire-and-forget: wake the cycle's own workflow, which retries a handoff waiting on this change
-        (e.g. publication waiting for open appeals) now instead of at its re-check interval."""
-        workflow_id = review_cycle_workflow_id(cycle_id)
-        now = time.monotonic()
-        if now - self._last.get(workflow_id, 0.0) < self.min_interval:
-            return
-        self._last[workflow_id] = now
-        task = asyncio.create_task(self._signal(workflow_id, None))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
