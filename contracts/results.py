@@ -47,6 +47,7 @@ __all__ = [
     "LinearCurve",
     "PolicyFromTemplate",
     "PromotionRule",
+    "PoolApproval",
     "Publication",
     "PublishedResultLine",
     "RatingMultiplierCurve",
@@ -217,6 +218,15 @@ class AwardRule(BaseModel):
         return self
 
 
+class PoolApproval(StrEnum):
+    """Who signs a department's bonus pool off before HR may allocate it."""
+
+    NONE = "none"
+    """The pool is allocated as set (by finance or HR)."""
+    FINANCE = "finance"
+    """Finance approves the pool first; a changed amount or currency needs a new approval."""
+
+
 class Publication(StrEnum):
     """When results are published while appeals may still change them."""
 
@@ -241,6 +251,12 @@ class ResultsPolicy(BaseModel):
         default=Publication.PUBLISH_AND_CORRECT,
         description="wait_for_appeals: publish once the appeal window closed and no appeal is open; "
         "publish_and_correct: publish at the end of the stage and correct later appeals with ResultsCorrected.",
+    )
+
+    pool_approval: PoolApproval = Field(
+        default=PoolApproval.NONE,
+        description="finance: a pool is allocated only once finance approved it "
+        "(POST .../pools/{department}/approval); none: as set.",
     )
 
     def promotion_ratings(self, labels: Sequence[str]) -> list[str]:

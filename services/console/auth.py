@@ -38,8 +38,11 @@ __all__ = [
     "MEMBERS",
     "POOL_READERS",
     "POOL_WRITERS",
+    "PAYROLL_READERS",
     "PoolReader",
     "PoolWriter",
+    "FinanceUser",
+    "PayrollReader",
     "TEAM_LEADS",
     "TeamLead",
     "HrAdmin",
@@ -234,10 +237,9 @@ def access(*roles: Role | str) -> dict[str, Any]:
     return {"openapi_extra": {"x-roles": [str(r) for r in roles]}}
 
 
-FINANCE = "finance"
-"""Finance sets the bonus pools. Not yet a ``Role`` of the services (services/common/auth.py): until it
-is, the APIs refuse it and the pages show their reason; the console's pages already admit it."""
-KNOWN_ROLES = frozenset({*(r.value for r in Role), FINANCE})
+FINANCE = Role.FINANCE
+"""Finance sets and approves the bonus pools and exports payroll (the results API's pool routes)."""
+KNOWN_ROLES = frozenset(r.value for r in Role)
 
 ONE_ON_ONE_PARTIES = (Role.DEPT_HEAD, Role.MANAGER, Role.EMPLOYEE)
 """Who may create and change 1:1s and their action items (the feedback API then checks the parties)."""
@@ -258,6 +260,8 @@ TEAM_LEADS = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.MANAGER)
 """Who has a team page: a manager their reports, a head their department, HR anyone."""
 POOL_READERS: tuple[Role | str, ...] = (Role.HR_ADMIN, Role.DEPT_HEAD, Role.OPS, FINANCE)
 POOL_WRITERS: tuple[Role | str, ...] = (Role.HR_ADMIN, FINANCE)
+PAYROLL_READERS: tuple[Role | str, ...] = (Role.HR_ADMIN, FINANCE)
+"""Who downloads the payroll export: every allocated bonus of the cycle."""
 NOMINATORS = (Role.HR_ADMIN, Role.MANAGER)
 """Who nominates peer and cross-department raters (the evaluation API: a manager for their reports)."""
 Nominator = Annotated[ConsoleUser, console_requires(*NOMINATORS)]
@@ -267,3 +271,5 @@ Member = Annotated[ConsoleUser, console_requires(*MEMBERS)]
 TeamLead = Annotated[ConsoleUser, console_requires(*TEAM_LEADS)]
 PoolReader = Annotated[ConsoleUser, console_requires(*POOL_READERS)]
 PoolWriter = Annotated[ConsoleUser, console_requires(*POOL_WRITERS)]
+FinanceUser = Annotated[ConsoleUser, console_requires(FINANCE)]
+PayrollReader = Annotated[ConsoleUser, console_requires(*PAYROLL_READERS)]

@@ -399,7 +399,8 @@ async def _appeals(api: Upstream, user: ConsoleUser, cycle: CycleView, found: Ta
 
 
 async def _pools(api: Upstream, user: ConsoleUser, cycle: CycleView, found: TaskList) -> None:
-    """Per department: a pool to set (HR, finance) or to allocate (HR), once results reached the results service."""
+    """Per department: a pool to set (HR, finance), to approve (finance, when the policy asks) or to allocate
+    (HR), once results reached the results service."""
     reports = await asyncio.gather(
         *(api.get("results", f"{cycle.base}/pending", {"department_id": d}) for d in cycle.departments)
     )
@@ -410,6 +411,9 @@ async def _pools(api: Upstream, user: ConsoleUser, cycle: CycleView, found: Task
         if "bonus_pool_budget" in kinds:
             title = _("Set the bonus pool of %(department)s", department=department)
             found.add(cycle.task("set_pool", title, link, stage="result_application"))
+        elif "bonus_pool_approval" in kinds and user.has(FINANCE):
+            title = _("Approve the bonus pool of %(department)s", department=department)
+            found.add(cycle.task("approve_pool", title, link, stage="result_application"))
         elif "bonus_allocation" in kinds and user.has(*HR):
             title = _("Allocate the bonus pool of %(department)s", department=department)
             found.add(cycle.task("allocate_pool", title, link, stage="result_application"))

@@ -44,6 +44,8 @@ router = APIRouter(prefix="/v1")
 
 READERS = EVERYONE
 """People: everyone but department systems."""
+WITH_FINANCE = (*EVERYONE, Role.FINANCE)
+"""The cycles and the directory: finance too (it sets the pools and pays everyone)."""
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -144,9 +146,9 @@ async def get_department(department_id: IdPath, session: SessionDep) -> Departme
 
 @router.get(
     "/org/employees",
-    summary="List the employees the caller may see (scoped by role)",
+    summary="List the employees the caller may see (scoped by role; finance sees everyone, for payroll)",
     tags=["org"],
-    **access(*READERS),
+    **access(*WITH_FINANCE),
 )
 async def list_employees(
     session: SessionDep,
@@ -259,7 +261,7 @@ async def create_cycle(body: CycleCreate, session: SessionDep, principal: Curren
     return await _cycle_read(session, cycle)
 
 
-@router.get("/cycles", summary="List cycles, newest first", tags=["cycles"], **access(*READERS))
+@router.get("/cycles", summary="List cycles, newest first", tags=["cycles"], **access(*WITH_FINANCE))
 async def list_cycles(
     session: SessionDep,
     status: CycleStatus | None = None,
@@ -274,7 +276,7 @@ async def list_cycles(
     "/cycles/{cycle_id}",
     summary="One cycle, with its schedule and distribution status",
     tags=["cycles"],
-    **access(*READERS),
+    **access(*WITH_FINANCE),
 )
 async def get_cycle(cycle_id: IdPath, session: SessionDep) -> CycleRead:
     return await _cycle_read(session, await service.get_cycle(session=session, cycle_id=cycle_id))

@@ -217,7 +217,7 @@ def _participant(e: CyclesEmployee) -> Participant:
 
 
 async def _visible(session: AsyncSession, principal: Principal) -> set[str] | None:
-    if principal.has(Role.HR_ADMIN, Role.OPS):
+    if principal.has(Role.HR_ADMIN, Role.OPS, Role.FINANCE):  # finance pays everyone (payroll export)
         return None
     if not principal.has(Role.MANAGER, Role.DEPT_HEAD):
         return {principal.employee_id} if principal.employee_id else set()

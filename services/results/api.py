@@ -63,7 +63,8 @@ PreviousCycle = Annotated[
 POOL_READERS = (Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD, Role.FINANCE)
 POOL_SETTERS = (Role.HR_ADMIN, Role.FINANCE)
 """Finance sets each department's bonus budget; HR may too."""
-"""Bonus pools and allocations: HR and ops, and department heads for their own department."""
+POOL_APPROVERS = (Role.FINANCE,)
+"""Finance alone signs a pool off (when the cycle's policy asks for it)."""
 PLAN_CREATORS = (Role.HR_ADMIN, Role.MANAGER)
 """Who opens a development plan by hand: HR, or a manager for their reports."""
 
@@ -74,6 +75,9 @@ Leader = Annotated[Principal, requires(*LEADERS)]
 Editor = Annotated[Principal, requires(*APPROVERS)]
 PoolReader = Annotated[Principal, requires(*POOL_READERS)]
 PoolSetter = Annotated[Principal, requires(*POOL_SETTERS)]
+PoolApprover = Annotated[Principal, requires(*POOL_APPROVERS)]
+PersonOrFinance = Annotated[Principal, requires(*EVERYONE, Role.FINANCE)]
+MachineOrFinance = Annotated[Principal, requires(*MACHINE, Role.FINANCE)]
 PlanCreator = Annotated[Principal, requires(*PLAN_CREATORS)]
 
 
@@ -158,7 +162,7 @@ async def push_template_policy(
 
 
 @router.get("/cycles/{cycle_id}/policy", tags=["policy"], summary="The cycle's result-application rules (visible)")
-async def get_policy(cycle_id: CycleId, session: SessionDep, _p: Person) -> ResultsPolicy:
+async def get_policy(cycle_id: CycleId, session: SessionDep, _p: PersonOrFinance) -> ResultsPolicy:
     return await service.get_policy(session=session, cycle_id=cycle_id)
 
 
@@ -187,6 +191,35 @@ async def put_pool(
 ) -> PoolRead:
     pool = await service.set_pool(
         session=session, cycle_id=cycle_id, department_id=department_id, budget=body, principal=principal, now=now
+    )
+    return PoolRead.model_validate(pool)
+
+
+@router.post(
+    "/cycles/{cycle_id}/pools/{department_id}/approval",
+    tags=["bonus"],
+    summary="Finance approves a department's pool as set (needed before allocation when the policy's "
+    "pool_approval is 'finance'; a changed amount or currency needs a new approval)",
+    responses={404: {"description": "The department has no pool in this cycle"}},
+)
+async def approve_pool(
+    cycle_id: CycleId,
+    department_id: DepartmentId,
+    session: SessionDep,
+    now: NowDep,
+    principal: PoolApprover,
+    request: Request,
+) -> PoolRead:
+    pool = await service.approve_pool(
+        session=session, cycle_id=cycle_id, department_id=department_id, principal=principal, now=now
+    )
+    await nudge(
+        request,
+        session,
+        ResultsDepartment,
+        cycle_id=cycle_id,
+        stage=Stage.RESULT_APPLICATION,
+        department_id=department_id,
     )
     return PoolRead.model_validate(pool)
 
@@ -257,10 +290,10 @@ async def get_allocation(
 @router.get(
     "/cycles/{cycle_id}/bonuses",
     tags=["bonus"],
-    summary="Allocated bonuses in your scope (employees and managers see them once published)",
+    summary="Allocated bonuses in your scope (HR, ops and finance: everyone's; employees and managers once published)",
 )
 async def list_bonuses(
-    cycle_id: CycleId, session: SessionDep, principal: Person, limit: Limit = 100, offset: Offset = 0
+    cycle_id: CycleId, session: SessionDep, principal: PersonOrFinance, limit: Limit = 100, offset: Offset = 0
 ) -> list[BonusRead]:
     return await service.list_bonuses(
         session=session, cycle_id=cycle_id, principal=principal, limit=limit, offset=offset
@@ -475,7 +508,7 @@ async def publish(
 async def pending(
     cycle_id: CycleId,
     session: SessionDep,
-    _p: Machine,
+    _p: MachineOrFinance,
     department_id: Annotated[str, Query(min_length=1, max_length=64)],
     stage: Stage = Stage.RESULT_APPLICATION,
 ) -> PendingReport:

@@ -138,6 +138,9 @@ class BonusPool(Base):
     source: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(128))
+    approved_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    """Finance's sign-off of the current amount and currency (cleared when either changes)."""
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Allocation(Base):

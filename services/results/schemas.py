@@ -67,6 +67,8 @@ class PoolRead(BaseModel):
     source: str
     updated_at: datetime
     updated_by: str
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
 
 class AllocationCreate(BaseModel):

@@ -42,7 +42,7 @@ __all__ = [
     "Rule",
 ]
 
-ROLES = ("hr_admin", "dept_head", "manager", "employee", "ops", "department_system")
+ROLES = ("hr_admin", "dept_head", "manager", "employee", "ops", "department_system", "finance")
 SERVICES = ("cycles", "goals", "tracking", "evaluation", "feedback", "results")
 
 PUBLIC = 0
@@ -79,6 +79,8 @@ APPROVERS = ("hr_admin", "dept_head", "manager")
 PEOPLE = ("hr_admin", "dept_head", "manager", "employee")  # the people who take part
 READERS = (*PEOPLE, "ops")
 EVERYONE = (*READERS, "department_system")
+WITH_FINANCE = (*READERS, "finance")
+"""Finance sets and approves the pools and pays everyone: the cycles, the directory, the pools and bonuses."""
 
 _public = rule(anonymous=PUBLIC)
 _NOT_OWN_RESULT = "the persona's own result is not the one in the path: only the employee acknowledges it"
@@ -97,19 +99,19 @@ _PARTICIPANTS: dict[tuple[str, str], Rule] = {("PUT", "/v1/cycles/{cycle_id}/par
 MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
     "cycles": {
         **_COMMON,
-        ("GET", "/v1/me"): rule(*EVERYONE),
+        ("GET", "/v1/me"): rule(*EVERYONE, "finance"),
         ("POST", "/v1/org/import"): rule(*HR),
         ("GET", "/v1/org/departments"): rule(*READERS),
         ("GET", "/v1/org/departments/{department_id}"): rule(*READERS),
-        ("GET", "/v1/org/employees"): rule(*READERS),
+        ("GET", "/v1/org/employees"): rule(*WITH_FINANCE),
         ("GET", "/v1/org/employees/{employee_id}"): rule(*READERS),
         ("POST", "/v1/templates"): rule(*HR),
         ("GET", "/v1/templates"): rule(*READERS),
         ("GET", "/v1/templates/{template_id}"): rule(*READERS),
         ("PUT", "/v1/templates/{template_id}"): rule(*HR),
         ("POST", "/v1/cycles"): rule(*HR),
-        ("GET", "/v1/cycles"): rule(*READERS),
-        ("GET", "/v1/cycles/{cycle_id}"): rule(*READERS),
+        ("GET", "/v1/cycles"): rule(*WITH_FINANCE),
+        ("GET", "/v1/cycles/{cycle_id}"): rule(*WITH_FINANCE),
         ("POST", "/v1/cycles/{cycle_id}/start"): rule(*HR),
         ("POST", "/v1/cycles/{cycle_id}/distribute"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/snapshot"): rule(*MACHINE),
@@ -277,12 +279,15 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("PUT", "/v1/cycles/{cycle_id}/collaboration"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/goals"): rule(*HR),
         ("PUT", "/v1/cycles/{cycle_id}/policy"): rule(*HR),
-        ("GET", "/v1/cycles/{cycle_id}/policy"): rule(*READERS),
-        ("PUT", "/v1/cycles/{cycle_id}/pools/{department_id}"): rule(*HR),
-        ("GET", "/v1/cycles/{cycle_id}/pools"): rule("hr_admin", "dept_head", "ops"),
+        ("GET", "/v1/cycles/{cycle_id}/policy"): rule(*WITH_FINANCE),
+        ("PUT", "/v1/cycles/{cycle_id}/pools/{department_id}"): rule("hr_admin", "finance"),
+        ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/approval"): rule("finance"),
+        ("GET", "/v1/cycles/{cycle_id}/pools"): rule("hr_admin", "dept_head", "ops", "finance"),
         ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/allocations"): rule(*HR),
-        ("GET", "/v1/cycles/{cycle_id}/pools/{department_id}/allocation"): rule("hr_admin", "dept_head", "ops"),
-        ("GET", "/v1/cycles/{cycle_id}/bonuses"): rule(*READERS),
+        ("GET", "/v1/cycles/{cycle_id}/pools/{department_id}/allocation"): rule(
+            "hr_admin", "dept_head", "ops", "finance"
+        ),
+        ("GET", "/v1/cycles/{cycle_id}/bonuses"): rule(*WITH_FINANCE),
         ("POST", "/v1/cycles/{cycle_id}/promotions/nominate"): rule(*HR),
         ("GET", "/v1/cycles/{cycle_id}/promotions"): rule(*READERS),
         ("POST", "/v1/cycles/{cycle_id}/development-plans/generate"): rule(*HR),
@@ -301,7 +306,7 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report.csv"): rule("hr_admin", "dept_head", "manager", "ops"),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report.html"): rule("hr_admin", "dept_head", "manager", "ops"),
         ("POST", "/v1/cycles/{cycle_id}/publish"): rule(*HR),
-        ("GET", "/v1/cycles/{cycle_id}/pending"): rule(*MACHINE),
+        ("GET", "/v1/cycles/{cycle_id}/pending"): rule(*MACHINE, "finance"),
     },
 }
 
@@ -652,7 +657,12 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
         ("PUT", "/v1/cycles/{cycle_id}/collaboration"): _INPUT,
         ("PUT", "/v1/cycles/{cycle_id}/goals"): _INPUT,
         ("PUT", "/v1/cycles/{cycle_id}/policy"): _SETTINGS,
-        ("PUT", "/v1/cycles/{cycle_id}/pools/{department_id}"): NoObject("a department's bonus pool, HR's alone"),
+        ("PUT", "/v1/cycles/{cycle_id}/pools/{department_id}"): NoObject(
+            "a department's bonus pool: finance's budget (HR may set it too)"
+        ),
+        ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/approval"): NoObject(
+            "finance's sign-off of a department's pool, finance's alone"
+        ),
         ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/allocations"): NoObject(
             "a department's pool allocation, HR's alone"
         ),

@@ -94,6 +94,7 @@ STAGE_PERSONAS: dict[str, Persona] = {
     "employee": stage_person("e-r"),
     "ops": Persona("ops-olli"),
     "department_system": Persona("crm-sales", None, "sales"),
+    "finance": Persona("fin-fay"),  # a finance controller who takes no part in the cycle
 }
 STAGE_OWNER = stage_person("e-r")
 STAGE_NON_OWNERS = [
@@ -111,6 +112,7 @@ CYCLES_PERSONAS: dict[str, Persona] = {
     "employee": Persona("user-E0164", "E0164", "sales-domestic"),
     "ops": Persona("ops-olli"),
     "department_system": Persona("crm-sales", None, "sales"),
+    "finance": Persona("fin-fay"),
 }
 CYCLES_OWNER = Persona("user-E0164", "E0164", "sales-domestic")
 CYCLES_NON_OWNERS = [
@@ -552,6 +554,7 @@ OBJECT_PERSONAS: dict[str, Persona] = {
     "employee": stage_person("e-r"),
     "ops": Persona("ops-olli", None, "ops"),
     "department_system": Persona("crm-sales", None, "sales"),
+    "finance": Persona("fin-fay", None, "fin"),
 }
 OBJECT_TARGETS: dict[str, tuple[str | None, str, str]] = {
     "hr_admin": ("e-f1", "e-fh", "e-r"),
@@ -560,6 +563,7 @@ OBJECT_TARGETS: dict[str, tuple[str | None, str, str]] = {
     "employee": ("e-r", "e-p1", "e-f1"),
     "ops": (None, "e-x1", "e-f1"),  # the operator takes no part: nothing of their own
     "department_system": (None, "e-p1", "e-f1"),
+    "finance": (None, "e-p1", "e-f1"),
 }
 """Per role: whose object each variant of ``VARIANTS`` aims at."""
 TARGETED = sorted({t for targets in OBJECT_TARGETS.values() for t in targets if t})

@@ -33,10 +33,11 @@ CYCLES_URL = "http://cycles.test"
 
 PEOPLE = {"hr_admin", "ops", "dept_head", "manager", "employee"}
 STAFF = {"hr_admin", "dept_head", "manager", "employee"}
+MEMBERS = {*PEOPLE, "finance"}
 PAGES: list[tuple[str, set[str]]] = [
-    ("/console", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
-    ("/console/tasks", PEOPLE),
-    ("/console/preferences", PEOPLE),
+    ("/console", MEMBERS),
+    ("/console/tasks", MEMBERS),
+    ("/console/preferences", MEMBERS),
     ("/console/templates", {"hr_admin"}),
     ("/console/org", {"hr_admin"}),
     ("/console/audit", {"hr_admin", "ops", "auditor"}),
@@ -46,7 +47,7 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/team", {"hr_admin", "dept_head", "manager"}),
     (f"/console/cycles/{CYCLE}/department", {"dept_head"}),
     (f"/console/cycles/{CYCLE}/what-if", {"hr_admin"}),
-    (f"/console/cycles/{CYCLE}/pools", {"hr_admin", "dept_head", "ops"}),
+    (f"/console/cycles/{CYCLE}/pools", {"hr_admin", "dept_head", "ops", "finance"}),
     ("/console/cycles", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/goals", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/progress", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
@@ -57,7 +58,7 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/one-on-ones", {"hr_admin", "dept_head", "manager", "employee"}),
     ("/console/ops", {"hr_admin", "ops"}),
 ]
-ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "auditor", "department_system")
+ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "auditor", "department_system", "finance")
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 78
+    assert len(routes) == 80
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

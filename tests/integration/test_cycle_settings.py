@@ -109,6 +109,7 @@ def full_template(name: str, **changes: Any) -> dict[str, Any]:
             "development": {"ratings": ["needs improvement", "partially meets"], "default_due_days": 30},
             "awards": {"collaboration_weight": 0.5, "shared_goals_weight": 0.5, "min_rater_departments": 1},
             "publication": "wait_for_appeals",
+            "pool_approval": "finance",
         },
     )
     body.update(changes)
@@ -674,7 +675,25 @@ async def test_every_template_setting_takes_effect_in_the_services(settings: Set
             ok=201,
         )
         assert item["due_date"] == (T0 + timedelta(days=30)).date().isoformat()
-        await stack.call("results", "PUT", f"{base}/pools/sales", json={"amount_cents": 100_000, "currency": "EUR"})
+        # HR sets the pool; the template's 'pool_approval': 'finance' holds allocation until finance signs it off
+        finance = auth(stack.settings, "finance", sub="fin-fay")
+        pool = f"{base}/pools/sales"
+        await stack.call("results", "PUT", pool, json={"amount_cents": 90_000, "currency": "EUR"})
+        refused = await stack.call("results", "POST", f"{pool}/allocations", json={}, ok=409)
+        assert refused["field"] == "pool_approval" and "finance" in refused["detail"]
+        assert (await stack.call("results", "POST", f"{pool}/approval", headers=finance))["approved_by"] == "fin-fay"
+        pending = await stack.call("results", "GET", f"{base}/pending", params={"department_id": "sales"})
+        assert [i["kind"] for i in pending["pending"] if i["kind"].startswith("bonus")] == ["bonus_allocation"]
+        # a changed amount needs a new approval; setting the same amount again keeps it
+        changed = await stack.call(
+            "results", "PUT", pool, json={"amount_cents": 100_000, "currency": "EUR"}, headers=finance
+        )
+        assert changed["approved_at"] is None
+        pending = await stack.call("results", "GET", f"{base}/pending", params={"department_id": "sales"})
+        assert "bonus_pool_approval" in [i["kind"] for i in pending["pending"]]
+        await stack.call("results", "POST", f"{pool}/approval", headers=finance)
+        again = await stack.call("results", "PUT", pool, json={"amount_cents": 100_000, "currency": "EUR"})
+        assert again["approved_by"] == "fin-fay"
         allocation = await stack.call("results", "POST", f"{base}/pools/sales/allocations", json={}, ok=201)
         amounts = {line["employee_id"]: line["amount_cents"] for line in allocation["lines"]}
         assert allocation["curve"]["type"] == "rating_multiplier"

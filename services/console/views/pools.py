@@ -15,10 +15,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common.params import HR, CycleId
 from services.console.auth import (
+    FINANCE,
+    PAYROLL_READERS,
     POOL_READERS,
     POOL_WRITERS,
     ConsoleUser,
+    FinanceUser,
     HrAdmin,
+    PayrollReader,
     PoolReader,
     PoolWriter,
     access,
@@ -54,8 +58,8 @@ async def pools_page_for(
 ) -> HTMLResponse:
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
-    cycle, pools, people = await asyncio.gather(
-        api.get("cycles", base), api.get("results", f"{base}/pools"), names(api)
+    cycle, pools, people, policy = await asyncio.gather(
+        api.get("cycles", base), api.get("results", f"{base}/pools"), names(api), api.get("results", f"{base}/policy")
     )
     by_department = {p["department_id"]: p for p in pools.items()}
     departments = list(cycle.data.get("department_ids", [])) if cycle.ok else sorted(by_department)
@@ -75,6 +79,9 @@ async def pools_page_for(
         people=people,
         can_set=user.has(*POOL_WRITERS),
         can_allocate=user.has(*HR),
+        can_approve=user.has(FINANCE),
+        needs_approval=policy.ok and policy.data.get("pool_approval") == "finance",
+        can_export=user.has(*PAYROLL_READERS),
         state=state or FormState(),
         key=uuid.uuid4().hex,
     )
@@ -111,6 +118,22 @@ async def set_pool(request: Request, cycle_id: CycleId, department_id: Departmen
         state = FormState.refused(form, answer, form_id=form_id, rename={"amount_cents": "amount"})
         return refused(await pools_page_for(request, user, cycle_id, state))
     return redirect(cycle_path(cycle_id, "pools"), msg=_("Pool of %(department)s set.", department=department_id))
+
+
+@router.post(
+    "/cycles/{cycle_id}/pools/{department_id}/approve",
+    summary="Finance approves a department's pool as set (allocation waits for it when the policy says so)",
+    **access(FINANCE),
+)
+async def approve_pool(request: Request, cycle_id: CycleId, department_id: DepartmentId, user: FinanceUser) -> Response:
+    await read_form(request)
+    answer = await Upstream(request, user.token).post(
+        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/pools/{quote(department_id, safe='')}/approval"
+    )
+    back = cycle_path(cycle_id, "pools")
+    if not answer.ok:
+        return redirect(back, error=answer.error)
+    return redirect(back, msg=_("Pool of %(department)s approved.", department=department_id))
 
 
 @router.post(
@@ -175,6 +198,33 @@ async def allocation_csv(
         for line in data["lines"]
     )  # fmt: skip
     return csv_response(f"allocation-{cycle_id}-{department_id}.csv", header, rows)
+
+
+@router.get(
+    "/cycles/{cycle_id}/payroll.csv",
+    summary="Payroll export: every allocated bonus of the cycle as CSV (UTF-8 with a BOM), for finance and HR",
+    response_class=Response,
+    **access(*PAYROLL_READERS),
+)
+async def payroll_csv(request: Request, cycle_id: CycleId, user: PayrollReader) -> Response:
+    api = Upstream(request, user.token)
+    path = f"/v1/cycles/{quote(cycle_id, safe='')}/bonuses"
+    people = await names(api)
+    lines: list[dict[str, Any]] = []
+    while True:  # the API pages at 500
+        page = await api.get("results", path, {"limit": 500, "offset": len(lines)})
+        if not page.ok:
+            return Response(page.error or "", status_code=page.status or 502, media_type="text/plain")
+        lines += page.items()
+        if len(page.items()) < 500:
+            break
+    header = [_("Employee id"), _("Name"), _("Department"), _("Rating"), _("Amount"), _("Currency")]
+    rows = (
+        [b["employee_id"], people.get(b["employee_id"], ""), b["department_id"], b["rating"],
+         f"{b['amount_cents'] / 100:.2f}", b["currency"]]
+        for b in lines
+    )  # fmt: skip
+    return csv_response(f"payroll-{cycle_id}.csv", header, rows)
 
 
 @router.post(

@@ -32,6 +32,7 @@ from services.results.service.plans import (
 )
 from services.results.service.pools import (
     allocate,
+    approve_pool,
     current_allocation,
     find_allocation,
     get_allocation,
@@ -50,6 +51,7 @@ __all__ = [
     "add_plan_item",
     "allocate",
     "apply_appeal",
+    "approve_pool",
     "awards",
     "collaboration_report",
     "create_plan",

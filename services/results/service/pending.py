@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.cycle import PendingItem, PendingReport, Stage
 from services.common.errors import DomainError
 from services.results.models import BonusPool, DevelopmentPlan, EmployeeResultRow
-from services.results.service.pools import current_allocation
+from services.results.service.pools import approval_missing, current_allocation
+from services.results.service.records import get_policy
 
 __all__ = ["pending_report"]
 
@@ -36,6 +37,8 @@ async def pending_report(
         allocation = await current_allocation(session=session, cycle_id=cycle_id, department_id=department_id)
         if pool is None:
             items.append(PendingItem(item_id=f"pool-{department_id}", kind="bonus_pool_budget", owner_id=None))
+        elif approval_missing(pool, await get_policy(session=session, cycle_id=cycle_id)):
+            items.append(PendingItem(item_id=f"approval-{department_id}", kind="bonus_pool_approval", owner_id=None))
         elif allocation is None or allocation.pool_cents != pool.amount_cents:
             items.append(PendingItem(item_id=f"allocation-{department_id}", kind="bonus_allocation", owner_id=None))
         else:

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.results import BonusCaps, Curve
+from contracts.results import BonusCaps, Curve, PoolApproval, ResultsPolicy
 from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.scoping import in_scope, sees_all
@@ -31,6 +31,8 @@ from services.results.service.scope import check_department, org_view
 
 __all__ = [
     "allocate",
+    "approval_missing",
+    "approve_pool",
     "current_allocation",
     "find_allocation",
     "get_allocation",
@@ -73,10 +75,34 @@ async def set_pool(
             status_code=409,
             field="currency",
         )
+    if (pool.amount_cents, pool.currency) != (budget.amount_cents, budget.currency):
+        pool.approved_by = pool.approved_at = None  # finance signed another amount off
     pool.amount_cents, pool.currency, pool.source = budget.amount_cents, budget.currency, budget.source
     pool.updated_at, pool.updated_by = now, principal.sub
     await session.commit()
     return pool
+
+
+async def approve_pool(
+    *, session: AsyncSession, cycle_id: str, department_id: str, principal: Principal, now: datetime
+) -> BonusPool:
+    """Finance signs the pool's current amount and currency off (again: a no-op, the first approval stands)."""
+    pool = await session.get(BonusPool, (cycle_id, department_id))
+    if pool is None:
+        raise DomainError(
+            f"department {department_id!r} has no bonus pool in cycle {cycle_id!r} to approve; set it first",
+            status_code=404,
+            field="department_id",
+        )
+    if pool.approved_at is None:
+        pool.approved_by, pool.approved_at = principal.sub, now
+        await session.commit()
+    return pool
+
+
+def approval_missing(pool: BonusPool, policy: ResultsPolicy) -> bool:
+    """True when the cycle's policy wants finance's approval and the pool's current amount lacks it."""
+    return policy.pool_approval == PoolApproval.FINANCE and pool.approved_at is None
 
 
 async def list_pools(*, session: AsyncSession, cycle_id: str, principal: Principal) -> list[BonusPool]:
@@ -152,6 +178,14 @@ async def allocate(
                 f"department {department_id!r} has no bonus pool in cycle {cycle_id!r}; "
                 "PUT /v1/cycles/{cycle_id}/pools/{department_id} first",
                 status_code=409,
+            )
+        if approval_missing(pool, await get_policy(session=session, cycle_id=cycle_id)):
+            raise DomainError(
+                f"the bonus pool of {department_id!r} waits for finance's approval (the cycle's policy has "
+                "pool_approval 'finance'): finance approves it with POST "
+                f"/v1/cycles/{cycle_id}/pools/{department_id}/approval",
+                status_code=409,
+                field="pool_approval",
             )
         fingerprint = request_fingerprint(request, pool)
         if idempotency_key is not None:
@@ -234,6 +268,8 @@ async def reallocate(
     pool = await session.get(BonusPool, (cycle.cycle_id, department_id))
     if current is None or pool is None:
         return None
+    if approval_missing(pool, await get_policy(session=session, cycle_id=cycle.cycle_id)):
+        return None  # the pool changed since finance approved it: HR allocates again once it is approved
     members = set(
         (
             await session.scalars(
@@ -258,8 +294,9 @@ async def reallocate(
 async def get_allocation(
     *, session: AsyncSession, cycle_id: str, department_id: str, principal: Principal
 ) -> AllocationRead:
-    """The department's current allocation, for HR, ops and the department's head."""
-    check_department(principal, await org_view(session=session, cycle_id=cycle_id), department_id)
+    """The department's current allocation, for HR, ops, finance and the department's head."""
+    if not principal.has(Role.FINANCE):  # finance pays every department
+        check_department(principal, await org_view(session=session, cycle_id=cycle_id), department_id)
     allocation = await current_allocation(session=session, cycle_id=cycle_id, department_id=department_id)
     if allocation is None:
         raise DomainError(f"department {department_id!r} has no allocation yet", status_code=404)
@@ -269,16 +306,17 @@ async def get_allocation(
 async def list_bonuses(
     *, session: AsyncSession, cycle_id: str, principal: Principal, limit: int, offset: int
 ) -> list[BonusRead]:
-    """Allocated bonuses in the caller's scope; people other than HR/ops see them once published."""
+    """Allocated bonuses in the caller's scope; people other than HR, ops and finance see them once published."""
     query = (
         select(AllocationLine, Allocation.department_id, Allocation.currency)
         .join(Allocation, Allocation.id == AllocationLine.allocation_id)
         .where(Allocation.cycle_id == cycle_id, Allocation.current.is_(True))
     )
-    if not sees_all(principal) and await session.get(Publication, cycle_id) is None:
-        return []
-    org = partial(org_view, session=session, cycle_id=cycle_id)
-    query = await in_scope(query, AllocationLine.employee_id, principal=principal, org=org)
+    if not principal.has(Role.FINANCE):  # finance pays everyone: every line, also before publication
+        if not sees_all(principal) and await session.get(Publication, cycle_id) is None:
+            return []
+        org = partial(org_view, session=session, cycle_id=cycle_id)
+        query = await in_scope(query, AllocationLine.employee_id, principal=principal, org=org)
     rows = (await session.execute(query.order_by(AllocationLine.employee_id).limit(limit).offset(offset))).all()
     return [
         BonusRead(
