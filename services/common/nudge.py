@@ -4,7 +4,8 @@ The database stays the source of truth: the signal carries no data the
 workflow trusts, it only makes the department workflow re-read the pending
 items from the service now instead of at its next periodic check. Nudges are
 coalesced per (cycle, stage, department) so a burst of 1,000 approvals sends a
-handful of signals, keeping workflow history small. A missing workflow (the
+handful of signals, keeping workflow history small; the last change of a burst is always followed
+by a signal (a trailing one at the end of the interval). A missing workflow (the
 stage is not running, or no Temporal) is logged, never an error for the user.
 """
 
@@ -43,6 +44,8 @@ class WorkflowNudger:
         self._lock = asyncio.Lock()
         self._last: dict[str, float] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self._trailing: set[str] = set()
+        """Workflows with a trailing signal scheduled (see ``_schedule``)."""
         self.roots: dict[tuple[str, str], str] = {}
         """(cycle, department) -> the cycle's department it belongs to (see ``nudge``)."""
 
@@ -67,14 +70,27 @@ class WorkflowNudger:
         self._schedule(review_cycle_workflow_id(cycle_id), None)
 
     def _schedule(self, workflow_id: str, department_id: str | None) -> None:
-        """Coalesced per workflow: at most one signal per ``min_interval``."""
-        now = time.monotonic()
-        if now - self._last.get(workflow_id, 0.0) < self.min_interval:
+        """Coalesced per workflow: at most one signal per ``min_interval``, and never the last one dropped.
+
+        A change inside the interval schedules one trailing signal at its end, which also carries every
+        later change of the interval: the workflow always re-reads after the last change of a burst."""
+        if workflow_id in self._trailing:
             return
-        self._last[workflow_id] = now
-        task = asyncio.create_task(self._signal(workflow_id, department_id))
+        wait = self._last.get(workflow_id, -self.min_interval) + self.min_interval - time.monotonic()
+        if wait > 0:
+            self._trailing.add(workflow_id)
+        else:
+            self._last[workflow_id] = time.monotonic()
+        task = asyncio.create_task(self._send(workflow_id, department_id, max(wait, 0.0)))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _send(self, workflow_id: str, department_id: str | None, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+            self._trailing.discard(workflow_id)
+            self._last[workflow_id] = time.monotonic()
+        await self._signal(workflow_id, department_id)
 
     async def _signal(self, workflow_id: str, department_id: str | None) -> None:
         try:

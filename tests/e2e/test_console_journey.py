@@ -21,6 +21,8 @@ page a person visits and in the CSV exports (UTF-8 with a BOM).
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 import uuid
@@ -28,6 +30,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,7 @@ USERS = [
               employee_id="E3", department_id="sales"),
     RealmUser("liuyang", "pw-liuyang", ["dept_head", "employee"], "洋", "刘", display_name="刘洋", employee_id="E4",
               department_id="finance"),
+    RealmUser("zhaomin", "pw-zhaomin", ["finance"], "敏", "赵", display_name="赵敏"),
 ]  # fmt: skip
 PASSWORDS = {u.username: u.password for u in USERS}
 STAGE_TIMEOUT = 60.0
@@ -97,6 +101,8 @@ class JourneyStack:
     files: Path
     cycle_id: str = ""
     visited: list[str] = field(default_factory=list)
+    finance: Person | None = None
+    """Finance's browser, once finance signed in (it downloads the payroll after publication)."""
 
     def hr_headers(self) -> dict[str, str]:
         """An HS256 token the services accept (the test observes the workflow with it; it acts through the console)."""
@@ -184,6 +190,7 @@ async def journey(
     (files / "employees.csv").write_text(EMPLOYEES_CSV, encoding="utf-8")
     template = json.loads(SAMPLE_TEMPLATE.read_text())
     template["name"] = "年度绩效考核 (journey)"
+    template["results"] = {**template.get("results", {}), "pool_approval": "finance"}  # finance signs pools off
     (files / "template.json").write_text(json.dumps(template, ensure_ascii=False, indent=2), encoding="utf-8")
     async with AsyncExitStack() as stack:
         for name, app in apps.items():
@@ -317,13 +324,34 @@ async def test_a_whole_cycle_through_the_console(browser: Browser, journey: Jour
     await force(hr, stack, "evaluation", "feedback")
 
     await employee_acknowledges(lina, stack)
+    await employee_appeals_and_hr_resolves(browser, hr, stack)
     await force(hr, stack, "feedback", "result_application")
 
+    await finance_sets_and_approves_the_pools(browser, stack)
     await hr_allocates_and_publishes(hr, stack)
     await stack.wait_for_stage("closed")
     await after_publication(browser, zhang, lina, stack)
+    await finance_exports_payroll(stack)
     for person in (hr, zhang, lina):
         await person.context.close()
+
+
+async def finance_exports_payroll(stack: JourneyStack) -> None:
+    """Finance downloads every allocated bonus: UTF-8 with a BOM, Chinese names intact, the pools in full."""
+    assert stack.finance is not None
+    export = await stack.finance.context.request.get(f"/console/cycles/{stack.cycle_id}/payroll.csv")
+    assert export.status == 200, await export.text()
+    body = await export.body()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert {r["Employee id"]: r["Name"] for r in rows} == PEOPLE
+    async with httpx.AsyncClient(base_url=stack.urls["results"], headers=stack.hr_headers()) as results:
+        base = f"/v1/cycles/{stack.cycle_id}/pools"
+        allocated = [
+            (await results.get(f"{base}/{d}/allocation")).json()["allocated_cents"] for d in ("sales", "finance")
+        ]
+    assert sum(Decimal(r["Amount"]) for r in rows) * 100 == sum(allocated) > 0
+    await stack.finance.context.close()
 
 
 async def hr_sets_up_the_cycle(hr: Person, stack: JourneyStack) -> None:
@@ -588,19 +616,70 @@ async def employee_acknowledges(lina: Person, stack: JourneyStack) -> None:
     await expect(page.get_by_test_id("acknowledged")).to_be_visible()
 
 
-async def hr_allocates_and_publishes(hr: Person, stack: JourneyStack) -> None:
-    await task_link(hr, "set_pool")
+async def employee_appeals_and_hr_resolves(browser: Browser, hr: Person, stack: JourneyStack) -> None:
+    """王芳 appeals her result in Chinese; HR follows the task, takes it under review and upholds it."""
+    wang = await sign_in(browser, stack, "wangfang", chinese=True)
+    page = await wang.open(f"/console/cycles/{stack.cycle_id}/me")
+    form = page.get_by_test_id("appeal")
+    await form.locator("textarea[name=reason]").fill("华东区两笔订单被误记到下一季度。")
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_role("status").first).to_contain_text("申诉")
+    await check_page(page, "王芳", "华东区两笔订单被误记到下一季度。")
+    await shots(wang, "14-employee-appeal")
+    await wang.context.close()
+
+    await task_link(hr, "resolve_appeal")
     page = hr.page
+    card = page.locator("section.card", has_text="华东区两笔订单")
+    await card.get_by_role("button", name="Take under review").click()
+    await expect(page.get_by_role("status").first).to_contain_text("is under review")
+    await card.locator("select[name=outcome]").select_option("upheld")
+    await card.locator("textarea[name=note]").fill("两笔订单均在下一季度开票，结果维持不变。")
+    await card.get_by_role("button", name="Resolve").click()
+    await expect(page.get_by_role("status").first).to_contain_text("of E3 resolved: upheld")
+    await check_page(page, "王芳")
+    await shots(hr, "15-hr-appeal-resolved")
+    async with httpx.AsyncClient(base_url=stack.urls["feedback"], headers=stack.hr_headers()) as feedback:
+        appeals = (await feedback.get(f"/v1/cycles/{stack.cycle_id}/appeals")).json()
+    # the services record the person by the subject the console maps from the Keycloak token (the username)
+    assert [(a["employee_id"], a["status"], a["resolved_by"]) for a in appeals] == [("E3", "upheld", "chenjing")]
+
+
+async def finance_sets_and_approves_the_pools(browser: Browser, stack: JourneyStack) -> None:
+    """Finance (赵敏, no part in the cycle otherwise) sets each department's budget and signs it off."""
+    zhao = await sign_in(browser, stack, "zhaomin", chinese=False)
+    await task_link(zhao, "set_pool")
+    page = zhao.page
     for department, amount in (("sales", "80,000.00"), ("finance", "20,000.00")):
         card = page.get_by_test_id(f"pool-{department}")
         await card.locator("input[name=amount]").fill(amount)
         await card.locator("input[name=currency]").fill("CNY")
         await card.get_by_role("button", name="Set pool").click()
         await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} set")
+        await expect(page.get_by_test_id(f"approval-{department}")).to_contain_text("waiting for finance")
+    await task_link(zhao, "approve_pool")
+    for department in ("sales", "finance"):
+        await page.get_by_test_id(f"approve-{department}").click()
+        await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} approved")
+    await check_page(page)
+    await shots(zhao, "16-finance-pools")
+    async with httpx.AsyncClient(base_url=stack.urls["results"], headers=stack.hr_headers()) as results:
+        pools = (await results.get(f"/v1/cycles/{stack.cycle_id}/pools")).json()
+    assert [(p["department_id"], p["amount_cents"], p["approved_by"]) for p in pools] == [
+        ("finance", 2_000_000, "zhaomin"),
+        ("sales", 8_000_000, "zhaomin"),
+    ]
+    stack.finance = zhao
+
+
+async def hr_allocates_and_publishes(hr: Person, stack: JourneyStack) -> None:
+    await task_link(hr, "allocate_pool")
+    page = hr.page
+    for department in ("sales", "finance"):
         await page.get_by_test_id(f"allocate-{department}").click()
         await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} allocated")
     await check_page(page, "李娜", "刘洋")
-    await shots(hr, "14-hr-pools")
+    await shots(hr, "17-hr-pools")
     allocation = await hr.context.request.get(f"/console/cycles/{stack.cycle_id}/pools/sales/allocation.csv")
     body = await allocation.body()
     assert body.startswith(b"\xef\xbb\xbf") and "李娜".encode() in body

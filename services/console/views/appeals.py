@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common.params import HR, CycleId
 from services.console.auth import HrAdmin, access, read_form
+from services.console.directory import names
 from services.console.i18n import N_, _
 from services.console.params import AppealId
 from services.console.rendering import Notice, Page, cycle_path, fmt_num, problem, redirect, word
@@ -35,11 +36,12 @@ APPEALS = Page("feedback/appeals.html", N_("Appeals"), tab="appeals")
 async def appeals_page(request: Request, cycle_id: CycleId, user: HrAdmin) -> HTMLResponse:
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
-    appeals, overdue, results, config = await asyncio.gather(
+    appeals, overdue, results, config, people = await asyncio.gather(
         api.get("feedback", f"{base}/appeals", {"limit": 500}),
         api.get("feedback", "/v1/appeals/overdue", {"cycle_id": cycle_id, "limit": 500}),
         api.get("feedback", f"{base}/results", {"limit": 500}),
         api.get("feedback", f"{base}/config"),
+        names(api),
     )
     if not appeals.ok:
         return APPEALS.render(request, user, cycle_id=cycle_id, problem=problem(appeals, _("the appeals")))
@@ -66,6 +68,7 @@ async def appeals_page(request: Request, cycle_id: CycleId, user: HrAdmin) -> HT
         ratings=sorted({r["rating"] for r in released}),
         config=config.data if config.ok else None,
         notes=notes,
+        people=people,
     )
 
 
