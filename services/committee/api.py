@@ -25,25 +25,34 @@ from services.committee.schemas import (
     DecisionRead,
     DecisionStatusChange,
     DecisionUpdate,
+    FrameworkRead,
+    FrameworkWrite,
+    GrowthRead,
     MeetingOpen,
     MeetingRead,
     MinutesUpdate,
+    NineBoxPosition,
+    PotentialCalibration,
+    PotentialRead,
+    PotentialWrite,
     SessionAdjustmentCreate,
     SuggestionsRead,
+    TeamGrowthRead,
 )
 from services.committee.service import Clients
 from services.committee.suggestions import SuggestionRules
 from services.common.auth import Principal, requires
 from services.common.clock import NowDep
 from services.common.deps import SessionDep
-from services.common.params import CALIBRATORS, EVERYONE, MACHINE, STAFF, CycleId, Limit, Offset
+from services.common.params import APPROVERS, CALIBRATORS, EVERYONE, HR, MACHINE, STAFF, CycleId, Limit, Offset
 
-__all__ = ["calibration", "committees", "decisions", "suggestions"]
+__all__ = ["calibration", "committees", "decisions", "growth", "suggestions"]
 
 committees = APIRouter(prefix="/v1/committees", tags=["committees"])
 decisions = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 calibration = APIRouter(prefix="/v1/calibration-sessions", tags=["calibration"])
 suggestions = APIRouter(prefix="/v1/cycles/{cycle_id}/suggestions", tags=["suggestions"])
+growth = APIRouter(prefix="/v1", tags=["growth"])
 """One router per OpenAPI tag."""
 
 CommitteeId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -66,6 +75,9 @@ Manager = Annotated[Principal, requires(*CALIBRATORS)]
 Reader = Annotated[Principal, requires(*EVERYONE)]
 Person = Annotated[Principal, requires(*STAFF)]
 Machine = Annotated[Principal, requires(*MACHINE)]
+HrAdmin = Annotated[Principal, requires(*HR)]
+Rater = Annotated[Principal, requires(*APPROVERS)]
+"""Who rates a person's potential: HR, a department head or a manager who sees the person (the service checks)."""
 
 
 def _clients(request: Request) -> Clients:
@@ -373,3 +385,91 @@ async def department_suggestions(
         principal=principal,
         clients=clients,
     )
+
+
+# -- growth paths ---------------------------------------------------------------------------------
+JobFamily = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+@growth.put(
+    "/career-frameworks/{job_family}",
+    summary="Set a job family's career ladder: its job titles and levels (grade, title, expected competencies)",
+    description="Lowest level first; a level keeps every competency of the level below at the same or a higher "
+    "expectation (a level that skips one is refused naming levels[i].competencies).",
+)
+async def put_framework(
+    job_family: JobFamily, body: FrameworkWrite, session: SessionDep, principal: HrAdmin, now: NowDep
+) -> FrameworkRead:
+    row = await service.put_framework(session=session, job_family=job_family, data=body, principal=principal, now=now)
+    return FrameworkRead.model_validate(row)
+
+
+@growth.get("/career-frameworks", summary="Every job family's career ladder (visible to everyone)")
+async def list_frameworks(session: SessionDep, _p: Reader) -> list[FrameworkRead]:
+    return [FrameworkRead.model_validate(f) for f in await service.list_frameworks(session=session)]
+
+
+@growth.put(
+    "/cycles/{cycle_id}/potential/{employee_id}",
+    summary="Rate a person's potential in a cycle (low, medium, high): their manager or head, or HR",
+)
+async def rate_potential(
+    cycle_id: CycleId,
+    employee_id: SubjectId,
+    body: PotentialWrite,
+    session: SessionDep,
+    principal: Rater,
+    clients: ClientsDep,
+    now: NowDep,
+) -> PotentialRead:
+    return await service.rate_potential(
+        session=session, cycle_id=cycle_id, employee_id=employee_id, data=body, principal=principal,
+        clients=clients, now=now,
+    )  # fmt: skip
+
+
+@growth.post(
+    "/cycles/{cycle_id}/potential/{employee_id}/calibration",
+    summary="The committee's calibration of a potential rating, with the reason (and its calibration session)",
+)
+async def calibrate_potential(
+    cycle_id: CycleId,
+    employee_id: SubjectId,
+    body: PotentialCalibration,
+    session: SessionDep,
+    principal: HrAdmin,
+    clients: ClientsDep,
+    now: NowDep,
+) -> PotentialRead:
+    return await service.calibrate_potential(
+        session=session, cycle_id=cycle_id, employee_id=employee_id, data=body, principal=principal,
+        clients=clients, now=now,
+    )  # fmt: skip
+
+
+@growth.get(
+    "/cycles/{cycle_id}/nine-box",
+    summary="Talent review: the 9-box (performance x potential) of everyone in your scope with both",
+)
+async def cycle_nine_box(
+    cycle_id: CycleId, session: SessionDep, principal: Rater, clients: ClientsDep
+) -> list[NineBoxPosition]:
+    return await service.cycle_nine_box(session=session, cycle_id=cycle_id, principal=principal, clients=clients)
+
+
+@growth.get(
+    "/people/{employee_id}/growth",
+    summary="A person's growth path: history over cycles, competency profile, readiness for the next level, "
+    "next steps and 9-box position (the person, their managers, their head, HR)",
+)
+async def person_growth(
+    employee_id: SubjectId, session: SessionDep, principal: Reader, clients: ClientsDep
+) -> GrowthRead:
+    return await service.growth(session=session, employee_id=employee_id, principal=principal, clients=clients)
+
+
+@growth.get("/teams/{manager_id}/growth", summary="Each direct report's readiness and 9-box position (scoped)")
+async def team_growth(
+    manager_id: SubjectId, session: SessionDep, principal: Rater, clients: ClientsDep
+) -> TeamGrowthRead:
+    return await service.team_growth(session=session, manager_id=manager_id, principal=principal, clients=clients)

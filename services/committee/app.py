@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from services.committee.api import calibration, committees, decisions, suggestions
+from services.committee.api import calibration, committees, decisions, growth, suggestions
 from services.committee.models import CommitteeAudit, CommitteeDepartment, CommitteeOutbox, CommitteeParticipant
 from services.committee.temporal import CommitteeWorkflows
 from services.common.app import create_service_app
@@ -54,7 +54,8 @@ def create_app(
         description=(
             "The cross-department performance committee: members by function (HR, business, finance, IT), a "
             "meeting cadence on a Temporal Schedule, agendas generated from the cycle's data, minutes, decisions "
-            "tracked to done, calibration sessions, and improvement suggestions that cite their data."
+            "tracked to done, calibration sessions, improvement suggestions that cite their data, and growth paths "
+            "(career frameworks, readiness, potential and the 9-box) across cycles."
         ),
         routers=[
             participants_router(CommitteeParticipant, CommitteeDepartment),
@@ -62,6 +63,7 @@ def create_app(
             decisions,
             calibration,
             suggestions,
+            growth,
         ],
         outbox_model=CommitteeOutbox,
         audit_model=CommitteeAudit,

@@ -23,7 +23,9 @@ __all__ = [
     "DistributionFact",
     "GroupDeviationFact",
     "KpiFact",
+    "ResultFact",
     "ReviewFact",
+    "ScaleFact",
 ]
 
 
@@ -38,6 +40,7 @@ class CycleFact(_Fact):
     name: str
     status: str
     department_ids: list[str]
+    period_end: str | None = None
 
 
 class KpiFact(_Fact):
@@ -133,3 +136,28 @@ class DecisionFact(_Fact):
     title: str
     owner_id: str
     due_at: datetime
+
+
+class ResultFact(_Fact):
+    """One released result: feedback's ``GET /v1/cycles/{id}/results/{employee_id}``."""
+
+    employee_id: str
+    final_score: float
+    rating: str
+
+
+class _Competency(_Fact):
+    competency_id: str
+    name: str
+
+
+class _Scale(_Fact):
+    min: float
+    max: float
+
+
+class ScaleFact(_Fact):
+    """The rating scale and the competencies of a cycle: evaluation's ``GET /v1/cycles/{id}/config``."""
+
+    rating_scale: _Scale
+    competencies: list[_Competency] = []

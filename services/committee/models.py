@@ -25,6 +25,7 @@ __all__ = [
     "CommitteeAudit",
     "CommitteeCalibrationLink",
     "CommitteeCalibrationSession",
+    "CommitteeCareerFramework",
     "CommitteeCommittee",
     "CommitteeDecision",
     "CommitteeDepartment",
@@ -32,6 +33,7 @@ __all__ = [
     "CommitteeMember",
     "CommitteeOutbox",
     "CommitteeParticipant",
+    "CommitteePotential",
 ]
 
 
@@ -183,3 +185,35 @@ class CommitteeCalibrationLink(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CommitteeCareerFramework(Base):
+    """A job family's career ladder: its job titles and levels (grade, title, expected competencies)."""
+
+    __tablename__ = "committee_career_framework"
+
+    job_family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    job_titles: Mapped[list[Any]] = mapped_column(JSON)
+    levels: Mapped[list[Any]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CommitteePotential(Base):
+    """A person's potential in one cycle: the manager's rating, and the committee's calibration of it."""
+
+    __tablename__ = "committee_potential"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rated: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    rated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    calibrated: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    calibrated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    calibrated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    calibration_reason: Mapped[str] = mapped_column(Text, default="")
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The committee calibration session the calibration was made in, if any."""

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from contracts.committee import CommitteeFunction, DecisionPolicy, DecisionStatus, MeetingCadence, MemberRole
 from contracts.ids import Id
 from services.committee.agenda import AgendaItem, AgendaRules
+from services.committee.growth import Level, Readiness, ReadinessStatus, Tier
 from services.committee.suggestions import Scope, Suggestion, SuggestionRules
 
 __all__ = [
@@ -20,6 +21,16 @@ __all__ = [
     "CommitteeCreate",
     "CommitteeRead",
     "CommitteeUpdate",
+    "CycleRecord",
+    "FrameworkRead",
+    "FrameworkWrite",
+    "GrowthRead",
+    "NineBoxPosition",
+    "PotentialCalibration",
+    "PotentialRead",
+    "PotentialWrite",
+    "TeamGrowthRead",
+    "TeamMemberGrowth",
     "DecisionCreate",
     "DecisionRead",
     "DecisionStatusChange",
@@ -243,3 +254,119 @@ class SuggestionsRead(BaseModel):
     suggestions: list[Suggestion]
     themes: list[ThemeRead] = Field(default_factory=list, description="Departments: comment themes counted.")
     unavailable: dict[str, str] = Field(default_factory=dict, description="Sources that could not be read.")
+
+
+# -- growth paths ---------------------------------------------------------------------------------
+class FrameworkWrite(_In):
+    """``PUT /v1/career-frameworks/{job_family}``: the ladder of one job family."""
+
+    name: Name
+    job_titles: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=100, description="The directory's job titles that belong to this family."
+    )
+    levels: list[Level] = Field(min_length=1, max_length=20, description="Lowest first.")
+
+
+class FrameworkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    job_family: str
+    name: str
+    job_titles: list[str]
+    levels: list[Level]
+    updated_by: str
+    updated_at: datetime
+
+
+class PotentialWrite(_In):
+    """A manager's rating of a report's potential in a cycle."""
+
+    potential: Tier = Field(description="low, medium or high.")
+    note: str = Field(default="", max_length=2000)
+
+
+class PotentialCalibration(_In):
+    """The committee's calibration of a potential rating (HR records it, with the reason)."""
+
+    potential: Tier = Field(description="low, medium or high.")
+    reason: str = Field(min_length=3, max_length=2000)
+    session_id: Id | None = Field(default=None, description="The committee calibration session it was made in.")
+
+
+class PotentialRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    employee_id: str
+    rated: Tier | None
+    rated_by: str | None
+    rated_at: datetime | None
+    note: str
+    calibrated: Tier | None
+    calibrated_by: str | None
+    calibrated_at: datetime | None
+    calibration_reason: str
+    session_id: str | None
+
+    @property
+    def value(self) -> Tier | None:
+        return self.calibrated or self.rated
+
+
+class CycleRecord(BaseModel):
+    """One cycle of a person's history."""
+
+    cycle_id: str
+    cycle_name: str
+    period_end: str | None
+    job_title: str
+    grade: str
+    final_score: float | None = Field(description="The released result (None: not released).")
+    rating: str | None
+    performance: Tier | None
+    competencies: dict[str, float] = Field(description="The manager's competency ratings.")
+    potential: Tier | None = Field(description="Calibrated by the committee, else the manager's rating.")
+
+
+class NineBoxPosition(BaseModel):
+    cycle_id: str
+    employee_id: str
+    name: str
+    box: int = Field(ge=1, le=9)
+    performance: Tier
+    potential: Tier
+    label_en: str
+    label_zh: str
+
+
+class GrowthRead(BaseModel):
+    """``GET /v1/people/{employee_id}/growth``: where the person stands and what comes next."""
+
+    employee_id: str
+    name: str
+    job_title: str
+    grade: str
+    job_family: str | None = Field(description="None: no career framework lists the person's job title.")
+    current_level: Level | None
+    next_level: Level | None
+    history: list[CycleRecord] = Field(description="Oldest first.")
+    profile: dict[str, float] = Field(description="Each competency's latest manager rating.")
+    competency_names: dict[str, str]
+    readiness: Readiness | None
+    nine_box: NineBoxPosition | None = Field(description="In the latest cycle with a result and a potential.")
+
+
+class TeamMemberGrowth(BaseModel):
+    employee_id: str
+    name: str
+    grade: str
+    readiness: ReadinessStatus | None
+    next_grade: str | None
+    nine_box: NineBoxPosition | None
+
+
+class TeamGrowthRead(BaseModel):
+    """``GET /v1/teams/{manager_id}/growth``: each direct report's readiness and 9-box position."""
+
+    manager_id: str
+    members: list[TeamMemberGrowth]

@@ -26,7 +26,9 @@ from services.committee.facts import (
     DeviationFact,
     DistributionFact,
     KpiFact,
+    ResultFact,
     ReviewFact,
+    ScaleFact,
 )
 from services.common.client import Actor, NotReady, Refused, ServiceCallError, ServiceClient, ServiceName
 from services.common.errors import DomainError
@@ -88,6 +90,29 @@ class CycleData:
         page = await self._get("cycles", "/v1/cycles", {"status": "active", "limit": "1"})
         items = page.get("items", []) if isinstance(page, dict) else []
         return str(items[0]["cycle_id"]) if items else None
+
+    async def cycles(self) -> list[CycleFact]:
+        """Every cycle but drafts and cancelled ones, oldest first by period (a person's history)."""
+        page = await self._get("cycles", "/v1/cycles", {"limit": "100"})
+        items = page.get("items", []) if isinstance(page, dict) else []
+        cycles = [CycleFact.model_validate(c) for c in items if c.get("status") not in ("draft", "cancelled")]
+        return sorted(cycles, key=lambda c: (c.period_end or "", c.cycle_id))
+
+    async def released_result(self, cycle_id: str, employee_id: str) -> ResultFact | None:
+        """The person's released result (feedback); None while not released."""
+        try:
+            return await self._model(ResultFact, "feedback", f"/v1/cycles/{cycle_id}/results/{employee_id}")
+        except Refused as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
+    async def scale(self, cycle_id: str) -> ScaleFact | None:
+        """The cycle's rating scale and competency names (evaluation's config); None when not configured."""
+        try:
+            return await self._model(ScaleFact, "evaluation", f"/v1/cycles/{cycle_id}/config")
+        except ServiceCallError:
+            return None
 
     async def snapshot(self, cycle_id: str) -> OrgSnapshot:
         return await self._model(OrgSnapshot, "cycles", f"/v1/cycles/{cycle_id}/snapshot")

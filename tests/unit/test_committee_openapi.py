@@ -11,6 +11,7 @@ MANAGERS = ["dept_head", "hr_admin"]
 EVERYONE = ["dept_head", "employee", "hr_admin", "manager", "ops"]
 STAFF = ["dept_head", "employee", "hr_admin", "manager"]
 MACHINE = ["hr_admin", "ops"]
+RATERS = ["dept_head", "hr_admin", "manager"]
 
 EXPECTED = {
     ("POST", "/v1/committees"): MANAGERS,
@@ -37,6 +38,13 @@ EXPECTED = {
     ("GET", "/v1/cycles/{cycle_id}/suggestions/teams/{manager_id}"): EVERYONE,
     ("GET", "/v1/cycles/{cycle_id}/suggestions/departments/{department_id}"): EVERYONE,
     ("PUT", "/v1/cycles/{cycle_id}/participants"): ["hr_admin"],
+    ("PUT", "/v1/career-frameworks/{job_family}"): ["hr_admin"],
+    ("GET", "/v1/career-frameworks"): EVERYONE,
+    ("PUT", "/v1/cycles/{cycle_id}/potential/{employee_id}"): RATERS,
+    ("POST", "/v1/cycles/{cycle_id}/potential/{employee_id}/calibration"): ["hr_admin"],
+    ("GET", "/v1/cycles/{cycle_id}/nine-box"): RATERS,
+    ("GET", "/v1/people/{employee_id}/growth"): EVERYONE,
+    ("GET", "/v1/teams/{manager_id}/growth"): RATERS,
 }
 
 

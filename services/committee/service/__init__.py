@@ -10,7 +10,8 @@ Scoping convention (as in the other services):
   date, an owner outside the cycle, a cycle that does not exist) is **422** naming the field.
 
 Modules: ``committees`` (members, cadence, thresholds), ``meetings`` (agenda, minutes),
-``decisions``, ``calibration`` (sessions and linked adjustments), ``improvement`` (suggestions);
+``decisions``, ``calibration`` (sessions and linked adjustments), ``improvement`` (suggestions),
+``growth`` (career frameworks, potential, growth paths and the 9-box);
 ``org`` (the cycle's snapshot) and ``records`` hold what they share.
 """
 
@@ -34,12 +35,28 @@ from services.committee.service.decisions import (
     track_decision,
     update_decision,
 )
+from services.committee.service.growth import (
+    calibrate_potential,
+    cycle_nine_box,
+    growth,
+    list_frameworks,
+    put_framework,
+    rate_potential,
+    team_growth,
+)
 from services.committee.service.improvement import department_suggestions, person_suggestions, team_suggestions
 from services.committee.service.meetings import get_meeting, list_meetings, open_meeting, record_minutes
 from services.committee.service.records import SERVICE, Clients
 
 __all__ = [
     "SERVICE",
+    "calibrate_potential",
+    "cycle_nine_box",
+    "growth",
+    "list_frameworks",
+    "put_framework",
+    "rate_potential",
+    "team_growth",
     "Clients",
     "adjust_in_session",
     "change_status",
