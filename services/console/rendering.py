@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from services.common.auth import Role
-from services.common.params import APPROVERS, CALIBRATORS, HR, LEADERS, MACHINE, OPS_ROLES, STAFF
+from services.common.params import APPROVERS, CALIBRATORS, EVERYONE, HR, LEADERS, MACHINE, OPS_ROLES, STAFF
 from services.console.auth import POOL_READERS, TEAM_LEADS, ConsoleUser
 from services.console.charts import heat_colour
 from services.console.formats import fmt_date, fmt_dt, fmt_g, fmt_money, fmt_num, fmt_pct
@@ -43,6 +43,7 @@ __all__ = [
     "cycle_path",
     "fmt_dt",
     "fmt_num",
+    "pick",
     "problem",
     "redirect",
     "render",
@@ -75,6 +76,9 @@ STATUS_WORDS = frozenset(
         N_("lenient"), N_("strict"), N_("responsiveness"), N_("data_quality"), N_("reliability"),
         # development plans, forced stages
         N_("forced"),
+        # growth paths, the 9-box, committee decisions
+        N_("ready"), N_("developing"), N_("not_yet"), N_("top_level"), N_("low"), N_("medium"), N_("high"),
+        N_("in_progress"), N_("done"),
     )
 )  # fmt: skip
 """API values shown as words (pills); anything else is shown as it came."""
@@ -99,7 +103,7 @@ def build_templates() -> Jinja2Templates:
     environment.globals["cycle_path"] = cycle_path
     environment.filters.update(
         dt=fmt_dt, date=fmt_date, num=fmt_num, pct=fmt_pct, money=fmt_money, g=fmt_g, heat=heat_colour,
-        quote=_quote, word=word,
+        quote=_quote, word=word, pick=pick,
     )  # fmt: skip
     return Jinja2Templates(env=environment)
 
@@ -111,6 +115,14 @@ def word(value: str) -> str:
     catalogs but wrong for a value that came from an API.
     """
     return gettext(value) if value in STATUS_WORDS else value
+
+
+def pick(value: Any) -> Any:
+    """A text an API gives in both languages (``{"en": ..., "zh_Hans": ...}``) in the page's language."""
+    if isinstance(value, dict) and "en" in value:
+        chinese = value.get("zh_Hans") or value.get("zh")
+        return chinese if current_locale().startswith("zh") and chinese else value["en"]
+    return value
 
 
 def _quote(value: Any) -> str:
@@ -155,6 +167,10 @@ def _nav(user: ConsoleUser | None) -> list[tuple[str, str]]:
     if user is None:
         return []
     nav = [(_("My tasks"), "/console/tasks"), (_("Cycles"), "/console/cycles")]
+    if user.principal.employee_id and user.has(*EVERYONE):
+        nav.append((_("My growth"), "/console/growth"))
+    if user.has(*CALIBRATORS):
+        nav.append((_("Committee"), "/console/committees"))
     if user.has(*HR):
         nav += [(_("Organisation"), "/console/org"), (_("Templates"), "/console/templates")]
     if user.has(*MACHINE):
@@ -186,6 +202,8 @@ def _cycle_nav(user: ConsoleUser, cycle_id: str, active: str) -> list[tuple[str,
         items.append(("department", _("Department")))
     if user.has(*CALIBRATORS):
         items.append(("calibration", _("Calibration")))
+    if user.has(*APPROVERS):
+        items.append(("nine-box", _("Talent review")))
     if user.has(*LEADERS):
         items.append(("collaboration", _("Collaboration")))
     if user.has(*HR):

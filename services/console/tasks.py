@@ -114,7 +114,10 @@ async def collect_tasks(api: Upstream, user: ConsoleUser) -> TaskList:
         found.note(cycles, _("cycles"))
         return found
     running = [CycleView.of(c) for c in cycles.items() if c["status"] in RUNNING]
-    await asyncio.gather(*(_cycle_tasks(api, user, cycle, found) for cycle in running))
+    await asyncio.gather(
+        *(_cycle_tasks(api, user, cycle, found) for cycle in running),
+        _decisions(api, user, found, {c["cycle_id"]: c["name"] for c in cycles.items()}),
+    )
     found.tasks.sort(key=Task.sort_key)
     return found
 
@@ -137,6 +140,21 @@ async def _cycle_tasks(api: Upstream, user: ConsoleUser, cycle: CycleView, found
     if user.has(*HR, FINANCE):
         rules.append(_pools)
     await asyncio.gather(*(rule(api, user, cycle, found) for rule in rules))
+
+
+async def _decisions(api: Upstream, user: ConsoleUser, found: TaskList, cycle_names: dict[str, str]) -> None:
+    """The committee's decisions assigned to the person and not finished, due when the committee said."""
+    if not user.principal.employee_id:
+        return
+    mine = await api.get("committee", "/v1/decisions/mine")
+    found.note(mine, _("your committee decisions"))
+    for decision in mine.items():
+        if decision["status"] in ("open", "in_progress"):
+            title = _("Committee decision: %(title)s", title=decision["title"])
+            cycle = cycle_names.get(decision["cycle_id"], "")
+            detail = decision.get("description", "")[:160]
+            found.add(Task("committee_decision", decision["cycle_id"], cycle, title, "/console/decisions",
+                           decision["due_at"], detail))  # fmt: skip
 
 
 # -- employees ----------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/appeals", {"hr_admin"}),
     (f"/console/cycles/{CYCLE}/one-on-ones", {"hr_admin", "dept_head", "manager", "employee"}),
     ("/console/ops", {"hr_admin", "ops"}),
+    ("/console/growth", PEOPLE),
+    ("/console/decisions", PEOPLE),
+    ("/console/committees", {"hr_admin", "dept_head"}),
+    (f"/console/cycles/{CYCLE}/nine-box", {"hr_admin", "dept_head", "manager"}),
 ]
 ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "auditor", "department_system", "finance")
 
@@ -113,7 +117,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 80
+    assert len(routes) == 92
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

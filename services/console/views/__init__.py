@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from services.console.views import (
     appeals,
     audit,
+    committee,
     cycle_templates,
     dashboard,
     department,
@@ -20,6 +21,7 @@ from services.console.views import (
     feedback_requests,
     goal_forms,
     goals,
+    growth,
     one_on_ones,
     ops,
     org,
@@ -38,7 +40,7 @@ __all__ = ["FAMILIES", "PUBLIC_PATHS", "include_views"]
 
 FAMILIES = (
     signin, tasks, dashboard, cycle_templates, org, goals, goal_forms, department, tracking, reviews, team,
-    evaluation, people, feedback_requests, appeals, one_on_ones, results, pools, audit, ops,
+    evaluation, people, feedback_requests, appeals, one_on_ones, results, pools, growth, committee, audit, ops,
 )  # fmt: skip
 
 

@@ -1,0 +1,189 @@
+"""The cross-department performance committee: its committees and meetings (the agenda generated from
+the cycle's data, the minutes, the decisions with their owner and due date) for HR and the heads who
+sit on it; and "My decisions" for everyone a decision is assigned to. The committee API scopes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.common.params import CALIBRATORS, EVERYONE, STAFF
+from services.console.auth import Anyone, Calibrator, ConsoleUser, Staff, access, read_form
+from services.console.directory import names
+from services.console.forms import FormState, refused
+from services.console.i18n import N_, _, current_timezone
+from services.console.rendering import Page, pick, problem, redirect
+from services.console.upstream import Upstream
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+COMMITTEES = Page("committee/committees.html", N_("Performance committee"))
+MEETING = Page("committee/meeting.html", N_("Committee meeting"))
+DECISIONS = Page("committee/decisions.html", N_("My decisions"))
+Id = Annotated[str, Path(min_length=1, max_length=64)]
+DECISION_STATUSES = ("open", "in_progress", "done", "cancelled")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def meeting_path(committee_id: str, meeting_id: str) -> str:
+    return f"/console/committees/{_q(committee_id)}/meetings/{_q(meeting_id)}"
+
+
+@router.get(
+    "/committees",
+    summary="The committees you sit on (HR: all): members by function, cadence and meetings",
+    response_class=HTMLResponse,
+    **access(*CALIBRATORS),
+)
+async def committees_page(request: Request, user: Calibrator) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    committees = await api.get("committee", "/v1/committees")
+    meetings = await asyncio.gather(
+        *(api.get("committee", f"/v1/committees/{_q(c['committee_id'])}/meetings") for c in committees.items())
+    )
+    rows = [{"committee": c, "meetings": m.items()} for c, m in zip(committees.items(), meetings, strict=True)]
+    return COMMITTEES.render(
+        request, user, problem=None if committees.ok else problem(committees, _("the committees")), rows=rows
+    )
+
+
+@router.post(
+    "/committees/{committee_id}/meetings",
+    summary="Open a meeting now: its agenda is generated from the cycle's data",
+    **access(*CALIBRATORS),
+)
+async def open_meeting(request: Request, committee_id: Id, user: Calibrator) -> Response:
+    await read_form(request)
+    answer = await Upstream(request, user.token).post("committee", f"/v1/committees/{_q(committee_id)}/meetings", {})
+    if not answer.ok:
+        return redirect("/console/committees", error=answer.error)
+    return redirect(meeting_path(committee_id, answer.data["meeting_id"]), msg=_("Meeting opened."))
+
+
+async def meeting_page_for(
+    request: Request, user: ConsoleUser, committee_id: str, meeting_id: str, state: FormState | None = None
+) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    base = f"/v1/committees/{_q(committee_id)}"
+    meeting, decisions, people = await asyncio.gather(
+        api.get("committee", f"{base}/meetings/{_q(meeting_id)}"),
+        api.get("committee", f"{base}/decisions"),
+        names(api),
+    )
+    if not meeting.ok:
+        return MEETING.render(request, user, problem=problem(meeting, _("the meeting")), meeting=None)
+    data: dict[str, Any] = meeting.data
+    return MEETING.render(
+        request,
+        user,
+        problem=None,
+        meeting=data,
+        committee_id=committee_id,
+        decisions=[d for d in decisions.items() if d["meeting_id"] == meeting_id],
+        people=people,
+        owners=sorted(((e, f"{n} ({e})") for e, n in people.items()), key=lambda p: p[1]),
+        agenda_options=[(item["item_id"], pick(item["title"])) for item in data["agenda"]],
+        state=state or FormState(),
+    )
+
+
+@router.get(
+    "/committees/{committee_id}/meetings/{meeting_id}",
+    summary="A committee meeting: the agenda generated from data, the minutes, the decisions",
+    response_class=HTMLResponse,
+    **access(*CALIBRATORS),
+)
+async def meeting_page(request: Request, committee_id: Id, meeting_id: Id, user: Calibrator) -> HTMLResponse:
+    return await meeting_page_for(request, user, committee_id, meeting_id)
+
+
+@router.post(
+    "/committees/{committee_id}/meetings/{meeting_id}/minutes",
+    summary="Record the meeting's minutes",
+    **access(*CALIBRATORS),
+)
+async def record_minutes(request: Request, committee_id: Id, meeting_id: Id, user: Calibrator) -> Response:
+    form = await read_form(request)
+    body = {"minutes": form.get("minutes", "").strip()}
+    answer = await Upstream(request, user.token).put(
+        "committee", f"/v1/committees/{_q(committee_id)}/meetings/{_q(meeting_id)}/minutes", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="minutes")
+        return refused(await meeting_page_for(request, user, committee_id, meeting_id, state))
+    return redirect(meeting_path(committee_id, meeting_id), msg=_("Minutes recorded."))
+
+
+def _end_of_day(value: str) -> str | None:
+    """A date typed in the form, as the end of that day in the user's time zone (ISO), or None."""
+    try:
+        day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time(23, 59), tzinfo=current_timezone()).isoformat()
+
+
+@router.post(
+    "/committees/{committee_id}/meetings/{meeting_id}/decisions",
+    summary="Record a decision with its owner and due date (tracked to done with reminders)",
+    **access(*CALIBRATORS),
+)
+async def record_decision(request: Request, committee_id: Id, meeting_id: Id, user: Calibrator) -> Response:
+    form = await read_form(request)
+    due = _end_of_day(form.get("due_date", ""))
+    if due is None:
+        state = FormState(dict(form), {"due_date": _("choose the date it must be done by")}, None, "decision")
+        return refused(await meeting_page_for(request, user, committee_id, meeting_id, state))
+    body = {"title": form.get("title", "").strip(), "description": form.get("description", "").strip(),
+            "owner_id": form.get("owner_id", "").strip(), "due_at": due,
+            "agenda_item_id": form.get("agenda_item_id") or None}  # fmt: skip
+    answer = await Upstream(request, user.token).post(
+        "committee", f"/v1/committees/{_q(committee_id)}/meetings/{_q(meeting_id)}/decisions", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="decision", rename={"due_at": "due_date"})
+        return refused(await meeting_page_for(request, user, committee_id, meeting_id, state))
+    return redirect(meeting_path(committee_id, meeting_id), msg=_("Decision recorded."))
+
+
+@router.get(
+    "/decisions",
+    summary="My decisions: what the committee asked of you, with due dates; change their status",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def decisions_page(request: Request, user: Anyone) -> HTMLResponse:
+    answer = await Upstream(request, user.token).get("committee", "/v1/decisions/mine")
+    return DECISIONS.render(
+        request,
+        user,
+        problem=None if answer.ok else problem(answer, _("your decisions")),
+        decisions=answer.items(),
+        statuses=DECISION_STATUSES,
+        can_change=user.has(*STAFF),
+    )
+
+
+@router.post(
+    "/decisions/{decision_id}/status",
+    summary="Move a decision assigned to you on (in progress, done) with a note",
+    **access(*STAFF),
+)
+async def change_status(request: Request, decision_id: Id, user: Staff) -> Response:
+    form = await read_form(request)
+    body = {"status": form.get("status", ""), "note": form.get("note", "").strip() or None}
+    answer = await Upstream(request, user.token).post("committee", f"/v1/decisions/{_q(decision_id)}/status", body)
+    if not answer.ok:
+        return redirect("/console/decisions", error=answer.error)
+    return redirect("/console/decisions", msg=_("Decision %(title)s updated.", title=answer.data["title"]))

@@ -1,0 +1,151 @@
+"""Growth paths and the 9-box: a person's own view of where they stand and what comes next; a
+manager's or HR's talent review of a cycle (the 9-box, potential ratings and their calibration, the
+team's readiness). Everything comes from the committee API with the user's token, which scopes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.common.params import APPROVERS, EVERYONE, HR, CycleId
+from services.console.auth import Anyone, Approver, ConsoleUser, HrAdmin, access, read_form
+from services.console.directory import names
+from services.console.forms import FormState, optional, refused
+from services.console.i18n import N_, _
+from services.console.params import EmployeeId
+from services.console.rendering import Page, cycle_path, problem, redirect
+from services.console.upstream import Upstream
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+GROWTH = Page("growth/growth.html", N_("Growth path"))
+NINE_BOX = Page("growth/nine_box.html", N_("Talent review (9-box)"), tab="nine-box")
+TIERS = ("low", "medium", "high")
+BOX_ROWS = ((7, 8, 9), (4, 5, 6), (1, 2, 3))
+"""Box numbers as the grid shows them: potential from high (top) to low, performance low to high
+left to right (box = performance * 3 + potential + 1, each counted from 0)."""
+
+
+def growth_path(employee_id: str) -> str:
+    return f"/console/people/{quote(employee_id, safe='')}/growth"
+
+
+@router.get("/growth", summary="My growth path (redirects to your own page)", **access(*EVERYONE))
+async def my_growth(user: Anyone) -> Response:
+    if not user.principal.employee_id:
+        return redirect("/console/tasks", error=_("Growth paths are for people with an employee id."))
+    return RedirectResponse(growth_path(user.principal.employee_id), status_code=303)
+
+
+@router.get(
+    "/people/{employee_id}/growth",
+    summary="A person's growth path: history over cycles, readiness for the next level, next steps, 9-box",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def growth_page(request: Request, employee_id: EmployeeId, user: Anyone) -> HTMLResponse:
+    answer = await Upstream(request, user.token).get("committee", f"/v1/people/{quote(employee_id, safe='')}/growth")
+    if not answer.ok:
+        return GROWTH.render(request, user, problem=problem(answer, _("the growth path")), view=None)
+    view: dict[str, Any] = answer.data
+    expected = (view.get("next_level") or {}).get("competencies", {})
+    current = (view.get("current_level") or {}).get("competencies", {})
+    competencies = sorted({*view["profile"], *expected, *current})
+    return GROWTH.render(
+        request,
+        user,
+        title=_("Growth path of %(name)s", name=view["name"]),
+        problem=None,
+        view=view,
+        competencies=competencies,
+        expected=expected,
+        current=current,
+    )
+
+
+async def nine_box_for(
+    request: Request, user: ConsoleUser, cycle_id: str, state: FormState | None = None
+) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    base = f"/v1/cycles/{quote(cycle_id, safe='')}"
+    me = user.principal.employee_id
+    box, people = await asyncio.gather(api.get("committee", f"{base}/nine-box"), names(api))
+    team = await api.get("committee", f"/v1/teams/{quote(me, safe='')}/growth") if me else None
+    grid: dict[int, list[dict[str, Any]]] = {n: [] for n in range(1, 10)}
+    for position in box.items():
+        grid[position["box"]].append(position)
+    return NINE_BOX.render(
+        request,
+        user,
+        cycle_id=cycle_id,
+        problem=None if box.ok else problem(box, _("the 9-box")),
+        grid=grid,
+        rows=BOX_ROWS,
+        tiers=TIERS,
+        people=sorted(((e, f"{n} ({e})") for e, n in people.items() if e != me), key=lambda p: p[1]),
+        team=team.data["members"] if team is not None and team.ok else [],
+        can_calibrate=user.has(*HR),
+        state=state or FormState(),
+    )
+
+
+@router.get(
+    "/cycles/{cycle_id}/nine-box",
+    summary="Talent review: the 9-box of the people you see, potential ratings, your team's readiness",
+    response_class=HTMLResponse,
+    **access(*APPROVERS),
+)
+async def nine_box_page(request: Request, cycle_id: CycleId, user: Approver) -> HTMLResponse:
+    return await nine_box_for(request, user, cycle_id)
+
+
+@router.post(
+    "/cycles/{cycle_id}/potential",
+    summary="Rate a person's potential (their manager or head, or HR)",
+    **access(*APPROVERS),
+)
+async def rate_potential(request: Request, cycle_id: CycleId, user: Approver) -> Response:
+    form = await read_form(request)
+    employee_id = (form.get("employee_id") or "").strip()
+    body = {"potential": form.get("potential", ""), "note": form.get("note", "").strip()}
+    answer = await Upstream(request, user.token).put(
+        "committee", f"/v1/cycles/{quote(cycle_id, safe='')}/potential/{quote(employee_id or '-', safe='')}", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="rate")
+        if answer.status == 404:
+            state.errors.setdefault("employee_id", answer.error or "")
+        return refused(await nine_box_for(request, user, cycle_id, state))
+    return redirect(cycle_path(cycle_id, "nine-box"), msg=_("Potential of %(employee)s rated.", employee=employee_id))
+
+
+@router.post(
+    "/cycles/{cycle_id}/potential/calibration",
+    summary="Calibrate a potential rating for the committee, with the reason (HR)",
+    **access(*HR),
+)
+async def calibrate_potential(request: Request, cycle_id: CycleId, user: HrAdmin) -> Response:
+    form = await read_form(request)
+    employee_id = (form.get("employee_id") or "").strip()
+    body = {"potential": form.get("potential", ""), "reason": form.get("reason", "").strip(),
+            "session_id": optional(form.get("session_id"))}  # fmt: skip
+    answer = await Upstream(request, user.token).post(
+        "committee",
+        f"/v1/cycles/{quote(cycle_id, safe='')}/potential/{quote(employee_id or '-', safe='')}/calibration",
+        body,
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="calibrate")
+        if answer.status == 404:
+            state.errors.setdefault("employee_id", answer.error or "")
+        return refused(await nine_box_for(request, user, cycle_id, state))
+    return redirect(
+        cycle_path(cycle_id, "nine-box"), msg=_("Potential of %(employee)s calibrated.", employee=employee_id)
+    )
