@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.errors import rule
 from contracts.ids import Id
+from contracts.readers import reader
 from contracts.scoring import (
     CalibrationGuideline,
     PeerAnonymityThreshold,
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_COMPETENCIES",
     "DEFAULT_RATER_LIMITS",
     "SCHEMA_EXPORTS",
+    "UNSCORED",
     "AppealAdjustmentRequest",
     "CalibrationAdjustment",
     "CollaborationCell",
@@ -55,7 +57,9 @@ __all__ = [
     "CycleResults",
     "EmployeeResult",
     "EvaluationConfig",
+    "EvaluationConfigV1",
     "EvaluationSettings",
+    "EvaluationSettingsV1",
     "GoalKey",
     "GoalKeys",
     "LookupRow",
@@ -123,10 +127,15 @@ class Relation(StrEnum):
     MANAGER = "manager"
     PEER = "peer"
     CROSS_DEPARTMENT = "cross_department"
+    UPWARD = "upward"
+    """A report rates their manager (generated when the template's ``evaluation.upward_review`` is on):
+    anonymous at the threshold like peers, feedback for the manager, never part of any score."""
 
 
 ANONYMOUS = (Relation.PEER, Relation.CROSS_DEPARTMENT)
 """Relations whose raters are nominated, never named to the reviewee, and count at the anonymity threshold."""
+UNSCORED = (Relation.UPWARD,)
+"""Relations that are feedback only: anonymous at the threshold too, never a scoring component."""
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 
@@ -322,6 +331,11 @@ class EvaluationSettings(BaseModel):
         "('attributed', shown as such to the raters).",
     )
     collaboration: CollaborationSettings = Field(default_factory=CollaborationSettings)
+    upward_review: bool = Field(
+        default=False,
+        description="Generate an upward review of every manager by each of their reports: anonymous at the "
+        "anonymity threshold like peer reviews, shown to the manager (and above) as feedback, never scored.",
+    )
 
     @field_validator("rater_limits", mode="before")
     @classmethod
@@ -470,11 +484,18 @@ class CalibrationAdjustment(BaseModel):
     created_at: datetime
 
 
+EvaluationSettingsV1 = reader(EvaluationSettings, "EvaluationSettingsV1", drop={"upward_review"})
+"""Reader of ``evaluation_settings.v1`` (before ``upward_review``)."""
+EvaluationConfigV1 = reader(EvaluationConfig, "EvaluationConfigV1", drop={"upward_review"})
+"""Reader of ``evaluation_config.v1`` (before ``upward_review``)."""
+
 SCHEMA_EXPORTS = {
     "cycle_results.v1": CycleResults,
     "collaboration_matrix.v1": CollaborationMatrix,
-    "evaluation_config.v1": EvaluationConfig,
-    "evaluation_settings.v1": EvaluationSettings,
+    "evaluation_config.v1": EvaluationConfigV1,
+    "evaluation_config.v2": EvaluationConfig,
+    "evaluation_settings.v1": EvaluationSettingsV1,
+    "evaluation_settings.v2": EvaluationSettings,
     "goal_keys.v1": GoalKeys,
     "appeal_adjustment_request.v1": AppealAdjustmentRequest,
     "calibration_adjustment.v1": CalibrationAdjustment,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.ids import Id
+from contracts.readers import reader
 from contracts.scoring import BandLabel
 
 if TYPE_CHECKING:
@@ -46,13 +47,14 @@ __all__ = [
     "DevelopmentRule",
     "LinearCurve",
     "PolicyFromTemplate",
-    "PromotionRule",
     "PoolApproval",
+    "PromotionRule",
     "Publication",
     "PublishedResultLine",
     "RatingMultiplierCurve",
     "ResultsCorrectedPayload",
     "ResultsPolicy",
+    "ResultsPolicyV1",
     "ResultsPublishedPayload",
     "results_policy",
 ]
@@ -320,8 +322,12 @@ def results_policy(spec: CycleTemplateSpec) -> PolicyFromTemplate:
     return PolicyFromTemplate(policy=spec.results.resolved(labels), rating_labels=labels)
 
 
+ResultsPolicyV1 = reader(ResultsPolicy, "ResultsPolicyV1", drop={"pool_approval"})
+"""Reader of ``results_policy.v1`` (before ``pool_approval``)."""
+
 SCHEMA_EXPORTS = {
     "results_published.v1": ResultsPublishedPayload,
     "results_corrected.v1": ResultsCorrectedPayload,
-    "results_policy.v1": ResultsPolicy,
+    "results_policy.v1": ResultsPolicyV1,
+    "results_policy.v2": ResultsPolicy,
 }

@@ -41,10 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.cycle import DeadlinePolicy, Stage
 from contracts.errors import rule
-from contracts.evaluation import ANONYMOUS, EvaluationSettings
+from contracts.evaluation import ANONYMOUS, EvaluationSettings, EvaluationSettingsV1
 from contracts.feedback import FeedbackSettings
 from contracts.goals import ApprovalChains
-from contracts.results import ResultsPolicy
+from contracts.readers import reader
+from contracts.results import ResultsPolicy, ResultsPolicyV1
 from contracts.scoring import (
     BandLimit,
     CalibrationGuideline,
@@ -64,6 +65,7 @@ __all__ = [
     "BandLimit",
     "CalibrationGuideline",
     "CycleTemplateSpec",
+    "CycleTemplateSpecV1",
     "EvaluationSettings",
     "FeedbackSettings",
     "LateDataPolicy",
@@ -248,4 +250,13 @@ class SettingsPushed(SettingsVersion):
     applied: bool = Field(description="False when HR had changed the settings: the template's were not applied.")
 
 
-SCHEMA_EXPORTS = {"cycle_template.v1": CycleTemplateSpec, "settings_version.v1": SettingsVersion}
+CycleTemplateSpecV1 = reader(
+    CycleTemplateSpec, "CycleTemplateSpecV1", nested={"evaluation": EvaluationSettingsV1, "results": ResultsPolicyV1}
+)
+"""Reader of ``cycle_template.v1`` (before ``evaluation.upward_review`` and ``results.pool_approval``)."""
+
+SCHEMA_EXPORTS = {
+    "cycle_template.v1": CycleTemplateSpecV1,
+    "cycle_template.v2": CycleTemplateSpec,
+    "settings_version.v1": SettingsVersion,
+}

@@ -72,7 +72,8 @@ STATUS_WORDS = frozenset(
         N_("company"), N_("department"), N_("individual"), N_("financial"), N_("customer"),
         N_("internal_process"), N_("learning_growth"),
         # review relations and scoring components, calibration flags, collaboration dimensions
-        N_("self"), N_("manager"), N_("peer"), N_("cross_department"), N_("kpi"), N_("collaboration"),
+        N_("self"), N_("manager"), N_("peer"), N_("cross_department"), N_("upward"), N_("kpi"),
+        N_("collaboration"),
         N_("lenient"), N_("strict"), N_("responsiveness"), N_("data_quality"), N_("reliability"),
         # development plans, forced stages
         N_("forced"),

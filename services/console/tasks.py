@@ -196,6 +196,8 @@ async def _own_reviews(api: Upstream, user: ConsoleUser, cycle: CycleView, found
             title = _("Write your self review")
         elif relation == "manager":
             title = _("Write the manager review of %(employee)s", employee=assignment["reviewee_id"])
+        elif relation == "upward":
+            title = _("Review your manager %(employee)s (anonymous)", employee=assignment["reviewee_id"])
         else:
             title = _("Write a peer review of %(employee)s", employee=assignment["reviewee_id"])
         link = cycle.path("reviews", quote(assignment["assignment_id"], safe=""))

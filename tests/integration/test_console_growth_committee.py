@@ -98,6 +98,8 @@ async def test_growth_nine_box_and_committee_through_the_console(
         assert (await console.get("/console/people/bob/growth")).text.count('class="notice error"') == 0
         assert "does not exist or is not in your scope" in (await console.get("/console/people/bob/growth")).text
 
+        await console.get("/console/tasks", params={"lang": "en"})  # the language choice is kept: back to English
+
         # -- the committee meets and decides -------------------------------------------------------------
         async with stack.client("committee") as committee:
             body = {"committee_id": "perf", "name": "绩效委员会", "members": MEMBERS, "cycle_id": second}

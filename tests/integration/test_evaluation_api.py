@@ -577,3 +577,50 @@ async def test_pending_report(settings: Settings, database_url: str) -> None:
             f"{base}/pending", params={"department_id": "sales"}, headers=person(settings, "e-oh", "dept_head")
         )
         assert forbidden.status_code == 403
+
+
+async def test_upward_review_is_anonymous_at_the_threshold_and_never_scored(
+    settings: Settings, database_url: str
+) -> None:
+    """With ``upward_review`` each report reviews their manager: e-m's four reports, e-m of e-sh. The
+    manager sees the aggregate only once 3 (the threshold) are in, never who wrote what; no score moves."""
+    async with api_client(create_app, settings, database_url) as client:
+        h = hr(settings)
+        base = f"/v1/cycles/{CYCLE}"
+        ok(await client.put(f"{base}/participants", json=snapshot(), headers=h))
+        ok(await client.put(f"{base}/config", json={**CONFIG, "upward_review": True}, headers=h))
+        ok(await client.put(f"{base}/goals", json=GOALS, headers=h))
+        ok(await client.post(f"{base}/assignments/generate", headers=h))
+        upward = ok(await client.get(f"{base}/assignments", params={"relation": "upward", "limit": 500}, headers=h))
+        assert sorted((a["reviewee_id"], a["rater_id"]) for a in upward) == [
+            ("e-fh", "e-f1"), ("e-m", "e-p1"), ("e-m", "e-p2"), ("e-m", "e-p3"), ("e-m", "e-r"), ("e-oh", "e-x1"),
+            ("e-sh", "e-m"),
+        ]  # fmt: skip
+        # HR may add one by hand only for a report of the reviewee
+        wrong = ok(await nominate(client, h, reviewee="e-m", rater="e-x1", relation="upward"), 422)
+        assert wrong["field"] == "rater_id" and "only reports review upward" in wrong["detail"]
+
+        manager = person(settings, "e-m", "manager")
+        for rater, collab in (("e-r", 2), ("e-p1", 3)):
+            await submit(client, settings, rater=rater, reviewee="e-m", relation="upward", collab=collab, delivery=6)
+        summary = ok(await client.get(f"{base}/reviews/e-m/summary", headers=manager))
+        (seen,) = [r for r in summary["relations"] if r["relation"] == "upward"]
+        assert (seen["visible"], seen["submitted"]) == (False, 2) and "at least 3" in seen["hidden_reason"]
+        await submit(client, settings, rater="e-p2", reviewee="e-m", relation="upward", collab=4, delivery=6,
+                     comment="More 1:1 time, please")  # fmt: skip
+        summary = ok(await client.get(f"{base}/reviews/e-m/summary", headers=manager))
+        (seen,) = [r for r in summary["relations"] if r["relation"] == "upward"]
+        assert (seen["visible"], seen["counted"], seen["competencies"]["collab"]) == (True, 3, 3.0)
+        assert seen["comments"] == ["More 1:1 time, please"]
+        mine = ok(await client.get(f"{base}/assignments", params={"reviewee_id": "e-m"}, headers=manager))
+        assert sorted(a["relation"] for a in mine) == ["manager", "self"]  # never who reviewed them upward
+
+        # scoring leaves the upward reviews out: e-m's components are the configured ones only
+        await give_everyone_a_self_review(client, settings)
+        await submit(client, settings, rater="e-sh", reviewee="e-m", relation="manager", collab=4, delivery=8)
+        ok(await client.post(f"{base}/scores/compute", headers=h))
+        result = ok(await client.get(f"{base}/results/e-m", headers=h))
+        assert "upward" not in {c["name"] for c in result["components"]}
+        relations = ok(await client.get(f"{base}/reviews/e-m/summary", headers=h))["relations"]
+        (by_manager,) = [r for r in relations if r["relation"] == "manager"]
+        assert result["computed_score"] == pytest.approx(by_manager["score"])  # e-m has no goals: the manager review

@@ -33,6 +33,7 @@ def relation_label(relation: str) -> str:
         "manager": _("Manager review"),
         "peer": _("Peer review"),
         "cross_department": _("Cross-department review"),
+        "upward": _("Upward review of your manager"),
     }.get(relation, relation)
 
 

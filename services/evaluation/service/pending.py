@@ -22,6 +22,7 @@ _PENDING_KIND = {
     Relation.MANAGER.value: "manager_review",
     Relation.PEER.value: "peer_review",
     Relation.CROSS_DEPARTMENT.value: "cross_department_review",
+    Relation.UPWARD.value: "upward_review",
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import ANONYMOUS, EvaluationConfig, GoalKey, GoalKeys
+from contracts.evaluation import ANONYMOUS, UNSCORED, EvaluationConfig, GoalKey, GoalKeys
 from contracts.goals import ExportedGoal, GoalExport
 from contracts.tracking import ProgressExport
 from services.common.auth import Principal, Role
@@ -66,7 +66,7 @@ __all__ = [
 Read = TypeVar("Read", bound=BaseModel)
 
 SERVICE = "evaluation"
-ANONYMOUS_RELATIONS = frozenset(r.value for r in ANONYMOUS)
+ANONYMOUS_RELATIONS = frozenset(r.value for r in (*ANONYMOUS, *UNSCORED))
 """Relations whose raters are never named to the reviewee, and count only at the anonymity threshold."""
 
 

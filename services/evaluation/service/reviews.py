@@ -107,10 +107,24 @@ def _new_assignment(
     )
 
 
+GENERATED = [Relation.SELF.value, Relation.MANAGER.value, Relation.UPWARD.value]
+"""Relations the service creates itself (the others are nominated)."""
+
+
+async def _upward_review(session: AsyncSession, cycle_id: str) -> bool:
+    """Whether the cycle's config asks for upward reviews (False before the config arrives)."""
+    try:
+        return (await load_config(session, cycle_id)).upward_review
+    except DomainError:
+        return False
+
+
 async def generate_assignments(*, session: AsyncSession, cycle_id: str, actor: str) -> AssignmentsGenerated:
-    """Create the self review of everyone and the manager review of everyone with a manager."""
+    """Create the self review of everyone and the manager review of everyone with a manager; with the
+    config's ``upward_review``, also each report's upward review of their manager."""
     await ensure_open(session, cycle_id, "creating assignments")
     org = await org_for(session, cycle_id)
+    upward = await _upward_review(session, cycle_id)
     if not org.participants:
         raise DomainError(f"cycle {cycle_id!r} has no participants yet; PUT the org snapshot first", status_code=409)
     existing = {
@@ -118,16 +132,19 @@ async def generate_assignments(*, session: AsyncSession, cycle_id: str, actor: s
         for a in await session.scalars(
             select(EvaluationAssignment).where(
                 EvaluationAssignment.cycle_id == cycle_id,
-                EvaluationAssignment.relation.in_([Relation.SELF.value, Relation.MANAGER.value]),
+                EvaluationAssignment.relation.in_(GENERATED),
             )
         )
     }
-    wanted = [(p.employee_id, p.employee_id, Relation.SELF.value) for p in org.participants.values()]
-    wanted += [
-        (p.employee_id, p.manager_id, Relation.MANAGER.value)
+    managed = [
+        p
         for p in org.participants.values()
         if p.manager_id and p.manager_id in org.participants and p.manager_id != p.employee_id
     ]
+    wanted = [(p.employee_id, p.employee_id, Relation.SELF.value) for p in org.participants.values()]
+    wanted += [(p.employee_id, p.manager_id, Relation.MANAGER.value) for p in managed if p.manager_id]
+    if upward:
+        wanted += [(p.manager_id, p.employee_id, Relation.UPWARD.value) for p in managed if p.manager_id]
     created = 0
     for reviewee, rater, relation in wanted:
         if (reviewee, rater, relation) not in existing:
@@ -174,6 +191,10 @@ async def _check_nomination(
     reviewee, rater = org.participants[reviewee_id], org.participants[rater_id]
     if relation == Relation.MANAGER and reviewee.manager_id != rater_id:
         raise DomainError(f"{rater_id!r} is not the manager of {reviewee_id!r}", field="rater_id")
+    if relation == Relation.UPWARD and rater.manager_id != reviewee_id:
+        raise DomainError(
+            f"{rater_id!r} does not report to {reviewee_id!r}: only reports review upward", field="rater_id"
+        )
     if relation == Relation.CROSS_DEPARTMENT:
         if rater.department_id == reviewee.department_id:
             raise DomainError(

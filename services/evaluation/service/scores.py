@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.evaluation import EvaluationConfig, GoalKey, LookupRow, Relation
+from contracts.evaluation import UNSCORED, EvaluationConfig, GoalKey, LookupRow, Relation
 from contracts.goals import ExportedGoal
 from contracts.scoring import ScoringComponent, parse_formula
 from services.common.auth import Principal
@@ -160,6 +160,8 @@ def score_cycle(inputs: CycleInputs, config: EvaluationConfig) -> dict[str, Empl
                     goals.score, 0.0, config.attainment_cap, scale.min, scale.max
                 )
         for relation in Relation:
+            if relation in UNSCORED:  # feedback for the reviewee, never part of a score
+                continue
             rows = submitted.get((employee_id, relation.value), [])
             # Anonymous relations count whole batches of the threshold, as the summary shows them.
             kept = counted(rows, config.peer_anonymity_threshold) if relation.value in ANONYMOUS_RELATIONS else rows
