@@ -319,7 +319,37 @@ class HandoffActivities:
                 action="allocate every bonus pool (or force the stage)",
             )
             return Published(ready=False, blocked=blocked, detail=str(exc))
-        return _done("result_application", "exit", Published(detail="results published"))
+        announced = await self._announce_award(ref)
+        return _done("result_application", "exit", Published(detail=f"results published{announced}"))
+
+    async def _announce_award(self, ref: CycleRef) -> str:
+        """Publication recorded the collaboration award: tell every department head who won (idempotent
+        per key, so a retried handoff sends nothing twice). Returns a note for the handoff's detail."""
+        try:
+            awards = await self.call("GET", "results", f"/v1/cycles/{ref.cycle_id}/collaboration-awards")
+        except (NotReady, Refused):  # no collaboration matrix: nobody rated a collaboration, no award
+            return ""
+        record = awards.get("announced") or {}
+        if not record.get("winner_department_id"):
+            return ""
+        money = (
+            f", with a fund of {record['fund_cents'] / 100:,.2f} {record['currency']}" if record["fund_cents"] else ""
+        )
+        where = f"/cycles/{ref.cycle_id}/collaboration"
+        link = f"{self.console_url}{where}" if self.console_url else f"the console's {where}"
+        for department_id in ref.department_ids:
+            notice = NotificationRequest(
+                idempotency_key=f"{ref.cycle_id}/{department_id}/result_application/collaboration-award",
+                cycle_id=ref.cycle_id,
+                department_id=department_id,
+                stage=Stage.RESULT_APPLICATION,
+                kind="collaboration_award",
+                recipients=["department_head"],
+                message=f"Best collaboration team of this cycle: {record['winner_name']} "
+                f"(award score {record['score']:.2f}){money}. {link}",
+            )
+            await self.call("POST", "cycles", "/v1/notifications", json=notice, idempotency_key=notice.idempotency_key)
+        return f"; collaboration award to {record['winner_department_id']} announced"
 
     @activity.defn(name="record_closed")
     async def record_closed(self, ref: CycleRef) -> CycleClosed:

@@ -64,7 +64,7 @@ STATUS_WORDS = frozenset(
         N_("stale"), N_("fresh"), N_("ok"), N_("bad"), N_("overdue"), N_("late"), N_("deadline passed"),
         N_("reminder"), N_("escalation_head"), N_("escalation_hr"), N_("stale_kpi_reminder"),
         N_("stale_kpi_escalation"), N_("approval_reminder"), N_("approval_escalation"), N_("approval_escalation_hr"),
-        N_("collaboration_report"),
+        N_("collaboration_report"), N_("collaboration_award"),
         # results, appeals, feedback
         N_("acknowledged"), N_("not acknowledged"), N_("under_review"), N_("upheld"), N_("adjusted"),
         N_("rejected"), N_("kudos"), N_("open"), N_("answered"), N_("declined"),

@@ -28,6 +28,8 @@ from services.results.schemas import (
     AllocationCreate,
     AllocationRead,
     AppealApplied,
+    AwardFundRead,
+    AwardRecordRead,
     AwardsRead,
     BonusRead,
     GenerateRead,
@@ -403,7 +405,27 @@ async def update_item(
     summary="'Best collaboration team' from the matrix and shared-goal contributions, with evidence",
 )
 async def collaboration_awards(cycle_id: CycleId, session: SessionDep, _p: Person) -> AwardsRead:
-    return AwardsRead.of(cycle_id, await service.awards(session=session, cycle_id=cycle_id))
+    announced = await service.announced_award(session=session, cycle_id=cycle_id)
+    record = AwardRecordRead.model_validate(announced) if announced is not None else None
+    return AwardsRead.of(cycle_id, await service.awards(session=session, cycle_id=cycle_id), record)
+
+
+@router.put(
+    "/cycles/{cycle_id}/award-fund",
+    tags=["collaboration"],
+    summary="Fund the cycle's collaboration award (finance's budget, paid to the winning department; "
+    "fixed once the award is announced at publication)",
+)
+async def put_award_fund(
+    cycle_id: CycleId, body: PoolUpdate, session: SessionDep, now: NowDep, principal: PoolSetter
+) -> AwardFundRead:
+    fund = await service.set_award_fund(session=session, cycle_id=cycle_id, budget=body, principal=principal, now=now)
+    return AwardFundRead.model_validate(fund)
+
+
+@router.get("/cycles/{cycle_id}/award-fund", tags=["collaboration"], summary="The collaboration award's fund")
+async def get_award_fund(cycle_id: CycleId, session: SessionDep, _p: PoolReader) -> AwardFundRead:
+    return AwardFundRead.model_validate(await service.get_award_fund(session=session, cycle_id=cycle_id))
 
 
 @router.get(

@@ -27,6 +27,8 @@ from services.common.participants import DepartmentMixin, ParticipantMixin
 __all__ = [
     "Allocation",
     "AllocationLine",
+    "AwardFund",
+    "AwardRecord",
     "Base",
     "BonusPool",
     "CollaborationCellRow",
@@ -263,3 +265,35 @@ class ResultsAppealAdjustment(Base):
     correction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     correction_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     event_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AwardFund(Base):
+    """Money finance sets aside for the cycle's collaboration award (paid to the winning department)."""
+
+    __tablename__ = "results_award_fund"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class AwardRecord(Base):
+    """The cycle's collaboration award as announced at publication: the winner, the ranking it won
+    over (as computed then) and the fund it received; recorded once, never recomputed."""
+
+    __tablename__ = "results_award"
+
+    cycle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    award: Mapped[str] = mapped_column(String(100))
+    winner_department_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    winner_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    ranking: Mapped[list[Any]] = mapped_column(JSON)
+    fund_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    announced_at: Mapped[datetime]
+    announced_by: Mapped[str] = mapped_column(String(128))

@@ -25,6 +25,8 @@ __all__ = [
     "AllocationRead",
     "AppealApplied",
     "AwardRead",
+    "AwardFundRead",
+    "AwardRecordRead",
     "AwardsRead",
     "BonusRead",
     "CellRead",
@@ -177,16 +179,47 @@ class AwardRead(AwardCandidate):
     pass  # the award module's candidate, served under this name
 
 
+class AwardFundRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    amount_cents: int
+    currency: str
+    source: str
+    updated_at: datetime
+    updated_by: str
+
+
+class AwardRecordRead(BaseModel):
+    """The award as announced at publication (recorded once; the live ranking may have moved since)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    award: str
+    winner_department_id: str | None
+    winner_name: str | None
+    score: float | None
+    reason: str
+    fund_cents: int | None = Field(description="The fund finance set, paid to the winning department.")
+    currency: str | None
+    announced_at: datetime
+    announced_by: str
+
+
 class AwardsRead(BaseModel):
     cycle_id: str
     award: str = "best collaboration team"
     winner: AwardRead | None
     ranking: list[AwardRead]
+    announced: AwardRecordRead | None = Field(default=None, description="Recorded at publication; null before.")
 
     @classmethod
-    def of(cls, cycle_id: str, candidates: Sequence[AwardCandidate]) -> AwardsRead:
+    def of(
+        cls, cycle_id: str, candidates: Sequence[AwardCandidate], announced: AwardRecordRead | None = None
+    ) -> AwardsRead:
         ranking = [AwardRead(**vars(c)) for c in candidates]
-        return cls(cycle_id=cycle_id, winner=ranking[0] if ranking and ranking[0].eligible else None, ranking=ranking)
+        winner = ranking[0] if ranking and ranking[0].eligible else None
+        return cls(cycle_id=cycle_id, winner=winner, ranking=ranking, announced=announced)
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,8 @@ MATRIX: dict[str, dict[tuple[str, str], Rule]] = {
             body={"done": True},
         ),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-awards"): rule(*READERS),
+        ("PUT", "/v1/cycles/{cycle_id}/award-fund"): rule("hr_admin", "finance"),
+        ("GET", "/v1/cycles/{cycle_id}/award-fund"): rule("hr_admin", "dept_head", "ops", "finance"),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report"): rule("hr_admin", "dept_head", "manager", "ops"),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report.csv"): rule("hr_admin", "dept_head", "manager", "ops"),
         ("GET", "/v1/cycles/{cycle_id}/collaboration-report.html"): rule("hr_admin", "dept_head", "manager", "ops"),
@@ -663,6 +665,7 @@ OBJECTS: dict[str, dict[tuple[str, str], ObjectRule]] = {
         ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/approval"): NoObject(
             "finance's sign-off of a department's pool, finance's alone"
         ),
+        ("PUT", "/v1/cycles/{cycle_id}/award-fund"): NoObject("the cycle's collaboration award fund (finance, HR)"),
         ("POST", "/v1/cycles/{cycle_id}/pools/{department_id}/allocations"): NoObject(
             "a department's pool allocation, HR's alone"
         ),

@@ -117,7 +117,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 92
+    assert len(routes) == 93
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

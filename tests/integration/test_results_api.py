@@ -367,6 +367,27 @@ async def test_collaboration_report_json_csv_html_and_award(client: httpx.AsyncC
     assert awards["winner"]["department_id"] == "ops"
     assert "contributed to shared goal g1 'Goal g1'" in awards["winner"]["evidence"]
     assert awards["winner"]["shared_goals"] == 2
+    assert awards["announced"] is None  # computed live until publication records it
+
+    # finance funds the award; publication records and announces it, once; the fund is fixed then
+    finance = auth(settings, "finance", sub="fin-fay")
+    refused = await client.put(f"/v1/cycles/{cycle_id}/award-fund", json={"amount_cents": 1, "currency": "eur"},
+                               headers=finance)  # fmt: skip
+    assert refused.status_code == 422 and "currency" in refused.text
+    assert (await client.put(f"/v1/cycles/{cycle_id}/award-fund", json={"amount_cents": 5_000, "currency": "EUR"},
+                             headers=person(settings, "s-head", "dept_head"))).status_code == 403  # fmt: skip
+    fund = await client.put(
+        f"/v1/cycles/{cycle_id}/award-fund", json={"amount_cents": 500_000, "currency": "EUR"}, headers=finance
+    )
+    assert fund.status_code == 200 and fund.json()["updated_by"] == "fin-fay"
+    assert (await client.post(f"/v1/cycles/{cycle_id}/publish", headers=hr(settings))).status_code == 201
+    announced = (await client.get(f"/v1/cycles/{cycle_id}/collaboration-awards", headers=head)).json()["announced"]
+    assert (announced["winner_department_id"], announced["winner_name"]) == ("ops", "Operations")
+    assert (announced["fund_cents"], announced["currency"], announced["announced_by"]) == (500_000, "EUR", "hr-1")
+    late = await client.put(
+        f"/v1/cycles/{cycle_id}/award-fund", json={"amount_cents": 9, "currency": "EUR"}, headers=finance
+    )
+    assert late.status_code == 409 and late.json()["field"] == "amount_cents" and "announced" in late.json()["detail"]
 
 
 async def test_publish_once_per_key_through_the_outbox(client: httpx.AsyncClient, settings: Settings) -> None:

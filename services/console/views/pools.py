@@ -58,8 +58,12 @@ async def pools_page_for(
 ) -> HTMLResponse:
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
-    cycle, pools, people, policy = await asyncio.gather(
-        api.get("cycles", base), api.get("results", f"{base}/pools"), names(api), api.get("results", f"{base}/policy")
+    cycle, pools, people, policy, fund = await asyncio.gather(
+        api.get("cycles", base),
+        api.get("results", f"{base}/pools"),
+        names(api),
+        api.get("results", f"{base}/policy"),
+        api.get("results", f"{base}/award-fund"),
     )
     by_department = {p["department_id"]: p for p in pools.items()}
     departments = list(cycle.data.get("department_ids", [])) if cycle.ok else sorted(by_department)
@@ -82,6 +86,7 @@ async def pools_page_for(
         can_approve=user.has(FINANCE),
         needs_approval=policy.ok and policy.data.get("pool_approval") == "finance",
         can_export=user.has(*PAYROLL_READERS),
+        fund=fund.data if fund.ok else None,
         state=state or FormState(),
         key=uuid.uuid4().hex,
     )
@@ -118,6 +123,28 @@ async def set_pool(request: Request, cycle_id: CycleId, department_id: Departmen
         state = FormState.refused(form, answer, form_id=form_id, rename={"amount_cents": "amount"})
         return refused(await pools_page_for(request, user, cycle_id, state))
     return redirect(cycle_path(cycle_id, "pools"), msg=_("Pool of %(department)s set.", department=department_id))
+
+
+@router.post(
+    "/cycles/{cycle_id}/award-fund",
+    summary="Fund the collaboration award (finance's budget, paid to the winning department)",
+    **access(*POOL_WRITERS),
+)
+async def set_award_fund(request: Request, cycle_id: CycleId, user: PoolWriter) -> Response:
+    form = await read_form(request)
+    cents = parse_amount(form.get("amount", ""))
+    if cents is None:
+        state = FormState(dict(form), {"amount": _("write an amount such as 50,000.00")}, None, "award-fund")
+        return refused(await pools_page_for(request, user, cycle_id, state))
+    body = {"amount_cents": cents, "currency": form.get("currency", "").strip().upper(),
+            "source": form.get("source", "").strip() or "finance budget"}  # fmt: skip
+    answer = await Upstream(request, user.token).put(
+        "results", f"/v1/cycles/{quote(cycle_id, safe='')}/award-fund", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="award-fund", rename={"amount_cents": "amount"})
+        return refused(await pools_page_for(request, user, cycle_id, state))
+    return redirect(cycle_path(cycle_id, "pools"), msg=_("Collaboration award fund set."))
 
 
 @router.post(

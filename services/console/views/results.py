@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +45,10 @@ async def _report(request: Request, token: str, cycle_id: str) -> Answer:
     **access(*LEADERS),
 )
 async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) -> HTMLResponse:
-    report = await _report(request, user.token, cycle_id)
+    report, awards = await asyncio.gather(
+        _report(request, user.token, cycle_id),
+        Upstream(request, user.token).get("results", f"/v1/cycles/{quote(cycle_id, safe='')}/collaboration-awards"),
+    )
     return COLLABORATION.render(
         request,
         user,
@@ -52,6 +56,7 @@ async def collaboration_page(request: Request, cycle_id: CycleId, user: Leader) 
         problem=None if report.ok else problem(report, _("the collaboration report")),
         r=report.data,
         heat=_heatmap(report.data) if report.ok else None,
+        awards=awards.data if awards.ok else None,
     )
 
 

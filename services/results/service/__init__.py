@@ -12,6 +12,7 @@ workflow pushes, and the policy), ``pools``, ``promotions``, ``plans``, ``collab
 from __future__ import annotations
 
 from services.results.service.appeals import apply_appeal
+from services.results.service.award import announced_award, get_award_fund, set_award_fund
 from services.results.service.collaboration import awards, collaboration_report
 from services.results.service.inputs import (
     push_template_policy,
@@ -52,7 +53,10 @@ __all__ = [
     "allocate",
     "apply_appeal",
     "approve_pool",
+    "announced_award",
     "awards",
+    "get_award_fund",
+    "set_award_fund",
     "collaboration_report",
     "create_plan",
     "current_allocation",

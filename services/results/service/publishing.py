@@ -23,6 +23,7 @@ from services.common.errors import DomainError
 from services.common.outbox import add_event, new_event
 from services.results.models import Allocation, BonusPool, EmployeeResultRow, Nomination, Publication, ResultsOutbox
 from services.results.schemas import PublicationRead
+from services.results.service.award import record_award
 from services.results.service.records import SERVICE, commit_once, get_cycle, require_results
 
 __all__ = ["find_publication", "parts", "publish", "result_lines"]
@@ -144,6 +145,7 @@ async def _publish(
         )
         add_event(session, ResultsOutbox, event)
         event_ids.append(str(event.event_id))
+    await record_award(session=session, cycle_id=cycle_id, actor=principal.sub, now=now)  # announced with it
     publication = Publication(
         cycle_id=cycle_id,
         publication_id=publication_id,
