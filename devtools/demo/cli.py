@@ -157,8 +157,10 @@ def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
     # The console's page, signed in: the API's HTML report needs a bearer token a browser does not send.
     links.add_row("collaboration report", f"{urls['console']}/console/cycles/{cycle}/collaboration")
     if report.committee:
-        meeting = f"/v1/committees/{report.committee['committee_id']}/meetings/{report.committee['meeting_id']}"
-        links.add_row("committee meeting (API, with the dev token below)", f"{urls['committee']}{meeting}")
+        meeting = f"/committees/{report.committee['committee_id']}/meetings/{report.committee['meeting_id']}"
+        links.add_row("committee meeting (agenda, decisions)", f"{urls['console']}/console{meeting}")
+        links.add_row("committee meeting (API, with the dev token below)", f"{urls['committee']}/v1{meeting}")
+    links.add_row("talent review (9-box)", f"{urls['console']}/console/cycles/{cycle}/nine-box")
     links.add_row("API docs", ", ".join(f"{u}/docs" for u in urls.values()))
     links.add_row("dev token", "tandem token --sub hr.admin --role hr_admin --role ops")
     console.print(links)
