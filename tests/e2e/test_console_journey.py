@@ -47,6 +47,7 @@ from temporalio.client import Client
 from devtools.stack.keycloak import KeycloakServer, RealmUser
 from devtools.stack.process import free_port
 from devtools.stack.temporal import SEARCH_ATTRIBUTES
+from services.committee.app import create_app as create_committee_app
 from services.common.auth import mint_token
 from services.common.settings import Settings
 from services.console.app import create_app as create_console_app
@@ -161,7 +162,7 @@ async def journey(
 ) -> AsyncIterator[JourneyStack]:  # fmt: skip
     state = tmp_path_factory.mktemp("console-journey")
     ports = {name: free_port() for name in ("cycles", "goals", "tracking", "evaluation", "feedback", "results",
-                                             "console")}  # fmt: skip
+                                             "committee", "console")}  # fmt: skip
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     realm = await load_realm(keycloak_server, console_urls=[urls["console"]], users=USERS)
     namespace = await fresh_namespace(temporal_client)
@@ -182,6 +183,7 @@ async def journey(
         "evaluation": create_evaluation_app(services),
         "feedback": create_feedback_app(services),
         "results": create_results_app(services),
+        "committee": create_committee_app(services),
         "console": create_console_app(services, oidc=realm.oidc()),
     }
     files = state / "upload"
@@ -332,8 +334,31 @@ async def test_a_whole_cycle_through_the_console(browser: Browser, journey: Jour
     await stack.wait_for_stage("closed")
     await after_publication(browser, zhang, lina, stack)
     await finance_exports_payroll(stack)
+    await talent_review_and_growth(zhang, lina, stack)
     for person in (hr, zhang, lina):
         await person.context.close()
+
+
+async def talent_review_and_growth(zhang: Person, lina: Person, stack: JourneyStack) -> None:
+    """The manager rates 李娜's potential on the talent review; she reads her growth path and 9-box."""
+    page = await zhang.open(f"/console/cycles/{stack.cycle_id}/nine-box")
+    form = page.get_by_test_id("rate-potential")
+    await form.locator("select[name=employee_id]").select_option("E2")
+    await form.locator("select[name=potential]").select_option("high")
+    await form.get_by_role("button").click()
+    await expect(page.get_by_role("status").first).to_contain_text("E2")
+    await expect(page.get_by_test_id("grid")).to_contain_text("李娜")
+    await check_page(page, "李娜")
+    await shots(zhang, "21-manager-talent-review")
+    page = await lina.open("/console/growth")
+    await expect(page.get_by_test_id("history")).to_contain_text("exceeds")
+    await expect(page.get_by_test_id("nine-box")).not_to_contain_text("—")
+    await check_page(page, "李娜")
+    await shots(lina, "22-employee-growth")
+    async with httpx.AsyncClient(base_url=stack.urls["committee"], headers=stack.hr_headers()) as committee:
+        growth = (await committee.get("/v1/people/E2/growth")).json()
+    assert [(r["rating"], r["potential"]) for r in growth["history"]] == [("exceeds", "high")]
+    assert growth["nine_box"]["potential"] == "high"
 
 
 async def finance_exports_payroll(stack: JourneyStack) -> None:
@@ -661,6 +686,11 @@ async def finance_sets_and_approves_the_pools(browser: Browser, stack: JourneySt
     for department in ("sales", "finance"):
         await page.get_by_test_id(f"approve-{department}").click()
         await expect(page.get_by_role("status").first).to_contain_text(f"Pool of {department} approved")
+    fund = page.get_by_test_id("award-fund")
+    await fund.locator("input[name=amount]").fill("5,000.00")
+    await fund.locator("input[name=currency]").fill("CNY")
+    await fund.get_by_role("button", name="Set award fund").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Collaboration award fund set")
     await check_page(page)
     await shots(zhao, "16-finance-pools")
     async with httpx.AsyncClient(base_url=stack.urls["results"], headers=stack.hr_headers()) as results:
@@ -669,6 +699,9 @@ async def finance_sets_and_approves_the_pools(browser: Browser, stack: JourneySt
         ("finance", 2_000_000, "zhaomin"),
         ("sales", 8_000_000, "zhaomin"),
     ]
+    async with httpx.AsyncClient(base_url=stack.urls["results"], headers=stack.hr_headers()) as results:
+        fund = (await results.get(f"/v1/cycles/{stack.cycle_id}/award-fund")).json()
+    assert (fund["amount_cents"], fund["currency"], fund["updated_by"]) == (500_000, "CNY", "zhaomin")
     stack.finance = zhao
 
 
