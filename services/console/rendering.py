@@ -173,7 +173,11 @@ def _nav(user: ConsoleUser | None) -> list[tuple[str, str]]:
     if user.has(*CALIBRATORS):
         nav.append((_("Committee"), "/console/committees"))
     if user.has(*HR):
-        nav += [(_("Organisation"), "/console/org"), (_("Templates"), "/console/templates")]
+        nav += [
+            (_("Organisation"), "/console/org"),
+            (_("Templates"), "/console/templates"),
+            (_("Career frameworks"), "/console/career-frameworks"),
+        ]
     if user.has(*MACHINE):
         nav.append((_("Audit log"), "/console/audit"))
     if user.has(*OPS_ROLES):

@@ -54,8 +54,20 @@ async def test_growth_nine_box_and_committee_through_the_console(
 ) -> None:
     async with committee_stack(settings, tmp_path, one_database_url) as stack, console_over(stack) as console:
         first, second = [await seed_cycle(stack, *cycle, people) for cycle, people in CYCLES.items()]
-        async with stack.client("committee") as committee:
-            ok(await committee.put("/v1/career-frameworks/sales", json=FRAMEWORK, headers=hr(stack.settings)))
+        # -- HR writes the career framework (a level that skips a competency is refused at the field) ------
+        csrf = as_person(console, stack, "hana", "hr_admin", "dept_head")
+        ladder = "G5 | Specialist | collab=3, delivery=3\nG6 | Senior specialist | collab=4\n"
+        form = {"csrf": csrf, "job_family": "sales", "name": FRAMEWORK["name"], "job_titles": "Specialist",
+                "levels": ladder}  # fmt: skip
+        refused = await console.post("/console/career-frameworks", data=form)
+        assert refused.status_code == 422 and "skips delivery" in refused.text.split('data-testid="error-levels"')[1]
+        form["levels"] = "\n".join(
+            f"{lv['grade']} | {lv['title']} | " + ", ".join(f"{k}={v}" for k, v in lv["competencies"].items())
+            for lv in FRAMEWORK["levels"]
+        )
+        assert message(await console.post("/console/career-frameworks", data=form)) == "Career framework sales saved."
+        listed = await console.get("/console/career-frameworks")
+        assert "Senior specialist" in listed.text and 'data-testid="framework-sales"' in listed.text
 
         # -- the manager rates potential on the talent review page ---------------------------------------
         csrf = as_person(console, stack, "sam", "manager", "dept_head", "employee")
@@ -101,13 +113,19 @@ async def test_growth_nine_box_and_committee_through_the_console(
         await console.get("/console/tasks", params={"lang": "en"})  # the language choice is kept: back to English
 
         # -- the committee meets and decides -------------------------------------------------------------
-        async with stack.client("committee") as committee:
-            body = {"committee_id": "perf", "name": "绩效委员会", "members": MEMBERS, "cycle_id": second}
-            ok(await committee.post("/v1/committees", json=body, headers=hr(stack.settings)), 201)
         csrf = as_person(console, stack, "hana", "hr_admin", "dept_head")
+        seats = {f"{m['function']}_member": m["employee_id"] for m in MEMBERS}
+        roles = {f"{m['function']}_role": m["role"] for m in MEMBERS}
+        form = {"csrf": csrf, "name": "绩效委员会", "cycle_id": second, **seats, **roles, "it_member": ""}
+        refused = await console.post("/console/committees", data=form)
+        form_error = refused.text.split('data-testid="create-committee"')[1].split('data-testid="form-error">')[1]
+        assert refused.status_code == 422 and form_error.startswith("committee answered 422: members: no seat for")
+        form["it_member"] = "ivan"
+        assert message(await console.post("/console/committees", data=form)) == "Committee 绩效委员会 created."
         listed = await console.get("/console/committees")
-        assert "绩效委员会" in listed.text and 'data-testid="open-meeting-perf"' in listed.text
-        opened = await console.post("/console/committees/perf/meetings", data={"csrf": csrf})
+        (committee_id,) = {part.split('"')[0] for part in listed.text.split('data-testid="open-meeting-')[1:]}
+        assert "绩效委员会" in listed.text and "Ivan" in listed.text
+        opened = await console.post(f"/console/committees/{committee_id}/meetings", data={"csrf": csrf})
         assert message(opened) == "Meeting opened."
         meeting_url = urlsplit(opened.headers["location"]).path
         meeting = await console.get(meeting_url)

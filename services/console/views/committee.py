@@ -13,8 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.common.params import CALIBRATORS, EVERYONE, STAFF
-from services.console.auth import Anyone, Calibrator, ConsoleUser, Staff, access, read_form
+from services.common.params import CALIBRATORS, EVERYONE, HR, STAFF
+from services.console.auth import Anyone, Calibrator, ConsoleUser, HrAdmin, Staff, access, read_form
 from services.console.directory import names
 from services.console.forms import FormState, refused
 from services.console.i18n import N_, _, current_timezone
@@ -40,22 +40,68 @@ def meeting_path(committee_id: str, meeting_id: str) -> str:
     return f"/console/committees/{_q(committee_id)}/meetings/{_q(meeting_id)}"
 
 
-@router.get(
-    "/committees",
-    summary="The committees you sit on (HR: all): members by function, cadence and meetings",
-    response_class=HTMLResponse,
-    **access(*CALIBRATORS),
-)
-async def committees_page(request: Request, user: Calibrator) -> HTMLResponse:
+FUNCTIONS = (("hr", N_("HR")), ("business", N_("Business")), ("finance", N_("Finance")), ("it", N_("IT")))
+ROLES = (("member", N_("Member")), ("chair", N_("Chair")), ("secretary", N_("Secretary")))
+
+
+async def committees_page_for(request: Request, user: ConsoleUser, state: FormState | None = None) -> HTMLResponse:
     api = Upstream(request, user.token)
-    committees = await api.get("committee", "/v1/committees")
+    committees, people, cycles = await asyncio.gather(
+        api.get("committee", "/v1/committees"),
+        api.get("cycles", "/v1/org/employees", {"limit": 500}),
+        api.get("cycles", "/v1/cycles", {"limit": 100}),
+    )
     meetings = await asyncio.gather(
         *(api.get("committee", f"/v1/committees/{_q(c['committee_id'])}/meetings") for c in committees.items())
     )
     rows = [{"committee": c, "meetings": m.items()} for c, m in zip(committees.items(), meetings, strict=True)]
     return COMMITTEES.render(
-        request, user, problem=None if committees.ok else problem(committees, _("the committees")), rows=rows
+        request,
+        user,
+        problem=None if committees.ok else problem(committees, _("the committees")),
+        rows=rows,
+        people=[(e["employee_id"], f"{e['name']} ({e['employee_id']})") for e in people.items()],
+        cycles=[(c["cycle_id"], c["name"]) for c in cycles.items() if c["status"] in ("active", "paused", "draft")],
+        functions=[(value, _(label)) for value, label in FUNCTIONS],
+        roles=[(value, _(label)) for value, label in ROLES],
+        can_create=user.has(*HR),
+        state=state or FormState(),
     )
+
+
+@router.get(
+    "/committees",
+    summary="The committees you sit on (HR: all): members by function, cadence and meetings; HR creates one",
+    response_class=HTMLResponse,
+    **access(*CALIBRATORS),
+)
+async def committees_page(request: Request, user: Calibrator) -> HTMLResponse:
+    return await committees_page_for(request, user)
+
+
+@router.post(
+    "/committees",
+    summary="Create a committee: a seat for each function (HR, business, finance, IT) with its role",
+    **access(*HR),
+)
+async def create_committee(request: Request, user: HrAdmin) -> Response:
+    form = await read_form(request)
+    api = Upstream(request, user.token)
+    directory = {e["employee_id"]: e for e in (await api.get("cycles", "/v1/org/employees", {"limit": 500})).items()}
+    members = []
+    for function, _label in FUNCTIONS:
+        employee_id = form.get(f"{function}_member", "").strip()
+        if employee_id:
+            person = directory.get(employee_id, {})
+            members.append({"employee_id": employee_id, "name": person.get("name", ""),
+                            "department_id": person.get("department_id", "-"), "function": function,
+                            "role": form.get(f"{function}_role", "member")})  # fmt: skip
+    body = {"name": form.get("name", "").strip(), "cycle_id": form.get("cycle_id") or None, "members": members}
+    answer = await api.post("committee", "/v1/committees", body)
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="committee")
+        return refused(await committees_page_for(request, user, state))
+    return redirect("/console/committees", msg=_("Committee %(name)s created.", name=answer.data["name"]))
 
 
 @router.post(

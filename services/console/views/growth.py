@@ -27,6 +27,7 @@ router = APIRouter()
 
 GROWTH = Page("growth/growth.html", N_("Growth path"))
 NINE_BOX = Page("growth/nine_box.html", N_("Talent review (9-box)"), tab="nine-box")
+FRAMEWORKS = Page("growth/frameworks.html", N_("Career frameworks"))
 TIERS = ("low", "medium", "high")
 BOX_ROWS = ((7, 8, 9), (4, 5, 6), (1, 2, 3))
 """Box numbers as the grid shows them: potential from high (top) to low, performance low to high
@@ -149,3 +150,74 @@ async def calibrate_potential(request: Request, cycle_id: CycleId, user: HrAdmin
     return redirect(
         cycle_path(cycle_id, "nine-box"), msg=_("Potential of %(employee)s calibrated.", employee=employee_id)
     )
+
+
+def parse_levels(text: str) -> list[dict[str, Any]] | str:
+    """Levels typed one per line, lowest first: ``G5 | Specialist | collab=3, delivery=3``; or what is wrong."""
+    levels = []
+    for number, line in enumerate((raw for raw in text.splitlines() if raw.strip()), start=1):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            return _("line %(n)s: write grade | title | competency=score, ...", n=number)
+        competencies: dict[str, float] = {}
+        for item in (p.strip() for p in parts[2].split(",") if p.strip()):
+            key, _sep, value = item.partition("=")
+            try:
+                competencies[key.strip()] = float(value)
+            except ValueError:
+                return _("line %(n)s: %(item)s is not competency=score", n=number, item=item)
+        levels.append({"grade": parts[0], "title": parts[1], "competencies": competencies})
+    return levels or _("write at least one level")
+
+
+def format_levels(levels: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{lv['grade']} | {lv['title']} | " + ", ".join(f"{k}={v:g}" for k, v in lv["competencies"].items())
+        for lv in levels
+    )
+
+
+async def frameworks_for(request: Request, user: ConsoleUser, state: FormState | None = None) -> HTMLResponse:
+    frameworks = await Upstream(request, user.token).get("committee", "/v1/career-frameworks")
+    return FRAMEWORKS.render(
+        request,
+        user,
+        problem=None if frameworks.ok else problem(frameworks, _("the career frameworks")),
+        frameworks=[{**f, "text": format_levels(f["levels"])} for f in frameworks.items()],
+        can_edit=user.has(*HR),
+        state=state or FormState(),
+    )
+
+
+@router.get(
+    "/career-frameworks",
+    summary="Career frameworks: each job family's levels and the competencies they expect; HR edits them",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def frameworks_page(request: Request, user: Anyone) -> HTMLResponse:
+    return await frameworks_for(request, user)
+
+
+@router.post("/career-frameworks", summary="Set a job family's career ladder (HR)", **access(*HR))
+async def set_framework(request: Request, user: HrAdmin) -> Response:
+    form = await read_form(request)
+    family = (form.get("job_family") or "").strip()
+    levels = parse_levels(form.get("levels", ""))
+    if isinstance(levels, str):
+        return refused(
+            await frameworks_for(request, user, FormState(dict(form), {"levels": levels}, None, "framework"))
+        )
+    body = {"name": form.get("name", "").strip(), "levels": levels,
+            "job_titles": [t.strip() for t in form.get("job_titles", "").split(",") if t.strip()]}  # fmt: skip
+    answer = await Upstream(request, user.token).put(
+        "committee", f"/v1/career-frameworks/{quote(family or '-', safe='')}", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="framework")
+        for field in [f for f in state.errors if f.startswith("levels")]:
+            state.errors.setdefault("levels", state.errors.pop(field))
+        if answer.status == 422 and not answer.fields:
+            state.errors.setdefault("job_family", answer.error or "")
+        return refused(await frameworks_for(request, user, state))
+    return redirect("/console/career-frameworks", msg=_("Career framework %(family)s saved.", family=family))
