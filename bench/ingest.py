@@ -4,7 +4,8 @@
     python bench/ingest.py --consumers 2         # also: two consumer processes in one group
     python bench/ingest.py --bootstrap HOST:PORT --database-url postgresql+asyncpg://... --repeat 1
     python bench/ingest.py --events 50000 --repeat 1 --profile /tmp/ingest.prof
-    python bench/ingest.py --latency 20000 --latency-seconds 20     # accepted -> KPI visible, p50/p99
+    python bench/ingest.py --latency 20000 --latency-seconds 10     # accepted -> KPI visible, p50/p99
+    python bench/ingest.py --latency 20000 --repeat 1 --profile /tmp/app.prof     # also: cProfile of the HTTP app
 
 Steps: produce N sample-organisation events (``devtools.simulator.EventGenerator``)
 to a fresh topic once. Then, per round: read them all with a bare ``AIOKafkaConsumer`` (consume
@@ -18,6 +19,10 @@ first fetch are reported apart. Also printed: CPU time per event of the consumer
 PostgreSQL server and the Kafka broker (Linux ``/proc``), which is far steadier than wall time on
 a shared machine. With ``--consumers K`` (K > 1) the consumers are ``tandem tracking consume``
 processes in one group, and completion is observed in the database.
+
+``--latency RATE``: accepted -> visible at a steady RATE, over Kafka and over HTTP ingest, with
+the load generator (``bench/ingest_load.py``, open-loop), a standalone ``tandem tracking consume``
+and, for HTTP, the tracking app under uvicorn each in its own process (see ``latency``).
 """
 
 from __future__ import annotations
@@ -261,6 +266,19 @@ async def end_to_end(
     )
 
 
+def consumer_command(
+    bootstrap: str, database_url: str, group: str, topic: str, idempotence: bool
+) -> tuple[dict[str, str], list[str]]:
+    """Environment and argv of a standalone ``tandem tracking consume`` process (as in production)."""
+    env = {**os.environ, "TANDEM_ENV": "dev", "TANDEM_KAFKA_IDEMPOTENCE": "true" if idempotence else "false"}
+    argv = [
+        sys.executable, "-m", "services.cli", "tracking", "consume", "--bootstrap", bootstrap,
+        "--database-url", database_url, "--group", group, "--topic", topic, "--dlq-topic", f"{topic}.dlq",
+        "--no-migrate", "--max-records", str(MAX_RECORDS),
+    ]  # fmt: skip
+    return env, argv
+
+
 async def end_to_end_processes(
     bootstrap: str,
     topic: str,
@@ -272,28 +290,7 @@ async def end_to_end_processes(
 ) -> Run:
     """``processes`` standalone ``tandem tracking consume`` processes in one group; completion is
     observed in the database (the sum of the KPI event counts, polled every 20 ms)."""
-    group = f"bench-e2e-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "TANDEM_ENV": "dev", "TANDEM_KAFKA_IDEMPOTENCE": "true" if idempotence else "false"}
-    argv = [
-        sys.executable,
-        "-m",
-        "services.cli",
-        "tracking",
-        "consume",
-        "--bootstrap",
-        bootstrap,
-        "--database-url",
-        database_url,
-        "--group",
-        group,
-        "--topic",
-        topic,
-        "--dlq-topic",
-        f"{topic}.dlq",
-        "--no-migrate",
-        "--max-records",
-        str(MAX_RECORDS),
-    ]
+    env, argv = consumer_command(bootstrap, database_url, f"bench-e2e-{uuid.uuid4().hex[:6]}", topic, idempotence)
     engine = create_engine(database_url)
     query = select(func.coalesce(func.sum(TrackingKpi.event_count), 0)).where(TrackingKpi.cycle_id == CYCLE_ID)
 
@@ -365,34 +362,66 @@ def latency_catalog() -> Any:
     )  # fmt: skip
 
 
+LOAD_SCRIPT = Path(__file__).resolve().with_name("ingest_load.py")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max in milliseconds."""
+    ordered = sorted(values)
+    cut = statistics.quantiles(ordered, n=100) if len(ordered) > 1 else ordered * 99
+    return {
+        "p50_ms": round(cut[49] * 1000, 1),
+        "p99_ms": round(cut[98] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
 async def latency(
-    bootstrap: str, database_url: str, *, rate: float, seconds: float, path: str, idempotence: bool
+    bootstrap: str,
+    database_url: str,
+    *,
+    rate: float,
+    seconds: float,
+    path: str,
+    idempotence: bool,
+    servers: dict[str, int | None],
+    logs: Path,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Delay from an event accepted (Kafka: the producer's acknowledgement; HTTP: the 202 of
     ``POST /v1/ingest/metrics``) to the KPI count including it being readable, at a steady ``rate``.
 
-    Events of one KPI share a key, so one partition, in order: the n-th accepted event of a KPI is
-    visible once that KPI's ``event_count`` (what the progress API reads) reaches n. The counts are
-    polled every 10 ms; the tracking consumer runs in this process (the service's own set-up).
+    Three kinds of process, as in production: the load generator (``bench/ingest_load.py generate``,
+    open-loop at ``rate``), a standalone ``tandem tracking consume`` process, and for HTTP the
+    tracking app under uvicorn (``ingest_load.py serve``, in-process consumer off). This process
+    only polls the KPIs' ``event_count`` (what the progress API reads) in the tracking database
+    every 10 ms. The delay of the n-th event a KPI accepted (in time order) is the time until that
+    KPI's count reaches n (events of one KPI share a key, so one partition: on Kafka they are
+    consumed in acknowledgement order; HTTP requests of one department may overlap). Also reported:
+    the same from each tick's intended send time (corrects coordinated omission: includes any lag
+    of the generator and the time to be accepted), and the CPU time per event of every process.
     """
-    import httpx
-
     from services.common.auth import mint_token
+    from services.common.kafka_admin import create_topics
     from services.common.settings import DEV_JWT_SECRET, Settings
-    from services.tracking.app import create_app
 
     topic = f"bench.latency.{uuid.uuid4().hex[:6]}"
-    from services.common.kafka_admin import create_topics
-
     await create_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=4)
     await upgrade("tracking", database_url)
-    engine = create_engine(database_url, pool_size=4)
+    engine = create_engine(database_url, pool_size=2)
     async with create_session_factory(engine)() as session:
         await service.replace_catalog(
             session=session, catalog=latency_catalog(), late_data_policy=LateDataPolicy.ACCEPT, grace_hours=1,
             check_in_cadence_days=14,
         )  # fmt: skip
-    accepted: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
     visible: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
     query = select(TrackingKpi.kpi_id, TrackingKpi.event_count).where(TrackingKpi.cycle_id == "latency")
     stop = asyncio.Event()
@@ -401,7 +430,7 @@ async def latency(
         seen = dict.fromkeys(LATENCY_DEPARTMENTS, 0)
         async with engine.connect() as conn:
             while not stop.is_set():
-                now = time.perf_counter()
+                now = time.monotonic()  # the snapshot is taken when the query starts
                 for kpi_id, count in (await conn.execute(query)).all():
                     department = kpi_id.removeprefix("out-")
                     visible[department].extend([now] * (count - seen[department]))
@@ -409,86 +438,135 @@ async def latency(
                 await conn.rollback()
                 await asyncio.sleep(0.01)
 
-    settings = Settings(
-        env="test", jwt_secret=DEV_JWT_SECRET + "-bench", outbox_relay=False, cycle_workflows=False,
-        kafka_bootstrap_servers=bootstrap, kafka_idempotence=idempotence, database_url=database_url,
-        auto_migrate=False, ingest_rate_per_second=10 * rate, ingest_rate_burst=int(10 * rate),
-    )  # fmt: skip
-    app = create_app(settings, run_consumer=True, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"lat-{topic}")
-    batch = 200 if path == "kafka" else 1000
-    tick = batch / rate
-    async with app.router.lifespan_context(app):
+    async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} after {timeout:.0f} s (logs in {logs})")
+            await asyncio.sleep(0.05)
+
+    os.makedirs(logs, exist_ok=True)
+    children: dict[str, Any] = {}
+    poller: asyncio.Task[None] | None = None
+    config: dict[str, Any] = {
+        "path": path, "bootstrap": bootstrap, "topic": topic, "idempotence": idempotence, "rate": rate,
+        "seconds": seconds, "batch": 200 if path == "kafka" else 1000, "departments": LATENCY_DEPARTMENTS,
+        "metric": LATENCY_METRIC,
+    }  # fmt: skip
+    try:
+        env, argv = consumer_command(bootstrap, database_url, f"lat-{topic}", topic, idempotence)
+        with open(logs / f"{path}-consumer.log", "wb") as out:
+            children["consumer"] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        if path == "http":
+            port = free_port()
+            serve = json.dumps(
+                {"bootstrap": bootstrap, "idempotence": idempotence, "database_url": database_url}
+                | {"topic": topic, "rate": rate, "port": port, "profile": profile}
+            )
+            with open(logs / "http-app.log", "wb") as out:
+                argv = [sys.executable, str(LOAD_SCRIPT), "serve", serve]
+                children["app"] = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            config["url"] = f"http://127.0.0.1:{port}"
+            settings = Settings(env="test", jwt_secret=DEV_JWT_SECRET + "-bench")
+            config["tokens"] = {
+                d: mint_token(settings, sub=f"sys-{d}", roles=["department_system"], department_id=d)
+                for d in LATENCY_DEPARTMENTS
+            }
+            import httpx
+
+            async with httpx.AsyncClient(base_url=config["url"]) as client:
+                for _ in range(600):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise TimeoutError(f"tracking app not up after 60 s (logs in {logs})")
         poller = asyncio.create_task(poll())
-        producer = await create_producer(bootstrap, idempotence=idempotence, linger_ms=2) if path == "kafka" else None
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tracking")
-        tokens = {
-            d: mint_token(settings, sub=f"sys-{d}", roles=["department_system"], department_id=d)
-            for d in LATENCY_DEPARTMENTS
-        }
-        stamp = datetime.now(UTC).isoformat()
-
-        def payload(department: str) -> dict[str, Any]:
-            return {
-                "event_id": str(uuid.uuid4()), "source": "bench", "department_id": department,
-                "metric": LATENCY_METRIC, "value": 1.0, "unit": "units", "occurred_at": stamp,
-            }  # fmt: skip
-
-        acks: dict[str, list[tuple[int, float, int]]] = {d: [] for d in LATENCY_DEPARTMENTS}
-
-        async def deliver(number: int, department: str, events: list[dict[str, Any]]) -> None:
-            if producer is not None:
-                key = f"{department}:{LATENCY_METRIC}".encode()
-                futures = [await producer.send(topic, json.dumps(e).encode(), key=key) for e in events]
-                await asyncio.gather(*futures)
-            else:
-                headers = {"Authorization": f"Bearer {tokens[department]}"}
-                answer = await http.post("/v1/ingest/metrics", json={"events": events}, headers=headers)
-                assert answer.status_code == 202, answer.text
-            acks[department].append((number, time.perf_counter(), len(events)))
-
-        in_flight: set[asyncio.Task[None]] = set()
-        started = time.perf_counter()
-        sent = 0
-        try:
-            number = 0
-            while time.perf_counter() - started < seconds:
-                await asyncio.sleep(max(0.0, started + number * tick - time.perf_counter()))
-                department = LATENCY_DEPARTMENTS[number % len(LATENCY_DEPARTMENTS)]
-                task = asyncio.create_task(deliver(number, department, [payload(department) for _ in range(batch)]))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                number += 1
-                sent += batch
-            await asyncio.gather(*in_flight)
-            for department, done in acks.items():  # in send order: one key, one partition, in order
-                for _number, at, size in sorted(done):
-                    accepted[department].extend([at] * size)
-            elapsed = time.perf_counter() - started
-            deadline = time.perf_counter() + 60
-            while any(len(visible[d]) < len(accepted[d]) for d in LATENCY_DEPARTMENTS):
-                assert time.perf_counter() < deadline, "events not visible after 60 s"
-                await asyncio.sleep(0.05)
-        finally:
-            stop.set()
+        with open(logs / f"{path}-generator.log", "wb") as out:
+            generator = await asyncio.create_subprocess_exec(
+                sys.executable, str(LOAD_SCRIPT), "generate", json.dumps(config), cwd=ROOT,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out, limit=64 * 1024 * 1024,
+            )  # fmt: skip
+        children["generator"] = generator
+        ready = await asyncio.wait_for(generator.stdout.readline(), 180)  # type: ignore[union-attr]
+        if not ready:
+            raise RuntimeError(f"the generator ended before it was ready (logs in {logs})")
+        # The warm-up event of every department is visible: group joined, connections open.
+        await until(lambda: all(visible[d] for d in LATENCY_DEPARTMENTS), 90, "warm-up events not visible")
+        pids = {name: child.pid for name, child in children.items()}
+        cpu_start = {name: tree_cpu_seconds(pid) for name, pid in (pids | servers).items()}
+        generator.stdin.write(b"go\n")  # type: ignore[union-attr]
+        await generator.stdin.drain()  # type: ignore[union-attr]
+        line = await asyncio.wait_for(generator.stdout.readline(), seconds + 300)  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"the generator ended without a result (logs in {logs})")
+        cpu_generator = tree_cpu_seconds(generator.pid)
+        await generator.wait()
+        run = json.loads(line)
+        rows = sorted(run["rows"], key=lambda r: r[4])  # by acceptance time
+        accepted: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
+        intended: dict[str, list[float]] = {d: [] for d in LATENCY_DEPARTMENTS}
+        for _n, department, due, _sent, at, size, ok in rows:
+            if ok:
+                accepted[department].extend([at] * size)
+                intended[department].extend([due] * size)
+        for times in intended.values():
+            times.sort()
+        await until(
+            lambda: all(len(visible[d]) >= 1 + len(accepted[d]) for d in LATENCY_DEPARTMENTS),
+            120, "accepted events not visible",
+        )  # fmt: skip
+        cpu_end = {name: tree_cpu_seconds(pid) for name, pid in (pids | servers).items()}
+        cpu_end["generator"] = cpu_generator
+    finally:
+        stop.set()
+        if poller is not None:
             await poller
-            if producer is not None:
-                await producer.stop()
-            await http.aclose()
-    await engine.dispose()
-    delays = sorted(v - a for d in LATENCY_DEPARTMENTS for a, v in zip(accepted[d], visible[d], strict=False))
-    quantile = statistics.quantiles(delays, n=100)
+        for child in children.values():
+            with contextlib.suppress(ProcessLookupError):
+                child.terminate()
+        for child in children.values():
+            if isinstance(child, subprocess.Popen):
+                try:
+                    child.wait(20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait(10)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    await asyncio.wait_for(child.wait(), 20)
+        await engine.dispose()
+    started = run["started"]
+    events = sum(len(a) for a in accepted.values())
+    sent = sum(size for *_, size, _ok in rows)
+    nominal = len(rows) * run["tick"]
+    to_visible = [v - a for d in LATENCY_DEPARTMENTS for a, v in zip(accepted[d], visible[d][1:], strict=False)]
+    from_intended = [v - i for d in LATENCY_DEPARTMENTS for i, v in zip(intended[d], visible[d][1:], strict=False)]
     result = {
         "path": path,
         "rate_target": rate,
-        "rate_achieved": round(sent / elapsed),
-        "events": sent,
-        "p50_ms": round(quantile[49] * 1000, 1),
-        "p99_ms": round(quantile[98] * 1000, 1),
-        "max_ms": round(delays[-1] * 1000, 1),
+        "rate_offered": round(sent / (max(r[3] for r in rows) - started + run["tick"])),
+        # accepted events over the nominal window, or up to the last acceptance when that came later
+        "rate_achieved": round(events / max(nominal, max(r[4] for r in rows if r[6]) - started)) if events else 0,
+        "events": events,
+        "events_refused": sent - events,
+        "errors": run["errors"],
+        "generator_behind_max_ms": round(max(r[3] - r[2] for r in rows) * 1000, 1),
+        "acknowledgement": percentiles([r[4] - r[3] for r in rows]),
+        **percentiles(to_visible),
+        "from_intended": percentiles(from_intended),
+        "cpu_us_per_event": {
+            name: round((cpu_end[name] - cpu_start.get(name, 0.0)) / max(events, 1) * 1e6, 1) for name in cpu_end
+        },
     }
     log(
-        f"latency ({path}): {sent:,} events at {result['rate_achieved']:,} ev/s: accepted -> visible "
-        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+        f"latency ({path}): {events:,} events accepted ({sent - events:,} refused), offered "
+        f"{result['rate_offered']:,} ev/s, achieved {result['rate_achieved']:,} ev/s; accepted -> visible p50 "
+        f"{result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; from the intended send "
+        f"time p50 {result['from_intended']['p50_ms']} ms, p99 {result['from_intended']['p99_ms']} ms; "
+        f"acknowledgement p50 {result['acknowledgement']['p50_ms']} ms, p99 {result['acknowledgement']['p99_ms']} ms; "
+        f"generator behind by at most {result['generator_behind_max_ms']} ms; CPU us/event {result['cpu_us_per_event']}"
     )
     return result
 
@@ -588,15 +666,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     rounds.append(
                         await latency(
                             bootstrap, url, rate=args.latency, seconds=args.latency_seconds, path=path,
-                            idempotence=idempotence,
+                            idempotence=idempotence, servers=servers, logs=tmp / f"logs-{round_no}",
+                            profile=args.profile,
                         )
                     )  # fmt: skip
-            outcome: dict[str, Any] = {"latency": {}}
+            outcome: dict[str, Any] = {"latency": {}, "max_records": MAX_RECORDS, "cpus": os.cpu_count()}
             for path in ("kafka", "http"):
                 mine = [r for r in rounds if r["path"] == path]
                 outcome["latency"][path] = {
-                    key: statistics.median(r[key] for r in mine) for key in ("rate_achieved", "p50_ms", "p99_ms")
+                    key: statistics.median(r[key] for r in mine)
+                    for key in ("rate_offered", "rate_achieved", "p50_ms", "p99_ms")
                 } | {"rounds": mine}
+                median = outcome["latency"][path]
+                log(
+                    f"latency {path}: medians of {len(mine)} rounds: achieved {median['rate_achieved']:,} ev/s, "
+                    f"p50 {median['p50_ms']} ms, p99 {median['p99_ms']} ms"
+                )
             print(json.dumps(outcome, indent=2))
             return outcome
         topic = f"bench.metrics.{uuid.uuid4().hex[:6]}"
@@ -682,7 +767,10 @@ if __name__ == "__main__":
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting Apache Kafka")
     parser.add_argument("--database-url", help="use this PostgreSQL (postgresql+asyncpg://...); one round only")
     parser.add_argument("--max-records", type=int, default=MAX_RECORDS, help="records per batch, both consumers")
-    parser.add_argument("--profile", help="write a cProfile of the (last) in-process end-to-end run to this file")
+    parser.add_argument(
+        "--profile",
+        help="write a cProfile of the (last) in-process end-to-end run (with --latency: of the HTTP app) to this file",
+    )
     parser.add_argument(
         "--latency", type=float, metavar="RATE", help="instead: accepted-to-visible latency at RATE ev/s (Kafka, HTTP)"
     )

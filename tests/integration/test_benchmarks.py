@@ -69,3 +69,23 @@ async def test_ingest_benchmark_small_configuration_counts_every_event(
     assert label.startswith("end to end")
     assert entry["ratio_of_medians"] > 0
     assert result["raw_consume"]["events_per_s_median"] > 0
+
+
+async def test_latency_benchmark_small_configuration_sees_every_event(
+    kafka_broker: Any, postgres_url: str, tmp_path: Path
+) -> None:
+    """The accepted-to-visible benchmark at a small rate: generator, consumer and app in their own processes."""
+    if kafka_broker.provider != "apache":
+        pytest.skip("the ingestion benchmark measures Apache Kafka (idempotent producers)")
+    report = tmp_path / "latency.json"
+    await _run(
+        "bench/ingest.py",
+        "--latency", "500", "--latency-seconds", "2", "--repeat", "1",
+        "--bootstrap", kafka_broker.bootstrap_servers, "--database-url", postgres_url, "--json", str(report),
+        timeout=300,
+    )  # fmt: skip
+    result = json.loads(report.read_text())
+    for path in ("kafka", "http"):
+        (run,) = result["latency"][path]["rounds"]
+        assert run["events"] > 0 and run["events_refused"] == 0 and not run["errors"], run
+        assert run["rate_achieved"] > 0 and run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], run
