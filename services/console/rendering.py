@@ -191,6 +191,7 @@ def _cycle_nav(user: ConsoleUser, cycle_id: str, active: str) -> list[tuple[str,
         ("overview", _("Overview")),
         ("goals", _("Goal tree")),
         ("progress", _("KPI progress")),
+        ("scorecard", _("Scorecard")),
     ]
     writes_own = bool(user.principal.employee_id) and user.has(*STAFF)
     if writes_own:

@@ -355,6 +355,10 @@ async def talent_review_and_growth(zhang: Person, lina: Person, stack: JourneySt
     await expect(page.get_by_test_id("nine-box")).not_to_contain_text("—")
     await check_page(page, "李娜")
     await shots(lina, "22-employee-growth")
+    page = await zhang.open(f"/console/cycles/{stack.cycle_id}/scorecard")
+    await expect(page.get_by_test_id("perspective-financial")).to_contain_text("盈利增长")
+    await check_page(page, "盈利增长")
+    await shots(zhang, "23-head-scorecard")
     async with httpx.AsyncClient(base_url=stack.urls["committee"], headers=stack.hr_headers()) as committee:
         growth = (await committee.get("/v1/people/E2/growth")).json()
     assert [(r["rating"], r["potential"]) for r in growth["history"]] == [("exceeds", "high")]

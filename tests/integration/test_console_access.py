@@ -50,6 +50,7 @@ PAGES: list[tuple[str, set[str]]] = [
     (f"/console/cycles/{CYCLE}/pools", {"hr_admin", "dept_head", "ops", "finance"}),
     ("/console/cycles", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/goals", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
+    (f"/console/cycles/{CYCLE}/scorecard", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/progress", {"hr_admin", "ops", "dept_head", "manager", "employee"}),
     (f"/console/cycles/{CYCLE}/approvals", {"hr_admin", "dept_head", "manager"}),
     (f"/console/cycles/{CYCLE}/calibration", {"hr_admin", "dept_head"}),
@@ -118,7 +119,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 96
+    assert len(routes) == 97
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

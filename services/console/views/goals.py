@@ -78,6 +78,33 @@ async def create_objective(request: Request, cycle_id: CycleId, user: HrAdmin) -
     return redirect(cycle_path(cycle_id, "goals"), msg=_("Objective '%(name)s' added.", name=answer.data["name"]))
 
 
+SCORECARD = Page("goals/scorecard.html", N_("Balanced scorecard"), tab="scorecard")
+
+
+@router.get(
+    "/cycles/{cycle_id}/scorecard",
+    summary="Balanced scorecard: progress rolled up per perspective, for the company or one department",
+    response_class=HTMLResponse,
+    **access(*EVERYONE),
+)
+async def scorecard_page(
+    request: Request, cycle_id: CycleId, user: Anyone, department_id: DepartmentFilter = None
+) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    base = f"/v1/cycles/{quote(cycle_id, safe='')}"
+    params = {"department_id": department_id} if department_id else None
+    card, cycle = await asyncio.gather(api.get("goals", f"{base}/scorecard", params), api.get("cycles", base))
+    return SCORECARD.render(
+        request,
+        user,
+        cycle_id=cycle_id,
+        problem=None if card.ok else problem(card, _("the scorecard")),
+        card=card.data if card.ok else None,
+        departments=list(cycle.data.get("department_ids", [])) if cycle.ok else [],
+        department_id=department_id or "",
+    )
+
+
 @router.get(
     "/cycles/{cycle_id}/approvals",
     summary="Goals waiting for the caller's approval (reports' submitted goals)",
