@@ -46,13 +46,16 @@ async def department_page_for(
         return DEPARTMENT.render(request, user, cycle_id=cycle_id, problem=problem(missing, _("your department")))
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
-    kpis, settings, stale, links, matrix, parents = await asyncio.gather(
-        api.get("goals", f"{base}/goals", {"department_id": department, "level": "department", "limit": 100}),
-        api.get("goals", f"{base}/settings"),
-        api.get("tracking", f"{base}/stale-kpis"),
-        api.get("evaluation", f"{base}/collaborations"),
-        api.get("evaluation", f"{base}/collaboration-matrix"),
-        parents_for(api, cycle_id, "department", set()),
+    (kpis, settings, stale, links, matrix, parents), advice = await asyncio.gather(
+        asyncio.gather(
+            api.get("goals", f"{base}/goals", {"department_id": department, "level": "department", "limit": 100}),
+            api.get("goals", f"{base}/settings"),
+            api.get("tracking", f"{base}/stale-kpis"),
+            api.get("evaluation", f"{base}/collaborations"),
+            api.get("evaluation", f"{base}/collaboration-matrix"),
+            parents_for(api, cycle_id, "department", set()),
+        ),
+        api.get("committee", f"{base}/suggestions/departments/{quote(department, safe='')}"),
     )
     mine = [k for k in kpis.items() if k.get("department_id") == department]
     partners = sorted(
@@ -88,6 +91,7 @@ async def department_page_for(
         partners=partners,
         given=given,
         links_problem=None if links.ok else problem(links, _("collaborating departments")),
+        advice=advice.data if advice.ok else None,
         dimensions=[(d, _dimension(d)) for d in DIMENSIONS],
     )
 

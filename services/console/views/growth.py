@@ -56,6 +56,13 @@ async def growth_page(request: Request, employee_id: EmployeeId, user: Anyone) -
     if not answer.ok:
         return GROWTH.render(request, user, problem=problem(answer, _("the growth path")), view=None)
     view: dict[str, Any] = answer.data
+    latest = view["history"][-1]["cycle_id"] if view["history"] else None
+    advice = None
+    if latest:
+        found = await Upstream(request, user.token).get(
+            "committee", f"/v1/cycles/{quote(latest, safe='')}/suggestions/people/{quote(employee_id, safe='')}"
+        )
+        advice = found.data if found.ok else None
     expected = (view.get("next_level") or {}).get("competencies", {})
     current = (view.get("current_level") or {}).get("competencies", {})
     competencies = sorted({*view["profile"], *expected, *current})
@@ -68,6 +75,7 @@ async def growth_page(request: Request, employee_id: EmployeeId, user: Anyone) -
         competencies=competencies,
         expected=expected,
         current=current,
+        advice=advice,
     )
 
 
@@ -79,6 +87,10 @@ async def nine_box_for(
     me = user.principal.employee_id
     box, people = await asyncio.gather(api.get("committee", f"{base}/nine-box"), names(api))
     team = await api.get("committee", f"/v1/teams/{quote(me, safe='')}/growth") if me else None
+    advice = None
+    if me and team is not None and team.ok and team.data["members"]:
+        found = await api.get("committee", f"{base}/suggestions/teams/{quote(me, safe='')}")
+        advice = found.data if found.ok else None
     grid: dict[int, list[dict[str, Any]]] = {n: [] for n in range(1, 10)}
     for position in box.items():
         grid[position["box"]].append(position)
@@ -93,6 +105,7 @@ async def nine_box_for(
         people=sorted(((e, f"{n} ({e})") for e, n in people.items() if e != me), key=lambda p: p[1]),
         team=team.data["members"] if team is not None and team.ok else [],
         can_calibrate=user.has(*HR),
+        advice=advice,
         state=state or FormState(),
     )
 
