@@ -25,6 +25,7 @@ from services.committee.schemas import (
     DecisionRead,
     DecisionStatusChange,
     DecisionUpdate,
+    DepartmentHistoryRead,
     FrameworkRead,
     FrameworkWrite,
     GrowthRead,
@@ -41,7 +42,7 @@ from services.committee.schemas import (
 )
 from services.committee.service import Clients
 from services.committee.suggestions import SuggestionRules
-from services.common.auth import Principal, requires
+from services.common.auth import Principal, Role, requires
 from services.common.clock import NowDep
 from services.common.deps import SessionDep
 from services.common.params import APPROVERS, CALIBRATORS, EVERYONE, HR, MACHINE, STAFF, CycleId, Limit, Offset
@@ -76,6 +77,7 @@ Reader = Annotated[Principal, requires(*EVERYONE)]
 Person = Annotated[Principal, requires(*STAFF)]
 Machine = Annotated[Principal, requires(*MACHINE)]
 HrAdmin = Annotated[Principal, requires(*HR)]
+DepartmentReader = Annotated[Principal, requires(Role.HR_ADMIN, Role.OPS, Role.DEPT_HEAD)]
 Rater = Annotated[Principal, requires(*APPROVERS)]
 """Who rates a person's potential: HR, a department head or a manager who sees the person (the service checks)."""
 
@@ -473,3 +475,16 @@ async def team_growth(
     manager_id: SubjectId, session: SessionDep, principal: Rater, clients: ClientsDep
 ) -> TeamGrowthRead:
     return await service.team_growth(session=session, manager_id=manager_id, principal=principal, clients=clients)
+
+
+@growth.get(
+    "/departments/{department_id}/history",
+    summary="A department over every cycle: people, released results and ratings, its KPIs' attainment, "
+    "collaboration received (HR, ops; heads for their departments)",
+)
+async def department_history(
+    department_id: SubjectId, session: SessionDep, principal: DepartmentReader, clients: ClientsDep
+) -> DepartmentHistoryRead:
+    return await service.department_history(
+        session=session, department_id=department_id, principal=principal, clients=clients
+    )

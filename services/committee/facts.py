@@ -142,6 +142,7 @@ class ResultFact(_Fact):
     """One released result: feedback's ``GET /v1/cycles/{id}/results/{employee_id}``."""
 
     employee_id: str
+    department_id: str = ""
     final_score: float
     rating: str
 

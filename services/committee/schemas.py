@@ -22,6 +22,8 @@ __all__ = [
     "CommitteeRead",
     "CommitteeUpdate",
     "CycleRecord",
+    "DepartmentCycleRecord",
+    "DepartmentHistoryRead",
     "FrameworkRead",
     "FrameworkWrite",
     "GrowthRead",
@@ -370,3 +372,27 @@ class TeamGrowthRead(BaseModel):
 
     manager_id: str
     members: list[TeamMemberGrowth]
+
+
+class DepartmentCycleRecord(BaseModel):
+    """One cycle of a department's history."""
+
+    cycle_id: str
+    cycle_name: str
+    period_end: str | None
+    people: int = Field(description="Participants of the department (and its sub-departments) in the cycle.")
+    released: int = Field(description="Their results released so far.")
+    mean_score: float | None
+    ratings: dict[str, int] = Field(description="Released results per rating band.")
+    kpi_attainment_pct: float | None = Field(description="Mean attainment of the department's own KPIs.")
+    collaboration_received: float | None = Field(description="Mean overall rating other departments gave it (1-5).")
+    collaboration_raters: int
+
+
+class DepartmentHistoryRead(BaseModel):
+    """``GET /v1/departments/{department_id}/history``: the department over every cycle it took part in."""
+
+    department_id: str
+    name: str
+    cycles: list[DepartmentCycleRecord] = Field(description="Oldest first.")
+    unavailable: dict[str, str] = Field(description="Sources that could not be read, per cycle and source.")

@@ -107,6 +107,19 @@ class CycleData:
                 return None
             raise
 
+    async def released_results(self, cycle_id: str) -> list[ResultFact]:
+        """Every released result the actor may read in the cycle, page by page."""
+        rows: list[ResultFact] = []
+        while len(rows) < _MAX_ROWS:
+            page = await self._get(
+                "feedback", f"/v1/cycles/{cycle_id}/results", {"limit": str(_PAGE), "offset": str(len(rows))}
+            )
+            items = [ResultFact.model_validate(item) for item in page if item.get("released_at")]
+            rows.extend(items)
+            if len(page) < _PAGE:
+                break
+        return rows
+
     async def scale(self, cycle_id: str) -> ScaleFact | None:
         """The cycle's rating scale and competency names (evaluation's config); None when not configured."""
         try:

@@ -196,3 +196,17 @@ async def test_a_growth_path_over_two_cycles_with_readiness_and_the_nine_box(
             ]
             frameworks = ok(await committee.get("/v1/career-frameworks", headers=alice))
             assert [f["job_family"] for f in frameworks] == ["sales"]
+
+            # -- the department over both cycles (its head and HR; an employee is refused) ------------------
+            for headers in (sam, h):
+                history = ok(await committee.get("/v1/departments/sales/history", headers=headers))
+                assert [
+                    (c["cycle_id"], c["people"], c["released"], c["mean_score"], c["ratings"], c["kpi_attainment_pct"])
+                    for c in history["cycles"]
+                ] == [
+                    (first, 4, 3, 3.0667, {"meets": 3}, None),
+                    (second, 4, 3, 3.4, {"exceeds": 2, "below": 1}, None),
+                ]
+            assert (await committee.get("/v1/departments/sales/history", headers=alice)).status_code == 403
+            other_head = person(stack.settings, "ivan", "dept_head", "manager")
+            assert (await committee.get("/v1/departments/sales/history", headers=other_head)).status_code == 404

@@ -45,6 +45,7 @@ EXPECTED = {
     ("GET", "/v1/cycles/{cycle_id}/nine-box"): RATERS,
     ("GET", "/v1/people/{employee_id}/growth"): EVERYONE,
     ("GET", "/v1/teams/{manager_id}/growth"): RATERS,
+    ("GET", "/v1/departments/{department_id}/history"): ["dept_head", "hr_admin", "ops"],
 }
 
 

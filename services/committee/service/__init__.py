@@ -38,6 +38,7 @@ from services.committee.service.decisions import (
 from services.committee.service.growth import (
     calibrate_potential,
     cycle_nine_box,
+    department_history,
     growth,
     list_frameworks,
     put_framework,
@@ -52,6 +53,7 @@ __all__ = [
     "SERVICE",
     "calibrate_potential",
     "cycle_nine_box",
+    "department_history",
     "growth",
     "list_frameworks",
     "put_framework",

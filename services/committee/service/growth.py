@@ -27,6 +27,8 @@ from services.committee.growth import (
 from services.committee.models import CommitteeCalibrationSession, CommitteeCareerFramework, CommitteePotential
 from services.committee.schemas import (
     CycleRecord,
+    DepartmentCycleRecord,
+    DepartmentHistoryRead,
     FrameworkWrite,
     GrowthRead,
     NineBoxPosition,
@@ -38,14 +40,15 @@ from services.committee.schemas import (
 )
 from services.committee.service.org import org_view
 from services.committee.service.records import Clients, actor_of
-from services.committee.sources import CycleData
-from services.common.auth import Principal
+from services.committee.sources import CycleData, attempt
+from services.common.auth import Principal, Role
 from services.common.errors import DomainError
 from services.common.participants import OrgView
 
 __all__ = [
     "calibrate_potential",
     "cycle_nine_box",
+    "department_history",
     "growth",
     "list_frameworks",
     "put_framework",
@@ -334,3 +337,60 @@ async def cycle_nine_box(
         if position is not None:
             positions.append(position)
     return positions
+
+
+def _sees_department(principal: Principal, org: OrgView, department_id: str) -> bool:
+    """HR and ops: every department; a head: the departments they head and those below them."""
+    if principal.has(Role.HR_ADMIN, Role.OPS):
+        return True
+    headed = org.headed_by(principal.employee_id) if principal.employee_id else set()
+    if principal.has(Role.DEPT_HEAD) and principal.department_id:
+        headed |= org.department_tree(principal.department_id)
+    return department_id in {d for h in headed for d in org.department_tree(h)}
+
+
+async def department_history(
+    *, session: AsyncSession, department_id: str, principal: Principal, clients: Clients
+) -> DepartmentHistoryRead:
+    """The department over every cycle it took part in: people, released results and their ratings,
+    its own KPIs' attainment, and how the other departments rated working with it."""
+    data = clients.data(actor_of(principal))
+    records: list[DepartmentCycleRecord] = []
+    unavailable: dict[str, str] = {}
+    name = department_id
+    for cycle in await data.cycles():
+        org = await org_view(session, cycle.cycle_id, data)
+        if department_id not in org.departments or not _sees_department(principal, org, department_id):
+            continue
+        name = org.departments[department_id].name
+        tree = org.department_tree(department_id)
+        members = {p.employee_id for p in org.participants.values() if p.department_id in tree}
+        found: dict[str, str] = {}
+        results = await attempt("feedback.results", data.released_results(cycle.cycle_id), found) or []
+        mine = [r for r in results if r.employee_id in members]
+        kpis = await attempt("tracking.progress", data.kpis(cycle.cycle_id), found) or []
+        own = [k.attainment_pct for k in kpis if k.employee_id is None and k.department_id == department_id]
+        attained = [a for a in own if a is not None]
+        matrix = await attempt("evaluation.collaboration_matrix", data.matrix(cycle.cycle_id), found)
+        received = [c for c in (matrix.cells if matrix else []) if c.rated_department_id == department_id and c.ratings]
+        ratings: dict[str, int] = {}
+        for r in mine:
+            ratings[r.rating] = ratings.get(r.rating, 0) + 1
+        unavailable.update({f"{cycle.cycle_id}:{source}": why for source, why in found.items()})
+        records.append(
+            DepartmentCycleRecord(
+                cycle_id=cycle.cycle_id,
+                cycle_name=cycle.name,
+                period_end=cycle.period_end,
+                people=len(members),
+                released=len(mine),
+                mean_score=round(sum(r.final_score for r in mine) / len(mine), 4) if mine else None,
+                ratings=ratings,
+                kpi_attainment_pct=round(sum(attained) / len(attained), 2) if attained else None,
+                collaboration_received=round(sum(c.overall for c in received) / len(received), 4) if received else None,
+                collaboration_raters=len(received),
+            )
+        )
+    if not records:
+        raise _not_found(f"department {department_id!r}")
+    return DepartmentHistoryRead(department_id=department_id, name=name, cycles=records, unavailable=unavailable)

@@ -46,7 +46,7 @@ async def department_page_for(
         return DEPARTMENT.render(request, user, cycle_id=cycle_id, problem=problem(missing, _("your department")))
     api = Upstream(request, user.token)
     base = f"/v1/cycles/{quote(cycle_id, safe='')}"
-    (kpis, settings, stale, links, matrix, parents), advice = await asyncio.gather(
+    (kpis, settings, stale, links, matrix, parents), advice, history = await asyncio.gather(
         asyncio.gather(
             api.get("goals", f"{base}/goals", {"department_id": department, "level": "department", "limit": 100}),
             api.get("goals", f"{base}/settings"),
@@ -56,6 +56,7 @@ async def department_page_for(
             parents_for(api, cycle_id, "department", set()),
         ),
         api.get("committee", f"{base}/suggestions/departments/{quote(department, safe='')}"),
+        api.get("committee", f"/v1/departments/{quote(department, safe='')}/history"),
     )
     mine = [k for k in kpis.items() if k.get("department_id") == department]
     partners = sorted(
@@ -92,6 +93,7 @@ async def department_page_for(
         given=given,
         links_problem=None if links.ok else problem(links, _("collaborating departments")),
         advice=advice.data if advice.ok else None,
+        history=history.data["cycles"] if history.ok else [],
         dimensions=[(d, _dimension(d)) for d in DIMENSIONS],
     )
 
