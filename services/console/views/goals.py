@@ -79,6 +79,12 @@ async def create_objective(request: Request, cycle_id: CycleId, user: HrAdmin) -
 
 
 SCORECARD = Page("goals/scorecard.html", N_("Balanced scorecard"), tab="scorecard")
+PERSPECTIVES = {
+    "financial": N_("Financial"),
+    "customer": N_("Customer"),
+    "internal_process": N_("Internal process"),
+    "learning_growth": N_("Learning and growth"),
+}
 
 
 @router.get(
@@ -102,6 +108,7 @@ async def scorecard_page(
         card=card.data if card.ok else None,
         departments=list(cycle.data.get("department_ids", [])) if cycle.ok else [],
         department_id=department_id or "",
+        perspectives={key: _(label) for key, label in PERSPECTIVES.items()},
     )
 
 
