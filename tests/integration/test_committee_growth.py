@@ -78,6 +78,7 @@ async def seed_cycle(stack: Stack, name: str, start: str, end: str, people: dict
             review = {"ratings": {"collab": collab, "delivery": delivery}}
             sam = person(stack.settings, "sam", "manager", "dept_head")
             ok(await evaluation.post(f"{base}/assignments/{row['assignment_id']}/review", json=review, headers=sam))
+        ok(await evaluation.post(f"{base}/scores/compute", headers=h))
     results = {
         "cycle_id": cycle_id,
         "scale_min": 1,

@@ -62,6 +62,7 @@ PAGES: list[tuple[str, set[str]]] = [
     ("/console/decisions", PEOPLE),
     ("/console/committees", {"hr_admin", "dept_head"}),
     ("/console/career-frameworks", PEOPLE),
+    ("/console/calibration-sessions/s-1", {"hr_admin", "dept_head"}),
     (f"/console/cycles/{CYCLE}/nine-box", {"hr_admin", "dept_head", "manager"}),
 ]
 ROLES = ("hr_admin", "ops", "dept_head", "manager", "employee", "auditor", "department_system", "finance")
@@ -119,7 +120,7 @@ def _allowed_roles(route: APIRoute) -> set[str]:
 
 def test_every_console_route_declares_its_roles_and_a_summary(settings: Settings) -> None:
     routes = [r for family in FAMILIES for r in family.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 97
+    assert len(routes) == 101
     for route in routes:
         path = f"/console{route.path}"
         assert route.summary, f"{path} has no summary"

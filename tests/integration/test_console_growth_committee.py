@@ -112,6 +112,22 @@ async def test_growth_nine_box_and_committee_through_the_console(
 
         await console.get("/console/tasks", params={"lang": "en"})  # the language choice is kept: back to English
 
+        # -- the manager puts bob's next step into his development plan (twice: added once) ---------------
+        csrf = as_person(console, stack, "sam", "manager", "dept_head", "employee")
+        page = await console.get("/console/people/bob/growth")
+        assert 'data-testid="plan-next-steps"' in page.text and 'data-testid="suggestions"' in page.text
+        planned = await console.post("/console/people/bob/growth/plan", data={"csrf": csrf})
+        assert message(planned) == "1 next step(s) added to the development plan."
+        assert message(await console.post("/console/people/bob/growth/plan", data={"csrf": csrf})) == (
+            "0 next step(s) added to the development plan."
+        )
+        async with stack.client("results") as results:
+            plans = ok(await results.get(f"/v1/cycles/{second}/development-plans", headers=hr(stack.settings)))
+        (plan,) = [p for p in plans if p["employee_id"] == "bob"]
+        assert [i["description"] for i in plan["items"]] == [
+            "Raise Collaboration from 3 to 4, as Senior specialist expects"
+        ]
+
         # -- the committee meets and decides -------------------------------------------------------------
         csrf = as_person(console, stack, "hana", "hr_admin", "dept_head")
         seats = {f"{m['function']}_member": m["employee_id"] for m in MEMBERS}
@@ -137,6 +153,24 @@ async def test_growth_nine_box_and_committee_through_the_console(
         decision["due_date"] = (date.today() + timedelta(days=14)).isoformat()
         assert message(await console.post(f"{meeting_url}/decisions", data=decision)) == "Decision recorded."
         assert "Coach carol on delivery" in (await console.get(meeting_url)).text
+
+        # -- a calibration session of the committee, for that decision ------------------------------------
+        meeting_page = await console.get(meeting_url)
+        decision_id = meeting_page.text.split('name="decision_id"', 1)[1].split('<option value="', 2)[2].split('"')[0]
+        opened = await console.post(
+            f"{meeting_url}/calibration-sessions", data={"csrf": csrf, "decision_id": decision_id, "note": "季度校准"}
+        )
+        assert message(opened) == "Calibration session opened."
+        session_url = urlsplit(opened.headers["location"]).path
+        form = {"csrf": csrf, "employee_id": "carol", "new_rating": "meets", "new_score": "", "reason": ""}
+        refused = await console.post(f"{session_url}/adjustments", data=form)
+        assert refused.status_code == 422 and 'data-testid="error-reason"' in refused.text
+        form["reason"] = "交付问题源自跨部门依赖，委员会校准"
+        assert (
+            message(await console.post(f"{session_url}/adjustments", data=form)) == "Calibrated carol in the session."
+        )
+        adjustments = (await console.get(session_url)).text.split('data-testid="session-adjustments"')[1]
+        assert "Carol" in adjustments and "交付问题源自跨部门依赖" in adjustments and "meets" in adjustments
 
         # -- its owner finds it in My tasks and moves it on ----------------------------------------------
         csrf = as_person(console, stack, "sam", "manager", "dept_head", "employee")

@@ -28,6 +28,7 @@ router = APIRouter()
 COMMITTEES = Page("committee/committees.html", N_("Performance committee"))
 MEETING = Page("committee/meeting.html", N_("Committee meeting"))
 DECISIONS = Page("committee/decisions.html", N_("My decisions"))
+SESSION = Page("committee/session.html", N_("Calibration session"))
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 DECISION_STATUSES = ("open", "in_progress", "done", "cancelled")
 
@@ -140,6 +141,7 @@ async def meeting_page_for(
         people=people,
         owners=sorted(((e, f"{n} ({e})") for e, n in people.items()), key=lambda p: p[1]),
         agenda_options=[(item["item_id"], pick(item["title"])) for item in data["agenda"]],
+        decision_options=[(d["decision_id"], d["title"]) for d in decisions.items() if d["meeting_id"] == meeting_id],
         state=state or FormState(),
     )
 
@@ -233,3 +235,80 @@ async def change_status(request: Request, decision_id: Id, user: Staff) -> Respo
     if not answer.ok:
         return redirect("/console/decisions", error=answer.error)
     return redirect("/console/decisions", msg=_("Decision %(title)s updated.", title=answer.data["title"]))
+
+
+@router.post(
+    "/committees/{committee_id}/meetings/{meeting_id}/calibration-sessions",
+    summary="Open a calibration session of the committee (its adjustments record the session and decision)",
+    **access(*CALIBRATORS),
+)
+async def open_session(request: Request, committee_id: Id, meeting_id: Id, user: Calibrator) -> Response:
+    form = await read_form(request)
+    body = {"decision_id": form.get("decision_id") or None, "note": form.get("note", "").strip()}
+    answer = await Upstream(request, user.token).post(
+        "committee", f"/v1/committees/{_q(committee_id)}/meetings/{_q(meeting_id)}/calibration-sessions", body
+    )
+    if not answer.ok:
+        return redirect(meeting_path(committee_id, meeting_id), error=answer.error)
+    return redirect(
+        f"/console/calibration-sessions/{_q(answer.data['session_id'])}", msg=_("Calibration session opened.")
+    )
+
+
+async def session_page_for(
+    request: Request, user: ConsoleUser, session_id: str, state: FormState | None = None
+) -> HTMLResponse:
+    api = Upstream(request, user.token)
+    held, people = await asyncio.gather(api.get("committee", f"/v1/calibration-sessions/{_q(session_id)}"), names(api))
+    if not held.ok:
+        return SESSION.render(request, user, problem=problem(held, _("the calibration session")), held=None)
+    config = await api.get("evaluation", f"/v1/cycles/{_q(held.data['cycle_id'])}/config")
+    bands = [b["label"] for b in (config.data or {}).get("rating_scale", {}).get("bands", [])] if config.ok else []
+    return SESSION.render(
+        request,
+        user,
+        problem=None,
+        held=held.data,
+        people=people,
+        everyone=sorted(((e, f"{n} ({e})") for e, n in people.items()), key=lambda p: p[1]),
+        bands_options=[(b, b) for b in bands],
+        state=state or FormState(),
+    )
+
+
+@router.get(
+    "/calibration-sessions/{session_id}",
+    summary="A committee calibration session: its adjustments, and the form to adjust a result in it",
+    response_class=HTMLResponse,
+    **access(*CALIBRATORS),
+)
+async def session_page(request: Request, session_id: Id, user: Calibrator) -> HTMLResponse:
+    return await session_page_for(request, user, session_id)
+
+
+@router.post(
+    "/calibration-sessions/{session_id}/adjustments",
+    summary="Calibrate a result in the committee's session (score or rating, with the reason)",
+    **access(*CALIBRATORS),
+)
+async def adjust_in_session(request: Request, session_id: Id, user: Calibrator) -> Response:
+    form = await read_form(request)
+    score = (form.get("new_score") or "").strip()
+    body: dict[str, Any] = {"employee_id": form.get("employee_id", ""), "reason": form.get("reason", "").strip(),
+                            "new_rating": form.get("new_rating") or None}  # fmt: skip
+    if score:
+        try:
+            body["new_score"] = float(score.replace(",", "."))
+        except ValueError:
+            state = FormState(dict(form), {"new_score": _("write a score such as 3.5")}, None, "adjust")
+            return refused(await session_page_for(request, user, session_id, state))
+    answer = await Upstream(request, user.token).post(
+        "committee", f"/v1/calibration-sessions/{_q(session_id)}/adjustments", body
+    )
+    if not answer.ok:
+        state = FormState.refused(form, answer, form_id="adjust")
+        return refused(await session_page_for(request, user, session_id, state))
+    return redirect(
+        f"/console/calibration-sessions/{_q(session_id)}",
+        msg=_("Calibrated %(employee)s in the session.", employee=answer.data["employee_id"]),
+    )

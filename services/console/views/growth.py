@@ -6,19 +6,20 @@ team's readiness). Everything comes from the committee API with the user's token
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.common.auth import Role
 from services.common.params import APPROVERS, EVERYONE, HR, CycleId
-from services.console.auth import Anyone, Approver, ConsoleUser, HrAdmin, access, read_form
+from services.console.auth import Anyone, Approver, ConsoleUser, HrAdmin, access, console_requires, read_form
 from services.console.directory import names
 from services.console.forms import FormState, optional, refused
 from services.console.i18n import N_, _
 from services.console.params import EmployeeId
-from services.console.rendering import Page, cycle_path, problem, redirect
+from services.console.rendering import Page, cycle_path, pick, problem, redirect
 from services.console.upstream import Upstream
 
 __all__ = ["router"]
@@ -36,6 +37,9 @@ left to right (box = performance * 3 + potential + 1, each counted from 0)."""
 
 def growth_path(employee_id: str) -> str:
     return f"/console/people/{quote(employee_id, safe='')}/growth"
+
+
+PlanCreator = Annotated[ConsoleUser, console_requires(Role.HR_ADMIN, Role.MANAGER)]
 
 
 @router.get("/growth", summary="My growth path (redirects to your own page)", **access(*EVERYONE))
@@ -76,6 +80,7 @@ async def growth_page(request: Request, employee_id: EmployeeId, user: Anyone) -
         expected=expected,
         current=current,
         advice=advice,
+        can_plan=user.has(*PLAN_CREATORS) and user.principal.employee_id != employee_id and bool(latest),
     )
 
 
@@ -234,3 +239,49 @@ async def set_framework(request: Request, user: HrAdmin) -> Response:
             state.errors.setdefault("job_family", answer.error or "")
         return refused(await frameworks_for(request, user, state))
     return redirect("/console/career-frameworks", msg=_("Career framework %(family)s saved.", family=family))
+
+
+PLAN_CREATORS = (Role.HR_ADMIN, Role.MANAGER)
+"""Who opens a development plan (the results API: HR, or a manager for their reports)."""
+
+
+@router.post(
+    "/people/{employee_id}/growth/plan",
+    summary="Put the next steps to the next level into the person's development plan (manager or HR)",
+    **access(*PLAN_CREATORS),
+)
+async def plan_next_steps(request: Request, employee_id: EmployeeId, user: PlanCreator) -> Response:
+    await read_form(request)
+    api = Upstream(request, user.token)
+    back = growth_path(employee_id)
+    view = await api.get("committee", f"/v1/people/{quote(employee_id, safe='')}/growth")
+    if not view.ok:
+        return redirect(back, error=view.error)
+    steps = (view.data.get("readiness") or {}).get("next_steps", [])
+    if not steps or not view.data["history"]:
+        return redirect(back, error=_("There are no next steps to plan."))
+    cycle = quote(view.data["history"][-1]["cycle_id"], safe="")
+    created = await api.post("results", f"/v1/cycles/{cycle}/development-plans", {"employee_id": employee_id,
+                             "summary": _("Towards %(level)s", level=view.data["next_level"]["title"])})  # fmt: skip
+    if created.ok:
+        plan = created.data
+    elif created.status == 409:  # the person has a plan in this cycle already: add to it
+        plans = await api.get("results", f"/v1/cycles/{cycle}/development-plans", {"limit": 500})
+        plan = next((p for p in plans.items() if p["employee_id"] == employee_id), None)
+        if plan is None:
+            return redirect(back, error=created.error)
+    else:
+        return redirect(back, error=created.error)
+    present = {item["description"] for item in plan.get("items", [])}
+    added = 0
+    for step in steps:
+        text = pick({"en": step["text_en"], "zh_Hans": step["text_zh"]})
+        if text in present:
+            continue
+        item = await api.post(
+            "results", f"/v1/development-plans/{plan['id']}/items", {"description": text, "owner_id": employee_id}
+        )
+        if not item.ok:
+            return redirect(back, error=item.error)
+        added += 1
+    return redirect(back, msg=_("%(added)s next step(s) added to the development plan.", added=added))
