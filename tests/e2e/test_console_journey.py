@@ -537,6 +537,7 @@ async def employee_reviews_herself(lina: Person, stack: JourneyStack) -> None:
     page = lina.page
     form = page.get_by_test_id("review-form")
     radios = form.locator("fieldset.scale")
+    await expect(radios.first).to_be_visible()  # count() does not wait for the page
     count = await radios.count()
     assert count >= 2
     for index in range(count - 1):  # one competency left out: refused, said where
@@ -574,6 +575,7 @@ async def manager_reviews_and_nominates(zhang: Person, stack: JourneyStack) -> N
     page = zhang.page
     form = page.get_by_test_id("review-form")
     scales = form.locator("fieldset.scale")
+    await expect(scales.first).to_be_visible()  # count() does not wait for the page
     for index in range(await scales.count()):
         await scales.nth(index).locator("input[value='4']").check()
     await form.locator("textarea[name=comment]").fill("客户关系维护得很好。")
