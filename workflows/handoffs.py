@@ -252,20 +252,28 @@ class HandoffActivities:
         await self.call("PUT", "results", f"/v1/cycles/{ref.cycle_id}/collaboration", json=matrix)
         if not matrix.get("cells"):
             return 0  # nobody rated a collaboration: no report to send
+        link = self._collaboration_link(ref)
+        message = f"The cross-department collaboration report of this cycle is ready: {link}"
+        await self._tell_heads(ref, Stage.EVALUATION, "collaboration_report", message)
+        return len(ref.department_ids)
+
+    def _collaboration_link(self, ref: CycleRef) -> str:
         where = f"/cycles/{ref.cycle_id}/collaboration"
-        link = f"{self.console_url}{where}" if self.console_url else f"the console's {where}"
+        return f"{self.console_url}{where}" if self.console_url else f"the console's {where}"
+
+    async def _tell_heads(self, ref: CycleRef, stage: Stage, kind: str, message: str) -> None:
+        """One notice to every department head of the cycle, idempotent per department, stage and kind."""
         for department_id in ref.department_ids:
             notice = NotificationRequest(
-                idempotency_key=f"{ref.cycle_id}/{department_id}/evaluation/collaboration-report",
+                idempotency_key=f"{ref.cycle_id}/{department_id}/{stage.value}/{kind.replace('_', '-')}",
                 cycle_id=ref.cycle_id,
                 department_id=department_id,
-                stage=Stage.EVALUATION,
-                kind="collaboration_report",
+                stage=stage,
+                kind=kind,
                 recipients=["department_head"],
-                message=f"The cross-department collaboration report of this cycle is ready: {link}",
+                message=message,
             )
             await self.call("POST", "cycles", "/v1/notifications", json=notice, idempotency_key=notice.idempotency_key)
-        return len(ref.department_ids)
 
     # -- feedback -------------------------------------------------------------------------------
     @activity.defn(name="release_results")
@@ -335,20 +343,11 @@ class HandoffActivities:
         money = (
             f", with a fund of {record['fund_cents'] / 100:,.2f} {record['currency']}" if record["fund_cents"] else ""
         )
-        where = f"/cycles/{ref.cycle_id}/collaboration"
-        link = f"{self.console_url}{where}" if self.console_url else f"the console's {where}"
-        for department_id in ref.department_ids:
-            notice = NotificationRequest(
-                idempotency_key=f"{ref.cycle_id}/{department_id}/result_application/collaboration-award",
-                cycle_id=ref.cycle_id,
-                department_id=department_id,
-                stage=Stage.RESULT_APPLICATION,
-                kind="collaboration_award",
-                recipients=["department_head"],
-                message=f"Best collaboration team of this cycle: {record['winner_name']} "
-                f"(award score {record['score']:.2f}){money}. {link}",
-            )
-            await self.call("POST", "cycles", "/v1/notifications", json=notice, idempotency_key=notice.idempotency_key)
+        message = (
+            f"Best collaboration team of this cycle: {record['winner_name']} "
+            f"(award score {record['score']:.2f}){money}. {self._collaboration_link(ref)}"
+        )
+        await self._tell_heads(ref, Stage.RESULT_APPLICATION, "collaboration_award", message)
         return f"; collaboration award to {record['winner_department_id']} announced"
 
     @activity.defn(name="record_closed")
