@@ -62,6 +62,7 @@ from tests.integration.test_cycle_settings import (
     review,
     set_goals,
 )
+from tests.support import auth
 from workflows.handoffs import HandoffActivities
 
 HANDOFFS = [
@@ -278,6 +279,8 @@ async def a_whole_cycle(run: Run) -> None:
     for name in HANDOFFS[5:10]:
         assert (await run.handoff(name, cycle_id)).ready, name
     await run.call("results", "PUT", f"{base}/pools/sales", json={"amount_cents": 100_000, "currency": "EUR"})
+    finance = auth(run.settings, "finance", sub="fin-fay")  # the template wants finance's approval of the pool
+    await run.call("results", "POST", f"{base}/pools/sales/approval", headers=finance)
     await run.call("results", "POST", f"{base}/pools/sales/allocations", json={}, ok=201)
     run.clocks["feedback"].now = T0 + timedelta(days=6)  # past the appeal window
     for name in HANDOFFS[10:]:
