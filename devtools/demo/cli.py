@@ -13,6 +13,7 @@ import os
 import signal
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -148,19 +149,21 @@ def _print_report(report: object, stack: object, urls: dict[str, str]) -> None:
             table.add_row("committee decision", f"{decision['title']} (owner {decision['owner']})")
     console.print(table)
     query = f'CycleId="{cycle}"'
-    links = Table(title="Browse it")
-    links.add_column("what")
-    links.add_column("where")
-    links.add_row("console", f"{urls['console']}/console")
-    links.add_row("ops overview", f"{urls['console']}/console/ops")
-    links.add_row("Temporal UI (this cycle)", f"{stack.temporal_ui_url}/namespaces/default/workflows?query={query}")
-    # The console's page, signed in: the API's HTML report needs a bearer token a browser does not send.
-    links.add_row("collaboration report", f"{urls['console']}/console/cycles/{cycle}/collaboration")
+    links: list[tuple[str, str]] = [
+        ("console", f"{urls['console']}/console"),
+        ("ops overview", f"{urls['console']}/console/ops"),
+        ("Temporal UI (this cycle)", f"{stack.temporal_ui_url}/namespaces/default/workflows?query={quote(query)}"),
+        # The console's page, signed in: the API's HTML report needs a bearer token a browser does not send.
+        ("collaboration report", f"{urls['console']}/console/cycles/{cycle}/collaboration"),
+    ]
     if report.committee:
         meeting = f"/committees/{report.committee['committee_id']}/meetings/{report.committee['meeting_id']}"
-        links.add_row("committee meeting (agenda, decisions)", f"{urls['console']}/console{meeting}")
-        links.add_row("committee meeting (API, with the dev token below)", f"{urls['committee']}/v1{meeting}")
-    links.add_row("talent review (9-box)", f"{urls['console']}/console/cycles/{cycle}/nine-box")
-    links.add_row("API docs", ", ".join(f"{u}/docs" for u in urls.values()))
-    links.add_row("dev token", "tandem token --sub hr.admin --role hr_admin --role ops")
-    console.print(links)
+        links.append(("committee meeting (agenda, decisions)", f"{urls['console']}/console{meeting}"))
+        links.append(("committee meeting (API, with the dev token below)", f"{urls['committee']}/v1{meeting}"))
+    links.append(("talent review (9-box)", f"{urls['console']}/console/cycles/{cycle}/nine-box"))
+    links += [(f"API docs ({name})", f"{url}/docs") for name, url in urls.items()]
+    # One link per line, never wrapped or cut, so a terminal opens each one whole.
+    console.print("[bold]Browse it[/bold]")
+    for what, where in links:
+        console.print(f"  {what}: {where}", soft_wrap=True, highlight=False, markup=False)
+    console.print("  dev token: tandem token --sub hr.admin --role hr_admin --role ops", soft_wrap=True, markup=False)
