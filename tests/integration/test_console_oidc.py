@@ -35,11 +35,11 @@ def _expired_token() -> str:
 
 
 async def test_sign_in_refresh_and_logout_through_keycloak(
-    keycloak_server: KeycloakServer, settings: Settings, database_url: str
+    keycloak_server: KeycloakServer, settings: Settings, one_database_url: str
 ) -> None:
     kc = await load_realm(keycloak_server, console_urls=["http://test"], users=[ZHANG_WEI])
     with_keycloak = keycloak_settings(settings, kc)
-    async with console_world(with_keycloak, database_url, oidc=kc.oidc()) as world:
+    async with console_world(with_keycloak, one_database_url, oidc=kc.oidc()) as world:
         client = world.client
         page = await client.get("/console/sign-in", params={"next": "/console/tasks"})
         assert "Sign in with Keycloak" in page.text and "Sign in with a token" not in page.text
@@ -99,10 +99,10 @@ async def test_sign_in_refresh_and_logout_through_keycloak(
 
 
 async def test_a_forged_or_stale_callback_is_refused(
-    keycloak_server: KeycloakServer, settings: Settings, database_url: str
+    keycloak_server: KeycloakServer, settings: Settings, one_database_url: str
 ) -> None:
     kc = await load_realm(keycloak_server, console_urls=["http://test"], users=[ZHANG_WEI])
-    async with console_world(keycloak_settings(settings, kc), database_url, oidc=kc.oidc()) as world:
+    async with console_world(keycloak_settings(settings, kc), one_database_url, oidc=kc.oidc()) as world:
         client = world.client
         # a callback without a login started here (no flow cookie), or with another state, sets no session
         forged = await client.get("/console/oidc/callback", params={"code": "abc", "state": "guess"})

@@ -167,8 +167,10 @@ async def wait_for(check: Any, *, timeout: float = 30.0, every: float = 0.5) -> 
 
 
 async def test_overview_shows_stage_completion_escalations_and_stale_kpis(
-    settings: Settings, database_url: str, temporal_server: Any, temporal_client: Client, tmp_path: Path
+    settings: Settings, one_database_url: str, temporal_server: Any, temporal_client: Client, tmp_path: Path
 ) -> None:
+    """The overview reads the services' APIs and Temporal, whatever the engine: PostgreSQL only."""
+    database_url = one_database_url
     tracking_app = create_tracking_app(
         settings.model_copy(
             update={
