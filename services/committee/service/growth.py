@@ -38,10 +38,10 @@ from services.committee.schemas import (
     TeamGrowthRead,
     TeamMemberGrowth,
 )
-from services.committee.service.org import org_view
+from services.committee.service.org import org_view, sees_department
 from services.committee.service.records import Clients, actor_of
 from services.committee.sources import CycleData, attempt
-from services.common.auth import Principal, Role
+from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.participants import OrgView
 
@@ -339,16 +339,6 @@ async def cycle_nine_box(
     return positions
 
 
-def _sees_department(principal: Principal, org: OrgView, department_id: str) -> bool:
-    """HR and ops: every department; a head: the departments they head and those below them."""
-    if principal.has(Role.HR_ADMIN, Role.OPS):
-        return True
-    headed = org.headed_by(principal.employee_id) if principal.employee_id else set()
-    if principal.has(Role.DEPT_HEAD) and principal.department_id:
-        headed |= org.department_tree(principal.department_id)
-    return department_id in {d for h in headed for d in org.department_tree(h)}
-
-
 async def department_history(
     *, session: AsyncSession, department_id: str, principal: Principal, clients: Clients
 ) -> DepartmentHistoryRead:
@@ -360,7 +350,7 @@ async def department_history(
     name = department_id
     for cycle in await data.cycles():
         org = await org_view(session, cycle.cycle_id, data)
-        if department_id not in org.departments or not _sees_department(principal, org, department_id):
+        if department_id not in org.departments or not sees_department(principal, org, department_id):
             continue
         name = org.departments[department_id].name
         tree = org.department_tree(department_id)

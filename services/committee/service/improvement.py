@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.committee.evidence import Link
 from services.committee.facts import KpiFact
 from services.committee.schemas import SuggestionsRead, ThemeRead
-from services.committee.service.org import org_view
+from services.committee.service.org import org_view, sees_department
 from services.committee.service.records import Clients, actor_of
 from services.committee.sources import CycleData, attempt
 from services.committee.suggestions import (
@@ -32,7 +32,7 @@ from services.committee.suggestions import (
     team_kpi_gap_suggestions,
 )
 from services.committee.themes import count_themes
-from services.common.auth import Principal, Role
+from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.participants import OrgView
 
@@ -184,17 +184,6 @@ async def team_suggestions(
     return _answer(cycle_id, Scope.TEAM, manager_id, rules, suggestions, unavailable)
 
 
-def _sees_department(principal: Principal, org: OrgView, department_id: str) -> bool:
-    if principal.has(Role.HR_ADMIN, Role.OPS):
-        return True
-    if not principal.has(Role.DEPT_HEAD):
-        return False
-    headed = org.headed_by(principal.employee_id) if principal.employee_id else set()
-    if principal.department_id:
-        headed |= org.department_tree(principal.department_id)
-    return department_id in headed
-
-
 async def department_suggestions(
     *,
     session: AsyncSession,
@@ -209,7 +198,7 @@ async def department_suggestions(
     data = clients.data(actor_of(principal))
     org = await org_view(session, cycle_id, data)
     department = org.departments.get(department_id)
-    if department is None or not _sees_department(principal, org, department_id):
+    if department is None or not sees_department(principal, org, department_id):
         raise _not_found(f"department {department_id!r}")
     unavailable: dict[str, str] = {}
     read = await attempt("tracking.progress", data.kpis(cycle_id), unavailable)

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.committee.models import CommitteeDepartment, CommitteeParticipant
 from services.committee.sources import CycleData
+from services.common.auth import Principal, Role
 from services.common.client import ServiceCallError
 from services.common.participants import OrgView, load_org, replace_snapshot
 
-__all__ = ["org_view"]
+__all__ = ["org_view", "sees_department"]
 
 
 async def org_view(session: AsyncSession, cycle_id: str, data: CycleData) -> OrgView:
@@ -34,3 +35,15 @@ async def org_view(session: AsyncSession, cycle_id: str, data: CycleData) -> Org
         await replace_snapshot(session, CommitteeParticipant, CommitteeDepartment, snapshot)
         await session.commit()
     return await load_org(session, CommitteeParticipant, CommitteeDepartment, cycle_id)
+
+
+def sees_department(principal: Principal, org: OrgView, department_id: str) -> bool:
+    """HR and ops: every department; a head: the departments they head or whose tree they belong to."""
+    if principal.has(Role.HR_ADMIN, Role.OPS):
+        return True
+    if not principal.has(Role.DEPT_HEAD):
+        return False
+    headed = org.headed_by(principal.employee_id) if principal.employee_id else set()
+    if principal.department_id:
+        headed |= org.department_tree(principal.department_id)
+    return department_id in headed
