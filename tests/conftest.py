@@ -60,6 +60,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os._exit(_EXIT_STATUS["status"])
 
 
+# -- failures as they happen ---------------------------------------------------------------------
+# pytest prints failures at the end; a run that is later stopped (a hang hitting the per-test
+# timeout, CI's own time limit) would show only "F". Each failure's traceback is printed at once.
+_EARLY_REPORT_CHARS = 6000
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not report.failed:
+        return
+    text = report.longreprtext
+    if len(text) > _EARLY_REPORT_CHARS:
+        text = "...\n" + text[-_EARLY_REPORT_CHARS:]
+    print(f"\n--- {report.when} failed: {report.nodeid}\n{text}\n--- end of {report.nodeid}", flush=True)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"tandem: kafka provider={os.environ.get('TANDEM_TEST_KAFKA', 'apache')}, "
