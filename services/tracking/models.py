@@ -5,7 +5,7 @@
   the latest value with its ``occurred_at``), so every aggregation is exact and
   independent of the order events arrive in.
 * ``tracking_kpi_bucket``: the same aggregate per time bucket, for trends.
-* ``tracking_metric_event``: every accepted raw event once (unique ``event_id``),
+* ``tracking_metric_event``: every accepted raw event once (primary key ``event_id``),
   with what happened to it (``applied``, ``unmapped``, ``deferred``, ``rejected``).
 * ``tracking_dead_letter``: what went to the DLQ, one row per source offset.
 * ``tracking_catalog_version``: one row, bumped by every catalog PUT; the consumer's writes check
@@ -34,7 +34,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.audit import AuditMixin
@@ -166,11 +168,25 @@ class TrackingKpiBucket(Base):
 
 
 class TrackingMetricEvent(Base):
-    __tablename__ = "tracking_metric_event"
-    __table_args__ = (Index("ix_tracking_metric_event_status_metric", "status", "metric"),)
+    """Every accepted raw event once. The hot table of ingestion, so it carries as few indexes as
+    its readers need: the primary key ``event_id`` (a native ``uuid`` on PostgreSQL: 16-byte keys,
+    no collation) deduplicates, and the events not applied to a KPI (unmapped, deferred, rejected:
+    what the ops page counts) have a partial index that applied events never touch."""
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    __tablename__ = "tracking_metric_event"
+    __table_args__ = (
+        Index(
+            "ix_tracking_metric_event_unapplied",
+            "status",
+            "metric",
+            postgresql_where=text("status <> 'applied'"),
+            sqlite_where=text("status <> 'applied'"),
+        ),
+    )
+
+    event_id: Mapped[str] = mapped_column(
+        String(36).with_variant(postgresql.UUID(as_uuid=False), "postgresql"), primary_key=True
+    )
     source: Mapped[str] = mapped_column(String(64))
     department_id: Mapped[str] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(128))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import select
 
 from contracts.events import MetricEvent
@@ -253,7 +254,7 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
     settings: Settings, database_url: str, kafka_broker: Any
 ) -> None:
     topic = f"metrics-ingest-{uuid.uuid4().hex[:8]}"
-    await create_topics(kafka_broker.bootstrap_servers, [topic], partitions=1)
+    await create_topics(kafka_broker.bootstrap_servers, [topic], partitions=4)
     app_settings = settings.model_copy(
         update={
             "kafka_bootstrap_servers": kafka_broker.bootstrap_servers,
@@ -290,20 +291,38 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         assert body["rejected"][1]["errors"][0]["field"] == "metric"
         none_valid = await client.post(url, json={"events": [mixed[1]]}, headers=system)
         assert none_valid.status_code == 422 and none_valid.json()["accepted"] == 0
+        # A full request over several series, each event about 1 KB: more than one produce batch
+        # per partition (256 KiB each).
+        metrics = ["sales.revenue", "sales.orders", "sales.leads", "sales.churn", "sales.nps"]
+        label = {f"d{i}": "x" * 250 for i in range(3)}
+        large = [event(metrics[i % len(metrics)], float(i), dimensions=label) for i in range(1000)]
+        assert (await client.post(url, json={"events": large}, headers=system)).json()["accepted"] == 1000
 
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka_broker.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     try:
-        got: list[MetricEvent] = []
-        async with asyncio.timeout(20):
-            while len(got) < 2:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got += [MetricEvent.model_validate_json(r.value) for r in records]
+        got: list[tuple[int, Any]] = []
+        async with asyncio.timeout(30):
+            while len(got) < 1002:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    got += [(tp.partition, r) for r in records]
     finally:
         await consumer.stop()
-    assert sorted(str(e.event_id) for e in got) == sorted(e["event_id"] for e in good)
+    events = [(partition, MetricEvent.model_validate_json(r.value), r) for partition, r in got]
+    assert sorted(str(e.event_id) for _, e, _ in events) == sorted(e["event_id"] for e in [*good, *large])
+    # Every record where a keyed send puts it (the default partitioner, one series per partition),
+    # in the order sent, stamped with the caller.
+    partitioner = DefaultPartitioner()
+    for partition, metric_event, record in events:
+        assert record.key == metric_event.message_key.encode()
+        assert partition == partitioner(record.key, [0, 1, 2, 3], [0, 1, 2, 3])
+        assert dict(record.headers)["tandem-principal-department"] == b"sales"
+    for metric in metrics:
+        values = [e.value for _, e, _ in events if e.metric == metric and e.dimensions]
+        assert values == sorted(values) and len(values) == 200
+    assert len({partition for partition, *_ in events}) > 1
 
 
 async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(

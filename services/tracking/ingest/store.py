@@ -52,7 +52,7 @@ concurrent consumer); the batch is inserted again with ``ON CONFLICT DO NOTHING`
 
 # The batch as rows: binary arrays expanded server-side by unnest(), joined to the batch's series.
 PG_EVENTS_SOURCE = """
-    SELECT CAST(e.event_id AS varchar) AS event_id, s.source, s.department_id, s.metric, s.employee_id, e.value,
+    SELECT e.event_id, s.source, s.department_id, s.metric, s.employee_id, e.value,
            s.unit, to_timestamp(e.sec) + e.usec * interval '1 microsecond' AS occurred_at, s.dimensions, e.idx,
            chr(get_byte(CAST(:codes AS bytea), CAST(e.idx AS integer) - 1)) AS code
     FROM unnest(
@@ -83,7 +83,7 @@ _PG_INSERT_EVENTS = text(
     f"""
     WITH src AS ({PG_EVENTS_SOURCE}),
     firsts AS (
-        SELECT DISTINCT ON (event_id COLLATE "C") * FROM src ORDER BY event_id COLLATE "C", idx
+        SELECT DISTINCT ON (event_id) * FROM src ORDER BY event_id, idx
     ),
     ins AS (
         {PG_INSERT_COLUMNS}

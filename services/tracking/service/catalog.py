@@ -33,6 +33,8 @@ __all__ = ["as_of", "check_in_event_id", "get_catalog", "replace_catalog"]
 _DEFINITION_FIELDS = tuple(KpiDefinition.model_fields)
 _MAPPING_FIELDS = ("metric", "owner_department_id", "department_id", "employee_id", "update_frequency_hours")
 """A change to any of these re-maps the KPI: its aggregates are reset and back-filled."""
+_STATUS_CHUNK = 5000
+"""Event ids per status update of a back-fill (asyncpg takes at most 32,767 bound parameters)."""
 
 
 def as_of(now: datetime | None) -> datetime:
@@ -208,7 +210,7 @@ async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: lis
     a KPI fed by check-ins gets its check-ins' values back."""
     total = 0
     for kpi in kpis:
-        newly_mapped: list[int] = []
+        newly_mapped: list[str] = []
         if fed_by_check_ins(kpi.metric):
             observations = await _check_in_values(session, kpi)
         else:
@@ -232,10 +234,10 @@ async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: lis
         kpi.last_received_at = max(received for *_rest, received in observations)
         await session.flush()
         await apply_bucket_deltas(await session.connection(), dict(buckets))
-        if newly_mapped:
+        for start in range(0, len(newly_mapped), _STATUS_CHUNK):
             await session.execute(
                 update(TrackingMetricEvent)
-                .where(TrackingMetricEvent.id.in_(newly_mapped))
+                .where(TrackingMetricEvent.event_id.in_(newly_mapped[start : start + _STATUS_CHUNK]))
                 .values(status=EventStatus.APPLIED)
             )
     return total
@@ -243,8 +245,8 @@ async def _backfill(*, session: AsyncSession, header: TrackingCatalog, kpis: lis
 
 async def _stored_events(
     session: AsyncSession, header: TrackingCatalog, kpi: TrackingKpi
-) -> tuple[list[Observation], list[int]]:
-    """The stored events that count for ``kpi``, and the ids of those not applied before."""
+) -> tuple[list[Observation], list[str]]:
+    """The stored events that count for ``kpi``, and the ``event_id`` s of those not applied before."""
     start, end = period_bounds(header.period_start, header.period_end)
     policy = LateDataPolicy(header.late_data_policy)
     rule = kpi_rule(kpi, header)
@@ -256,7 +258,7 @@ async def _stored_events(
     if kpi.employee_id is not None:
         query = query.where(TrackingMetricEvent.employee_id == kpi.employee_id)
     observations: list[Observation] = []
-    newly_mapped: list[int] = []
+    newly_mapped: list[str] = []
     for event in (await session.scalars(query)).all():
         dimensions = json.loads(event.dimensions) if event.dimensions else {}
         if not rule.matches_fields(
@@ -271,7 +273,7 @@ async def _stored_events(
             continue
         observations.append((event.value, occurred_at, event.event_id, as_utc(event.received_at)))
         if event.status != EventStatus.APPLIED:
-            newly_mapped.append(event.id)
+            newly_mapped.append(event.event_id)
     return observations, newly_mapped
 
 
