@@ -1,5 +1,7 @@
 """The whole product as processes: every service and the worker, on the session's real
-Temporal dev server, Kafka broker and PostgreSQL, started once for the e2e tests."""
+Temporal dev server, Kafka broker and PostgreSQL, started once for the e2e cycle's module and
+stopped after it (its consumer, roll-up and staleness loops would otherwise keep running beside
+every later test)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tests.keycloak import keycloak_server
 __all__ = ["keycloak_server", "running_stack"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def running_stack(
     session_dir: Path, temporal_server: Any, kafka_broker: Any, postgres_server: Any, settings: Settings
 ) -> AsyncIterator[LocalStack]:
