@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import inspect, text
@@ -212,11 +213,14 @@ class Crash:
         return HANDOFF_RESULTS[name].model_validate(result.result())
 
 
-async def two_databases(postgres_server: Any, tmp_path: Path) -> tuple[str, str]:
+@pytest.fixture
+async def two_databases(postgres_server: Any, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """Fresh databases for the two runs: PostgreSQL, or SQLite (a file per service) in the local loop."""
     if postgres_server is None:
-        return tuple(f"sqlite+aiosqlite:///{tmp_path}/{run}-{{service}}.db" for run in ("clean", "crashed"))  # type: ignore[return-value]
-    return await _fresh_postgres_database(postgres_server), await _fresh_postgres_database(postgres_server)
+        yield tuple(f"sqlite+aiosqlite:///{tmp_path}/{run}-{{service}}.db" for run in ("clean", "crashed"))  # type: ignore[misc]
+        return
+    async with _fresh_postgres_database(postgres_server) as clean, _fresh_postgres_database(postgres_server) as crashed:
+        yield clean, crashed
 
 
 @asynccontextmanager
@@ -288,9 +292,9 @@ async def a_whole_cycle(run: Run) -> None:
 
 
 async def test_a_worker_killed_inside_each_handoff_leaves_exactly_one_effect(
-    settings: Settings, postgres_server: Any, temporal_server: Any, temporal_client: Client, tmp_path: Path
+    settings: Settings, two_databases: tuple[str, str], temporal_server: Any, temporal_client: Client, tmp_path: Path
 ) -> None:
-    clean_url, crashed_url = await two_databases(postgres_server, tmp_path)
+    clean_url, crashed_url = two_databases
     async with served_stack(settings, clean_url) as clean:
         await a_whole_cycle(clean)
 
