@@ -291,10 +291,10 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         assert body["rejected"][1]["errors"][0]["field"] == "metric"
         none_valid = await client.post(url, json={"events": [mixed[1]]}, headers=system)
         assert none_valid.status_code == 422 and none_valid.json()["accepted"] == 0
-        # A full request over several series, each event about 1 KB: more than one produce batch
-        # per partition (256 KiB each).
+        # A full request over 5 series (170 KB each) on 4 partitions: some partition holds two
+        # series, more than one produce batch (256 KiB each); the body stays under the 1 MiB limit.
         metrics = ["sales.revenue", "sales.orders", "sales.leads", "sales.churn", "sales.nps"]
-        label = {f"d{i}": "x" * 250 for i in range(3)}
+        label = {f"d{i}": "x" * 200 for i in range(3)}
         large = [event(metrics[i % len(metrics)], float(i), dimensions=label) for i in range(1000)]
         assert (await client.post(url, json={"events": large}, headers=system)).json()["accepted"] == 1000
 
@@ -323,6 +323,11 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         values = [e.value for _, e, _ in events if e.metric == metric and e.dimensions]
         assert values == sorted(values) and len(values) == 200
     assert len({partition for partition, *_ in events}) > 1
+    # and one partition took more than a produce batch holds, so it was sent as several batches
+    per_partition: dict[int, int] = {}
+    for partition, _, record in events:
+        per_partition[partition] = per_partition.get(partition, 0) + len(record.value)
+    assert max(per_partition.values()) > 256 * 1024
 
 
 async def test_simulator_through_the_lifespan_consumer_to_progress_dlq_and_ops(
