@@ -10,11 +10,13 @@ manager or head, or HR), and calibrated by HR for the committee, optionally in a
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.committee.facts import ScaleFact
 from services.committee.growth import (
     BOX_LABELS,
     Level,
@@ -192,18 +194,51 @@ def _position(
 
 
 # -- a person's growth ----------------------------------------------------------------------------
+Taken = tuple[str, str, str | None, OrgView]
+"""A cycle someone took part in: id, name, period end and its org snapshot."""
+
+
+@dataclass
+class _Sources:
+    """What every person's growth reads: the cycles with their org snapshots, the career frameworks
+    and each cycle's rating scale. Read once per request, so a team's growth does not re-read them
+    for every report."""
+
+    data: CycleData
+    cycles: list[Taken]
+    frameworks: list[CommitteeCareerFramework]
+    scales: dict[str, ScaleFact | None] = field(default_factory=dict)
+
+    async def scale(self, cycle_id: str) -> ScaleFact | None:
+        if cycle_id not in self.scales:
+            self.scales[cycle_id] = await self.data.scale(cycle_id)
+        return self.scales[cycle_id]
+
+    def taken_by(self, employee_id: str) -> list[Taken]:
+        return [taken for taken in self.cycles if employee_id in taken[3].participants]
+
+
+async def _sources(session: AsyncSession, principal: Principal, clients: Clients) -> _Sources:
+    data = clients.data(actor_of(principal))
+    cycles: list[Taken] = []
+    for cycle in await data.cycles():
+        cycles.append((cycle.cycle_id, cycle.name, cycle.period_end, await org_view(session, cycle.cycle_id, data)))
+    return _Sources(data=data, cycles=cycles, frameworks=await list_frameworks(session=session))
+
+
 async def _record(
-    data: CycleData,
-    taken: tuple[str, str, str | None, OrgView],
+    sources: _Sources,
+    taken: Taken,
     employee_id: str,
     potentials: dict[tuple[str, str], Tier],
     names: dict[str, str],
 ) -> CycleRecord:
     cycle_id, cycle_name, period_end, org = taken
     person = org.participants[employee_id]
+    data = sources.data
     result, scale, ratings = await asyncio.gather(
         data.released_result(cycle_id, employee_id),
-        data.scale(cycle_id),
+        sources.scale(cycle_id),
         data.manager_ratings(cycle_id, [employee_id]),
     )
     performance = None
@@ -228,22 +263,22 @@ async def _record(
 
 async def growth(*, session: AsyncSession, employee_id: str, principal: Principal, clients: Clients) -> GrowthRead:
     """The person's history over every cycle they took part in, their profile, readiness and 9-box."""
-    data = clients.data(actor_of(principal))
-    taken: list[tuple[str, str, str | None, OrgView]] = []
-    for cycle in await data.cycles():
-        org = await org_view(session, cycle.cycle_id, data)
-        if employee_id in org.participants:
-            taken.append((cycle.cycle_id, cycle.name, cycle.period_end, org))
+    sources = await _sources(session, principal, clients)
+    return await _growth_of(session, sources, employee_id, principal)
+
+
+async def _growth_of(session: AsyncSession, sources: _Sources, employee_id: str, principal: Principal) -> GrowthRead:
+    taken = sources.taken_by(employee_id)
     if not taken or not taken[-1][3].can_see(principal, employee_id):
         raise _not_found(f"employee {employee_id!r}")
     potentials = await _potentials(session, [employee_id])
     names: dict[str, str] = {}
-    history = [await _record(data, cycle, employee_id, potentials, names) for cycle in taken]
+    history = [await _record(sources, cycle, employee_id, potentials, names) for cycle in taken]
     latest = history[-1]
     profile: dict[str, float] = {}
     for record in history:
         profile.update(record.competencies)
-    ladder = _ladder(await list_frameworks(session=session), latest.job_title)
+    ladder = _ladder(sources.frameworks, latest.job_title)
     current = following = None
     ready = None
     if ladder is not None:
@@ -283,14 +318,8 @@ async def team_growth(
     *, session: AsyncSession, manager_id: str, principal: Principal, clients: Clients
 ) -> TeamGrowthRead:
     """Each direct report's readiness and 9-box position (the manager, their head and HR)."""
-    data = clients.data(actor_of(principal))
-    cycles = await data.cycles()
-    org = None
-    for cycle in reversed(cycles):
-        candidate = await org_view(session, cycle.cycle_id, data)
-        if manager_id in candidate.participants:
-            org = candidate
-            break
+    sources = await _sources(session, principal, clients)
+    org = next((taken[3] for taken in reversed(sources.cycles) if manager_id in taken[3].participants), None)
     if org is None or not org.can_see(principal, manager_id):
         raise _not_found(f"team of {manager_id!r}")
     reports = sorted(p.employee_id for p in org.participants.values() if p.manager_id == manager_id)
@@ -298,7 +327,7 @@ async def team_growth(
     for employee_id in reports:
         if not org.can_see(principal, employee_id):
             continue
-        view = await growth(session=session, employee_id=employee_id, principal=principal, clients=clients)
+        view = await _growth_of(session, sources, employee_id, principal)
         members.append(
             TeamMemberGrowth(
                 employee_id=employee_id,
