@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, Strict
 from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
@@ -104,8 +104,10 @@ class MetricEvent(BaseModel):
         max_length=128,
         description="Metric key, lower-case dot-separated segments, e.g. 'sales.revenue'.",
     )
-    value: Annotated[float, _FINITE_CHECK, _MAGNITUDE_CHECK] = Field(
-        description="The measured value; finite, at most 1e15 in magnitude."
+    # Strict: a JSON number only (an integer or a decimal), as the JSON Schema says; true/false and
+    # numeric strings are refused instead of silently read as 1.0 / 0.0 / the number.
+    value: Annotated[float, Strict(), _FINITE_CHECK, _MAGNITUDE_CHECK] = Field(
+        description="The measured value, a JSON number; finite, at most 1e15 in magnitude."
     )
     unit: str = Field(min_length=1, max_length=32, description="Unit of the value, e.g. 'EUR', '%', 'count'.")
     occurred_at: Annotated[datetime, _AWARE_CHECK, _RANGE_CHECK] = Field(

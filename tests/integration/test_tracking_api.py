@@ -291,6 +291,18 @@ async def test_http_ingest_scopes_department_reports_errors_by_index_and_publish
         assert body["rejected"][1]["errors"][0]["field"] == "metric"
         none_valid = await client.post(url, json={"events": [mixed[1]]}, headers=system)
         assert none_valid.status_code == 422 and none_valid.json()["accepted"] == 0
+        # What a department system gets wrong: a value that is not a JSON number (as the schema says)
+        # and a unit no database stores are refused at the field, not read as 1.0 or dead-lettered later.
+        odd = [
+            event("sales.revenue", True),
+            event("sales.revenue", "1.5"),
+            {**event("sales.revenue", 1), "unit": "k\x00g"},
+        ]
+        refused = await client.post(url, json={"events": odd}, headers=system)
+        assert refused.status_code == 422, refused.text
+        errors = {r["index"]: r["errors"][0] for r in refused.json()["rejected"]}
+        assert [errors[i]["field"] for i in range(3)] == ["value", "value", "unit"]
+        assert "valid number" in errors[0]["message"] and "U+0000" in errors[2]["message"]
         # A full request over 5 series (170 KB each) on 4 partitions: some partition holds two
         # series, more than one produce batch (256 KiB each); the body stays under the 1 MiB limit.
         metrics = ["sales.revenue", "sales.orders", "sales.leads", "sales.churn", "sales.nps"]

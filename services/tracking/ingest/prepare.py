@@ -24,6 +24,7 @@ __all__ = [
     "NEW_BATCH_NAMES",
     "PRINCIPAL_REASON_PREFIX",
     "PreparedBatch",
+    "nul_reason",
     "prepare_batch",
     "serialise",
 ]
@@ -163,7 +164,8 @@ def _prepare(
     return batch
 
 
-def _nul_reason(fields: Sequence[str]) -> str:
+def nul_reason(fields: Sequence[str]) -> str:
+    """Why an event with U+0000 in ``fields`` (text columns) is refused: PostgreSQL text cannot store it."""
     names = " and ".join(fields)
     return f"{names} contains the character U+0000 (\\u0000), which the database cannot store; remove it"
 
@@ -199,7 +201,7 @@ def serialise(batch: PreparedBatch) -> None:
             row: tuple[str | None, ...] = (*key[:5], dimensions_json(dimensions))  # JSON escapes U+0000
             with_nul = [name for name, value in zip(_TEXT_COLUMNS, key, strict=False) if value and "\x00" in value]
             if with_nul:
-                unstorable[number] = _nul_reason(with_nul)
+                unstorable[number] = nul_reason(with_nul)
                 row = (None,) * len(row)  # no event refers to it
             for column, value in zip(texts, row, strict=True):
                 column.append(value)

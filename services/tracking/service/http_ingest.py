@@ -11,6 +11,7 @@ from contracts.events import MetricEvent
 from services.common.auth import Principal
 from services.common.errors import DomainError
 from services.common.kafka import principal_headers
+from services.tracking.ingest.prepare import nul_reason
 from services.tracking.publisher import MetricPublisher
 from services.tracking.schemas import IngestError, IngestRejected, IngestResult
 
@@ -40,14 +41,30 @@ def validate_ingest(
             field="events.department_id",
         )
     try:
-        return _EVENTS.validate_python(events), []  # the usual request: every event valid, one call
+        valid: list[tuple[int, MetricEvent]] = list(enumerate(_EVENTS.validate_python(events)))
+        rejected: list[IngestRejected] = []  # the usual request: every event valid, one call
     except ValidationError:
-        pass
+        valid, rejected = _one_by_one(events)
     accepted: list[MetricEvent] = []
+    for index, event in valid:
+        if "\x00" in event.unit:
+            # valid by the contract, but no database stores it: refused here rather than accepted and
+            # dead-lettered by the consumer, which the system would only learn from the DLQ
+            error = IngestError(field="unit", message=nul_reason(["unit"]))
+            rejected.append(IngestRejected(index=index, event_id=str(event.event_id), errors=[error]))
+        else:
+            accepted.append(event)
+    rejected.sort(key=lambda r: r.index)
+    return accepted, rejected
+
+
+def _one_by_one(events: list[dict[str, object]]) -> tuple[list[tuple[int, MetricEvent]], list[IngestRejected]]:
+    """Each event validated on its own: the valid ones with their index, the others' errors by index."""
+    valid: list[tuple[int, MetricEvent]] = []
     rejected: list[IngestRejected] = []
     for index, raw in enumerate(events):
         try:
-            accepted.append(MetricEvent.model_validate(raw))
+            valid.append((index, MetricEvent.model_validate(raw)))
         except ValidationError as exc:
             event_id = raw.get("event_id") if isinstance(raw, dict) else None
             rejected.append(
@@ -60,7 +77,7 @@ def validate_ingest(
                     ],
                 )
             )
-    return accepted, rejected
+    return valid, rejected
 
 
 async def ingest_metrics(
