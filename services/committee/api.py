@@ -255,6 +255,18 @@ async def open_calibration_session(
     )
 
 
+@committees.get(
+    "/{committee_id}/meetings/{meeting_id}/calibration-sessions",
+    summary="The calibration sessions opened in a meeting, with their adjustments",
+)
+async def list_calibration_sessions(
+    committee_id: CommitteeId, meeting_id: MeetingId, session: SessionDep, principal: Manager
+) -> list[CalibrationSessionRead]:
+    return await service.meeting_sessions(
+        session=session, committee_id=committee_id, meeting_id=meeting_id, principal=principal
+    )
+
+
 # -- decisions ------------------------------------------------------------------------------------
 @decisions.get("/mine", summary="Decisions assigned to you, by due date (everyone in the organisation)")
 async def my_decisions(

@@ -574,6 +574,14 @@ async def test_committee_agenda_decisions_and_calibration_from_real_data(
             read = ok(await committee.get(f"/v1/calibration-sessions/{session['session_id']}", headers=h))
             assert [a["adjustment_id"] for a in read["adjustments"]] == [adjusted["adjustment_id"]]
             assert read["adjustments"][0]["decision_id"] == decision["decision_id"]
+            # the meeting lists its sessions (with their adjustments), for those who may open one
+            listed_url = f"/v1/committees/perf/meetings/{meeting['meeting_id']}/calibration-sessions"
+            listed = ok(await committee.get(listed_url, headers=h))
+            assert [x["session_id"] for x in listed] == [session["session_id"]] and listed[0] == read
+            stranger = await committee.get(listed_url, headers=person(stack.settings, "olga"))
+            assert stranger.status_code == 403, stranger.text
+            missing = await committee.get("/v1/committees/perf/meetings/m-nope/calibration-sessions", headers=h)
+            assert missing.status_code == 404, missing.text
 
             # -- minutes; every change is in the audit log, and the events in the outbox ----------------
             strangers = await committee.put(

@@ -171,6 +171,9 @@ async def test_growth_nine_box_and_committee_through_the_console(
         )
         adjustments = (await console.get(session_url)).text.split('data-testid="session-adjustments"')[1]
         assert "Carol" in adjustments and "交付问题源自跨部门依赖" in adjustments and "meets" in adjustments
+        # the meeting's page lists the session again, with its adjustment and a link back to it
+        listed = (await console.get(meeting_url)).text.split('data-testid="meeting-sessions"')[1].split("</table>")[0]
+        assert "季度校准" in listed and session_url in listed and "<td>1</td>" in listed
 
         # -- its owner finds it in My tasks and moves it on ----------------------------------------------
         csrf = as_person(console, stack, "sam", "manager", "dept_head", "employee")

@@ -26,6 +26,7 @@ EXPECTED = {
     ("POST", "/v1/committees/{committee_id}/meetings/{meeting_id}/decisions"): MANAGERS,
     ("GET", "/v1/committees/{committee_id}/decisions"): MANAGERS,
     ("POST", "/v1/committees/{committee_id}/meetings/{meeting_id}/calibration-sessions"): MANAGERS,
+    ("GET", "/v1/committees/{committee_id}/meetings/{meeting_id}/calibration-sessions"): MANAGERS,
     ("GET", "/v1/decisions/mine"): EVERYONE,
     ("GET", "/v1/decisions/{decision_id}"): EVERYONE,
     ("POST", "/v1/decisions/{decision_id}/status"): STAFF,

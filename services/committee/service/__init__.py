@@ -17,7 +17,7 @@ Modules: ``committees`` (members, cadence, thresholds), ``meetings`` (agenda, mi
 
 from __future__ import annotations
 
-from services.committee.service.calibration import adjust_in_session, get_session, open_session
+from services.committee.service.calibration import adjust_in_session, get_session, meeting_sessions, open_session
 from services.committee.service.committees import (
     create_committee,
     get_committee,
@@ -70,6 +70,7 @@ __all__ = [
     "get_decision",
     "get_meeting",
     "get_session",
+    "meeting_sessions",
     "list_committees",
     "list_meetings",
     "my_decisions",

@@ -34,7 +34,7 @@ from services.committee.service.records import (
 from services.common.auth import Principal
 from services.common.errors import DomainError
 
-__all__ = ["adjust_in_session", "get_session", "open_session", "session_reason"]
+__all__ = ["adjust_in_session", "get_session", "meeting_sessions", "open_session", "session_reason"]
 
 
 def session_reason(reason: str, *, committee_id: str, session_id: str, decision_id: str | None) -> str:
@@ -135,6 +135,24 @@ async def _load_session(session: AsyncSession, session_id: str, principal: Princ
 
 async def get_session(*, session: AsyncSession, session_id: str, principal: Principal) -> CalibrationSessionRead:
     return await _session_read(session, await _load_session(session, session_id, principal))
+
+
+async def meeting_sessions(
+    *, session: AsyncSession, committee_id: str, meeting_id: str, principal: Principal
+) -> list[CalibrationSessionRead]:
+    """The calibration sessions opened in a meeting, oldest first, with their adjustments (who may
+    open one may list them)."""
+    await ensure_manager(session, await load_committee(session, committee_id), principal)
+    await load_meeting(session, committee_id, meeting_id)
+    rows = await session.scalars(
+        select(CommitteeCalibrationSession)
+        .where(
+            CommitteeCalibrationSession.committee_id == committee_id,
+            CommitteeCalibrationSession.meeting_id == meeting_id,
+        )
+        .order_by(CommitteeCalibrationSession.opened_at, CommitteeCalibrationSession.session_id)
+    )
+    return [await _session_read(session, row) for row in rows.all()]
 
 
 async def adjust_in_session(

@@ -123,10 +123,11 @@ async def meeting_page_for(
 ) -> HTMLResponse:
     api = Upstream(request, user.token)
     base = f"/v1/committees/{_q(committee_id)}"
-    meeting, decisions, people = await asyncio.gather(
+    meeting, decisions, people, sessions = await asyncio.gather(
         api.get("committee", f"{base}/meetings/{_q(meeting_id)}"),
         api.get("committee", f"{base}/decisions"),
         names(api),
+        api.get("committee", f"{base}/meetings/{_q(meeting_id)}/calibration-sessions"),
     )
     if not meeting.ok:
         return MEETING.render(request, user, problem=problem(meeting, _("the meeting")), meeting=None)
@@ -142,6 +143,8 @@ async def meeting_page_for(
         owners=sorted(((e, f"{n} ({e})") for e, n in people.items()), key=lambda p: p[1]),
         agenda_options=[(item["item_id"], pick(item["title"])) for item in data["agenda"]],
         decision_options=[(d["decision_id"], d["title"]) for d in decisions.items() if d["meeting_id"] == meeting_id],
+        # who may open a session may list them; for anyone else the list is left out
+        sessions=sessions.items() if sessions.ok else None,
         state=state or FormState(),
     )
 
