@@ -29,7 +29,7 @@ from contracts.events import DomainEvent, EventEnvelope
 from contracts.feedback import AppealOutcome, FeedbackEventType
 from contracts.goals import ApprovalRole, GoalLevel, GoalStatus
 from contracts.ids import Id
-from contracts.results import ResultsCorrectedPayload, ResultsPublishedPayload
+from contracts.results import CollaborationAwardAnnouncedPayload, ResultsCorrectedPayload, ResultsPublishedPayload
 
 __all__ = [
     "DOMAIN_EVENTS",
@@ -42,6 +42,7 @@ __all__ = [
     "CalibrationAdjusted",
     "CalibrationAdjustedPayload",
     "CalibrationClosed",
+    "CollaborationAwardAnnounced",
     "CalibrationClosedPayload",
     "CycleCreated",
     "CycleCreatedPayload",
@@ -457,6 +458,15 @@ class ResultsCorrected(TypedDomainEvent):
     payload: ResultsCorrectedPayload
 
 
+class CollaborationAwardAnnounced(TypedDomainEvent):
+    """The cycle's collaboration award, recorded once at publication: the winner and its fund (for payroll)."""
+
+    SERVICE = "results"
+    type: Literal["CollaborationAwardAnnounced"] = "CollaborationAwardAnnounced"
+    schema_version: Literal[1] = 1
+    payload: CollaborationAwardAnnouncedPayload
+
+
 # -- committee ----------------------------------------------------------------------------------------
 def _event_of(event_type: str, payload: type[BaseModel], service: str) -> type[TypedDomainEvent]:
     """The typed event of a service that lists its payloads by type (``COMMITTEE_EVENT_PAYLOADS``), so
@@ -501,6 +511,7 @@ DOMAIN_EVENTS: Final[tuple[type[TypedDomainEvent], ...]] = (
     AppealResolved,
     ResultsPublished,
     ResultsCorrected,
+    CollaborationAwardAnnounced,
     *COMMITTEE_EVENTS,
 )
 """Every reader, old versions included. The producers write the latest version of each type."""

@@ -20,6 +20,7 @@ be bands of that scale (``ResultsPolicy.problems``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from contracts.templates import CycleTemplateSpec
 
 __all__ = [
+    "COLLABORATION_AWARD_ANNOUNCED",
     "LEGACY_DEVELOPMENT_RATINGS",
     "LEGACY_PROMOTION_RATINGS",
     "MAX_LINES_PER_EVENT",
@@ -41,6 +43,7 @@ __all__ = [
     "SCHEMA_EXPORTS",
     "AwardRule",
     "BonusCaps",
+    "CollaborationAwardAnnouncedPayload",
     "CorrectedResultLine",
     "Curve",
     "DepartmentBonusTotal",
@@ -62,6 +65,7 @@ __all__ = [
 
 RESULTS_PUBLISHED: Final = "ResultsPublished"
 RESULTS_CORRECTED: Final = "ResultsCorrected"
+COLLABORATION_AWARD_ANNOUNCED: Final = "CollaborationAwardAnnounced"
 MAX_LINES_PER_EVENT: Final = 1000
 
 
@@ -96,6 +100,24 @@ class ResultsPublishedPayload(BaseModel):
     parts: int = Field(ge=1)
     departments: list[DepartmentBonusTotal] = Field(description="Every department's pool and allocated total.")
     lines: list[PublishedResultLine]
+
+
+class CollaborationAwardAnnouncedPayload(BaseModel):
+    """``CollaborationAwardAnnounced``: the cycle's collaboration award as recorded at publication,
+    once (never recomputed): the winning department and the money finance funded it with, for payroll
+    to pay the department. No winner (nobody eligible) is announced too, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_id: Id
+    award: str = Field(max_length=100)
+    winner_department_id: Id | None = Field(description="None when no department was eligible.")
+    winner_name: str | None = Field(max_length=200)
+    score: float | None
+    reason: str = Field(max_length=500)
+    fund_cents: int | None = Field(ge=0, description="The award fund finance set, paid to the winner; None: no fund.")
+    currency: str | None = Field(max_length=3)
+    announced_at: datetime
 
 
 class CorrectedResultLine(PublishedResultLine):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from contracts.events import DomainEvent
-from contracts.results import RESULTS_CORRECTED, RESULTS_PUBLISHED
+from contracts.results import COLLABORATION_AWARD_ANNOUNCED, RESULTS_CORRECTED, RESULTS_PUBLISHED
 from contracts.topics import CYCLE_EVENTS
 from devtools.stack.kafka import create_topics
 from services.common.kafka import create_consumer
@@ -147,12 +147,17 @@ async def test_appeals_change_what_is_published_and_correct_it_afterwards(
             after_correction = await _sales_bonuses(stack, cycle_id)
             assert after_correction["S2"] > before_publication["S2"] and sum(after_correction.values()) == 100_000
 
-            messages = await _events_of(consumer, cycle_id, wanted=2)
+            messages = await _events_of(consumer, cycle_id, wanted=3)
     finally:
         await consumer.stop()
 
-    events = [DomainEvent.model_validate_json(m) for m in messages]
-    assert [e.type for e in events] == [RESULTS_PUBLISHED, RESULTS_CORRECTED]
+    every = [DomainEvent.model_validate_json(m) for m in messages]
+    # the collaboration award is announced with the publication (no department rated another here)
+    assert [e.type for e in every] == [RESULTS_PUBLISHED, COLLABORATION_AWARD_ANNOUNCED, RESULTS_CORRECTED]
+    award = every[1].payload
+    assert award["winner_department_id"] is None and award["fund_cents"] is None and award["reason"]
+    messages = [m for m, e in zip(messages, every, strict=True) if e.type != COLLABORATION_AWARD_ANNOUNCED]
+    events = [e for e in every if e.type != COLLABORATION_AWARD_ANNOUNCED]
     published, corrected = events
     lines = {line["employee_id"]: line for line in published.payload["lines"]}
     assert lines["S1"]["bonus_cents"] == 32_203 and lines["S1"]["rating"] == "outstanding"  # the appeal is in

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from contracts.domain_events import parse_domain_event
+from contracts.results import CollaborationAwardAnnouncedPayload
 from services.common.settings import Settings
 from services.results.app import create_app
 from services.results.models import ResultsOutbox
@@ -408,7 +410,14 @@ async def test_publish_once_per_key_through_the_outbox(client: httpx.AsyncClient
     other = await client.post(f"/v1/cycles/{cycle_id}/publish", headers={**hr(settings), "Idempotency-Key": "other"})
     assert other.status_code == 409
     rows = await outbox_rows(client, cycle_id)
-    assert [(r.event_type, r.event_id) for r in rows] == [("ResultsPublished", first.json()["event_ids"][0])]
+    assert [(r.event_type, r.event_id) for r in rows][:1] == [("ResultsPublished", first.json()["event_ids"][0])]
+    # and the collaboration award, announced once with the publication (no fund was set here)
+    (award,) = [r for r in rows if r.event_type == "CollaborationAwardAnnounced"]
+    assert len(rows) == 2
+    announced = parse_domain_event(award.payload).payload
+    assert isinstance(announced, CollaborationAwardAnnouncedPayload)
+    assert announced.cycle_id == cycle_id and announced.winner_department_id == "ops"
+    assert announced.fund_cents is None and announced.reason.startswith("highest award score")
 
     bonuses = (await client.get(f"/v1/cycles/{cycle_id}/bonuses", headers=person(settings, "alice"))).json()
     assert [(b["employee_id"], b["currency"]) for b in bonuses] == [("alice", "EUR")]
@@ -434,4 +443,5 @@ async def test_concurrent_retries_with_one_key_allocate_and_publish_once(setting
             assert [a.json()["replayed"] for a in answers].count(False) == 1
             ids = {a.json().get("id") or a.json()["publication_id"] for a in answers}
             assert len(ids) == 1
-        assert len(await outbox_rows(client, cycle_id)) == 1
+        rows = await outbox_rows(client, cycle_id)
+        assert sorted(r.event_type for r in rows) == ["CollaborationAwardAnnounced", "ResultsPublished"]

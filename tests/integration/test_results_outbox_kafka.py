@@ -19,7 +19,7 @@ from services.common.settings import Settings
 from services.results.app import create_app
 from services.results.models import ResultsOutbox
 from services.results.payroll_example import PayrollLedger, apply_event
-from tests.integration.test_results_api import org, results
+from tests.integration.test_results_api import matrix, org, results
 from tests.support import api_client, auth
 
 
@@ -54,18 +54,21 @@ async def test_results_published_is_delivered_at_least_once_and_applied_once(
     await consumer.start()
     try:
         async with api_client(create_app, relay_settings, f"sqlite+aiosqlite:///{tmp_path}/results.db") as client:
-            for path, body in [("participants", org(cycle_id)), ("results", results(cycle_id))]:
+            parts = {"participants": org(cycle_id), "results": results(cycle_id), "collaboration": matrix(cycle_id)}
+            for path, body in parts.items():
                 assert (await client.put(f"/v1/cycles/{cycle_id}/{path}", json=body, headers=hr)).status_code == 200
             await client.put(
                 f"/v1/cycles/{cycle_id}/pools/sales", json={"amount_cents": 123_457, "currency": "EUR"}, headers=hr
             )
             await client.post(f"/v1/cycles/{cycle_id}/pools/sales/allocations", json={}, headers=hr)
+            fund = {"amount_cents": 50_000, "currency": "EUR"}
+            assert (await client.put(f"/v1/cycles/{cycle_id}/award-fund", json=fund, headers=hr)).status_code == 200
             key = {"Idempotency-Key": f"publish-{cycle_id}"}
             published = await client.post(f"/v1/cycles/{cycle_id}/publish", headers={**hr, **key})
             assert published.status_code == 201, published.text
             assert (await client.post(f"/v1/cycles/{cycle_id}/publish", headers={**hr, **key})).status_code == 200
 
-            first = await _consume_for_cycle(consumer, cycle_id, wanted=1)
+            first = await _consume_for_cycle(consumer, cycle_id, wanted=2)  # the results and the award
 
             # A crash between "sent" and "marked published": the relay sends the same row again.
             relay: OutboxRelay = client.app.state.outbox_relay  # type: ignore[attr-defined]
@@ -73,19 +76,23 @@ async def test_results_published_is_delivered_at_least_once_and_applied_once(
             async with client.app.state.sessions() as session:  # type: ignore[attr-defined]
                 await session.execute(update(ResultsOutbox).values(published_at=None))
                 await session.commit()
-            assert await relay.publish_pending() == 1
-            second = await _consume_for_cycle(consumer, cycle_id, wanted=1)
+            assert await relay.publish_pending() == 2
+            second = await _consume_for_cycle(consumer, cycle_id, wanted=2)
     finally:
         await consumer.stop()
 
     messages = first + second
-    assert len(messages) == 2
-    assert {DomainEvent.model_validate_json(m).event_id for m in messages} == {
-        uuid.UUID(published.json()["event_ids"][0])
-    }
+    assert len(messages) == 4
+    events = [DomainEvent.model_validate_json(m) for m in messages]
+    assert [e.type for e in events] == ["ResultsPublished", "CollaborationAwardAnnounced"] * 2
+    assert events[0].event_id == uuid.UUID(published.json()["event_ids"][0])
+    assert [e.event_id for e in events[:2]] == [e.event_id for e in events[2:]]
     ledger = PayrollLedger()
-    assert [apply_event(ledger, m) for m in messages] == [True, False]
-    assert ledger.duplicates_ignored == 1
+    assert [apply_event(ledger, m) for m in messages] == [True, True, False, False]
+    assert ledger.duplicates_ignored == 2
+    # the award finance funded reaches payroll with its winner (ops, the department the others rated best)
+    assert events[1].payload["winner_department_id"] == "ops" and events[1].payload["fund_cents"] == 50_000
+    assert ledger.awards == {cycle_id: ("ops", 50_000, "EUR")}
     sales = {emp: cents for (cycle, emp), (cents, _currency) in ledger.payouts.items() if cycle == cycle_id}
     assert sum(cents for emp, cents in sales.items() if emp in {"s-head", "alice", "bob", "dana"}) == 123_457
     assert ledger.payouts[(cycle_id, "carol")] == (0, None)  # ops has no pool

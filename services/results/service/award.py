@@ -9,12 +9,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.results import COLLABORATION_AWARD_ANNOUNCED, CollaborationAwardAnnouncedPayload
 from services.common.auth import Principal
 from services.common.errors import DomainError
-from services.results.models import AwardFund, AwardRecord
+from services.common.outbox import add_event, new_event
+from services.results.models import AwardFund, AwardRecord, ResultsOutbox
 from services.results.schemas import PoolUpdate
 from services.results.service.collaboration import awards
-from services.results.service.records import get_cycle
+from services.results.service.records import SERVICE, get_cycle
 
 __all__ = ["AWARD", "announced_award", "get_award_fund", "record_award", "set_award_fund"]
 
@@ -81,4 +83,20 @@ async def record_award(*, session: AsyncSession, cycle_id: str, actor: str, now:
         announced_by=actor,
     )
     session.add(record)
+    # announced to payroll and others through the outbox, in the publication's transaction: once
+    announced = CollaborationAwardAnnouncedPayload(
+        cycle_id=cycle_id,
+        award=record.award,
+        winner_department_id=record.winner_department_id,
+        winner_name=record.winner_name,
+        score=record.score,
+        reason=record.reason,
+        fund_cents=record.fund_cents,
+        currency=record.currency,
+        announced_at=now,
+    )
+    event = new_event(
+        service=SERVICE, type=COLLABORATION_AWARD_ANNOUNCED, cycle_id=cycle_id, subject_id=cycle_id, payload=announced
+    )
+    add_event(session, ResultsOutbox, event)
     return record
