@@ -432,7 +432,7 @@ async def _wait_stored(engine: Any, acked: set[uuid.UUID], timeout: float = 90.0
     while True:
         async with engine.connect() as conn:
             stored = {
-                row[0]
+                str(row[0])  # a uuid column: asyncpg reads it as uuid.UUID
                 for row in await conn.execute(
                     text("SELECT event_id FROM tracking_metric_event WHERE metric = :m"), {"m": STREAM_METRIC}
                 )
