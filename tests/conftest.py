@@ -73,7 +73,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     text = report.longreprtext
     if len(text) > _EARLY_REPORT_CHARS:
         text = "...\n" + text[-_EARLY_REPORT_CHARS:]
-    print(f"\n--- {report.when} failed: {report.nodeid}\n{text}\n--- end of {report.nodeid}", flush=True)
+    print(f"\n--- {report.when} failed: {report.nodeid}\n{text}\n{_machine()}\n--- end of {report.nodeid}", flush=True)
+
+
+def _machine() -> str:
+    """The machine when a test failed: a starved machine (memory, disk, load) fails unrelated tests."""
+    parts = []
+    with contextlib.suppress(OSError, ValueError):
+        meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        parts.append(f"memory available {int(meminfo['MemAvailable'].split()[0]) // 1024} MiB")
+    with contextlib.suppress(OSError):
+        parts.append("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    with contextlib.suppress(OSError):
+        parts.append(f"free in {tempfile.gettempdir()} {shutil.disk_usage(tempfile.gettempdir()).free // 2**20} MiB")
+    return "machine: " + ", ".join(parts)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
