@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -231,13 +232,24 @@ async def test_b_consumer_killed_mid_batch_resumes_exactly_once(kafka_broker: An
 
 
 async def _freeze_in_window(
-    engine: Any, servers: str, group: str, topic: str, victims: list[subprocess.Popen[str]]
+    engine: Any,
+    servers: str,
+    group: str,
+    topic: str,
+    victims: list[subprocess.Popen[str]],
+    feed: Callable[[], Awaitable[None]],
 ) -> None:
     """SIGSTOP the victims right after a batch is stored, and keep them frozen only if the database holds
     more events than the group has committed offsets for (every record here is one valid event): a kill
-    then lands in the crash window for sure. Otherwise let them run on and try the next batch."""
+    then lands in the crash window for sure. Otherwise let them run on and try the next batch; if they
+    drained the backlog meanwhile (no next batch comes), ``feed`` them more and try again."""
     for _attempt in range(100):
-        await _next_batch(engine)
+        before = await stored_count(engine)
+        try:
+            await wait_for(lambda: _stored_more_than(engine, before), 5, "the next batch", 0.005)  # noqa: B023 - awaited here
+        except AssertionError:
+            await feed()
+            continue
         for victim in victims:
             victim.send_signal(signal.SIGSTOP)
         stored = await stored_count(engine)
@@ -371,6 +383,13 @@ async def test_e_three_consumers_joining_and_leaving_under_load_count_exactly_on
     acked: dict[str, float] = {}
     processes: list[subprocess.Popen[str]] = []
     reread = 0
+    seeds = iter(range(200, 300))
+
+    async def more() -> None:
+        """More load, when the consumers drained the backlog before a batch could be caught."""
+        acked.update(await _backlog(kafka_broker, topic, 2_000, seed=next(seeds)))
+        print("the consumers drained the backlog before a batch was caught: 2,000 more events", flush=True)
+
     try:
         for step in range(12):
             acked |= await _backlog(kafka_broker, topic, 6_000 if step == 9 else 2_000, seed=100 + step)
@@ -382,7 +401,7 @@ async def test_e_three_consumers_joining_and_leaving_under_load_count_exactly_on
                 # Both others die together inside the window: a batch stored, its offsets not
                 # committed yet (caught frozen, see _freeze_in_window); a new member joins and must
                 # re-read what they left, counting it once.
-                await _freeze_in_window(engine, servers, group, topic, processes[1:3])
+                await _freeze_in_window(engine, servers, group, topic, processes[1:3], more)
                 for victim in processes[1:3]:
                     _kill(victim)
                 processes.append(_spawn(argv, idempotence=idempotence))
