@@ -614,6 +614,15 @@ async def heads_rate_each_other(browser: Browser, zhang: Person, stack: JourneyS
 
 async def hr_calibrates(hr: Person, stack: JourneyStack) -> None:
     page = await hr.open(f"/console/cycles/{stack.cycle_id}/calibration")
+    # The page is rendered from several evaluation calls; on a loaded machine one of them may time out
+    # and the page shows that problem instead of its forms. HR would reload; so does the test, and
+    # says what the page showed if the forms never come.
+    for _ in range(4):
+        if await page.get_by_test_id("compute").count():
+            break
+        await page.wait_for_timeout(3000)
+        await page.reload()
+    assert await page.get_by_test_id("compute").count(), (await page.locator("body").inner_text())[:1500]
     await page.get_by_test_id("compute").click()
     await expect(page.get_by_role("status").first).to_contain_text("Scores computed")
     form = page.get_by_test_id("adjust-E2")
