@@ -60,14 +60,15 @@ class MetricPublisher:
         """
         producer = await self._get()
         partitions = sorted(await producer.partitions_for(self.topic))
-        chosen: dict[str, int] = {}
+        chosen: dict[str, tuple[bytes, int]] = {}  # key -> (its bytes, its partition), once per series
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for event in events:
             key = event.message_key
-            partition = chosen.get(key)
-            if partition is None:
-                partition = chosen[key] = _PARTITIONER(key.encode(), partitions, partitions)
-            by_partition.setdefault(partition, []).append((key.encode(), event.model_dump_json().encode()))
+            found = chosen.get(key)
+            if found is None:
+                key_bytes = key.encode()
+                found = chosen[key] = (key_bytes, _PARTITIONER(key_bytes, partitions, partitions))
+            by_partition.setdefault(found[1], []).append((found[0], event.model_dump_json().encode()))
         record_headers = headers or []
         futures = []
         for partition, records in by_partition.items():

@@ -43,10 +43,22 @@ def _payload_columns() -> list[sa.Column[object]]:
     ]
 
 
+def _swap(new_table: sa.Table, *, key: str, order: str, old_index: str) -> None:
+    """Copy every stored event into ``new_table`` (its ``event_id`` through the SQL expression ``key``),
+    then drop the old table and its index ``old_index`` and give the new one its name."""
+    op.execute(
+        f"INSERT INTO {new_table.name} (event_id, {_COLUMNS}) "
+        f"SELECT {key}, {_COLUMNS} FROM tracking_metric_event {order}"
+    )
+    op.drop_index(old_index, table_name="tracking_metric_event")
+    op.drop_table("tracking_metric_event")
+    op.rename_table(new_table.name, "tracking_metric_event")
+
+
 def upgrade() -> None:
     """Upgrade schema."""
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.create_table(
+    new_table = op.create_table(
         "tracking_metric_event_new",
         sa.Column(
             "event_id",
@@ -57,13 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", name="pk_tracking_metric_event"),
     )
     key = "CAST(event_id AS uuid)" if postgres else "event_id"
-    op.execute(
-        f"INSERT INTO tracking_metric_event_new (event_id, {_COLUMNS}) "
-        f"SELECT {key}, {_COLUMNS} FROM tracking_metric_event"
-    )
-    op.drop_index("ix_tracking_metric_event_status_metric", table_name="tracking_metric_event")
-    op.drop_table("tracking_metric_event")
-    op.rename_table("tracking_metric_event_new", "tracking_metric_event")
+    _swap(new_table, key=key, order="", old_index="ix_tracking_metric_event_status_metric")
     op.create_index(
         "ix_tracking_metric_event_unapplied",
         "tracking_metric_event",
@@ -76,7 +82,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.create_table(
+    old_table = op.create_table(
         "tracking_metric_event_old",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=36), nullable=False),
@@ -85,11 +91,5 @@ def downgrade() -> None:
         sa.UniqueConstraint("event_id"),
     )
     key = "CAST(event_id AS varchar)" if postgres else "event_id"
-    op.execute(
-        f"INSERT INTO tracking_metric_event_old (event_id, {_COLUMNS}) "
-        f"SELECT {key}, {_COLUMNS} FROM tracking_metric_event ORDER BY received_at"
-    )
-    op.drop_index("ix_tracking_metric_event_unapplied", table_name="tracking_metric_event")
-    op.drop_table("tracking_metric_event")
-    op.rename_table("tracking_metric_event_old", "tracking_metric_event")
+    _swap(old_table, key=key, order="ORDER BY received_at", old_index="ix_tracking_metric_event_unapplied")
     op.create_index("ix_tracking_metric_event_status_metric", "tracking_metric_event", ["status", "metric"])
